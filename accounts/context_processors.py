@@ -1,0 +1,14 @@
+"""Template context: which navigation the signed-in user gets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+
+
+def roles(request: HttpRequest) -> dict[str, Any]:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_role": None}
+    return {"nav_role": "operator" if user.is_staff else user.role}

@@ -1,0 +1,62 @@
+"""Role checks for portal views: a decorator for functions, a mixin for classes.
+
+Anonymous visitors are sent to the login page; a signed-in user of another role gets 403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from django.contrib.auth.mixins import AccessMixin
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+
+from accounts.models import User
+
+ViewFunc = TypeVar("ViewFunc", bound=Callable[..., HttpResponse])
+
+
+def has_role(user: Any, roles: tuple[str, ...]) -> bool:
+    return bool(user.is_authenticated and user.is_active and user.role in roles)
+
+
+def role_required(*roles: str) -> Callable[[ViewFunc], ViewFunc]:
+    """Allow a view only to signed-in users holding one of roles."""
+
+    def decorator(view: ViewFunc) -> ViewFunc:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if not has_role(request.user, roles):
+                raise PermissionDenied("This page is not for your kind of account.")
+            return view(request, *args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorator
+
+
+person_required = role_required(User.Role.PERSON)
+vendor_required = role_required(User.Role.VENDOR_STAFF)
+auditor_required = role_required(User.Role.AUDITOR)
+
+
+class RoleRequiredMixin(AccessMixin):
+    """Class-based counterpart of role_required: set `required_roles`."""
+
+    required_roles: tuple[str, ...] = ()
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        if not has_role(request.user, self.required_roles):
+            raise PermissionDenied("This page is not for your kind of account.")
+        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+
+
+class PersonRequiredMixin(RoleRequiredMixin):
+    required_roles = (User.Role.PERSON,)

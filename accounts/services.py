@@ -1,0 +1,35 @@
+"""Account writes."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from accounts.models import User
+from personal_data.services import person_store_open
+
+
+@transaction.atomic
+def person_signup(*, email: str, password: str, display_name: str = "") -> User:
+    """Create a person's account and open their encrypted store (a fresh data key)."""
+    user = User.objects.create_user(
+        email=email, password=password, display_name=display_name, role=User.Role.PERSON
+    )
+    person_store_open(person=user)
+    return user
+
+
+@transaction.atomic
+def account_upsert(*, email: str, password: str, role: str, display_name: str = "") -> tuple[User, bool]:
+    """Create or reset an account with this e-mail (used by the demo seeder)."""
+    user = User.objects.filter(email__iexact=email).first()
+    created = user is None
+    if user is None:
+        user = User(email=email.lower())
+    user.display_name = display_name
+    user.role = role
+    user.is_active = True
+    user.set_password(password)
+    user.save()
+    if role == User.Role.PERSON:
+        person_store_open(person=user)
+    return user, created

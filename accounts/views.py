@@ -1,0 +1,42 @@
+"""Sign-up and the role-aware landing page; login, logout and reset are Django's own views."""
+
+from __future__ import annotations
+
+from django.contrib.auth import login
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from accounts.forms import SignupForm
+from accounts.models import User
+from accounts.services import person_signup
+
+_HOME_BY_ROLE = {
+    User.Role.PERSON: "dashboard",
+    User.Role.VENDOR_STAFF: "vendors:portal",
+    User.Role.AUDITOR: "audit:portal",
+}
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    """Send each role to its own start page; visitors see the welcome page."""
+    user = request.user
+    if not user.is_authenticated:
+        return render(request, "accounts/welcome.html")
+    if user.is_staff:
+        return redirect("admin:index")
+    return redirect(_HOME_BY_ROLE.get(user.role, "dashboard"))
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = person_signup(
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password1"],
+            display_name=form.cleaned_data.get("display_name", ""),
+        )
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect("dashboard")
+    return render(request, "registration/signup.html", {"form": form})

@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class PersonalDataConfig(AppConfig):
+    name = "personal_data"

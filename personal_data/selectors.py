@@ -1,0 +1,142 @@
+"""Reads from the person's store.
+
+The store knows nothing of consent: callers pass plain filters (since, include_gifts, ...), and
+the API turns a grant into those filters. Every single-record read raises Http404 when the
+caller may not see the record, so "not yours" and "does not exist" look the same.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from personal_data import store
+from personal_data.categories import RECORD_CATEGORIES, category_get
+from personal_data.models import EncryptedRecord, Preferences
+from personal_data.store import Document
+
+
+def _uuid_or_404(record_id: Any) -> uuid.UUID:
+    try:
+        return record_id if isinstance(record_id, uuid.UUID) else uuid.UUID(str(record_id))
+    except ValueError:
+        raise Http404("No such record.") from None
+
+
+def record_row_for_owner(*, owner: Any, category: str, record_id: Any, lock: bool = False) -> EncryptedRecord:
+    """Return the owner's row or raise Http404 (also for other people's and malformed ids)."""
+    cat = category_get(category)
+    rows = cat.model.objects.filter(owner_id=owner.pk, pk=_uuid_or_404(record_id))
+    row = (rows.select_for_update() if lock else rows).first()
+    if row is None:
+        raise Http404("No such record.")
+    return row
+
+
+def record_get_for_owner(*, owner: Any, category: str, record_id: Any) -> Document:
+    """Return one of the owner's own records, decrypted, or raise Http404."""
+    cat = category_get(category)
+    row = record_row_for_owner(owner=owner, category=category, record_id=record_id)
+    return store.rows_open(cat, [row], owner.pk)[0]
+
+
+def records_for_owner_qs(
+    *,
+    owner: Any,
+    category: str,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    shared: bool | None = None,
+    is_gift: bool | None = None,
+) -> QuerySet[EncryptedRecord]:
+    cat = category_get(category)
+    rows = cat.model.objects.filter(owner_id=owner.pk)
+    if since:
+        rows = rows.filter(**{f"{cat.date_field}__gte": since})
+    if until:
+        rows = rows.filter(**{f"{cat.date_field}__lte": until})
+    if shared is not None:
+        rows = rows.filter(shared=shared)
+    if is_gift is not None and "is_gift" in cat.flags:
+        rows = rows.filter(is_gift=is_gift)
+    return rows.order_by(f"-{cat.date_field}", "-created_at", "pk")
+
+
+def records_for_owner(*, owner: Any, category: str, **filters: Any) -> list[Document]:
+    """Return all of the owner's records of a category, newest first, decrypted."""
+    return store.rows_open(
+        category_get(category),
+        records_for_owner_qs(owner=owner, category=category, **filters),
+        owner.pk,
+    )
+
+
+def records_shared_qs(
+    *,
+    owner: Any,
+    category: str,
+    since: dt.date | None = None,
+    include_gifts: bool = False,
+) -> QuerySet[EncryptedRecord]:
+    """Rows a vendor may be shown: shared ones, gifts only if asked, within the window."""
+    cat = category_get(category)
+    rows = cat.model.objects.filter(owner_id=owner.pk, shared=True)
+    if since is not None:
+        rows = rows.filter(**{f"{cat.date_field}__gte": since})
+    if not include_gifts and "is_gift" in cat.flags:
+        rows = rows.filter(is_gift=False)
+    return rows
+
+
+def record_get_shared(
+    *,
+    owner: Any,
+    category: str,
+    record_id: Any,
+    since: dt.date | None = None,
+    include_gifts: bool = False,
+) -> Document:
+    """Return one shared record or raise Http404, exactly as for a record that does not exist."""
+    cat = category_get(category)
+    row = (
+        records_shared_qs(owner=owner, category=category, since=since, include_gifts=include_gifts)
+        .filter(pk=_uuid_or_404(record_id))
+        .first()
+    )
+    if row is None:
+        raise Http404("No such record.")
+    return store.rows_open(cat, [row], owner.pk)[0]
+
+
+def purchases_owns(
+    *,
+    owner: Any,
+    gtin: str,
+    since: dt.date | None = None,
+    include_gifts: bool = False,
+) -> bool:
+    """Answer whether the owner has a shared purchase of gtin, through the blind index only."""
+    return (
+        records_shared_qs(owner=owner, category="purchases", since=since, include_gifts=include_gifts)
+        .filter(gtin_index=store.blind_index("gtin", gtin))
+        .exists()
+    )
+
+
+def category_counts(*, owner: Any) -> dict[str, int]:
+    """Return how many records the owner keeps in each category."""
+    return {
+        name: cat.model.objects.filter(owner_id=owner.pk).count() for name, cat in RECORD_CATEGORIES.items()
+    }
+
+
+def preferences_get(*, owner: Any) -> Document:
+    """Return the owner's preferences (the empty document if they never set any)."""
+    row = Preferences.objects.filter(owner_id=owner.pk).first()
+    if row is None:
+        return store.preferences_default()
+    return store.preferences_open(store.owner_data_key(owner.pk), row)

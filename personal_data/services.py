@@ -1,0 +1,164 @@
+"""Writes to the person's store. Every function validates first and writes nothing on error."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from personal_data import store
+from personal_data.categories import RECORD_CATEGORIES, category_get
+from personal_data.keys import master_keyring
+from personal_data.models import PersonKey, Preferences
+from personal_data.schemas import PreferencesSchema
+from personal_data.selectors import record_row_for_owner
+from personal_data.store import Document
+
+
+@transaction.atomic
+def person_store_open(*, person: Any) -> PersonKey:
+    """Give a person their own random data key (wrapped by the newest master key), once."""
+    existing = store.person_key_get(person.pk)
+    if existing is not None:
+        return existing
+    person_key = store.person_key_new(person.pk)
+    person_key.save(force_insert=True)
+    return person_key
+
+
+def _key_for_write(owner: Any) -> bytes:
+    return store.data_key(person_store_open(person=owner))
+
+
+@transaction.atomic
+def record_create(
+    *,
+    owner: Any,
+    category: str,
+    data: Mapping[str, Any],
+    source: str = "manual",
+    source_vendor: str = "",
+) -> Document:
+    """Validate and store a new record in the owner's store; return its document."""
+    cat = category_get(category)
+    doc = store.validate(cat.schema, data)
+    if cat.name == "purchases":
+        doc["source_vendor"] = source_vendor
+    row = cat.model(owner_id=owner.pk)
+    if cat.name == "purchases":
+        row.source = source  # type: ignore[attr-defined]
+    key = _key_for_write(owner)
+    store.row_fill(cat, row, key, doc)
+    row.save(force_insert=True)
+    return store.row_open(cat, row, key)
+
+
+@transaction.atomic
+def record_update(*, owner: Any, category: str, record_id: Any, data: Mapping[str, Any]) -> Document:
+    """Change some fields of one of the owner's records; the result is validated as a whole."""
+    cat = category_get(category)
+    row = record_row_for_owner(owner=owner, category=category, record_id=record_id, lock=True)
+    key = _key_for_write(owner)
+    current = store.row_open(cat, row, key)
+    doc = store.validate(cat.schema, {**store.editable(current), **data})
+    if cat.name == "purchases":
+        doc["source_vendor"] = current.get("source_vendor", "")
+    store.row_fill(cat, row, key, doc)
+    row.updated_at = timezone.now()
+    row.save()
+    return store.row_open(cat, row, key)
+
+
+@transaction.atomic
+def record_delete(*, owner: Any, category: str, record_id: Any) -> None:
+    """Delete one of the owner's records."""
+    record_row_for_owner(owner=owner, category=category, record_id=record_id, lock=True).delete()
+
+
+@transaction.atomic
+def preferences_update(*, owner: Any, data: Mapping[str, Any]) -> Document:
+    """Replace the owner's preferences document."""
+    doc = store.validate(PreferencesSchema, data)
+    key = _key_for_write(owner)
+    Preferences.objects.update_or_create(
+        owner_id=owner.pk,
+        defaults={
+            "payload": store.preferences_seal(key, owner.pk, doc),
+            "updated_at": timezone.now(),
+        },
+    )
+    return doc
+
+
+@dataclass
+class ErasureReport:
+    records: dict[str, int] = field(default_factory=dict)
+    key_destroyed: bool = False
+
+
+@transaction.atomic
+def person_erase(*, person: Any) -> ErasureReport:
+    """Crypto-shred a person's store: destroy their data key and delete every record."""
+    report = ErasureReport()
+    for name, cat in RECORD_CATEGORIES.items():
+        report.records[name], _ = cat.model.objects.filter(owner_id=person.pk).delete()
+    report.records["preferences"], _ = Preferences.objects.filter(owner_id=person.pk).delete()
+    deleted, _ = PersonKey.objects.filter(person_id=person.pk).delete()
+    report.key_destroyed = bool(deleted)
+    return report
+
+
+@dataclass
+class RotationReport:
+    rewrapped: int = 0
+    already_current: int = 0
+    failed: list[str] = field(default_factory=list)
+
+
+def master_key_rotate(
+    *, batch_size: int = 500, on_batch: Callable[[int, int], None] | None = None
+) -> RotationReport:
+    """Rewrap every data key under the newest master key, one committed batch at a time.
+
+    Interrupting loses nothing: each batch commits on its own and a re-run picks up the keys
+    still wrapped by an older master key.
+    """
+    ring = master_keyring()
+    newest = ring.newest_id
+    report = RotationReport(already_current=PersonKey.objects.filter(master_key_id=newest).count())
+    pending = PersonKey.objects.exclude(master_key_id=newest)
+    total = pending.count()
+    if on_batch:
+        on_batch(0, total)
+    failed_ids: list[Any] = []
+    while True:
+        with transaction.atomic():
+            batch = list(
+                pending.exclude(person_id__in=failed_ids)
+                .order_by("person_id")
+                .select_for_update()[:batch_size]
+            )
+            if not batch:
+                break
+            now = timezone.now()
+            done = []
+            for person_key in batch:
+                try:
+                    plain = store.data_key(person_key)
+                except store.StoreError:
+                    failed_ids.append(person_key.person_id)
+                    report.failed.append(str(person_key.person_id))
+                    continue
+                person_key.master_key_id, person_key.wrapped_key = ring.wrap(
+                    plain, context=str(person_key.person_id)
+                )
+                person_key.rewrapped_at = now
+                done.append(person_key)
+            PersonKey.objects.bulk_update(done, ["master_key_id", "wrapped_key", "rewrapped_at"])
+            report.rewrapped += len(done)
+        if on_batch:
+            on_batch(len(batch), total)
+    return report

@@ -1,0 +1,197 @@
+"""The glue between rows and documents: validation, sealing, opening, blind indexes.
+
+Services (writes) and selectors (reads) both go through here, so there is one way a
+document becomes a row and a row becomes a document.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+from personal_data import crypto
+from personal_data.categories import Category
+from personal_data.keys import index_subkey, master_keyring
+from personal_data.models import EncryptedRecord, PersonKey, Preferences
+from personal_data.schemas import PreferencesSchema, StrictSchema
+from personal_data.validators import gtin_normalise
+
+Document = dict[str, Any]
+# Fields a document carries that are not content: set by the store, never by input.
+META_FIELDS = ("id", "source", "source_vendor", "next_refill_on")
+
+
+class StoreError(Exception):
+    """A row cannot be opened: its ciphertext or its owner's key is damaged or gone."""
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        value = value.normalize()
+        if value.as_tuple().exponent > -2:  # type: ignore[operator]
+            value = value.quantize(Decimal("0.01"))
+        return format(value, "f")
+    if isinstance(value, Mapping):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _flatten(errors: Any, prefix: str = "") -> dict[str, list[str]]:
+    flat: dict[str, list[str]] = {}
+    if isinstance(errors, Mapping):
+        for key, value in errors.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if key == "non_field_errors" and prefix:
+                name = prefix
+            for sub, messages in _flatten(value, name).items():
+                flat.setdefault(sub, []).extend(messages)
+    elif isinstance(errors, list) and all(not isinstance(e, (Mapping, list)) for e in errors):
+        flat[prefix or "non_field_errors"] = [str(e) for e in errors]
+    elif isinstance(errors, list):
+        for i, value in enumerate(errors):
+            flat.update(_flatten(value, f"{prefix}.{i}"))
+    else:
+        flat[prefix or "non_field_errors"] = [str(errors)]
+    return flat
+
+
+def validate(schema: type[StrictSchema], data: Any) -> Document:
+    """Validate input against a schema; raise ValidationError with a message per field."""
+    serializer = schema(data=data)
+    if not serializer.is_valid():
+        raise ValidationError(_flatten(serializer.errors))
+    return _jsonable(dict(serializer.validated_data))
+
+
+# Keys.
+
+
+def person_key_get(owner_id: Any) -> PersonKey | None:
+    return PersonKey.objects.filter(person_id=owner_id).first()
+
+
+def person_key_new(owner_id: Any) -> PersonKey:
+    data_key = crypto.random_key()
+    key_id, wrapped = master_keyring().wrap(data_key, context=str(owner_id))
+    return PersonKey(
+        person_id=owner_id,
+        master_key_id=key_id,
+        wrapped_key=wrapped,
+        pseudonym_salt=crypto.random_key(),
+    )
+
+
+def data_key(person_key: PersonKey) -> bytes:
+    try:
+        return master_keyring().unwrap(
+            person_key.master_key_id,
+            bytes(person_key.wrapped_key),
+            context=str(person_key.person_id),
+        )
+    except crypto.CryptoError as exc:
+        raise StoreError(f"data key of {person_key.person_id} cannot be unwrapped: {exc}") from exc
+
+
+def owner_data_key(owner_id: Any) -> bytes:
+    person_key = person_key_get(owner_id)
+    if person_key is None:
+        raise StoreError(f"{owner_id} has no data key")
+    return data_key(person_key)
+
+
+# Documents and rows.
+
+
+def blind_index(field: str, value: str) -> bytes | None:
+    """Return the blind index of a field value, or None for an empty value."""
+    if not value:
+        return None
+    normalised = gtin_normalise(value) if field == "gtin" else value.strip().upper()
+    return crypto.blind_index(index_subkey(f"blind-index/{field}"), normalised)
+
+
+def _seal(key: bytes, table: str, row_id: Any, owner_id: Any, doc: Mapping[str, Any]) -> bytes:
+    plaintext = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    aad = crypto.record_aad(table=table, record_id=str(row_id), owner_id=str(owner_id))
+    return crypto.seal(key, plaintext, aad)
+
+
+def _open(key: bytes, table: str, row_id: Any, owner_id: Any, payload: bytes) -> Document:
+    aad = crypto.record_aad(table=table, record_id=str(row_id), owner_id=str(owner_id))
+    try:
+        return json.loads(crypto.unseal(key, bytes(payload), aad))
+    except crypto.CryptoError as exc:
+        raise StoreError(f"record {row_id} cannot be opened: {exc}") from exc
+
+
+def row_fill(category: Category, row: EncryptedRecord, key: bytes, doc: Document) -> None:
+    """Write a validated document into a row: clear columns, blind indexes and ciphertext."""
+    content = {k: v for k, v in doc.items() if k not in ("shared", *category.flags)}
+    row.shared = doc["shared"]
+    for flag in category.flags:
+        setattr(row, flag, doc[flag])
+    date = content.get(category.date_field)
+    setattr(row, category.date_field, dt.date.fromisoformat(date) if date else None)
+    for field in category.indexed:
+        setattr(row, f"{field}_index", blind_index(field, content.get(field, "")))
+    row.payload = _seal(key, category.table, row.pk, row.owner_id, content)
+
+
+def _next_refill(doc: Document) -> str | None:
+    last, days = doc.get("last_filled_on"), doc.get("days_supply")
+    if not last or not days or not doc.get("refills_remaining"):
+        return None
+    return (dt.date.fromisoformat(last) + dt.timedelta(days=days)).isoformat()
+
+
+def row_open(category: Category, row: EncryptedRecord, key: bytes) -> Document:
+    """Return a row as its document: id, content, clear flags and computed fields."""
+    doc: Document = {"id": str(row.pk)}
+    doc.update(_open(key, category.table, row.pk, row.owner_id, row.payload))
+    doc["shared"] = row.shared
+    for flag in category.flags:
+        doc[flag] = getattr(row, flag)
+    if category.name == "purchases":
+        doc["source"] = row.source  # type: ignore[attr-defined]
+        doc.setdefault("source_vendor", "")
+    if category.name == "prescriptions":
+        doc["next_refill_on"] = _next_refill(doc)
+    return doc
+
+
+def rows_open(category: Category, rows: Iterable[EncryptedRecord], owner_id: Any) -> list[Document]:
+    """Open many rows of one owner, unwrapping the owner's key once."""
+    rows = list(rows)
+    if not rows:
+        return []
+    key = owner_data_key(owner_id)
+    return [row_open(category, row, key) for row in rows]
+
+
+def editable(doc: Mapping[str, Any]) -> Document:
+    """Return the input-shaped part of a document (without id, source and computed fields)."""
+    return {k: v for k, v in doc.items() if k not in META_FIELDS}
+
+
+PREFERENCES_TABLE = Preferences._meta.db_table
+
+
+def preferences_seal(key: bytes, owner_id: Any, doc: Mapping[str, Any]) -> bytes:
+    return _seal(key, PREFERENCES_TABLE, owner_id, owner_id, doc)
+
+
+def preferences_open(key: bytes, row: Preferences) -> Document:
+    return _open(key, PREFERENCES_TABLE, row.pk, row.pk, row.payload)
+
+
+def preferences_default() -> Document:
+    return validate(PreferencesSchema, {})

@@ -1,0 +1,32 @@
+"""A pytest plugin loaded before Django reads its settings (`-p tests.env` in pyproject).
+
+It gives the test run ephemeral keys of its own, so tests never touch development or
+production keys, and serves plain http on loopback as `make run` does.
+"""
+
+import base64
+import os
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+
+def _b64(n: int = 32) -> str:
+    return base64.b64encode(os.urandom(n)).decode()
+
+
+os.environ["VRM_DEBUG"] = "False"
+os.environ["VRM_HTTPS"] = "False"
+os.environ.setdefault("VRM_SECRET_KEY", _b64(48))
+os.environ["VRM_MASTER_KEYS"] = f"test1:{_b64()}"
+os.environ["VRM_INDEX_KEY"] = _b64()
+os.environ["VRM_LEDGER_SIGNING_KEY"] = (
+    Ed25519PrivateKey.generate()
+    .private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    .decode()
+)
+os.environ["VRM_EMAIL_URL"] = "locmem"
+os.environ["VRM_TASKS_BACKEND"] = "immediate"
+os.environ.pop("CACHE_URL", None)
