@@ -30,3 +30,6 @@ os.environ["VRM_LEDGER_SIGNING_KEY"] = (
 os.environ["VRM_EMAIL_URL"] = "locmem"
 os.environ["VRM_TASKS_BACKEND"] = "immediate"
 os.environ.pop("CACHE_URL", None)
+# Playwright's sync API runs an event loop in the test thread; Django's ORM calls made by the
+# test itself (fixtures, assertions) are still plain synchronous calls.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"

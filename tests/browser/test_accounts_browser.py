@@ -1,0 +1,52 @@
+"""A person signs up, logs out, logs in and sees their dashboard, in a real browser."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from personal_data.services import record_create
+from tests.browser.conftest import screenshot
+from tests.conftest import PASSWORD, purchase_data
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_sign_up_log_out_and_back_in(page: Any) -> None:
+    page.goto("/accounts/signup/")
+    page.get_by_label("E-mail address").fill("carol@example.com")
+    page.get_by_label("Your name (optional)").fill("Carol")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Password confirmation").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_url("**/dashboard/")
+    assert page.get_by_role("heading", name="Hello, Carol").is_visible()
+
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url("**/accounts/login/")
+    page.get_by_label("E-mail address").fill("carol@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/dashboard/")
+
+
+def test_dashboard_shows_the_persons_counts(page: Any, alice: Any) -> None:
+    for _ in range(3):
+        record_create(owner=alice, category="purchases", data=purchase_data())
+    page.goto("/accounts/login/")
+    page.get_by_label("E-mail address").fill("alice@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/dashboard/")
+    tile = page.locator(".tile", has_text="Purchases")
+    assert tile.locator(".count").inner_text() == "3"
+    screenshot(page, "dashboard")
+
+
+def test_wrong_password_shows_a_clear_message(page: Any, alice: Any) -> None:
+    page.goto("/accounts/login/")
+    page.get_by_label("E-mail address").fill("alice@example.com")
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Log in").click()
+    assert page.get_by_role("alert").first.is_visible()
