@@ -17,6 +17,7 @@ import binascii
 import hashlib
 import hmac
 import os
+import re
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
@@ -29,6 +30,7 @@ FORMAT_VERSION = 1
 KEY_BYTES = 32
 NONCE_BYTES = 12
 BLIND_INDEX_BYTES = 16
+_KEY_ID = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 
 
 class CryptoError(Exception):
@@ -103,8 +105,11 @@ class MasterKeyRing:
         keys: list[tuple[str, bytes]] = []
         for item in text.split(","):
             key_id, sep, encoded = item.strip().partition(":")
-            if not sep or not key_id or len(key_id) > 32 or not key_id.isascii():
-                raise KeyFormatError("each master key must look like keyid:base64(32 bytes)")
+            if not sep or not _KEY_ID.fullmatch(key_id):
+                raise KeyFormatError(
+                    "each master key must look like keyid:base64(32 bytes), keyid of 1-32 "
+                    "letters, digits, '.', '_' or '-'"
+                )
             if any(existing == key_id for existing, _ in keys):
                 raise KeyFormatError(f"master key id {key_id!r} appears twice")
             keys.append((key_id, _b64_key(encoded, f"master key {key_id!r}")))

@@ -9,10 +9,12 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from audit.services import ledger_append
 from personal_data import store
 from personal_data.categories import RECORD_CATEGORIES, category_get
 from personal_data.keys import master_keyring
 from personal_data.models import PersonKey, Preferences
+from personal_data.pseudonyms import ledger_pseudonym
 from personal_data.schemas import PreferencesSchema
 from personal_data.selectors import record_row_for_owner
 from personal_data.store import Document
@@ -100,14 +102,26 @@ class ErasureReport:
 
 
 @transaction.atomic
-def person_erase(*, person: Any) -> ErasureReport:
-    """Crypto-shred a person's store: destroy their data key and delete every record."""
+def person_erase(*, person: Any, actor_type: str = "person") -> ErasureReport:
+    """Crypto-shred a person's store: destroy their data key and delete every record.
+
+    The ledger keeps the entry under the person's pseudonym, which nothing links to them once
+    the salt beside the data key is gone.
+    """
     report = ErasureReport()
+    subject = ledger_pseudonym(person_id=person.pk) if store.person_key_get(person.pk) else ""
     for name, cat in RECORD_CATEGORIES.items():
         report.records[name], _ = cat.model.objects.filter(owner_id=person.pk).delete()
     report.records["preferences"], _ = Preferences.objects.filter(owner_id=person.pk).delete()
     deleted, _ = PersonKey.objects.filter(person_id=person.pk).delete()
     report.key_destroyed = bool(deleted)
+    ledger_append(
+        kind="person.erased",
+        actor_type=actor_type,
+        actor_id=subject or "unknown",
+        subject=subject,
+        record_count=sum(report.records.values()),
+    )
     return report
 
 
@@ -158,6 +172,14 @@ def master_key_rotate(
                 person_key.rewrapped_at = now
                 done.append(person_key)
             PersonKey.objects.bulk_update(done, ["master_key_id", "wrapped_key", "rewrapped_at"])
+            if done:
+                ledger_append(
+                    kind="key.rotated",
+                    actor_type="operator",
+                    actor_id="rotate_master_key",
+                    record_count=len(done),
+                    reason=f"data keys rewrapped under {newest}",
+                )
             report.rewrapped += len(done)
         if on_batch:
             on_batch(len(batch), total)

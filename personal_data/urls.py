@@ -4,4 +4,5 @@ from personal_data import views
 
 urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("activity/", views.activity, name="activity"),
 ]

@@ -2,14 +2,60 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.db import connection, transaction
 
 from accounts.models import User
 from accounts.services import account_upsert, person_signup
 
 PASSWORD = "correct horse battery staple"
+LEDGER_TABLES = ("audit_ledgerleaf", "audit_ledgercheckpoint", "audit_ledgerentry")
+
+
+def ledger_wipe() -> None:
+    """Empty the ledger tables behind the triggers' back (test databases only)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Foreign keys are deferred; pending checks would block ALTER TABLE.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            for table in LEDGER_TABLES:
+                cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+            for table in LEDGER_TABLES:
+                cursor.execute(f"DELETE FROM {table}")
+            for table in LEDGER_TABLES:
+                cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+        else:
+            cursor.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name LIKE 'audit_ledger%'"
+            )
+            triggers = cursor.fetchall()
+            for name, _ in triggers:
+                cursor.execute(f"DROP TRIGGER {name}")
+            for table in LEDGER_TABLES:
+                cursor.execute(f"DELETE FROM {table}")
+            for _, sql in triggers:
+                cursor.execute(sql)
+
+
+@pytest.fixture(autouse=True)
+def _empty_ledger_after_transactional_tests(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Empty the append-only ledger before Django flushes a transactional test's database.
+
+    The triggers refuse DELETE (and TRUNCATE of a non-empty table), so the flush would fail.
+    """
+    marker = request.node.get_closest_marker("django_db")
+    transactional = bool(marker and marker.kwargs.get("transaction")) or bool(
+        {"transactional_db", "live_server"} & set(request.fixturenames)
+    )
+    if not transactional:
+        yield
+        return
+    request.getfixturevalue("transactional_db")  # set up first, so flushed after the wipe below
+    yield
+    ledger_wipe()
 
 
 @pytest.fixture

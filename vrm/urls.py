@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts import views as account_views
+from audit import api as ledger_api
 
 admin.site.site_header = "vrm operations"
 admin.site.site_title = "vrm operations"
@@ -13,4 +14,16 @@ urlpatterns = [
     path("vendor/", include("vendors.urls")),
     path("audit/", include("audit.urls")),
     path("admin/", admin.site.urls),
+    # The public ledger endpoints (audit/api.py): no authentication, hashes only.
+    path("api/v1/ledger/checkpoint", ledger_api.CheckpointView.as_view(), name="ledger-checkpoint"),
+    path(
+        "api/v1/ledger/proof/inclusion/<int:entry_id>",
+        ledger_api.InclusionProofView.as_view(),
+        name="ledger-proof-inclusion",
+    ),
+    path(
+        "api/v1/ledger/proof/consistency",
+        ledger_api.ConsistencyProofView.as_view(),
+        name="ledger-proof-consistency",
+    ),
 ]

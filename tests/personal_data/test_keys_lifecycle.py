@@ -11,10 +11,12 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import override_settings
 
+from audit.models import LedgerEntry
 from personal_data import crypto, selectors, services, store
 from personal_data.categories import RECORD_CATEGORIES
 from personal_data.keys import master_keyring
 from personal_data.models import PersonKey, Purchase
+from personal_data.pseudonyms import ledger_pseudonym
 from tests.conftest import purchase_data
 
 
@@ -35,6 +37,8 @@ def test_rotation_rewraps_every_key_and_the_old_master_key_can_go(alice: Any, bo
         call_command("rotate_master_key", "--batch-size", "1", stdout=out, stderr=io.StringIO())
         assert "Rewrapped 2 data keys" in out.getvalue()
         assert set(PersonKey.objects.values_list("master_key_id", flat=True)) == {"rot2"}
+        entries = LedgerEntry.objects.filter(kind="key.rotated")
+        assert [e.record_count for e in entries] == [1, 1]  # one entry per committed batch
         out = io.StringIO()
         call_command("rotate_master_key", stdout=out, stderr=io.StringIO())  # safe to re-run
         assert "Rewrapped 0 data keys; 2 were already" in out.getvalue()
@@ -90,6 +94,7 @@ def test_erasure_shreds_the_key_and_every_record(alice: Any, bob: Any) -> None:
         crypto.record_aad(table=Purchase._meta.db_table, record_id=str(row.pk), owner_id=str(alice.pk)),
     )
     wrapped = bytes(PersonKey.objects.get(person=alice).wrapped_key)
+    pseudonym = ledger_pseudonym(person_id=alice.pk)
 
     report = services.person_erase(person=alice)
 
@@ -106,5 +111,9 @@ def test_erasure_shreds_the_key_and_every_record(alice: Any, bob: Any) -> None:
             crypto.unseal(store.data_key(person_key), stolen_payload, stolen_aad)
     with pytest.raises(store.StoreError):
         store.owner_data_key(alice.pk)
+    entry = LedgerEntry.objects.get(kind="person.erased")
+    assert entry.subject == pseudonym and entry.record_count == 5
+    with pytest.raises(LookupError):  # nothing can recompute the pseudonym any more
+        ledger_pseudonym(person_id=alice.pk)
     # Bob is untouched.
     assert selectors.record_get_for_owner(owner=bob, category="purchases", record_id=kept["id"]) == kept

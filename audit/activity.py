@@ -1,0 +1,64 @@
+"""The person's view of the ledger: every entry about them, in plain language."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.db.models import QuerySet
+
+from audit.models import LedgerEntry
+from personal_data.pseudonyms import ledger_pseudonym
+
+# Who did it, for entries whose actor is not a vendor (vendor names come from the caller).
+_ACTORS = {"person": "You", "operator": "The operator", "system": "vrm", "auditor": "An auditor"}
+
+_SENTENCES: dict[str, str] = {
+    "grant.created": "{actor} received your grant ({scopes})",
+    "grant.amended": "{actor}'s grant was changed ({scopes})",
+    "grant.revoked": "{actor}'s grant was revoked",
+    "grant.expired": "{actor}'s grant ended",
+    "token.issued": "{actor} got an access key under your grant",
+    "token.refreshed": "{actor} renewed its access key",
+    "token.revoked": "{actor}'s access key was withdrawn",
+    "token.reuse_detected": "{actor} reused an old access key; every key of that grant was withdrawn",
+    "token.code_replayed": "{actor} replayed a one-time code; every key it got was withdrawn",
+    "access.read": "{actor} read {records} under your grant",
+    "access.write": "{actor} added {records} to your store",
+    "access.check": "{actor} asked a yes/no question about your purchases",
+    "access.denied": "{actor} was refused ({reason})",
+    "person.import": "You imported {records}",
+    "person.export": "You downloaded everything vrm holds about you",
+    "person.erased": "Your store was erased",
+    "key.rotated": "Your encryption key was re-protected under a new master key",
+    "recall.published": "{actor} published a recall",
+    "recall.matched": "A recall matched {records} of yours",
+}
+
+
+def _records(count: int) -> str:
+    return "1 record" if count == 1 else f"{count} records"
+
+
+def entry_sentence(entry: LedgerEntry, *, vendor_name: Callable[[str], str] | None = None) -> str:
+    """Describe one ledger entry in a sentence a non-technical person understands."""
+    if entry.actor_type in _ACTORS:
+        actor = _ACTORS[entry.actor_type]
+    else:
+        actor = vendor_name(entry.actor_id) if vendor_name else f"Vendor app {entry.actor_id}"
+    template = _SENTENCES.get(entry.kind, "{actor}: " + entry.kind)
+    return template.format(
+        actor=actor,
+        records=_records(entry.record_count),
+        scopes=", ".join(entry.scopes) or "no scopes",
+        reason=entry.reason or "not allowed",
+    )
+
+
+def activity_for_person(*, person: Any) -> QuerySet[LedgerEntry]:
+    """Return every ledger entry about the person, newest first (with its leaf if sealed)."""
+    try:
+        subject = ledger_pseudonym(person_id=person.pk)
+    except LookupError:
+        return LedgerEntry.objects.none()
+    return LedgerEntry.objects.filter(subject=subject).select_related("leaf").order_by("-created_at", "-id")

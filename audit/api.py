@@ -1,0 +1,131 @@
+"""Public ledger endpoints: the newest signed checkpoint and Merkle proofs (no authentication).
+
+They reveal hashes, tree sizes and entry ids only, so anyone can check that the ledger they were
+shown yesterday is a prefix of today's. Errors are RFC 9457 problem documents.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from audit.selectors import (
+    checkpoint_document,
+    checkpoint_latest,
+    ledger_consistency_proof,
+    ledger_inclusion_proof,
+)
+
+PROBLEM = "application/problem+json"
+
+
+class CheckpointOut(serializers.Serializer[dict[str, Any]]):
+    origin = serializers.CharField()
+    tree_size = serializers.IntegerField()
+    root_hash = serializers.CharField(help_text="base64 SHA-256")
+    created_at = serializers.DateTimeField()
+    note = serializers.CharField(help_text="C2SP signed-note checkpoint")
+    signature = serializers.CharField(help_text="base64 Ed25519 signature of the note body")
+    public_key = serializers.CharField(help_text="base64 raw Ed25519 public key")
+    public_key_pem = serializers.CharField()
+
+
+class InclusionOut(serializers.Serializer[dict[str, Any]]):
+    entry_id = serializers.IntegerField()
+    leaf_index = serializers.IntegerField()
+    leaf_hash = serializers.CharField()
+    tree_size = serializers.IntegerField()
+    root_hash = serializers.CharField()
+    proof = serializers.ListField(child=serializers.CharField())
+
+
+class ConsistencyOut(serializers.Serializer[dict[str, Any]]):
+    first = serializers.IntegerField()
+    second = serializers.IntegerField()
+    first_root_hash = serializers.CharField()
+    second_root_hash = serializers.CharField()
+    proof = serializers.ListField(child=serializers.CharField())
+
+
+class ProblemOut(serializers.Serializer[dict[str, Any]]):
+    type = serializers.CharField()
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    detail = serializers.CharField()
+
+
+def _problem(status: int, title: str, detail: str) -> Response:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    return Response(body, status=status, content_type=PROBLEM)
+
+
+def _size_param(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise ValueError(f"{name} must be a positive integer")
+    return int(raw)
+
+
+class PublicLedgerView(APIView):
+    # Public on purpose: a view that names no permission is refused (settings: DenyAll).
+    permission_classes = (AllowAny,)
+    authentication_classes = ()
+
+
+class CheckpointView(PublicLedgerView):
+    @extend_schema(responses={200: CheckpointOut, 404: ProblemOut}, auth=[])
+    def get(self, request: Request) -> Response:
+        """Return the newest signed checkpoint and the ledger public key; 404 before the first seal."""
+        checkpoint = checkpoint_latest()
+        if checkpoint is None:
+            return _problem(404, "Not Found", "The ledger has no checkpoint yet.")
+        return Response(checkpoint_document(checkpoint=checkpoint))
+
+
+class InclusionProofView(PublicLedgerView):
+    @extend_schema(
+        parameters=[OpenApiParameter("size", int, description="checkpoint tree size (default newest)")],
+        responses={200: InclusionOut, 400: ProblemOut, 404: ProblemOut},
+        auth=[],
+    )
+    def get(self, request: Request, entry_id: int) -> Response:
+        """Return the inclusion proof of a sealed entry in a checkpoint's tree."""
+        try:
+            size = _size_param(request, "size")
+            return Response(ledger_inclusion_proof(entry_id=entry_id, tree_size=size))
+        except ValueError as exc:
+            return _problem(400, "Bad Request", str(exc))
+        except Http404 as exc:
+            return _problem(404, "Not Found", str(exc))
+
+
+class ConsistencyProofView(PublicLedgerView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("first", int, required=True, description="older checkpoint tree size"),
+            OpenApiParameter("second", int, description="newer checkpoint tree size (default newest)"),
+        ],
+        responses={200: ConsistencyOut, 400: ProblemOut, 404: ProblemOut},
+        auth=[],
+    )
+    def get(self, request: Request) -> Response:
+        """Return the consistency proof between two checkpoints."""
+        try:
+            first = _size_param(request, "first")
+            if first is None:
+                raise ValueError("first is required")
+            second = _size_param(request, "second")
+            return Response(ledger_consistency_proof(first=first, second=second))
+        except ValueError as exc:
+            return _problem(400, "Bad Request", str(exc))
+        except Http404 as exc:
+            return _problem(404, "Not Found", str(exc))

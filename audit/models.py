@@ -1,0 +1,102 @@
+"""The append-only ledger: entries, their places in the Merkle tree, and signed checkpoints.
+
+All three tables are append-only, enforced by database triggers (migration
+0002_ledger_append_only_triggers). An entry is never changed once written; sealing assigns it a
+leaf by inserting a `LedgerLeaf` row, so the assignment is append-only too. docs/ledger.md
+describes the leaf form, the tree and the checkpoint note.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.db import models
+from django.utils import timezone
+
+
+class LedgerEntry(models.Model):
+    """One recorded action. Holds ids, pseudonyms, scopes and counts only, never personal content."""
+
+    class Kind(models.TextChoices):
+        GRANT_CREATED = "grant.created"
+        GRANT_AMENDED = "grant.amended"
+        GRANT_REVOKED = "grant.revoked"
+        GRANT_EXPIRED = "grant.expired"
+        TOKEN_ISSUED = "token.issued"  # noqa: S105 (an event name)
+        TOKEN_REFRESHED = "token.refreshed"  # noqa: S105 (an event name)
+        TOKEN_REVOKED = "token.revoked"  # noqa: S105 (an event name)
+        TOKEN_REUSE_DETECTED = "token.reuse_detected"  # noqa: S105 (an event name)
+        TOKEN_CODE_REPLAYED = "token.code_replayed"  # noqa: S105 (an event name)
+        ACCESS_READ = "access.read"
+        ACCESS_WRITE = "access.write"
+        ACCESS_CHECK = "access.check"
+        ACCESS_DENIED = "access.denied"
+        PERSON_IMPORT = "person.import"
+        PERSON_EXPORT = "person.export"
+        PERSON_ERASED = "person.erased"
+        KEY_ROTATED = "key.rotated"
+        RECALL_PUBLISHED = "recall.published"
+        RECALL_MATCHED = "recall.matched"
+
+    class ActorType(models.TextChoices):
+        PERSON = "person"
+        VENDOR_ORG = "vendor_org"
+        CLIENT = "client"
+        AUDITOR = "auditor"
+        OPERATOR = "operator"
+        SYSTEM = "system"
+
+    class Outcome(models.TextChoices):
+        ALLOWED = "allowed"
+        DENIED = "denied"
+
+    id = models.BigAutoField(primary_key=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    actor_type = models.CharField(max_length=16, choices=ActorType.choices)
+    actor_id = models.CharField(max_length=100)
+    # The person's ledger pseudonym (personal_data.pseudonyms), never a user id or an e-mail.
+    subject = models.CharField(max_length=64, blank=True, db_index=True)
+    grant_id = models.CharField(max_length=64, blank=True, db_index=True)
+    scopes = models.JSONField(default=list)
+    record_ids = models.JSONField(default=list)
+    record_count = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=8, choices=Outcome.choices, default=Outcome.ALLOWED)
+    reason = models.CharField(max_length=120, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        verbose_name_plural = "ledger entries"
+
+    def __str__(self) -> str:
+        return f"ledger entry {self.pk} {self.kind}"
+
+
+class LedgerLeaf(models.Model):
+    """The place of one entry in the Merkle tree, written once by the sealer."""
+
+    leaf_index = models.BigIntegerField(primary_key=True)
+    entry = models.OneToOneField(LedgerEntry, on_delete=models.PROTECT, related_name="leaf")
+    leaf_hash = models.BinaryField(max_length=32)
+
+    def __str__(self) -> str:
+        return f"leaf {self.leaf_index} (entry {self.entry_id})"
+
+
+class LedgerCheckpoint(models.Model):
+    """A signed statement of the tree's size and root, in the C2SP signed-note checkpoint form."""
+
+    tree_size = models.BigIntegerField(unique=True)
+    root_hash = models.BinaryField(max_length=32)
+    # The tree's perfect subtree roots (CompactRange.to_list) concatenated, largest first, so
+    # the next seal continues from here without reading old leaves.
+    compact_range = models.BinaryField()
+    created_at = models.DateTimeField(default=timezone.now)
+    note = models.TextField()
+    signature = models.BinaryField(max_length=64)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["tree_size"]
+
+    def __str__(self) -> str:
+        return f"checkpoint at tree size {self.tree_size}"

@@ -1,0 +1,404 @@
+"""Reads for the auditor portal, built from the ledger alone.
+
+The ledger is the auditors' source of truth: grants are reconstructed from their grant.* entries
+and activity from access.* entries. Nothing here joins to users or records, so an auditor sees
+pseudonyms, ids, scopes and counts, never a name, an e-mail or a record's content.
+
+Time ranges are whole days in the current time zone: `date_from` and `date_to` are inclusive.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    IntegerField,
+    JSONField,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    TextField,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Coalesce, TruncDate
+from django.utils import timezone
+
+from audit.models import LedgerEntry
+from audit.selectors import checkpoint_latest
+
+Kind = LedgerEntry.Kind
+GRANT_KINDS = (Kind.GRANT_CREATED, Kind.GRANT_AMENDED, Kind.GRANT_REVOKED, Kind.GRANT_EXPIRED)
+GRANT_SET_KINDS = (Kind.GRANT_CREATED, Kind.GRANT_AMENDED)
+GRANT_END_KINDS = (Kind.GRANT_REVOKED, Kind.GRANT_EXPIRED)
+ACCESS_KINDS = (Kind.ACCESS_READ, Kind.ACCESS_WRITE, Kind.ACCESS_CHECK, Kind.ACCESS_DENIED)
+VENDOR_ACTOR_TYPES = (LedgerEntry.ActorType.CLIENT, LedgerEntry.ActorType.VENDOR_ORG)
+DENIED = LedgerEntry.Outcome.DENIED
+ALLOWED = LedgerEntry.Outcome.ALLOWED
+
+
+class GrantStatus:
+    ACTIVE = "active"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    CHOICES = ((ACTIVE, "Active"), (REVOKED, "Revoked"), (EXPIRED, "Expired"))
+
+
+DENIED_THRESHOLD = 10
+SPIKE_FACTOR = 3
+SPIKE_MIN_READS = 20
+SPIKE_WINDOW_DAYS = 14
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=timezone.get_current_timezone())
+
+
+def _within(
+    queryset: QuerySet[Any], field: str, date_from: dt.date | None, date_to: dt.date | None
+) -> QuerySet[Any]:
+    if date_from is not None:
+        queryset = queryset.filter(**{f"{field}__gte": _day_start(date_from)})
+    if date_to is not None:
+        queryset = queryset.filter(**{f"{field}__lt": _day_start(date_to + dt.timedelta(days=1))})
+    return queryset
+
+
+# --- ledger status ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LedgerStatus:
+    total_entries: int
+    sealed_size: int
+    checkpoint_at: dt.datetime | None
+    unsealed_entries: int
+    oldest_unsealed_at: dt.datetime | None
+
+
+def ledger_status() -> LedgerStatus:
+    """Return how many entries the ledger holds, how many are sealed, and the newest checkpoint."""
+    checkpoint = checkpoint_latest()
+    unsealed = LedgerEntry.objects.filter(leaf__isnull=True)
+    return LedgerStatus(
+        total_entries=LedgerEntry.objects.count(),
+        sealed_size=checkpoint.tree_size if checkpoint else 0,
+        checkpoint_at=checkpoint.created_at if checkpoint else None,
+        unsealed_entries=unsealed.count(),
+        oldest_unsealed_at=unsealed.order_by("id").values_list("created_at", flat=True).first(),
+    )
+
+
+# --- grants ----------------------------------------------------------------------------------
+
+
+def _for_grant(kinds: tuple[str, ...] | None = None) -> QuerySet[LedgerEntry]:
+    entries = LedgerEntry.objects.filter(grant_id=OuterRef("grant_id"))
+    return entries if kinds is None else entries.filter(kind__in=kinds)
+
+
+def grant_list(
+    *,
+    vendor: str = "",
+    status: str = "",
+    scope: str = "",
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+) -> QuerySet[Any]:
+    """Return one row per grant, rebuilt from its grant.* entries, latest change first.
+
+    Each row holds grant_id, vendor, subject, scopes (as last created or amended), status,
+    first_at and last_at. The time range selects grants by when they were created; the scope
+    filter looks at the current scopes.
+    """
+    latest = _for_grant(GRANT_KINDS).order_by("-created_at", "-id")
+    # An ending entry may carry no scopes: the scopes are those last granted.
+    last_granted = _for_grant(GRANT_SET_KINDS).order_by("-created_at", "-id")
+    first = _for_grant(GRANT_KINDS).order_by("created_at", "id")
+    # A revocation may be recorded with the person as actor: the vendor is the vendor actor.
+    vendor_actor = _for_grant().filter(actor_type__in=VENDOR_ACTOR_TYPES).order_by("id")
+    grants = (
+        LedgerEntry.objects.filter(kind__in=GRANT_KINDS)
+        .exclude(grant_id="")
+        .values("grant_id")
+        .annotate(
+            first_at=Min("created_at"),
+            last_at=Max("created_at"),
+            vendor=Coalesce(Subquery(vendor_actor.values("actor_id")[:1]), Value("")),
+            subject=Subquery(first.values("subject")[:1]),
+            scopes=Subquery(last_granted.values("scopes")[:1], output_field=JSONField()),
+            latest_kind=Subquery(latest.values("kind")[:1]),
+        )
+        .annotate(
+            status=Case(
+                When(latest_kind=Kind.GRANT_REVOKED, then=Value(GrantStatus.REVOKED)),
+                When(latest_kind=Kind.GRANT_EXPIRED, then=Value(GrantStatus.EXPIRED)),
+                default=Value(GrantStatus.ACTIVE),
+            )
+        )
+    )
+    if vendor:
+        grants = grants.filter(vendor=vendor)
+    if status:
+        grants = grants.filter(status=status)
+    if scope:
+        # Scopes are stored as a JSON list of plain codes; matching the quoted code in its text
+        # works the same on PostgreSQL and SQLite (SQLite has no JSON containment lookup).
+        grants = grants.annotate(scopes_text=Cast("scopes", TextField())).filter(
+            scopes_text__contains=f'"{scope}"'
+        )
+    grants = _within(grants, "first_at", date_from, date_to)
+    return grants.values("grant_id", "vendor", "subject", "scopes", "status", "first_at", "last_at").order_by(
+        "-last_at", "grant_id"
+    )
+
+
+ENTRY_FIELDS = (
+    "id",
+    "created_at",
+    "kind",
+    "actor_type",
+    "actor_id",
+    "subject",
+    "grant_id",
+    "scopes",
+    "record_ids",
+    "record_count",
+    "outcome",
+    "reason",
+    "request_id",
+    "leaf_index",
+)
+
+
+def grant_changes(*, grant_id: str) -> QuerySet[Any]:
+    """Return every entry of a grant except its accesses (grant and token events), oldest first."""
+    return (
+        LedgerEntry.objects.filter(grant_id=grant_id)
+        .exclude(kind__in=ACCESS_KINDS)
+        .annotate(leaf_index=F("leaf__leaf_index"))
+        .order_by("created_at", "id")
+        .values(*ENTRY_FIELDS)
+    )
+
+
+def grant_accesses(*, grant_id: str) -> QuerySet[Any]:
+    """Return the access.* entries recorded under a grant, oldest first."""
+    return (
+        LedgerEntry.objects.filter(grant_id=grant_id, kind__in=ACCESS_KINDS)
+        .annotate(leaf_index=F("leaf__leaf_index"))
+        .order_by("created_at", "id")
+        .values(*ENTRY_FIELDS)
+    )
+
+
+def grant_known(*, grant_id: str) -> bool:
+    """Tell whether the ledger holds any entry for this grant id."""
+    return LedgerEntry.objects.filter(grant_id=grant_id).exists()
+
+
+# --- the raw ledger --------------------------------------------------------------------------
+
+
+def entry_list(
+    *,
+    kind: str = "",
+    vendor: str = "",
+    subject: str = "",
+    grant_id: str = "",
+    outcome: str = "",
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+) -> QuerySet[Any]:
+    """Return ledger entries matching every filter given, newest first, with their leaf index."""
+    entries = LedgerEntry.objects.all()
+    if kind:
+        entries = entries.filter(kind=kind)
+    if vendor:
+        entries = entries.filter(actor_id=vendor, actor_type__in=VENDOR_ACTOR_TYPES)
+    if subject:
+        entries = entries.filter(subject=subject)
+    if grant_id:
+        entries = entries.filter(grant_id=grant_id)
+    if outcome:
+        entries = entries.filter(outcome=outcome)
+    entries = _within(entries, "created_at", date_from, date_to)
+    return (
+        entries.annotate(leaf_index=F("leaf__leaf_index"))
+        .order_by("-created_at", "-id")
+        .values(*ENTRY_FIELDS)
+    )
+
+
+# --- vendor activity -------------------------------------------------------------------------
+
+_READ = Q(kind=Kind.ACCESS_READ, outcome=ALLOWED)
+_DENIED = Q(kind=Kind.ACCESS_DENIED) | Q(outcome=DENIED)
+
+
+def _vendor_entries(*, vendor: str) -> QuerySet[LedgerEntry]:
+    entries = LedgerEntry.objects.filter(actor_type__in=VENDOR_ACTOR_TYPES)
+    return entries.filter(actor_id=vendor) if vendor else entries
+
+
+def activity_by_day(
+    *, vendor: str = "", date_from: dt.date | None = None, date_to: dt.date | None = None
+) -> QuerySet[Any]:
+    """Return per vendor and day: reads, writes, checks, records disclosed and denied requests.
+
+    Rows hold vendor, day, reads, writes, checks, records and denied; newest day first. A read
+    that was refused counts as denied, not as a read.
+    """
+    entries = _vendor_entries(vendor=vendor).filter(Q(kind__in=ACCESS_KINDS) | Q(outcome=DENIED))
+    entries = _within(entries, "created_at", date_from, date_to)
+    return (
+        entries.values(vendor=F("actor_id"), day=TruncDate("created_at"))
+        .annotate(
+            reads=Count("id", filter=_READ),
+            writes=Count("id", filter=Q(kind=Kind.ACCESS_WRITE, outcome=ALLOWED)),
+            checks=Count("id", filter=Q(kind=Kind.ACCESS_CHECK, outcome=ALLOWED)),
+            records=Coalesce(Sum("record_count", filter=_READ), 0, output_field=IntegerField()),
+            denied=Count("id", filter=_DENIED),
+        )
+        .order_by("-day", "vendor")
+    )
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    kind: str  # "denied", "spike" or "after_end"
+    vendor: str
+    day: dt.date
+    count: int
+    text: str
+    grant_id: str = ""
+
+
+def _denied_flags(
+    vendor: str, date_from: dt.date | None, date_to: dt.date | None, threshold: int
+) -> list[Anomaly]:
+    rows = activity_by_day(vendor=vendor, date_from=date_from, date_to=date_to).filter(denied__gt=threshold)
+    return [
+        Anomaly(
+            kind="denied",
+            vendor=row["vendor"],
+            day=row["day"],
+            count=row["denied"],
+            text=(
+                f"{row['vendor']} had {row['denied']} requests denied on {row['day']:%Y-%m-%d} "
+                f"(more than {threshold} in a day)."
+            ),
+        )
+        for row in rows
+    ]
+
+
+def _spike_flags(
+    vendor: str, date_from: dt.date | None, date_to: dt.date | None, factor: int, minimum: int, window: int
+) -> list[Anomaly]:
+    since = None if date_from is None else date_from - dt.timedelta(days=window)
+    daily = (
+        _within(_vendor_entries(vendor=vendor).filter(_READ), "created_at", since, date_to)
+        .values(vendor=F("actor_id"), day=TruncDate("created_at"))
+        .annotate(reads=Count("id"))
+        .order_by()
+    )
+    # One row per vendor and day, not per entry: small enough to compare in Python.
+    reads: dict[str, dict[dt.date, int]] = defaultdict(dict)
+    for row in daily:
+        reads[row["vendor"]][row["day"]] = row["reads"]
+    flags = []
+    for name, days in reads.items():
+        for day, count in days.items():
+            if count < minimum or (date_from is not None and day < date_from):
+                continue
+            average = sum(days.get(day - dt.timedelta(days=n), 0) for n in range(1, window + 1)) / window
+            if count > factor * average:
+                flags.append(
+                    Anomaly(
+                        kind="spike",
+                        vendor=name,
+                        day=day,
+                        count=count,
+                        text=(
+                            f"{name} read {count} times on {day:%Y-%m-%d}, more than {factor} times "
+                            f"its average of {average:.1f} reads a day over the previous {window} days."
+                        ),
+                    )
+                )
+    return flags
+
+
+def _after_end_flags(vendor: str, date_from: dt.date | None, date_to: dt.date | None) -> list[Anomaly]:
+    ended = (
+        LedgerEntry.objects.filter(grant_id=OuterRef("grant_id"), kind__in=GRANT_END_KINDS)
+        .order_by("created_at", "id")
+        .values("created_at")[:1]
+    )
+    late = (
+        _vendor_entries(vendor=vendor)
+        .filter(_READ)
+        .exclude(grant_id="")
+        .annotate(ended_at=Subquery(ended))
+        .filter(created_at__gt=F("ended_at"))
+    )
+    rows = (
+        _within(late, "created_at", date_from, date_to)
+        .values("grant_id", "actor_id", "ended_at")
+        .annotate(reads=Count("id"), first_read=Min("created_at"))
+        .order_by("-first_read")
+    )
+    flags = []
+    for row in rows:
+        first_read = timezone.localtime(row["first_read"])
+        ended_at = timezone.localtime(row["ended_at"])
+        flags.append(
+            Anomaly(
+                kind="after_end",
+                vendor=row["actor_id"],
+                day=first_read.date(),
+                count=row["reads"],
+                grant_id=row["grant_id"],
+                text=(
+                    f"{row['actor_id']} read {row['reads']} times under grant {row['grant_id']} after "
+                    f"the grant ended at {ended_at:%Y-%m-%d %H:%M} (first at {first_read:%Y-%m-%d %H:%M})."
+                ),
+            )
+        )
+    return flags
+
+
+def activity_anomalies(
+    *,
+    vendor: str = "",
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    denied_threshold: int = DENIED_THRESHOLD,
+    spike_factor: int = SPIKE_FACTOR,
+    spike_min_reads: int = SPIKE_MIN_READS,
+    spike_window_days: int = SPIKE_WINDOW_DAYS,
+) -> list[Anomaly]:
+    """Flag what an auditor should look at, newest day first.
+
+    - more than `denied_threshold` denied requests by a vendor in a day;
+    - a vendor reading at least `spike_min_reads` times in a day and more than `spike_factor`
+      times its own average over the previous `spike_window_days` days (days without reads
+      count as zero);
+    - reads under a grant after its grant.revoked or grant.expired entry.
+    """
+    flags = [
+        *_denied_flags(vendor, date_from, date_to, denied_threshold),
+        *_spike_flags(vendor, date_from, date_to, spike_factor, spike_min_reads, spike_window_days),
+        *_after_end_flags(vendor, date_from, date_to),
+    ]
+    return sorted(flags, key=lambda flag: (flag.day, flag.kind, flag.vendor), reverse=True)

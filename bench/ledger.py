@@ -1,0 +1,195 @@
+"""Benchmark the ledger: append cost, sealing rate and verification time.
+
+Run by hand against PostgreSQL; it creates (and afterwards drops) a database of its own,
+`vrm_bench`, and uses ephemeral keys, so development data and keys are never touched:
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \\
+        .venv/bin/python bench/ledger.py --entries 1000000
+
+Targets (docs/ledger.md): sealing >= 20,000 entries/s, verifying 1,000,000 entries < 60 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from personal_data.crypto import SigningKey, encode_key, random_key  # noqa: E402
+
+BENCH_DB = "vrm_bench"
+COLUMNS = (
+    "created_at",
+    "kind",
+    "actor_type",
+    "actor_id",
+    "subject",
+    "grant_id",
+    "scopes",
+    "record_ids",
+    "record_count",
+    "outcome",
+    "reason",
+    "request_id",
+)
+
+
+def _environment(database_url: str) -> str:
+    """Point Django at the bench database with ephemeral keys; return the admin URL."""
+    parts = urlsplit(database_url)
+    if not parts.scheme.startswith("postgres"):
+        sys.exit("bench/ledger.py needs DATABASE_URL=postgres://...")
+    os.environ.update(
+        DATABASE_URL=urlunsplit(parts._replace(path=f"/{BENCH_DB}")),
+        VRM_DEBUG="False",
+        VRM_SECRET_KEY=base64.b64encode(os.urandom(48)).decode(),
+        VRM_MASTER_KEYS=f"bench:{encode_key(random_key())}",
+        VRM_INDEX_KEY=encode_key(random_key()),
+        VRM_LEDGER_SIGNING_KEY=SigningKey.generate().private_pem(),
+        DJANGO_SETTINGS_MODULE="vrm.settings",
+    )
+    return urlunsplit(parts._replace(path="/postgres"))
+
+
+def _recreate(admin_url: str, *, drop_only: bool = False) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        if not drop_only:
+            conn.execute(f"CREATE DATABASE {BENCH_DB}")
+
+
+def _fake_entry(i: int) -> dict[str, object]:
+    return {
+        "kind": "access.read",
+        "actor_type": "client",
+        "actor_id": f"client-{i % 97}",
+        "subject": "p-" + base64.b32encode(i.to_bytes(20, "big")).decode().lower(),
+        "grant_id": str(i % 5000),
+        "scopes": ["purchases:read"],
+        "record_ids": [str(uuid.UUID(int=i * 7919 + j)) for j in range(i % 4)],
+        "reason": "",
+        "request_id": f"req-{i}",
+    }
+
+
+def _time_appends(n: int, *, per_transaction: int) -> float:
+    """Return the µs per ledger_append, with per_transaction appends in each transaction."""
+    from django.db import transaction
+
+    from audit.services import ledger_append
+
+    started = time.perf_counter()
+    for first in range(0, n, per_transaction):
+        with transaction.atomic():
+            for i in range(first, min(first + per_transaction, n)):
+                ledger_append(**_fake_entry(i))  # type: ignore[arg-type]
+    return (time.perf_counter() - started) / n * 1e6
+
+
+def _check(ok: bool, what: str) -> None:
+    if not ok:
+        sys.exit(f"benchmark failed: {what}")
+
+
+def _copy_entries(start: int, n: int) -> None:
+    """Insert n entries with COPY, far faster than any per-row path."""
+    import json
+
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    now = timezone.now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        raw = cursor.cursor
+        with raw.copy(f"COPY audit_ledgerentry ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+            for i in range(start, start + n):
+                e = _fake_entry(i)
+                copy.write_row(
+                    (
+                        now,
+                        e["kind"],
+                        e["actor_type"],
+                        e["actor_id"],
+                        e["subject"],
+                        e["grant_id"],
+                        json.dumps(e["scopes"]),
+                        json.dumps(e["record_ids"]),
+                        len(e["record_ids"]),  # type: ignore[arg-type]
+                        "allowed",
+                        e["reason"],
+                        e["request_id"],
+                    )
+                )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--entries", type=int, default=1_000_000)
+    parser.add_argument("--appends", type=int, default=20_000, help="entries appended one by one")
+    parser.add_argument("--keep", action="store_true", help=f"keep the {BENCH_DB} database")
+    args = parser.parse_args()
+    admin_url = _environment(os.environ.get("DATABASE_URL", ""))
+    _recreate(admin_url)
+    try:
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+        from django.db import connection
+
+        from audit.services import ledger_seal, ledger_verify
+
+        call_command("migrate", verbosity=0)
+        appends = min(args.appends, args.entries)
+        alone = _time_appends(appends // 2, per_transaction=1)
+        shared = _time_appends(appends - appends // 2, per_transaction=100)
+        print(
+            f"append: {alone:.0f} µs per entry in its own transaction (commit included, n={appends // 2:,})"
+        )
+        print(f"append: {shared:.0f} µs per entry inside a caller's transaction (100 per commit)")
+
+        started = time.perf_counter()
+        _copy_entries(appends, args.entries - appends)
+        seconds = time.perf_counter() - started
+        print(f"bulk insert of {args.entries - appends:,} more entries (COPY): {seconds:.1f} s")
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE audit_ledgerentry")
+
+        started = time.perf_counter()
+        checkpoint = ledger_seal()
+        seconds = time.perf_counter() - started
+        _check(
+            checkpoint is not None and checkpoint.tree_size == args.entries, "seal did not cover every entry"
+        )
+        print(f"seal: {args.entries:,} entries in {seconds:.1f} s = {args.entries / seconds:,.0f} entries/s")
+
+        started = time.perf_counter()
+        _check(ledger_seal() is None, "a second seal found entries")
+        print(f"seal with nothing new at {args.entries:,} entries: {time.perf_counter() - started:.2f} s")
+
+        started = time.perf_counter()
+        result = ledger_verify()
+        seconds = time.perf_counter() - started
+        _check(result.ok, f"verify: {result.first_problem}")
+        print(
+            f"verify_ledger: {result.entries:,} entries, {result.checkpoints} checkpoints in {seconds:.1f} s"
+        )
+        connection.close()
+    finally:
+        if not args.keep:
+            _recreate(admin_url, drop_only=True)
+
+
+if __name__ == "__main__":
+    main()
