@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime as dt
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.db.models import QuerySet
@@ -23,8 +24,8 @@ _SENTENCES: dict[str, str] = {
     "token.revoked": "{actor}'s access key was withdrawn",
     "token.reuse_detected": "{actor} reused an old access key; every key of that grant was withdrawn",
     "token.code_replayed": "{actor} replayed a one-time code; every key it got was withdrawn",
-    "access.read": "{actor} read {records} under your grant",
-    "access.write": "{actor} added {records} to your store",
+    "access.read": "{actor} read {records}{categories} under your grant{grant_date}",
+    "access.write": "{actor} added {records}{categories} to your store",
     "access.check": "{actor} asked a yes/no question about your purchases",
     "access.denied": "{actor} was refused ({reason})",
     "person.import": "You imported {records}",
@@ -40,8 +41,19 @@ def _records(count: int) -> str:
     return "1 record" if count == 1 else f"{count} records"
 
 
-def entry_sentence(entry: LedgerEntry, *, vendor_name: Callable[[str], str] | None = None) -> str:
+def _categories(scopes: list[str]) -> str:
+    names = sorted({scope.split(":", 1)[0] for scope in scopes})
+    return f" ({', '.join(names)})" if names else ""
+
+
+def entry_sentence(
+    entry: LedgerEntry,
+    *,
+    vendor_name: Callable[[str], str] | None = None,
+    grant_dates: Mapping[str, dt.datetime] | None = None,
+) -> str:
     """Describe one ledger entry in a sentence a non-technical person understands."""
+    granted = (grant_dates or {}).get(entry.grant_id)
     if entry.actor_type in _ACTORS:
         actor = _ACTORS[entry.actor_type]
     else:
@@ -52,6 +64,8 @@ def entry_sentence(entry: LedgerEntry, *, vendor_name: Callable[[str], str] | No
         records=_records(entry.record_count),
         scopes=", ".join(entry.scopes) or "no scopes",
         reason=entry.reason or "not allowed",
+        categories=_categories(entry.scopes),
+        grant_date=f" of {granted:%-d %B %Y}" if granted else "",
     )
 
 
@@ -62,3 +76,12 @@ def activity_for_person(*, person: Any) -> QuerySet[LedgerEntry]:
     except LookupError:
         return LedgerEntry.objects.none()
     return LedgerEntry.objects.filter(subject=subject).select_related("leaf").order_by("-created_at", "-id")
+
+
+def grant_dates_for_person(*, person: Any) -> dict[str, dt.datetime]:
+    """Return when each of the person's grants was first given, by grant id."""
+    entries = activity_for_person(person=person).filter(kind=LedgerEntry.Kind.GRANT_CREATED)
+    dates: dict[str, dt.datetime] = {}
+    for grant_id, created_at in entries.order_by("created_at").values_list("grant_id", "created_at"):
+        dates.setdefault(grant_id, created_at)
+    return dates

@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from accounts.permissions import person_required
-from audit.activity import activity_for_person, entry_sentence
+from audit.activity import activity_for_person, entry_sentence, grant_dates_for_person
 from personal_data.categories import RECORD_CATEGORIES
 from personal_data.selectors import category_counts
 
@@ -23,5 +23,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def activity(request: HttpRequest) -> HttpResponse:
     """Show every access to the person's data: when, who, what, with a proof link."""
     page = Paginator(activity_for_person(person=request.user), 50).get_page(request.GET.get("page"))
-    rows = [(entry, entry_sentence(entry)) for entry in page]
+    grant_dates = grant_dates_for_person(person=request.user)
+    rows = [(entry, entry_sentence(entry, grant_dates=grant_dates)) for entry in page]
     return render(request, "personal_data/activity.html", {"page": page, "rows": rows})

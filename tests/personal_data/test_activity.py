@@ -36,10 +36,32 @@ def test_person_sees_their_own_entries_in_plain_words(client: Any, alice: Any, b
         )
     client.force_login(alice)
     page = client.get("/activity/").content.decode()
-    assert "Vendor app shop-app read 3 records under your grant" in page
+    assert "Vendor app shop-app read 3 records (purchases) under your grant" in page
     assert "Vendor app shop-app was refused (insufficient_scope)" in page
     assert "other-app" not in page and "5 records" not in page
     assert "not sealed yet" in page
+
+
+def test_reads_name_the_date_of_their_grant(client: Any, alice: Any) -> None:
+    import datetime as dt
+
+    import time_machine
+
+    with time_machine.travel(dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)), transaction.atomic():
+        ledger_append(
+            kind="grant.created",
+            actor_type="client",
+            actor_id="shop-app",
+            subject=person_subject(alice),
+            grant_id="17",
+            scopes=["prescriptions:read"],
+        )
+    _read(alice, 3)
+    client.force_login(alice)
+    assert (
+        "read 3 records (purchases) under your grant of 2 March 2026"
+        in client.get("/activity/").content.decode()
+    )
 
 
 def test_sealed_entries_link_to_their_inclusion_proof(client: Any, alice: Any) -> None:
@@ -47,7 +69,7 @@ def test_sealed_entries_link_to_their_inclusion_proof(client: Any, alice: Any) -
     ledger_seal()
     client.force_login(alice)
     page = client.get("/activity/").content.decode()
-    assert "read 1 record under" in page
+    assert "read 1 record (purchases) under" in page
     assert "/api/v1/ledger/proof/inclusion/" in page
 
 
