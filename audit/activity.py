@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 
 from audit.models import LedgerEntry
 from personal_data.pseudonyms import ledger_pseudonym
@@ -85,3 +85,18 @@ def grant_dates_for_person(*, person: Any) -> dict[str, dt.datetime]:
     for grant_id, created_at in entries.order_by("created_at").values_list("grant_id", "created_at"):
         dates.setdefault(grant_id, created_at)
     return dates
+
+
+def last_access_by_grant(*, grant_ids: list[str]) -> dict[str, dt.datetime]:
+    """Return the time of the latest vendor access under each grant."""
+    rows = (
+        LedgerEntry.objects.filter(grant_id__in=grant_ids, kind__startswith="access.")
+        .values("grant_id")
+        .annotate(last=Max("created_at"))
+    )
+    return {row["grant_id"]: row["last"] for row in rows}
+
+
+def entries_for_grant(*, person: Any, grant_id: str) -> QuerySet[LedgerEntry]:
+    """Return the person's ledger entries under one grant, newest first."""
+    return activity_for_person(person=person).filter(grant_id=grant_id)

@@ -8,6 +8,7 @@ from django.shortcuts import render
 
 from accounts.permissions import person_required
 from audit.activity import activity_for_person, entry_sentence, grant_dates_for_person
+from consent.selectors import grants_live_for_person
 from personal_data.categories import RECORD_CATEGORIES
 from personal_data.selectors import category_counts
 
@@ -16,7 +17,15 @@ from personal_data.selectors import category_counts
 def dashboard(request: HttpRequest) -> HttpResponse:
     counts = category_counts(owner=request.user)
     categories = [(RECORD_CATEGORIES[name].label, n) for name, n in counts.items()]
-    return render(request, "personal_data/dashboard.html", {"categories": categories})
+    return render(
+        request,
+        "personal_data/dashboard.html",
+        {
+            "categories": categories,
+            "grants": grants_live_for_person(person=request.user),
+            "latest": [(e, entry_sentence(e)) for e in activity_for_person(person=request.user)[:5]],
+        },
+    )
 
 
 @person_required

@@ -17,6 +17,8 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from consent.scopes import SCOPES
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 DEV_KEYS_DIR = VAR_DIR / "keys"
@@ -78,6 +80,8 @@ VRM_MASTER_KEYS = envsecret("VRM_MASTER_KEYS", "master_keys")
 VRM_INDEX_KEY = envsecret("VRM_INDEX_KEY", "index_key")
 VRM_LEDGER_SIGNING_KEY = envsecret("VRM_LEDGER_SIGNING_KEY", "ledger_signing_key.pem")
 VRM_ISSUER = envstr("VRM_ISSUER", "http://127.0.0.1:8000").rstrip("/")
+# Named on consent receipts as the jurisdiction the consent was given under.
+VRM_JURISDICTION = envstr("VRM_JURISDICTION", "EU")
 
 ALLOWED_HOSTS = envlist("VRM_ALLOWED_HOSTS", "localhost,127.0.0.1")
 if DEBUG:
@@ -95,6 +99,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "csp",
     "axes",
+    "oauth2_provider",
     "django_tasks",
     "django_tasks_db",
     "vrm",
@@ -233,6 +238,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Django 6 default, adopted now: a URL typed without a scheme is https.
+FORMS_URLFIELD_ASSUME_HTTPS = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -285,6 +292,47 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
     },
 }
+
+# OAuth 2 authorization server (django-oauth-toolkit), INTERFACES.md §4.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "vendors.Application"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "consent.AccessToken"  # noqa: S105 (a model name)
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "consent.RefreshToken"  # noqa: S105 (a model name)
+OAUTH2_PROVIDER_GRANT_MODEL = "consent.AuthorizationCode"
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "consent.IDToken"  # noqa: S105 (a model name)
+OAUTH2_PROVIDER = {
+    "OAUTH2_VALIDATOR_CLASS": "consent.oauth.GrantValidator",
+    "SCOPES_BACKEND_CLASS": "consent.scopes.ApplicationScopes",
+    "SCOPES": {name: scope.title for name, scope in SCOPES.items()},
+    "DEFAULT_SCOPES": [],
+    "ACCESS_TOKEN_EXPIRE_SECONDS": 15 * 60,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    # Refresh tokens die with their grant (checked on every use), not on a clock of their own.
+    "REFRESH_TOKEN_EXPIRE_SECONDS": None,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
+    "PKCE_REQUIRED": True,
+    # https only; the Application model adds http for loopback hosts alone (RFC 8252).
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
+    "ALLOW_URI_WILDCARDS": False,
+    "REQUEST_APPROVAL_PROMPT": "force",
+    "ERROR_RESPONSE_WITH_SCOPES": True,
+    "OIDC_ENABLED": False,
+    "DCR_ENABLED": False,
+    "OIDC_ISS_ENDPOINT": VRM_ISSUER,
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+}
+# Token endpoint: per-client limit (requests per minute) answered with 429 and Retry-After.
+VRM_TOKEN_RATE_PER_MINUTE = envint("VRM_TOKEN_RATE_PER_MINUTE", 60)
 
 REST_FRAMEWORK = {
     # Secure by default: a view that declares nothing is refused.

@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from accounts import views as account_views
 from audit import api as ledger_api
+from consent import oauth_views
 
 admin.site.site_header = "vrm operations"
 admin.site.site_title = "vrm operations"
@@ -13,6 +14,14 @@ urlpatterns = [
     path("", include("personal_data.urls")),
     path("vendor/", include("vendors.urls")),
     path("audit/", include("audit.urls")),
+    path("grants/", include("consent.urls")),
+    # OAuth 2 (INTERFACES.md §4). DOT's own management pages and registration are not mounted.
+    path("o/authorize/", oauth_views.AuthorizeView.as_view(), name="oauth-authorize"),
+    path("o/token/", oauth_views.RateLimitedTokenView.as_view(), name="oauth-token"),
+    path("o/revoke_token/", oauth_views.AtomicRevokeTokenView.as_view(), name="oauth-revoke"),
+    path("o/introspect/", oauth_views.IntrospectView.as_view(), name="oauth-introspect"),
+    path("api/v1/", include("vendors.api_urls")),
+    path(".well-known/oauth-authorization-server", oauth_views.server_metadata, name="oauth-metadata"),
     path("admin/", admin.site.urls),
     # The public ledger endpoints (audit/api.py): no authentication, hashes only.
     path("api/v1/ledger/checkpoint", ledger_api.CheckpointView.as_view(), name="ledger-checkpoint"),

@@ -1,0 +1,170 @@
+"""The OAuth glue: django-oauth-toolkit's validator, made to answer to the person's grant.
+
+Every token and code is bound to a consent grant. The validator refuses codes and refresh
+tokens of grants that are no longer live, caps every token at the grant's end, treats a
+second use of a code or a rotated refresh token as an attack that withdraws every token of
+the grant, and writes token events to the ledger in the token endpoint's transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
+from oauth2_provider.oauth2_validators import OAuth2Validator
+
+from consent import services
+from consent.models import Grant, SpentCode
+from consent.scopes import ORGANISATION_SCOPES, PERSON_SCOPES
+
+AccessToken = get_access_token_model()
+RefreshToken = get_refresh_token_model()
+AuthorizationCode = get_grant_model()
+
+
+def checksum(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+class GrantValidator(OAuth2Validator):
+    def validate_scopes(
+        self, client_id: str, scopes: list[str], client: Any, request: Any, *args: Any, **kwargs: Any
+    ) -> bool:
+        """Allow only scopes registered for the app, of the kind its grant type may carry."""
+        if not scopes or not set(scopes) <= set(client.scopes):
+            return False
+        allowed = ORGANISATION_SCOPES if request.grant_type == "client_credentials" else PERSON_SCOPES
+        return set(scopes) <= set(allowed)
+
+    # Authorization codes.
+
+    def _create_authorization_code(self, request: Any, code: dict[str, str], expires: Any = None) -> Any:
+        authorization_code = super()._create_authorization_code(request, code, expires)
+        authorization_code.consent_grant_id = request.consent_grant_id
+        authorization_code.save(update_fields=["consent_grant"])
+        return authorization_code
+
+    def validate_code(
+        self, client_id: str, code: str, client: Any, request: Any, *args: Any, **kwargs: Any
+    ) -> bool:
+        found = (
+            AuthorizationCode.objects.select_for_update()
+            .select_related("consent_grant")
+            .filter(code=code, application=client)
+            .first()
+        )
+        if found is None:
+            spent = (
+                SpentCode.objects.filter(code_checksum=checksum(code)).select_related("consent_grant").first()
+            )
+            if spent is not None:
+                services.grant_tokens_withdraw(
+                    grant=spent.consent_grant,
+                    event="token.code_replayed",
+                    reason="authorization code used twice",
+                )
+            return False
+        grant = found.consent_grant
+        if grant is None or not grant.is_live() or found.is_expired():
+            return False
+        request.scopes = found.scope.split()
+        request.user = found.user
+        request.consent_grant = grant
+        return True
+
+    def invalidate_authorization_code(
+        self, client_id: str, code: str, request: Any, *args: Any, **kwargs: Any
+    ) -> None:
+        SpentCode.objects.create(code_checksum=checksum(code), consent_grant=request.consent_grant)
+        super().invalidate_authorization_code(client_id, code, request, *args, **kwargs)
+
+    def confirm_redirect_uri(
+        self, client_id: str, code: str, redirect_uri: str, client: Any, *args: Any, **kwargs: Any
+    ) -> bool:
+        # Exact string match with the URI of the authorization request (RFC 9700 §4.1.3).
+        found = AuthorizationCode.objects.filter(code=code, application=client).first()
+        return found is not None and found.redirect_uri == redirect_uri
+
+    # Refresh tokens.
+
+    def validate_refresh_token(
+        self, refresh_token: str, client: Any, request: Any, *args: Any, **kwargs: Any
+    ) -> bool:
+        rows = RefreshToken.objects.select_for_update().select_related("grant")
+        row = (
+            rows.filter(token_checksum=checksum(refresh_token))
+            .order_by(F("revoked").desc(nulls_first=True))
+            .first()
+        )
+        if row is not None and row.revoked is not None and row.grant is not None:
+            # A rotated-away or revoked refresh token came back: someone holds a copy.
+            services.grant_tokens_withdraw(
+                grant=row.grant, event="token.reuse_detected", reason="refresh token used twice"
+            )
+            return False
+        if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
+            return False
+        grant = request.refresh_token_instance.grant
+        if grant is None or not grant.is_live():
+            return False
+        request.consent_grant = grant
+        return True
+
+    # Issuing tokens.
+
+    def save_bearer_token(self, token: dict[str, Any], request: Any, *args: Any, **kwargs: Any) -> None:
+        grant: Grant | None = getattr(request, "consent_grant", None)
+        if grant is not None:
+            remaining = int((grant.ends_at - timezone.now()).total_seconds())
+            token["expires_in"] = max(1, min(int(token.get("expires_in", remaining)), remaining))
+        super().save_bearer_token(token, request, *args, **kwargs)
+        services.token_event_record(
+            event="token.refreshed" if request.grant_type == "refresh_token" else "token.issued",
+            client=request.client,
+            grant=grant,
+            scopes=token["scope"].split(),
+        )
+
+    def _create_access_token(
+        self, expires: Any, request: Any, token: dict[str, Any], source_refresh_token: Any = None
+    ) -> Any:
+        grant: Grant | None = getattr(request, "consent_grant", None)
+        if grant is not None:
+            expires = min(expires, grant.ends_at)
+        access_token = super()._create_access_token(expires, request, token, source_refresh_token)
+        if grant is not None:
+            access_token.grant = grant
+            access_token.save(update_fields=["grant"])
+        return access_token
+
+    def _create_refresh_token(
+        self, request: Any, refresh_token_code: str, access_token: Any, previous_refresh_token: Any
+    ) -> Any:
+        refresh_token = super()._create_refresh_token(
+            request, refresh_token_code, access_token, previous_refresh_token
+        )
+        refresh_token.grant = getattr(request, "consent_grant", None)
+        refresh_token.save(update_fields=["grant"])
+        return refresh_token
+
+    def revoke_token(
+        self, token: str, token_type_hint: str | None, request: Any, *args: Any, **kwargs: Any
+    ) -> None:
+        with transaction.atomic():
+            digest = checksum(token)
+            access = AccessToken.objects.filter(token_checksum=digest).select_related("grant").first()
+            refresh = (
+                RefreshToken.objects.filter(token_checksum=digest, revoked__isnull=True)
+                .select_related("grant")
+                .first()
+            )
+            super().revoke_token(token, token_type_hint, request, *args, **kwargs)
+            for revoked in (access, refresh):
+                if revoked is not None:
+                    services.token_event_record(
+                        event="token.revoked", client=revoked.application, grant=revoked.grant, scopes=[]
+                    )

@@ -1,0 +1,260 @@
+"""The OAuth 2 endpoints under /o/: consent, token, revocation, introspection, metadata."""
+
+from __future__ import annotations
+
+import calendar
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.cache import never_cache
+from django_ratelimit.core import get_usage
+from oauth2_provider.exceptions import OAuthToolkitError
+from oauth2_provider.models import get_access_token_model
+from oauth2_provider.views import RevokeTokenView, TokenView
+from oauth2_provider.views.base import BaseAuthorizationView
+from oauth2_provider.views.mixins import OAuthLibMixin
+from oauthlib.common import Request as OauthlibRequest
+
+from accounts.models import User
+from consent.forms import ConsentForm
+from consent.oauth import checksum
+from consent.scopes import SCOPES
+from consent.services import grant_authorize
+from personal_data.pseudonyms import pairwise_subject
+from vendors.models import Application
+from vendors.selectors import application_by_client_id
+
+AccessToken = get_access_token_model()
+
+
+@method_decorator(never_cache, name="dispatch")
+class AuthorizeView(BaseAuthorizationView):
+    """The consent page. It never skips the person's decision, whatever the app asks."""
+
+    def error_response(self, error: Any, application: Any, **kwargs: Any) -> HttpResponse:
+        redirect, details = OAuthLibMixin.error_response(self, error, **kwargs)
+        if redirect:
+            if application is None:  # the error came before the app was loaded: load it for its schemes
+                application = Application.objects.filter(
+                    client_id=self.request.GET.get("client_id", "")
+                ).first()
+            return self.redirect(details["url"], application)
+        oauth_error = details["error"]
+        return render(
+            self.request,
+            "consent/authorize_error.html",
+            {"error": oauth_error.error, "description": oauth_error.description},
+            status=oauth_error.status_code,
+        )
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if request.user.role != User.Role.PERSON:
+            raise PermissionDenied("Only a person can grant access to their data.")
+        return super().dispatch(request, *args, **kwargs)
+
+    def _validated(self, request: HttpRequest) -> tuple[list[str], dict[str, Any], Any]:
+        scopes, credentials = self.validate_authorization_request(request)
+        application = application_by_client_id(credentials["client_id"])
+        return scopes, credentials, application
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        try:
+            scopes, credentials, application = self._validated(request)
+        except OAuthToolkitError as error:
+            return self.error_response(error, application=None)
+        form = ConsentForm(requested=scopes, application=application)
+        return self._page(request, form, scopes, application)
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        try:
+            scopes, credentials, application = self._validated(request)
+        except OAuthToolkitError as error:
+            return self.error_response(error, application=None)
+        forwarded = {
+            k: credentials[k]
+            for k in (
+                "client_id",
+                "redirect_uri",
+                "response_type",
+                "state",
+                "code_challenge",
+                "code_challenge_method",
+            )
+            if k in credentials
+        }
+        if "allow" not in request.POST:
+            return self._respond(request, [], forwarded, allow=False, application=application)
+        form = ConsentForm(request.POST, requested=scopes, application=application)
+        if form.is_valid():
+            try:
+                with transaction.atomic():
+                    grant = grant_authorize(
+                        person=request.user,
+                        application=application,
+                        scopes=form.cleaned_data["scopes"],
+                        duration_days=form.cleaned_data["duration_days"],
+                        history_months=form.cleaned_data["history_months"],
+                        include_gifts=form.cleaned_data["include_gifts"],
+                    )
+                    forwarded["consent_grant_id"] = grant.pk
+                    return self._respond(
+                        request, grant.scopes, forwarded, allow=True, application=application
+                    )
+            except ValidationError as error:
+                form.add_errors(error)
+        return self._page(request, form, scopes, application, status=400)
+
+    def _respond(
+        self,
+        request: HttpRequest,
+        scopes: list[str],
+        credentials: dict[str, Any],
+        *,
+        allow: bool,
+        application: Any,
+    ) -> HttpResponse:
+        try:
+            uri, _headers, _body, _status = self.create_authorization_response(
+                request=request, scopes=" ".join(scopes), credentials=credentials, allow=allow
+            )
+        except OAuthToolkitError as error:
+            return self.error_response(error, application)
+        return self.redirect(uri, application)
+
+    def _page(
+        self, request: HttpRequest, form: ConsentForm, scopes: list[str], application: Any, status: int = 200
+    ) -> HttpResponse:
+        context = {
+            "form": form,
+            "application": application,
+            "organisation": application.organisation,
+            "requested": [(SCOPES[s], application.purpose_of(s)) for s in scopes],
+            "sensitive": any(SCOPES[s].sensitive for s in scopes),
+        }
+        return render(request, "consent/authorize.html", context, status=status)
+
+
+def _client_id(request: HttpRequest) -> str:
+    """The client a token request comes from (HTTP Basic or form body), for rate limiting."""
+    import base64
+
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if header.lower().startswith("basic "):
+        try:
+            return base64.b64decode(header[6:]).decode().split(":", 1)[0]
+        except (ValueError, UnicodeDecodeError):
+            return "malformed"
+    return request.POST.get("client_id", "") or request.META.get("REMOTE_ADDR", "")
+
+
+def _rate_key(group: str, request: HttpRequest) -> str:
+    return _client_id(request)
+
+
+class RateLimitedTokenView(TokenView):
+    """The token endpoint: one transaction per request, and a per-client rate limit."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        usage = get_usage(
+            request,
+            group="oauth-token",
+            key=_rate_key,
+            rate=f"{settings.VRM_TOKEN_RATE_PER_MINUTE}/m",
+            method="POST",
+            increment=True,
+        )
+        if usage and usage["should_limit"]:
+            response = JsonResponse(
+                {"error": "slow_down", "error_description": "Too many token requests; retry later."},
+                status=429,
+            )
+            response["Retry-After"] = str(max(1, usage["time_left"]))
+            return response
+        with transaction.atomic():
+            return super().post(request, *args, **kwargs)
+
+
+class AtomicRevokeTokenView(RevokeTokenView):
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        with transaction.atomic():
+            return super().post(request, *args, **kwargs)
+
+
+class IntrospectView(OAuthLibMixin, View):
+    """RFC 7662 introspection, for the authenticated client that owns the token (POST only)."""
+
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        core = self.get_oauthlib_core()
+        uri, method, body, headers = core._extract_params(request)
+        oauth_request = OauthlibRequest(uri, method, body, headers)
+        if not core.server.request_validator.authenticate_client(oauth_request):
+            response = JsonResponse({"error": "invalid_client"}, status=401)
+            response["WWW-Authenticate"] = 'Basic realm="vrm"'
+            return response
+        client = oauth_request.client
+        value = request.POST.get("token")
+        if not value:
+            return JsonResponse(
+                {"error": "invalid_request", "error_description": "token is missing"}, status=400
+            )
+        token = (
+            AccessToken.objects.select_related("application__organisation", "grant")
+            .filter(token_checksum=checksum(value))
+            .first()
+        )
+        # A client learns nothing about tokens that are not its own.
+        if token is None or token.application_id != client.pk or not token.is_valid():
+            return JsonResponse({"active": False})
+        data: dict[str, Any] = {
+            "active": True,
+            "scope": " ".join(token.effective_scopes()),
+            "client_id": token.application.client_id,
+            "exp": int(calendar.timegm(token.expires.utctimetuple())),
+            "token_type": "Bearer",
+        }
+        if token.grant is not None:
+            data["sub"] = pairwise_subject(
+                person_id=token.grant.person_id, organisation_id=token.application.organisation_id
+            )
+            data["grant_id"] = str(token.grant_id)
+        return JsonResponse(data)
+
+
+def _endpoint(name: str) -> str:
+    return settings.VRM_ISSUER + reverse(name)
+
+
+def server_metadata(request: HttpRequest) -> HttpResponse:
+    """RFC 8414 authorization server metadata, advertising only what the server accepts."""
+    client_auth = ["client_secret_basic", "client_secret_post"]
+    return JsonResponse(
+        {
+            "issuer": settings.VRM_ISSUER,
+            "authorization_endpoint": _endpoint("oauth-authorize"),
+            "token_endpoint": _endpoint("oauth-token"),
+            "revocation_endpoint": _endpoint("oauth-revoke"),
+            "introspection_endpoint": _endpoint("oauth-introspect"),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+            "token_endpoint_auth_methods_supported": client_auth,
+            "revocation_endpoint_auth_methods_supported": client_auth,
+            "introspection_endpoint_auth_methods_supported": client_auth,
+            "code_challenge_methods_supported": ["S256"],
+            "scopes_supported": list(SCOPES),
+            "authorization_response_iss_parameter_supported": True,
+            "service_documentation": settings.VRM_ISSUER + "/api/docs/",
+        }
+    )

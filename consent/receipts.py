@@ -1,0 +1,167 @@
+"""Consent receipts: a signed JSON document for every state change of a grant.
+
+The document follows the Kantara Consent Receipt v1.1 and ISO/IEC TS 27560 consent record
+(docs/consent.md maps each field); it is signed as a compact JWS (EdDSA, Ed25519) with
+VRM_LEDGER_SIGNING_KEY, whose public key `/api/v1/ledger/checkpoint` publishes.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import json
+import uuid
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Max
+from django.utils import timezone
+from jwcrypto import jwk, jws
+
+from consent.models import Grant, Receipt
+from consent.scopes import SCOPES
+from personal_data.keys import signing_key
+from personal_data.pseudonyms import pairwise_subject
+
+RECEIPT_VERSION = "vrm-receipt/1 (Kantara CR v1.1, ISO/IEC TS 27560)"
+SCHEMA_PATH = Path(__file__).with_name("receipt.schema.json")
+TERMINATION = {
+    "created": None,
+    "amended": None,
+    "revoked": "revoked by the person",
+    "expired": "the agreed time ended",
+}
+
+
+def rfc3339(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def months_before(day: dt.date, months: int) -> dt.date:
+    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
+    return dt.date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+
+
+def history_from(grant: Grant) -> str | None:
+    """Return the first date a vendor may see under the grant's history window, if any."""
+    if grant.history_months is None:
+        return None
+    return months_before(timezone.now().date(), grant.history_months).isoformat()
+
+
+@lru_cache(maxsize=4)
+def _jwk(pem: str) -> jwk.JWK:
+    return jwk.JWK.from_pem(pem.encode())
+
+
+def signing_jwk() -> jwk.JWK:
+    return _jwk(signing_key().private_pem())
+
+
+def public_jwk() -> dict[str, Any]:
+    return json.loads(signing_jwk().export_public())
+
+
+def receipt_document(*, grant: Grant, event: str, number: int) -> dict[str, Any]:
+    """Build the receipt for one grant event (pure: no writes)."""
+    app = grant.application
+    org = app.organisation
+    scopes = [
+        {
+            "scope": name,
+            "title": SCOPES[name].title,
+            "reveals": SCOPES[name].reveals,
+            "sensitive": SCOPES[name].sensitive,
+            "purpose": grant.purposes.get(name, ""),
+        }
+        for name in grant.scopes
+    ]
+    return {
+        "version": RECEIPT_VERSION,
+        "receipt_id": str(uuid.uuid4()),
+        "receipt_number": number,
+        "event": event,
+        "issued_at": rfc3339(timezone.now()),
+        "issuer": settings.VRM_ISSUER,
+        "jurisdiction": settings.VRM_JURISDICTION,
+        "language": "en",
+        "collection_method": "vrm consent page, explicit opt-in",
+        "pii_principal_id": pairwise_subject(person_id=grant.person_id, organisation_id=org.pk),
+        "pii_controllers": [
+            {
+                "name": org.name,
+                "contact": org.privacy_contact,
+                "url": org.website,
+                "verified": org.verified,
+            }
+        ],
+        "services": [
+            {
+                "service": app.name,
+                "client_id": app.client_id,
+                "purposes": [
+                    {
+                        "purpose": p["purpose"],
+                        "scope": p["scope"],
+                        "consent_type": "explicit",
+                        "third_party_disclosure": False,
+                    }
+                    for p in scopes
+                ],
+            }
+        ],
+        "scopes": scopes,
+        "sensitive": any(s["sensitive"] for s in scopes),
+        "grant": {
+            "id": str(grant.pk),
+            "status": grant.status,
+            "start": rfc3339(grant.starts_at),
+            "end": rfc3339(grant.ends_at),
+            "history_months": grant.history_months,
+            "history_from": history_from(grant),
+            "include_gifts": grant.include_gifts,
+            "termination": TERMINATION[event],
+            "how_to_withdraw": f"{settings.VRM_ISSUER}/grants/{grant.pk}/",
+        },
+    }
+
+
+def receipt_sign(document: dict[str, Any]) -> str:
+    key = signing_jwk()
+    token = jws.JWS(json.dumps(document, sort_keys=True, separators=(",", ":")).encode())
+    token.add_signature(
+        key,
+        alg="EdDSA",
+        protected=json.dumps({"alg": "EdDSA", "typ": "vrm-receipt+jws", "kid": key.thumbprint()}),
+    )
+    return token.serialize(compact=True)
+
+
+def receipt_verify(compact: str, public_key: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Verify a receipt's signature and return its document; raise jws.InvalidJWSSignature."""
+    key = jwk.JWK(**(public_key or public_jwk()))
+    token = jws.JWS()
+    token.deserialize(compact)
+    token.verify(key, alg="EdDSA")
+    return json.loads(token.payload)
+
+
+def receipt_issue(*, grant: Grant, event: str) -> Receipt:
+    """Sign and store the next receipt of a grant (call inside the grant change's transaction)."""
+    number = (grant.receipts.aggregate(n=Max("number"))["n"] or 0) + 1
+    document = receipt_document(grant=grant, event=event, number=number)
+    return Receipt.objects.create(
+        grant=grant,
+        number=number,
+        event=event,
+        document=document,
+        jws=receipt_sign(document),
+        issued_at=timezone.now(),
+    )
+
+
+@lru_cache(maxsize=1)
+def receipt_schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_PATH.read_text())

@@ -1,0 +1,234 @@
+"""Grant lifecycle: authorize (create or amend), narrow, extend, revoke, expire.
+
+Every change writes a signed consent receipt and a ledger entry in the same transaction, and
+revoking or ending a grant deletes every token issued under it in that transaction too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import ledger_append, person_subject
+from consent.models import AccessToken, Grant, RefreshToken
+from consent.receipts import receipt_issue
+from consent.scopes import PERSON_SCOPES, SENSITIVE_SCOPES
+
+DURATIONS = (1, 7, 30, 90, 365)
+SENSITIVE_MAX_DAYS = 90
+HISTORY_MONTHS = (1, 3, 6, 12, 24)
+
+
+def _check_choice(
+    *, application: Any, scopes: Iterable[str], duration_days: int, history_months: int | None
+) -> list[str]:
+    chosen = sorted(set(scopes))
+    errors: dict[str, list[str]] = {}
+    allowed = set(application.scopes) & set(PERSON_SCOPES)
+    if not chosen:
+        errors["scopes"] = ["Choose at least one thing to share, or deny the request."]
+    elif not set(chosen) <= allowed:
+        errors["scopes"] = ["This app did not register some of these scopes."]
+    if duration_days not in DURATIONS:
+        errors["duration_days"] = [f"Choose one of {', '.join(map(str, DURATIONS))} days."]
+    elif duration_days > SENSITIVE_MAX_DAYS and SENSITIVE_SCOPES & set(chosen):
+        errors["duration_days"] = [f"Sensitive data can be shared for at most {SENSITIVE_MAX_DAYS} days."]
+    if history_months is not None and history_months not in HISTORY_MONTHS:
+        errors["history_months"] = ["Choose a history window from the list."]
+    if errors:
+        raise ValidationError(errors)
+    return chosen
+
+
+def _ledger(
+    grant: Grant,
+    kind: str,
+    *,
+    actor_type: str,
+    actor_id: str,
+    scopes: Iterable[str] = (),
+    reason: str = "",
+    record_count: int | None = None,
+) -> None:
+    ledger_append(
+        kind=kind,
+        actor_type=actor_type,
+        actor_id=actor_id,
+        subject=person_subject(grant.person),
+        grant_id=str(grant.pk),
+        scopes=scopes,
+        reason=reason,
+        record_count=record_count,
+    )
+
+
+def _tokens_delete(grant: Grant) -> int:
+    refreshed, _ = RefreshToken.objects.filter(grant=grant).delete()
+    accessed, _ = AccessToken.objects.filter(grant=grant).delete()
+    return refreshed + accessed
+
+
+@transaction.atomic
+def grant_authorize(
+    *,
+    person: Any,
+    application: Any,
+    scopes: Iterable[str],
+    duration_days: int,
+    history_months: int | None = None,
+    include_gifts: bool = False,
+) -> Grant:
+    """Record the person's consent to an app: a new grant, or an amendment of the active one."""
+    chosen = _check_choice(
+        application=application, scopes=scopes, duration_days=duration_days, history_months=history_months
+    )
+    now = timezone.now()
+    purposes = {s: application.purpose_of(s) for s in chosen}
+    grant = (
+        Grant.objects.select_for_update()
+        .filter(person=person, application=application, status=Grant.Status.ACTIVE)
+        .first()
+    )
+    if grant is not None and grant.is_live(now):
+        grant.scopes, grant.purposes = chosen, purposes
+        grant.ends_at = now + dt.timedelta(days=duration_days)
+        grant.history_months, grant.include_gifts, grant.amended_at = history_months, include_gifts, now
+        grant.save()
+        event = "amended"
+    else:
+        if grant is not None:  # active in name but past its end: close it first
+            grant_expire(grant=grant)
+        grant = Grant.objects.create(
+            person=person,
+            application=application,
+            scopes=chosen,
+            purposes=purposes,
+            created_at=now,
+            starts_at=now,
+            ends_at=now + dt.timedelta(days=duration_days),
+            history_months=history_months,
+            include_gifts=include_gifts,
+        )
+        event = "created"
+    _ledger(grant, f"grant.{event}", actor_type="person", actor_id=person_subject(person), scopes=chosen)
+    receipt_issue(grant=grant, event=event)
+    return grant
+
+
+@transaction.atomic
+def grant_amend(
+    *, grant: Grant, by: Any, scopes: Iterable[str] | None = None, extend_days: int | None = None
+) -> Grant:
+    """Narrow a grant (untick scopes) and/or extend it; the person's act, capped like consent."""
+    grant = Grant.objects.select_for_update().get(pk=grant.pk)
+    if not grant.is_live():
+        raise ValidationError({"__all__": ["This grant has ended; the vendor must ask again."]})
+    new_scopes = sorted(set(grant.scopes if scopes is None else scopes))
+    errors: dict[str, list[str]] = {}
+    if not set(new_scopes) <= set(grant.scopes):
+        errors["scopes"] = ["A grant can only be narrowed here; the vendor must ask for more."]
+    elif not new_scopes:
+        errors["scopes"] = ["Keep at least one scope, or revoke the grant."]
+    ends_at = grant.ends_at
+    if extend_days is not None:
+        if extend_days not in DURATIONS:
+            errors["extend_days"] = [f"Choose one of {', '.join(map(str, DURATIONS))} days."]
+        else:
+            cap = SENSITIVE_MAX_DAYS if SENSITIVE_SCOPES & set(new_scopes) else max(DURATIONS)
+            ends_at = timezone.now() + dt.timedelta(days=min(extend_days, cap))
+    if errors:
+        raise ValidationError(errors)
+    grant.scopes = new_scopes
+    grant.purposes = {s: p for s, p in grant.purposes.items() if s in new_scopes}
+    grant.ends_at, grant.amended_at = ends_at, timezone.now()
+    grant.save()
+    _ledger(grant, "grant.amended", actor_type="person", actor_id=person_subject(by), scopes=new_scopes)
+    receipt_issue(grant=grant, event="amended")
+    return grant
+
+
+def _end(grant: Grant, *, status: str, by: str, reason: str) -> Grant:
+    grant.status, grant.ended_at, grant.ended_by, grant.end_reason = status, timezone.now(), by, reason
+    grant.save()
+    return grant
+
+
+@transaction.atomic
+def grant_revoke(*, grant: Grant, by: Any, reason: str = "revoked by the person") -> Grant:
+    """Revoke a grant and every token issued under it, at once."""
+    grant = Grant.objects.select_for_update().get(pk=grant.pk)
+    if grant.status != Grant.Status.ACTIVE:
+        return grant
+    withdrawn = _tokens_delete(grant)
+    _end(grant, status=Grant.Status.REVOKED, by="person", reason=reason)
+    _ledger(
+        grant,
+        "grant.revoked",
+        actor_type="person",
+        actor_id=person_subject(by),
+        reason=reason,
+        record_count=0,
+    )
+    if withdrawn:
+        _ledger(
+            grant,
+            "token.revoked",
+            actor_type="system",
+            actor_id="grant-revoked",
+            record_count=0,
+            reason=f"{withdrawn} tokens withdrawn",
+        )
+    receipt_issue(grant=grant, event="revoked")
+    return grant
+
+
+@transaction.atomic
+def grant_expire(*, grant: Grant) -> Grant:
+    """Mark a grant past its end as expired and delete its tokens."""
+    grant = Grant.objects.select_for_update().get(pk=grant.pk)
+    if grant.status != Grant.Status.ACTIVE:
+        return grant
+    _tokens_delete(grant)
+    _end(grant, status=Grant.Status.EXPIRED, by="system", reason="the agreed time ended")
+    _ledger(grant, "grant.expired", actor_type="system", actor_id="expire_grants")
+    receipt_issue(grant=grant, event="expired")
+    return grant
+
+
+def grants_expire_overdue(*, now: dt.datetime | None = None) -> int:
+    """Expire every active grant whose end has passed; return how many."""
+    overdue = Grant.objects.filter(status=Grant.Status.ACTIVE, ends_at__lte=now or timezone.now())
+    count = 0
+    for grant in overdue.iterator():
+        grant_expire(grant=grant)
+        count += 1
+    return count
+
+
+@transaction.atomic
+def grant_tokens_withdraw(*, grant: Grant, event: str, reason: str) -> int:
+    """Delete every token of a grant after an attack signal (code replay, refresh reuse)."""
+    withdrawn = _tokens_delete(grant)
+    _ledger(
+        grant,
+        event,
+        actor_type="client",
+        actor_id=grant.application.client_id,
+        reason=reason,
+        record_count=withdrawn,
+        scopes=grant.scopes,
+    )
+    return withdrawn
+
+
+def token_event_record(*, event: str, client: Any, grant: Grant | None, scopes: list[str]) -> None:
+    """Write a token event to the ledger (inside the token endpoint's transaction)."""
+    if grant is None:
+        ledger_append(kind=event, actor_type="client", actor_id=client.client_id, scopes=scopes)
+    else:
+        _ledger(grant, event, actor_type="client", actor_id=client.client_id, scopes=scopes)

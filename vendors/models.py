@@ -1,0 +1,94 @@
+"""Vendor organisations, their staff, and their OAuth applications."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+from oauth2_provider.models import AbstractApplication
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
+
+
+def redirect_uri_problem(uri: str) -> str | None:
+    """Say what is wrong with a redirect URI, or None: https, or http on loopback only."""
+    parts = urlsplit(uri)
+    if parts.fragment or "#" in uri:
+        return "a redirect URI cannot have a fragment"
+    if parts.scheme == "https" and parts.hostname:
+        return None
+    if parts.scheme == "http" and parts.netloc.rsplit(":", 1)[0] in LOOPBACK_HOSTS:
+        return None
+    return "use https (http only for http://127.0.0.1 or http://localhost during development)"
+
+
+class Organisation(models.Model):
+    """A vendor: the controller named on consent receipts. Operators verify it in the admin."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=120)
+    website = models.URLField(max_length=200)
+    privacy_contact = models.EmailField()
+    description = models.CharField(max_length=500, blank=True)
+    verified = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """A vendor-staff account belongs to one organisation."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="vendor_membership"
+    )
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="members")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.user_id} at {self.organisation_id}"
+
+
+class Application(AbstractApplication):
+    """An OAuth client of an organisation, with the scopes it may ask for and why."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="apps")
+    # The scopes this app may request; the consent page shows each with its purpose.
+    scopes = models.JSONField(default=list)
+    scope_purposes = models.JSONField(default=dict)
+    # Scopes the app cannot work without: the only ones pre-ticked (never a sensitive one).
+    required_scopes = models.JSONField(default=list)
+
+    class Meta(AbstractApplication.Meta):
+        swappable = "OAUTH2_PROVIDER_APPLICATION_MODEL"
+
+    def get_allowed_schemes(self) -> list[str]:
+        # http passes DOT's scheme check only so loopback URIs can; clean() refuses the rest.
+        return ["https", "http"]
+
+    def clean(self) -> None:
+        super().clean()
+        problems = [uri for uri in self.redirect_uris.split() if redirect_uri_problem(uri)]
+        if problems:
+            raise ValidationError(
+                {"redirect_uris": [f"{uri}: {redirect_uri_problem(uri)}" for uri in problems]}
+            )
+
+    def redirect_uri_allowed(self, uri: str) -> bool:
+        """Allow only an exact, character-for-character match with a registered URI."""
+        return uri in self.redirect_uris.split()
+
+    def is_usable(self, request: Any) -> bool:
+        return True
+
+    def purpose_of(self, scope: str) -> str:
+        return str(self.scope_purposes.get(scope, ""))
