@@ -6,7 +6,8 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
-from rest_framework import exceptions
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, serializers
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -54,11 +55,28 @@ class PersonApiView(APIView):
         return response
 
 
+class GrantOut(serializers.Serializer):  # type: ignore[type-arg]
+    id = serializers.UUIDField()
+    scopes = serializers.ListField(child=serializers.CharField())
+    purpose = serializers.DictField(
+        child=serializers.CharField(), help_text="The declared purpose of each scope"
+    )
+    expires_at = serializers.DateTimeField()
+    history_from = serializers.DateField(allow_null=True)
+
+
+class MeOut(serializers.Serializer):  # type: ignore[type-arg]
+    sub = serializers.CharField(help_text="The pairwise id this organisation knows the person by")
+    grant = GrantOut()
+    name = serializers.CharField(required=False, help_text="Only with profile:read")
+
+
 class MeView(PersonApiView):
     """Who the token speaks for (a pairwise id) and what its grant allows."""
 
     required_scopes: list[str] = []
 
+    @extend_schema(responses=MeOut)
     def get(self, request: Request) -> Response:
         token = request.auth
         grant = token.grant
