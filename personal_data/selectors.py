@@ -80,16 +80,33 @@ def records_shared_qs(
     owner: Any,
     category: str,
     since: dt.date | None = None,
+    until: dt.date | None = None,
     include_gifts: bool = False,
+    ids: list[str] | None = None,
+    gtin: str | None = None,
 ) -> QuerySet[EncryptedRecord]:
-    """Rows a vendor may be shown: shared ones, gifts only if asked, within the window."""
+    """Rows a vendor may be shown: shared ones, gifts only if asked, within the window.
+
+    `ids` limits the set to named records (one-off grants); `gtin` matches through the blind index.
+    """
     cat = category_get(category)
     rows = cat.model.objects.filter(owner_id=owner.pk, shared=True)
     if since is not None:
         rows = rows.filter(**{f"{cat.date_field}__gte": since})
+    if until is not None:
+        rows = rows.filter(**{f"{cat.date_field}__lte": until})
     if not include_gifts and "is_gift" in cat.flags:
         rows = rows.filter(is_gift=False)
+    if ids is not None:
+        rows = rows.filter(pk__in=ids)
+    if gtin:
+        rows = rows.filter(gtin_index=store.blind_index("gtin", gtin))
     return rows
+
+
+def records_open(*, owner: Any, category: str, rows: Any) -> list[Document]:
+    """Decrypt rows of one owner (from records_shared_qs or a page of it) into documents."""
+    return store.rows_open(category_get(category), rows, owner.pk)
 
 
 def record_get_shared(
@@ -99,14 +116,14 @@ def record_get_shared(
     record_id: Any,
     since: dt.date | None = None,
     include_gifts: bool = False,
+    ids: list[str] | None = None,
 ) -> Document:
     """Return one shared record or raise Http404, exactly as for a record that does not exist."""
     cat = category_get(category)
-    row = (
-        records_shared_qs(owner=owner, category=category, since=since, include_gifts=include_gifts)
-        .filter(pk=_uuid_or_404(record_id))
-        .first()
+    rows = records_shared_qs(
+        owner=owner, category=category, since=since, include_gifts=include_gifts, ids=ids
     )
+    row = rows.filter(pk=_uuid_or_404(record_id)).first()
     if row is None:
         raise Http404("No such record.")
     return store.rows_open(cat, [row], owner.pk)[0]
@@ -118,13 +135,12 @@ def purchases_owns(
     gtin: str,
     since: dt.date | None = None,
     include_gifts: bool = False,
+    ids: list[str] | None = None,
 ) -> bool:
     """Answer whether the owner has a shared purchase of gtin, through the blind index only."""
-    return (
-        records_shared_qs(owner=owner, category="purchases", since=since, include_gifts=include_gifts)
-        .filter(gtin_index=store.blind_index("gtin", gtin))
-        .exists()
-    )
+    return records_shared_qs(
+        owner=owner, category="purchases", since=since, include_gifts=include_gifts, ids=ids, gtin=gtin
+    ).exists()
 
 
 def category_counts(*, owner: Any) -> dict[str, int]:

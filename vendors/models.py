@@ -92,3 +92,25 @@ class Application(AbstractApplication):
 
     def purpose_of(self, scope: str) -> str:
         return str(self.scope_purposes.get(scope, ""))
+
+
+class IdempotencyKey(models.Model):
+    """A vendor write already done under an Idempotency-Key: a retry returns the same record.
+
+    Only a keyed hash of the request body and the record id are kept, never the content.
+    """
+
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=200)
+    request_hash = models.CharField(max_length=64)
+    record_id = models.UUIDField()
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints: ClassVar[list[Any]] = [
+            models.UniqueConstraint(fields=["application", "key"], name="idempotency_key_per_app"),
+        ]
+
+    def __str__(self) -> str:
+        return f"idempotency key of {self.application_id}"

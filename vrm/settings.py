@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "csp",
     "axes",
     "oauth2_provider",
@@ -341,7 +342,37 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "vrm.problems.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # Per vendor app: a burst limit and a sustained limit (INTERFACES.md §5, 429 with Retry-After).
+    "DEFAULT_THROTTLE_RATES": {
+        "app_burst": envstr("VRM_API_RATE_BURST", "50/second"),
+        "app_sustained": envstr("VRM_API_RATE_SUSTAINED", "20000/hour"),
+    },
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "vrm vendor API",
+    "DESCRIPTION": (
+        "Consent-checked access to what a person granted. Authorization code + PKCE (S256) for "
+        "person data, client credentials for organisation scopes. Errors are application/problem+json "
+        "(RFC 9457). Every person-data response carries Grant-Expires."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "OAUTH2_FLOWS": ["authorizationCode", "clientCredentials"],
+    "OAUTH2_AUTHORIZATION_URL": f"{VRM_ISSUER}/o/authorize/",
+    "OAUTH2_TOKEN_URL": f"{VRM_ISSUER}/o/token/",
+    "OAUTH2_REFRESH_URL": f"{VRM_ISSUER}/o/token/",
+    "OAUTH2_SCOPES": {name: scope.title for name, scope in SCOPES.items()},
+    "ENUM_NAME_OVERRIDES": {},
+    # Served from this site (drf-spectacular-sidecar): no third-party script, CSP 'self' holds.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
 LOGGING = {

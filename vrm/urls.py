@@ -1,5 +1,7 @@
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts import views as account_views
 from audit import api as ledger_api
@@ -21,6 +23,14 @@ urlpatterns = [
     path("o/revoke_token/", oauth_views.AtomicRevokeTokenView.as_view(), name="oauth-revoke"),
     path("o/introspect/", oauth_views.IntrospectView.as_view(), name="oauth-introspect"),
     path("api/v1/", include("vendors.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path(
+        "api/docs/",
+        csp_update({"style-src": ["'unsafe-inline'"], "img-src": ["data:"]})(
+            SpectacularSwaggerSplitView.as_view(url_name="api-schema")
+        ),
+        name="api-docs",
+    ),
     path(".well-known/oauth-authorization-server", oauth_views.server_metadata, name="oauth-metadata"),
     path("admin/", admin.site.urls),
     # The public ledger endpoints (audit/api.py): no authentication, hashes only.
