@@ -52,7 +52,7 @@ class GrantValidator(OAuth2Validator):
         self, client_id: str, code: str, client: Any, request: Any, *args: Any, **kwargs: Any
     ) -> bool:
         found = (
-            AuthorizationCode.objects.select_for_update()
+            AuthorizationCode.objects.select_for_update(of=("self",))
             .select_related("consent_grant")
             .filter(code=code, application=client)
             .first()
@@ -94,7 +94,7 @@ class GrantValidator(OAuth2Validator):
     def validate_refresh_token(
         self, refresh_token: str, client: Any, request: Any, *args: Any, **kwargs: Any
     ) -> bool:
-        rows = RefreshToken.objects.select_for_update().select_related("grant")
+        rows = RefreshToken.objects.select_for_update(of=("self",)).select_related("grant")
         row = (
             rows.filter(token_checksum=checksum(refresh_token))
             .order_by(F("revoked").desc(nulls_first=True))

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django_ratelimit.core import get_usage
 from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.models import get_access_token_model
@@ -24,9 +25,10 @@ from oauth2_provider.views.mixins import OAuthLibMixin
 from oauthlib.common import Request as OauthlibRequest
 
 from accounts.models import User
+from accounts.reauth import reauth_redirect, recently_confirmed
 from consent.forms import ConsentForm
 from consent.oauth import checksum
-from consent.scopes import SCOPES
+from consent.scopes import SCOPES, SENSITIVE_SCOPES
 from consent.services import grant_authorize
 from personal_data.pseudonyms import pairwise_subject
 from vendors.models import Application
@@ -95,6 +97,9 @@ class AuthorizeView(BaseAuthorizationView):
         if "allow" not in request.POST:
             return self._respond(request, [], forwarded, allow=False, application=application)
         form = ConsentForm(request.POST, requested=scopes, application=application)
+        if SENSITIVE_SCOPES & set(request.POST.getlist("scopes")) and not recently_confirmed(request):
+            # Granting health data needs the password given in the last 10 minutes.
+            return reauth_redirect(request)
         if form.is_valid():
             try:
                 with transaction.atomic():
@@ -190,6 +195,7 @@ class AtomicRevokeTokenView(RevokeTokenView):
             return super().post(request, *args, **kwargs)
 
 
+@method_decorator(csrf_exempt, name="dispatch")
 class IntrospectView(OAuthLibMixin, View):
     """RFC 7662 introspection, for the authenticated client that owns the token (POST only)."""
 

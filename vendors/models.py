@@ -12,17 +12,23 @@ from django.db import models
 from django.utils import timezone
 from oauth2_provider.models import AbstractApplication
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
 
 
 def redirect_uri_problem(uri: str) -> str | None:
     """Say what is wrong with a redirect URI, or None: https, or http on loopback only."""
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 (raises ValueError on a malformed port)
+    except ValueError:
+        return "this is not a valid URL"
     if parts.fragment or "#" in uri:
         return "a redirect URI cannot have a fragment"
+    if "@" in parts.netloc:
+        return "a redirect URI cannot contain a user name or password"
     if parts.scheme == "https" and parts.hostname:
         return None
-    if parts.scheme == "http" and parts.netloc.rsplit(":", 1)[0] in LOOPBACK_HOSTS:
+    if parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS:
         return None
     return "use https (http only for http://127.0.0.1 or http://localhost during development)"
 
@@ -64,9 +70,9 @@ class Application(AbstractApplication):
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="apps")
     # The scopes this app may request; the consent page shows each with its purpose.
     scopes = models.JSONField(default=list)
-    scope_purposes = models.JSONField(default=dict)
+    scope_purposes = models.JSONField(default=dict, blank=True)
     # Scopes the app cannot work without: the only ones pre-ticked (never a sensitive one).
-    required_scopes = models.JSONField(default=list)
+    required_scopes = models.JSONField(default=list, blank=True)
 
     class Meta(AbstractApplication.Meta):
         swappable = "OAUTH2_PROVIDER_APPLICATION_MODEL"

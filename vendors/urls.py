@@ -5,4 +5,9 @@ from vendors import views
 app_name = "vendors"
 urlpatterns = [
     path("", views.portal, name="portal"),
+    path("signup/", views.signup, name="signup"),
+    path("organisation/new/", views.organisation_create, name="organisation_create"),
+    path("apps/new/", views.application_create, name="application_create"),
+    path("apps/<str:client_id>/", views.application_detail, name="application"),
+    path("apps/<str:client_id>/secret/", views.application_secret_reset, name="application_secret_reset"),
 ]

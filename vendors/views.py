@@ -1,11 +1,162 @@
-"""The vendor portal (organisations, apps and recalls arrive with the consent work)."""
+"""The vendor portal: staff sign-up, the organisation, and its OAuth applications.
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+A client secret is rendered only in the response to the POST that created it (registration or
+reset): it is never put in the session, a message, a URL or a later page.
+"""
 
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.models import User
 from accounts.permissions import vendor_required
+from consent.scopes import SCOPES, SENSITIVE_SCOPES
+from vendors import services
+from vendors.forms import ApplicationForm, ApplicationRegisterForm, OrganisationForm, StaffSignupForm
+from vendors.models import Application, Organisation
+from vendors.selectors import organisation_for_staff
+
+
+def _staff_user(request: HttpRequest) -> User:
+    # vendor_required has already let only signed-in vendor staff through.
+    return cast(User, request.user)
+
+
+def _scope_summary(application: Application) -> list[dict[str, Any]]:
+    """Describe each scope of an app for the portal: title, sensitivity, required, purpose."""
+    return [
+        {
+            "name": name,
+            "title": SCOPES[name].title if name in SCOPES else name,
+            "sensitive": name in SENSITIVE_SCOPES,
+            "required": name in application.required_scopes,
+            "purpose": application.purpose_of(name),
+        }
+        for name in application.scopes
+    ]
+
+
+def _application_for_staff(request: HttpRequest, client_id: str) -> Application:
+    """Return an app of the staff's organisation; any other id is a 404, like one that does not exist."""
+    organisation = organisation_for_staff(user=request.user)
+    application = None
+    if organisation is not None:
+        application = organisation.apps.select_related("organisation").filter(client_id=client_id).first()
+    if application is None:
+        raise Http404("No such application.")
+    return application
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    form = StaffSignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.vendor_staff_signup(
+                email=form.cleaned_data["email"], password=form.cleaned_data["password1"]
+            )
+        except ValidationError as error:
+            form.add_error("email", error.message_dict.get("email", error.messages))
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect("vendors:organisation_create")
+    return render(request, "vendors/signup.html", {"form": form})
 
 
 @vendor_required
+@require_http_methods(["GET"])
 def portal(request: HttpRequest) -> HttpResponse:
-    return render(request, "vendors/portal.html")
+    organisation = organisation_for_staff(user=request.user)
+    if organisation is None:
+        return render(request, "vendors/organisation_form.html", {"form": OrganisationForm()})
+    applications = [(app, _scope_summary(app)) for app in organisation.apps.order_by("name")]
+    return render(
+        request, "vendors/portal.html", {"organisation": organisation, "applications": applications}
+    )
+
+
+@vendor_required
+@require_http_methods(["GET", "POST"])
+def organisation_create(request: HttpRequest) -> HttpResponse:
+    if organisation_for_staff(user=request.user) is not None:
+        return redirect("vendors:portal")
+    form = OrganisationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.organisation_create(staff=_staff_user(request), **form.cleaned_data)
+        except ValidationError as error:
+            for field, problems in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, problems)
+        else:
+            messages.success(request, "Your organisation is registered. Now register an application.")
+            return redirect("vendors:portal")
+    return render(request, "vendors/organisation_form.html", {"form": form})
+
+
+def _secret_page(
+    request: HttpRequest, application: Application, secret: str, *, registered: bool
+) -> HttpResponse:
+    return render(
+        request,
+        "vendors/secret.html",
+        {"application": application, "client_secret": secret, "registered": registered},
+    )
+
+
+@vendor_required
+@require_http_methods(["GET", "POST"])
+def application_create(request: HttpRequest) -> HttpResponse:
+    organisation: Organisation | None = organisation_for_staff(user=request.user)
+    if organisation is None:
+        return redirect("vendors:organisation_create")
+    form = ApplicationRegisterForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            application, secret = services.application_register(
+                organisation=organisation, **form.service_arguments()
+            )
+        except ValidationError as error:
+            form.add_service_errors(error)
+        else:
+            return _secret_page(request, application, secret, registered=True)
+    return render(request, "vendors/application_form.html", {"form": form, "organisation": organisation})
+
+
+@vendor_required
+@require_http_methods(["GET", "POST"])
+def application_detail(request: HttpRequest, client_id: str) -> HttpResponse:
+    application = _application_for_staff(request, client_id)
+    if request.method == "POST":
+        form = ApplicationForm(request.POST)
+        if form.is_valid():
+            try:
+                services.application_update(application=application, **form.service_arguments())
+            except ValidationError as error:
+                form.add_service_errors(error)
+            else:
+                messages.success(request, "Your changes are saved.")
+                return redirect("vendors:application", client_id=application.client_id)
+        # The failed edit may have changed the instance in memory; show what is stored.
+        application.refresh_from_db()
+    else:
+        form = ApplicationForm(initial=ApplicationForm.initial_for(application))
+    return render(
+        request,
+        "vendors/application.html",
+        {"application": application, "form": form, "scope_rows": _scope_summary(application)},
+    )
+
+
+@vendor_required
+@require_POST
+def application_secret_reset(request: HttpRequest, client_id: str) -> HttpResponse:
+    application = _application_for_staff(request, client_id)
+    secret = services.application_secret_reset(application=application)
+    return _secret_page(request, application, secret, registered=False)

@@ -1,4 +1,4 @@
-"""The demo data of `manage.py seed_demo`: people, their records, an auditor.
+"""The demo data of `manage.py seed_demo`: people, their records, a vendor, an auditor.
 
 Each run resets the demo passwords (fresh random ones) and prints them; records are only
 created for a person whose store is empty, so re-running never duplicates anything.
@@ -14,6 +14,7 @@ from django.db import transaction
 from accounts.models import User
 from accounts.services import account_upsert
 from personal_data.demo import demo_records_seed
+from vendors.services import demo_vendor_seed
 
 DEMO_PEOPLE = [("alex@example.com", "Alex Morgan", "full"), ("sam@example.com", "Sam Lee", "small")]
 DEMO_AUDITOR = "audit@example.com"
@@ -39,4 +40,11 @@ def demo_seed() -> dict[str, Any]:
         role=User.Role.AUDITOR,
         display_name="Demo Auditor",
     )
-    return {"people": people, "auditor": {"email": DEMO_AUDITOR, "password": auditor_password}}
+    vendor = demo_vendor_seed()
+    return {
+        "people": people,
+        "vendor_staff": vendor["vendor_staff"],
+        "auditor": {"email": DEMO_AUDITOR, "password": auditor_password},
+        "app": vendor["app"],
+        "recall_client": vendor["recall_client"],
+    }

@@ -8,8 +8,8 @@ from vrm.demo import demo_seed
 
 class Command(BaseCommand):
     help = (
-        "Create or refresh the demo accounts and their records (idempotent). Each run sets "
-        "fresh demo passwords and prints them."
+        "Create or refresh the demo accounts, their records and the demo shop's OAuth apps "
+        "(idempotent). Each run sets fresh demo passwords and client secrets and prints them."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -1,0 +1,327 @@
+"""Vendor services: organisations, application registration rules, client secrets, the demo shop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth.hashers import check_password, identify_hasher
+from django.core.exceptions import ValidationError
+
+from accounts.models import User
+from consent.scopes import PERSON_SCOPES
+from vendors.models import Application, Membership, Organisation
+from vendors.services import (
+    application_register,
+    application_secret_reset,
+    application_update,
+    demo_vendor_seed,
+    organisation_create,
+    vendor_staff_signup,
+)
+
+CALLBACK = "https://shop.example/callback"
+
+
+@pytest.fixture
+def organisation(vendor_staff: User) -> Organisation:
+    return organisation_create(
+        staff=vendor_staff,
+        name="Green Grocer",
+        website="https://grocer.example",
+        privacy_contact="privacy@grocer.example",
+    )
+
+
+def person_app(**overrides: Any) -> dict[str, Any]:
+    """Valid arguments for a people's-data application; override any of them."""
+    arguments: dict[str, Any] = {
+        "name": "Grocer app",
+        "grant_type": "authorization-code",
+        "redirect_uris": [CALLBACK],
+        "scopes": ["purchases:read", "profile:read"],
+        "scope_purposes": {
+            "purchases:read": "To suggest refills of what you buy often.",
+            "profile:read": "To greet you by name.",
+        },
+        "required_scopes": ["profile:read"],
+    }
+    arguments.update(overrides)
+    return arguments
+
+
+def recall_app(**overrides: Any) -> dict[str, Any]:
+    arguments: dict[str, Any] = {
+        "name": "Grocer recalls",
+        "grant_type": "client-credentials",
+        "redirect_uris": [],
+        "scopes": ["recalls:publish"],
+        "scope_purposes": {},
+    }
+    arguments.update(overrides)
+    return arguments
+
+
+# Organisations and staff
+
+
+def test_organisation_create_makes_the_staff_a_member(vendor_staff: User) -> None:
+    org = organisation_create(
+        staff=vendor_staff,
+        name=" Green Grocer ",
+        website="https://grocer.example",
+        privacy_contact="privacy@grocer.example",
+        description="Fresh food.",
+    )
+    assert org.name == "Green Grocer" and not org.verified
+    assert Membership.objects.get(user=vendor_staff).organisation == org
+
+
+def test_organisation_create_allows_one_organisation_per_staff(organisation: Organisation) -> None:
+    staff = organisation.members.get().user
+    with pytest.raises(ValidationError) as caught:
+        organisation_create(
+            staff=staff, name="Second", website="https://two.example", privacy_contact="p@two.example"
+        )
+    assert "staff" in caught.value.message_dict
+    assert Organisation.objects.count() == 1
+
+
+def test_organisation_create_refuses_people_and_bad_fields(alice: User, vendor_staff: User) -> None:
+    with pytest.raises(ValidationError) as caught:
+        organisation_create(
+            staff=alice, name="Shop", website="https://s.example", privacy_contact="p@s.example"
+        )
+    assert "staff" in caught.value.message_dict
+    with pytest.raises(ValidationError) as caught:
+        organisation_create(staff=vendor_staff, name="", website="not a url", privacy_contact="nope")
+    assert {"name", "website", "privacy_contact"} <= set(caught.value.message_dict)
+    assert not Organisation.objects.exists() and not Membership.objects.exists()
+
+
+def test_vendor_staff_signup_creates_staff_and_never_resets_an_account(alice: User) -> None:
+    staff = vendor_staff_signup(email="new@shop.example", password="a long enough passphrase")
+    assert staff.role == User.Role.VENDOR_STAFF
+    assert staff.check_password("a long enough passphrase")
+    with pytest.raises(ValidationError):
+        vendor_staff_signup(email="ALICE@example.com", password="another passphrase here")
+    alice.refresh_from_db()
+    assert alice.role == User.Role.PERSON and not alice.check_password("another passphrase here")
+
+
+# Registration
+
+
+def test_register_person_app_returns_plaintext_secret_and_stores_a_hash(organisation: Organisation) -> None:
+    app, secret = application_register(organisation=organisation, **person_app())
+    stored = Application.objects.get(pk=app.pk)
+    assert stored.client_secret != secret
+    assert identify_hasher(stored.client_secret)
+    assert check_password(secret, stored.client_secret)
+    assert secret not in stored.client_secret
+    assert stored.client_type == Application.CLIENT_CONFIDENTIAL
+    assert stored.authorization_grant_type == Application.GRANT_AUTHORIZATION_CODE
+    assert stored.skip_authorization is False and stored.algorithm == ""
+    assert stored.redirect_uris == CALLBACK
+    # Stored in the order of the scope table, whatever order they came in.
+    assert stored.scopes == ["profile:read", "purchases:read"]
+    assert stored.required_scopes == ["profile:read"]
+    assert stored.purpose_of("purchases:read") == "To suggest refills of what you buy often."
+
+
+def test_register_recall_client(organisation: Organisation) -> None:
+    app, secret = application_register(organisation=organisation, **recall_app())
+    assert app.authorization_grant_type == Application.GRANT_CLIENT_CREDENTIALS
+    assert app.client_type == Application.CLIENT_CONFIDENTIAL
+    assert app.scopes == ["recalls:publish"] and app.redirect_uris == ""
+    assert check_password(secret, Application.objects.get(pk=app.pk).client_secret)
+
+
+def test_register_accepts_loopback_http_and_several_uris(organisation: Organisation) -> None:
+    uris = ["http://127.0.0.1:8765/callback", "http://localhost/cb", CALLBACK, CALLBACK]
+    app, _ = application_register(organisation=organisation, **person_app(redirect_uris=uris))
+    assert app.redirect_uris.split() == uris[:3]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"name": "  "}, "name"),
+        ({"grant_type": "password"}, "grant_type"),
+        ({"grant_type": "implicit"}, "grant_type"),
+        ({"redirect_uris": []}, "redirect_uris"),
+        ({"redirect_uris": ["http://shop.example/callback"]}, "redirect_uris"),
+        ({"redirect_uris": ["https://shop.example/cb#fragment"]}, "redirect_uris"),
+        ({"redirect_uris": ["ftp://shop.example/cb"]}, "redirect_uris"),
+        ({"redirect_uris": ["https://shop.example/a b"]}, "redirect_uris"),
+        ({"redirect_uris": ["shop.example/callback"]}, "redirect_uris"),
+        ({"redirect_uris": ["http://localhost:8765@evil.example/cb"]}, "redirect_uris"),
+        ({"redirect_uris": ["https://user:secret@shop.example/cb"]}, "redirect_uris"),
+        ({"redirect_uris": [f"https://shop.example/{n}" for n in range(11)]}, "redirect_uris"),
+        ({"scopes": [], "scope_purposes": {}, "required_scopes": []}, "scopes"),
+        ({"scopes": ["purchases:read", "recalls:publish"]}, "scopes"),
+        ({"scopes": ["purchases:read", "everything:read"]}, "scopes"),
+        ({"scope_purposes": {"purchases:read": "Refills."}}, "scope_purposes"),
+        ({"scope_purposes": {"purchases:read": "   ", "profile:read": "Names."}}, "scope_purposes"),
+        ({"scope_purposes": {"purchases:read": "x" * 301, "profile:read": "Names."}}, "scope_purposes"),
+        (
+            {"scope_purposes": {"purchases:read": "R.", "profile:read": "N.", "closet:read": "C."}},
+            "scope_purposes",
+        ),
+        ({"required_scopes": ["closet:read"]}, "required_scopes"),
+        (
+            {
+                "scopes": ["prescriptions:read"],
+                "scope_purposes": {"prescriptions:read": "Refill reminders."},
+                "required_scopes": ["prescriptions:read"],
+            },
+            "required_scopes",
+        ),
+    ],
+)
+def test_register_person_app_rules(organisation: Organisation, overrides: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        application_register(organisation=organisation, **person_app(**overrides))
+    assert field in caught.value.message_dict, caught.value.message_dict
+    assert not Application.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"scopes": ["purchases:read"]}, "scopes"),
+        ({"scopes": []}, "scopes"),
+        ({"redirect_uris": [CALLBACK]}, "redirect_uris"),
+        ({"required_scopes": ["recalls:publish"]}, "required_scopes"),
+    ],
+)
+def test_register_recall_client_rules(
+    organisation: Organisation, overrides: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        application_register(organisation=organisation, **recall_app(**overrides))
+    assert field in caught.value.message_dict, caught.value.message_dict
+    assert not Application.objects.exists()
+
+
+def test_register_reports_every_problem_at_once(organisation: Organisation) -> None:
+    with pytest.raises(ValidationError) as caught:
+        application_register(
+            organisation=organisation,
+            **person_app(
+                name="",
+                redirect_uris=["http://shop.example/"],
+                scope_purposes={},
+                required_scopes=["closet:read"],
+            ),
+        )
+    assert set(caught.value.message_dict) == {"name", "redirect_uris", "scope_purposes", "required_scopes"}
+
+
+def test_register_refuses_a_second_app_with_the_same_name(organisation: Organisation) -> None:
+    application_register(organisation=organisation, **person_app())
+    with pytest.raises(ValidationError) as caught:
+        application_register(organisation=organisation, **person_app(name="GROCER APP"))
+    assert "name" in caught.value.message_dict
+    assert Application.objects.count() == 1
+
+
+def test_a_sensitive_scope_can_be_asked_for_but_not_required(organisation: Organisation) -> None:
+    scopes = ["profile:read", "prescriptions:read"]
+    purposes = {"profile:read": "Names.", "prescriptions:read": "To remind you of refills."}
+    app, _ = application_register(
+        organisation=organisation,
+        **person_app(scopes=scopes, scope_purposes=purposes, required_scopes=["profile:read"]),
+    )
+    assert app.scopes == scopes and app.required_scopes == ["profile:read"]
+
+
+def test_every_person_scope_can_be_registered(organisation: Organisation) -> None:
+    app, _ = application_register(
+        organisation=organisation,
+        **person_app(
+            scopes=list(PERSON_SCOPES), scope_purposes={s: f"Because of {s}." for s in PERSON_SCOPES}
+        ),
+    )
+    assert app.scopes == list(PERSON_SCOPES)
+
+
+# Update and secret reset
+
+
+def test_update_changes_uris_scopes_and_purposes(organisation: Organisation) -> None:
+    app, secret = application_register(organisation=organisation, **person_app())
+    client_id = app.client_id
+    application_update(
+        application=app,
+        name="Grocer app 2",
+        redirect_uris=["https://shop.example/new"],
+        scopes=["closet:read"],
+        scope_purposes={"closet:read": "To match outfits."},
+        required_scopes=[],
+    )
+    stored = Application.objects.get(pk=app.pk)
+    assert stored.name == "Grocer app 2" and stored.client_id == client_id
+    assert stored.redirect_uris == "https://shop.example/new"
+    assert stored.scopes == ["closet:read"] and stored.required_scopes == []
+    assert stored.scope_purposes == {"closet:read": "To match outfits."}
+    assert check_password(secret, stored.client_secret)
+
+
+def test_update_keeps_the_rules_and_writes_nothing_on_error(organisation: Organisation) -> None:
+    app, _ = application_register(organisation=organisation, **person_app())
+    application_register(organisation=organisation, **person_app(name="Other app"))
+    before = Application.objects.filter(pk=app.pk).values().get()
+    bad: list[dict[str, Any]] = [
+        {"redirect_uris": ["http://shop.example/cb"]},
+        {"redirect_uris": []},
+        {"scopes": ["recalls:publish"], "scope_purposes": {}, "required_scopes": []},
+        {"scope_purposes": {"purchases:read": "Refills."}},
+        {"name": "other app"},
+    ]
+    for overrides in bad:
+        arguments = person_app(**overrides)
+        del arguments["grant_type"]
+        with pytest.raises(ValidationError):
+            application_update(application=app, **arguments)
+        assert Application.objects.filter(pk=app.pk).values().get() == before
+
+
+def test_secret_reset_hashes_a_new_secret_and_retires_the_old(organisation: Organisation) -> None:
+    app, old = application_register(organisation=organisation, **person_app())
+    new = application_secret_reset(application=app)
+    stored = Application.objects.get(pk=app.pk)
+    assert new != old and stored.client_secret != new
+    assert check_password(new, stored.client_secret)
+    assert not check_password(old, stored.client_secret)
+    assert stored.client_id == app.client_id
+
+
+# Demo shop
+
+
+def test_demo_vendor_seed_is_idempotent_and_rotates_secrets(db: Any) -> None:
+    first = demo_vendor_seed()
+    second = demo_vendor_seed()
+    assert Organisation.objects.count() == 1 and Application.objects.count() == 2
+    org = Organisation.objects.get()
+    assert org.name == "Demo Shop" and org.verified
+    assert org.website == "https://shop.example" and org.privacy_contact == "privacy@shop.example"
+    staff = User.objects.get(email="shop@example.com")
+    assert staff.role == User.Role.VENDOR_STAFF and staff.check_password(second["vendor_staff"]["password"])
+    assert not staff.check_password(first["vendor_staff"]["password"])
+    for key in ("app", "recall_client"):
+        assert first[key]["client_id"] == second[key]["client_id"]
+        assert first[key]["client_secret"] != second[key]["client_secret"]
+        stored = Application.objects.get(client_id=second[key]["client_id"])
+        assert check_password(second[key]["client_secret"], stored.client_secret)
+        assert not check_password(first[key]["client_secret"], stored.client_secret)
+    app = Application.objects.get(client_id=second["app"]["client_id"])
+    assert app.name == "Demo Shop app" and app.scopes == list(PERSON_SCOPES) == second["app"]["scopes"]
+    assert all(app.purpose_of(s) for s in PERSON_SCOPES)
+    assert app.required_scopes == ["profile:read"]
+    assert app.redirect_uris == "http://127.0.0.1:8765/callback" == second["app"]["redirect_uri"]
+    assert app.client_type == "confidential" and app.authorization_grant_type == "authorization-code"
+    recalls = Application.objects.get(client_id=second["recall_client"]["client_id"])
+    assert recalls.name == "Demo Shop recalls" and recalls.scopes == ["recalls:publish"]
+    assert recalls.authorization_grant_type == "client-credentials"

@@ -1,0 +1,329 @@
+"""Vendor writes: staff accounts, organisations, OAuth applications and their client secrets.
+
+A client secret is generated here and returned in plaintext exactly once; DOT hashes it with
+Django's password hashers when the application is saved (`hash_client_secret`), so nobody can
+read it back afterwards, the operator included.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from oauth2_provider.generators import generate_client_secret
+
+from accounts.models import User
+from accounts.services import account_upsert
+from consent.scopes import ORGANISATION_SCOPES, PERSON_SCOPES, SCOPES, SENSITIVE_SCOPES
+from vendors.models import Application, Membership, Organisation, redirect_uri_problem
+
+GrantType = Literal["authorization-code", "client-credentials"]
+GRANT_TYPES: tuple[str, ...] = (
+    Application.GRANT_AUTHORIZATION_CODE,
+    Application.GRANT_CLIENT_CREDENTIALS,
+)
+PURPOSE_MAX_LENGTH = 300
+MAX_REDIRECT_URIS = 10
+REDIRECT_URI_MAX_LENGTH = 2000
+
+DEMO_STAFF = "shop@example.com"
+DEMO_ORGANISATION = "Demo Shop"
+DEMO_APP = "Demo Shop app"
+DEMO_RECALL_CLIENT = "Demo Shop recalls"
+DEMO_REDIRECT_URI = "http://127.0.0.1:8765/callback"
+DEMO_PURPOSES = {
+    "profile:read": "To greet you by name in our app and recognise you at the till.",
+    "purchases:read": "To show your order history with us and suggest refills of what you buy often.",
+    "purchases:check": "To warn you before you buy something you already own.",
+    "purchases:write": "To send you a receipt of every order you place with us.",
+    "closet:read": "To suggest clothes that go with what you already own, in your size.",
+    "appliances:read": "To remind you of warranties ending and suggest energy-saving replacements.",
+    "prescriptions:read": "To remind you when a refill is due and offer a cheaper generic.",
+    "preferences:read": "To leave out products that clash with your diet or allergies.",
+}
+
+
+@transaction.atomic
+def vendor_staff_signup(*, email: str, password: str) -> User:
+    """Create a vendor-staff account; refuse an e-mail address that already has one."""
+    # create_user, not account_upsert: sign-up must never reset somebody else's password.
+    if User.objects.filter(email__iexact=email).exists():
+        raise ValidationError({"email": ["An account with this e-mail address already exists."]})
+    return User.objects.create_user(email=email, password=password, role=User.Role.VENDOR_STAFF)
+
+
+@transaction.atomic
+def organisation_create(
+    *, staff: User, name: str, website: str, privacy_contact: str, description: str = ""
+) -> Organisation:
+    """Create the organisation of a vendor-staff account and make the account its member."""
+    if staff.role != User.Role.VENDOR_STAFF:
+        raise ValidationError({"staff": ["Only vendor staff can create an organisation."]})
+    if Membership.objects.filter(user=staff).exists():
+        raise ValidationError({"staff": ["This account already belongs to an organisation."]})
+    organisation = Organisation(
+        name=name.strip(),
+        website=website.strip(),
+        privacy_contact=privacy_contact.strip(),
+        description=description.strip(),
+    )
+    organisation.full_clean()
+    organisation.save()
+    Membership.objects.create(user=staff, organisation=organisation)
+    return organisation
+
+
+def _clean_application(
+    *,
+    organisation: Organisation,
+    name: str,
+    grant_type: str,
+    redirect_uris: Iterable[str],
+    scopes: Iterable[str],
+    scope_purposes: Mapping[str, str],
+    required_scopes: Iterable[str],
+    exclude_pk: int | None = None,
+) -> dict[str, Any]:
+    """Check an application's settings against the rules of INTERFACES.md §4.
+
+    Return the normalised values, or raise a ValidationError naming every problem by field.
+    """
+    errors: dict[str, list[str]] = {}
+
+    def problem(field: str, message: str) -> None:
+        errors.setdefault(field, []).append(message)
+
+    name = name.strip()
+    if not name:
+        problem("name", "Give the application a name people will recognise.")
+    elif (
+        Application.objects.filter(organisation=organisation, name__iexact=name)
+        .exclude(pk=exclude_pk)
+        .exists()
+    ):
+        problem("name", "Your organisation already has an application with this name.")
+
+    person_app = grant_type == Application.GRANT_AUTHORIZATION_CODE
+    if grant_type not in GRANT_TYPES:
+        problem("grant_type", "Choose either people's data or recall publishing.")
+
+    uris: list[str] = []
+    for uri in redirect_uris:
+        if uri in uris:
+            continue
+        if not uri or any(c.isspace() for c in uri):
+            problem("redirect_uris", f"{uri!r}: a redirect URI cannot be empty or contain spaces")
+        elif len(uri) > REDIRECT_URI_MAX_LENGTH:
+            problem("redirect_uris", f"a redirect URI can be at most {REDIRECT_URI_MAX_LENGTH} characters")
+        elif reason := redirect_uri_problem(uri):
+            problem("redirect_uris", f"{uri}: {reason}")
+        elif "@" in urlsplit(uri).netloc:
+            # redirect_uri_problem reads "http://localhost:1@evil.example" as loopback.
+            problem("redirect_uris", f"{uri}: a redirect URI cannot carry a user name or password")
+        uris.append(uri)
+    if len(uris) > MAX_REDIRECT_URIS:
+        problem("redirect_uris", f"Register at most {MAX_REDIRECT_URIS} redirect URIs.")
+    if person_app and not uris:
+        problem("redirect_uris", "Give at least one redirect URI: people return to it after they decide.")
+    if grant_type == Application.GRANT_CLIENT_CREDENTIALS and uris:
+        problem("redirect_uris", "A recall-publishing application has no redirect URIs.")
+
+    wanted = list(dict.fromkeys(scopes))
+    allowed = PERSON_SCOPES if person_app else ORGANISATION_SCOPES
+    unknown = [s for s in wanted if s not in SCOPES]
+    misplaced = [s for s in wanted if s in SCOPES and s not in allowed]
+    if unknown:
+        problem("scopes", f"Unknown scopes: {', '.join(unknown)}.")
+    if misplaced and grant_type in GRANT_TYPES:
+        kind = "people's data" if person_app else "recall publishing"
+        problem("scopes", f"An application for {kind} cannot ask for: {', '.join(misplaced)}.")
+    if not wanted:
+        problem("scopes", "Choose at least one scope.")
+    # Store scopes in the order of the scope table, so every page lists them the same way.
+    ordered = [s for s in SCOPES if s in wanted]
+
+    purposes: dict[str, str] = {}
+    for scope, text in scope_purposes.items():
+        if scope not in wanted:
+            problem("scope_purposes", f"{scope}: a purpose was given for a scope that is not chosen.")
+            continue
+        text = (text or "").strip()
+        if len(text) > PURPOSE_MAX_LENGTH:
+            problem("scope_purposes", f"{scope}: keep the purpose under {PURPOSE_MAX_LENGTH} characters.")
+        if text:
+            purposes[scope] = text
+    if person_app:
+        for scope in ordered:
+            if scope not in purposes:
+                problem("scope_purposes", f"{scope}: say in one sentence why your application needs it.")
+
+    required = list(dict.fromkeys(required_scopes))
+    if required and not person_app:
+        problem("required_scopes", "Only applications for people's data have required scopes.")
+    elif stray := [s for s in required if s not in wanted]:
+        problem("required_scopes", f"Required scopes must be chosen scopes too: {', '.join(stray)}.")
+    # Sensitive scopes are never pre-ticked on the consent page (PRODUCT.md, opt-in only).
+    if sensitive := [s for s in required if s in SENSITIVE_SCOPES]:
+        problem("required_scopes", f"A sensitive scope cannot be required: {', '.join(sensitive)}.")
+
+    if errors:
+        raise ValidationError(errors)
+    return {
+        "name": name,
+        "redirect_uris": " ".join(uris),
+        "scopes": ordered,
+        "scope_purposes": {s: purposes[s] for s in ordered if s in purposes},
+        "required_scopes": [s for s in ordered if s in required],
+    }
+
+
+def _empty_json_fields(values: Mapping[str, Any]) -> list[str]:
+    # The model's JSON fields are not blank=True, so full_clean would refuse an empty list or
+    # dict; no purposes (recall clients) and no required scopes are both valid here.
+    return [field for field in ("scope_purposes", "required_scopes") if not values[field]]
+
+
+@transaction.atomic
+def application_register(
+    *,
+    organisation: Organisation,
+    name: str,
+    redirect_uris: Sequence[str],
+    scopes: Sequence[str],
+    scope_purposes: Mapping[str, str],
+    required_scopes: Sequence[str] = (),
+    grant_type: GrantType,
+) -> tuple[Application, str]:
+    """Register a confidential OAuth client for an organisation; return it and its plaintext secret.
+
+    The plaintext secret exists only in the return value: it is hashed on save.
+    """
+    values = _clean_application(
+        organisation=organisation,
+        name=name,
+        grant_type=grant_type,
+        redirect_uris=redirect_uris,
+        scopes=scopes,
+        scope_purposes=scope_purposes,
+        required_scopes=required_scopes,
+    )
+    secret = generate_client_secret()
+    application = Application(
+        organisation=organisation,
+        client_type=Application.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=grant_type,
+        client_secret=secret,
+        hash_client_secret=True,
+        skip_authorization=False,
+        algorithm=Application.NO_ALGORITHM,
+        **values,
+    )
+    application.full_clean(exclude=_empty_json_fields(values))
+    application.save()
+    return application, secret
+
+
+@transaction.atomic
+def application_update(
+    *,
+    application: Application,
+    name: str,
+    redirect_uris: Sequence[str],
+    scopes: Sequence[str],
+    scope_purposes: Mapping[str, str],
+    required_scopes: Sequence[str] = (),
+) -> Application:
+    """Change an application's name, redirect URIs, scopes and purposes under the registration rules."""
+    values = _clean_application(
+        organisation=application.organisation,
+        name=name,
+        grant_type=application.authorization_grant_type,
+        redirect_uris=redirect_uris,
+        scopes=scopes,
+        scope_purposes=scope_purposes,
+        required_scopes=required_scopes,
+        exclude_pk=application.pk,
+    )
+    for field, value in values.items():
+        setattr(application, field, value)
+    application.full_clean(exclude=_empty_json_fields(values))
+    application.save(update_fields=[*values, "updated"])
+    return application
+
+
+@transaction.atomic
+def application_secret_reset(*, application: Application) -> str:
+    """Give the application a new client secret and return it in plaintext; the old one stops working."""
+    secret = generate_client_secret()
+    application.client_secret = secret
+    application.hash_client_secret = True
+    application.save(update_fields=["client_secret", "hash_client_secret", "updated"])
+    return secret
+
+
+def _demo_application(
+    *, organisation: Organisation, name: str, grant_type: GrantType, **settings: Any
+) -> tuple[Application, str]:
+    application = Application.objects.filter(organisation=organisation, name=name).first()
+    if application is None:
+        return application_register(organisation=organisation, name=name, grant_type=grant_type, **settings)
+    application_update(application=application, name=name, **settings)
+    return application, application_secret_reset(application=application)
+
+
+@transaction.atomic
+def demo_vendor_seed() -> dict[str, Any]:
+    """Create or refresh the demo shop, its staff login and its two apps; return the credentials.
+
+    Each run sets a fresh staff password and fresh client secrets; client ids stay the same.
+    """
+    password = "demo-" + secrets.token_urlsafe(9)
+    staff, _ = account_upsert(
+        email=DEMO_STAFF, password=password, role=User.Role.VENDOR_STAFF, display_name="Demo Shop staff"
+    )
+    membership = Membership.objects.select_related("organisation").filter(user=staff).first()
+    if membership is None:
+        organisation = organisation_create(
+            staff=staff,
+            name=DEMO_ORGANISATION,
+            website="https://shop.example",
+            privacy_contact="privacy@shop.example",
+            description="A demo shop that sells groceries, clothes and home appliances.",
+        )
+    else:
+        organisation = membership.organisation
+    if not organisation.verified:
+        organisation.verified = True
+        organisation.save(update_fields=["verified"])
+
+    app, app_secret = _demo_application(
+        organisation=organisation,
+        name=DEMO_APP,
+        grant_type=Application.GRANT_AUTHORIZATION_CODE,
+        redirect_uris=[DEMO_REDIRECT_URI],
+        scopes=list(PERSON_SCOPES),
+        scope_purposes={scope: DEMO_PURPOSES[scope] for scope in PERSON_SCOPES},
+        required_scopes=["profile:read"],
+    )
+    recalls, recalls_secret = _demo_application(
+        organisation=organisation,
+        name=DEMO_RECALL_CLIENT,
+        grant_type=Application.GRANT_CLIENT_CREDENTIALS,
+        redirect_uris=[],
+        scopes=["recalls:publish"],
+        scope_purposes={},
+    )
+    return {
+        "vendor_staff": {"email": DEMO_STAFF, "password": password},
+        "app": {
+            "client_id": app.client_id,
+            "client_secret": app_secret,
+            "redirect_uri": DEMO_REDIRECT_URI,
+            "scopes": list(app.scopes),
+        },
+        "recall_client": {"client_id": recalls.client_id, "client_secret": recalls_secret},
+    }
