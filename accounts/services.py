@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from accounts.models import User
-from personal_data.services import person_store_open
+from personal_data.services import person_erase, person_store_open
 
 
 @transaction.atomic
@@ -33,3 +33,19 @@ def account_upsert(*, email: str, password: str, role: str, display_name: str = 
     if role == User.Role.PERSON:
         person_store_open(person=user)
     return user, created
+
+
+@transaction.atomic
+def account_delete(*, person: User) -> None:
+    """Delete a person's account: revoke every grant, crypto-shred the store, remove the login.
+
+    The ledger keeps its entries under the person's pseudonym, which nothing links to anyone
+    once the store's salt is destroyed.
+    """
+    from consent.selectors import grants_live_for_person
+    from consent.services import grant_revoke
+
+    for grant in grants_live_for_person(person=person):
+        grant_revoke(grant=grant, by=person, reason="account deleted")
+    person_erase(person=person)
+    person.delete()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from accounts.forms import SignupForm
 from accounts.models import User
+from accounts.reauth import password_confirmed
 from accounts.services import person_signup
 
 _HOME_BY_ROLE = {
@@ -40,3 +44,30 @@ def signup(request: HttpRequest) -> HttpResponse:
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("dashboard")
     return render(request, "registration/signup.html", {"form": form})
+
+
+class ReauthForm(forms.Form):
+    password = forms.CharField(
+        label="Your password", widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def reauth(request: HttpRequest) -> HttpResponse:
+    """Ask for the password again before a sensitive act (export, deletion, sensitive grant)."""
+    next_url = request.GET.get("next") or request.POST.get("next") or "/"
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+        next_url = "/"
+    form = ReauthForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if request.user.check_password(form.cleaned_data["password"]):
+            password_confirmed(request)
+            return redirect(next_url)
+        form.add_error("password", "That is not your password.")
+    return render(
+        request,
+        "registration/reauth.html",
+        {"form": form, "next": next_url},
+        status=400 if form.errors else 200,
+    )

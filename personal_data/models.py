@@ -110,3 +110,17 @@ class Preferences(models.Model):
 
     def __str__(self) -> str:
         return f"preferences of {self.owner_id}"
+
+
+class PendingImport(models.Model):
+    """A validated import waiting for the person's confirmation, sealed like any record."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    payload = models.BinaryField()
+    counts = models.JSONField(default=dict)
+    filename = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"pending import {self.pk}"

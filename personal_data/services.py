@@ -7,17 +7,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
+from django.http import Http404
 from django.utils import timezone
 
 from audit.services import ledger_append
 from personal_data import store
 from personal_data.categories import RECORD_CATEGORIES, category_get
 from personal_data.keys import master_keyring
-from personal_data.models import PersonKey, Preferences
+from personal_data.models import PendingImport, PersonKey, Preferences
 from personal_data.pseudonyms import ledger_pseudonym
 from personal_data.schemas import PreferencesSchema
 from personal_data.selectors import record_row_for_owner
 from personal_data.store import Document
+from personal_data.transfer import ImportPlan
 
 
 @transaction.atomic
@@ -113,6 +115,7 @@ def person_erase(*, person: Any, actor_type: str = "person") -> ErasureReport:
     for name, cat in RECORD_CATEGORIES.items():
         report.records[name], _ = cat.model.objects.filter(owner_id=person.pk).delete()
     report.records["preferences"], _ = Preferences.objects.filter(owner_id=person.pk).delete()
+    PendingImport.objects.filter(owner_id=person.pk).delete()
     deleted, _ = PersonKey.objects.filter(person_id=person.pk).delete()
     report.key_destroyed = bool(deleted)
     ledger_append(
@@ -184,3 +187,89 @@ def master_key_rotate(
         if on_batch:
             on_batch(len(batch), total)
     return report
+
+
+@transaction.atomic
+def records_import(
+    *,
+    owner: Any,
+    plan: ImportPlan,
+    batch_size: int = 2000,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> dict[str, int]:
+    """Store every record of a validated import plan, all or nothing; return counts per category."""
+    if not plan.ok:
+        raise ValueError("only a plan without problems can be imported")
+    key = _key_for_write(owner)
+    total, done = sum(len(docs) for docs in plan.records.values()), 0
+    for name, documents in plan.records.items():
+        cat = RECORD_CATEGORIES[name]
+        for start in range(0, len(documents), batch_size):
+            rows = []
+            for doc in documents[start : start + batch_size]:
+                doc = dict(doc)
+                row = cat.model(owner_id=owner.pk)
+                if name == "purchases":
+                    row.source = doc.pop("source", "import")  # type: ignore[attr-defined]
+                store.row_fill(cat, row, key, doc)
+                rows.append(row)
+            cat.model.objects.bulk_create(rows)
+            done += len(rows)
+            if on_progress:
+                on_progress(done, total)
+    if plan.preferences is not None:
+        preferences_update(owner=owner, data=plan.preferences)
+    counts = plan.counts
+    ledger_append(
+        kind="person.import",
+        actor_type="person",
+        actor_id=ledger_pseudonym(person_id=owner.pk),
+        subject=ledger_pseudonym(person_id=owner.pk),
+        record_count=sum(counts.values()),
+        reason=", ".join(f"{n} {c}" for n, c in sorted(counts.items())),
+    )
+    return counts
+
+
+@transaction.atomic
+def person_export_record(*, person: Any) -> None:
+    """Record in the ledger that the person downloaded everything held about them."""
+    subject = ledger_pseudonym(person_id=person.pk)
+    ledger_append(kind="person.export", actor_type="person", actor_id=subject, subject=subject)
+
+
+PENDING_TABLE = PendingImport._meta.db_table
+
+
+@transaction.atomic
+def import_stage(*, owner: Any, plan: ImportPlan, filename: str) -> PendingImport:
+    """Keep a validated plan, sealed under the owner's key, until they confirm it."""
+    PendingImport.objects.filter(owner_id=owner.pk).delete()  # one pending import at a time
+    pending = PendingImport(owner_id=owner.pk, counts=plan.counts, filename=filename[:200])
+    doc = {"records": plan.records, "preferences": plan.preferences}
+    pending.payload = store.document_seal(
+        key=_key_for_write(owner), table=PENDING_TABLE, row_id=pending.pk, owner_id=owner.pk, doc=doc
+    )
+    pending.save(force_insert=True)
+    return pending
+
+
+@transaction.atomic
+def import_confirm(
+    *, owner: Any, pending_id: Any, on_progress: Callable[[int, int], None] | None = None
+) -> dict[str, int]:
+    """Store a staged import (all or nothing) and forget it."""
+    pending = PendingImport.objects.select_for_update().filter(owner_id=owner.pk, pk=pending_id).first()
+    if pending is None:
+        raise Http404("No import is waiting for confirmation.")
+    doc = store.document_open(
+        key=_key_for_write(owner),
+        table=PENDING_TABLE,
+        row_id=pending.pk,
+        owner_id=owner.pk,
+        payload=bytes(pending.payload),
+    )
+    plan = ImportPlan(records=doc["records"], preferences=doc["preferences"])
+    counts = records_import(owner=owner, plan=plan, on_progress=on_progress)
+    pending.delete()
+    return counts

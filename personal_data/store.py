@@ -195,3 +195,12 @@ def preferences_open(key: bytes, row: Preferences) -> Document:
 
 def preferences_default() -> Document:
     return validate(PreferencesSchema, {})
+
+
+def document_seal(*, key: bytes, table: str, row_id: Any, owner_id: Any, doc: Mapping[str, Any]) -> bytes:
+    """Seal any JSON document of an owner bound to its table and row (pending imports, ...)."""
+    return _seal(key, table, row_id, owner_id, doc)
+
+
+def document_open(*, key: bytes, table: str, row_id: Any, owner_id: Any, payload: bytes) -> Any:
+    return _open(key, table, row_id, owner_id, payload)
