@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -9,6 +10,9 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from consent.models import Grant, Receipt
+from consent.scopes import SCOPES
+
+RECORD_CATEGORY_NAMES = ("purchases", "closet", "appliances", "prescriptions")
 
 
 def grants_for_person(*, person: Any) -> QuerySet[Grant]:
@@ -41,3 +45,36 @@ def receipt_get(*, grant: Grant, number: int) -> Receipt:
 
 def grants_live_for_person(*, person: Any) -> list[Grant]:
     return [g for g in grants_for_person(person=person).filter(status=Grant.Status.ACTIVE) if g.is_live()]
+
+
+def grant_store_filters(grant: Grant) -> dict[str, Any]:
+    """Turn a grant into the store's plain filters: history window, gifts, named records."""
+    from consent.receipts import history_from
+
+    since = history_from(grant)
+    return {
+        "since": dt.date.fromisoformat(since) if since else None,
+        "include_gifts": grant.include_gifts,
+        "ids": grant.record_ids,
+    }
+
+
+def visibility_for_person(*, person: Any) -> list[dict[str, Any]]:
+    """Per live grant: which categories the vendor can see right now and how many records."""
+    from personal_data.selectors import records_shared_qs
+
+    summary = []
+    for grant in grants_live_for_person(person=person):
+        filters = grant_store_filters(grant)
+        categories = []
+        for scope in grant.scopes:
+            category = SCOPES[scope].category
+            if scope.endswith(":read") and category in RECORD_CATEGORY_NAMES:
+                count = records_shared_qs(owner=person, category=category, **filters).count()
+                categories.append({"category": category, "count": count})
+            elif scope == "preferences:read":
+                categories.append({"category": "preferences", "count": None})
+            elif scope == "purchases:check":
+                categories.append({"category": "yes/no questions about purchases", "count": None})
+        summary.append({"grant": grant, "categories": categories})
+    return summary

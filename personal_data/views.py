@@ -20,7 +20,7 @@ from accounts.permissions import person_required
 from accounts.reauth import recent_password_required
 from accounts.services import account_delete
 from audit.activity import activity_for_person, entry_sentence, grant_dates_for_person
-from consent.selectors import grants_live_for_person
+from consent.selectors import visibility_for_person
 from personal_data.categories import RECORD_CATEGORIES, category_get
 from personal_data.closet import closet_picture
 from personal_data.export import export_chunks, export_zip
@@ -48,7 +48,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "personal_data/dashboard.html",
         {
             "categories": categories,
-            "grants": grants_live_for_person(person=request.user),
+            "visibility": visibility_for_person(person=request.user),
             "latest": [(e, entry_sentence(e)) for e in activity_for_person(person=request.user)[:5]],
         },
     )

@@ -336,3 +336,24 @@ def test_delete_account_needs_the_password_then_shreds_everything(client: Client
     assert client.get("/dashboard/").status_code == 302
     login = client.post("/accounts/login/", {"username": "alice@example.com", "password": PASSWORD})
     assert login.status_code == 200 and "_auth_user_id" not in client.session
+
+
+def test_dashboard_says_what_vendors_can_see(client: Client, person: Any) -> None:
+    from consent.services import grant_authorize
+    from tests.consent.conftest import make_app
+    from vendors.models import Organisation
+
+    for n in range(3):
+        record_create(owner=person, category="purchases", data=purchase_data(is_gift=n == 0))
+    org = Organisation.objects.create(
+        name="Corner Shop", website="https://corner.example", privacy_contact="p@corner.example"
+    )
+    grant_authorize(
+        person=person,
+        application=make_app(org),
+        scopes=["purchases:read", "preferences:read"],
+        duration_days=30,
+    )
+    page = client.get("/dashboard/").content.decode()
+    assert "Corner Shop" in page and "<li>2 purchases</li>" in page and "<li>preferences</li>" in page
+    assert "/revoke/" in page
