@@ -232,3 +232,39 @@ def token_event_record(*, event: str, client: Any, grant: Grant | None, scopes: 
         ledger_append(kind=event, actor_type="client", actor_id=client.client_id, scopes=scopes)
     else:
         _ledger(grant, event, actor_type="client", actor_id=client.client_id, scopes=scopes)
+
+
+@transaction.atomic
+def grant_for_records(*, person: Any, application: Any, record_ids: list[str], days: int = 30) -> Grant:
+    """Give one app `purchases:read` to named records only (a recall answer), with its receipt."""
+    if Grant.objects.filter(person=person, application=application, status=Grant.Status.ACTIVE).exists():
+        raise ValidationError(
+            {
+                "__all__": [
+                    f"You already share data with {application.organisation.name}; "
+                    "change that grant on your grants page instead."
+                ]
+            }
+        )
+    now = timezone.now()
+    grant = Grant.objects.create(
+        person=person,
+        application=application,
+        scopes=["purchases:read"],
+        purposes={"purchases:read": "to contact you about a product recall that matched these purchases"},
+        starts_at=now,
+        created_at=now,
+        ends_at=now + dt.timedelta(days=days),
+        include_gifts=True,
+        record_ids=[str(r) for r in record_ids],
+    )
+    _ledger(
+        grant,
+        "grant.created",
+        actor_type="person",
+        actor_id=person_subject(person),
+        scopes=grant.scopes,
+        record_count=len(record_ids),
+    )
+    receipt_issue(grant=grant, event="created")
+    return grant

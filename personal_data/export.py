@@ -16,6 +16,7 @@ from consent.selectors import grants_for_person
 from personal_data.categories import RECORD_CATEGORIES
 from personal_data.selectors import preferences_get, records_for_owner
 from personal_data.transfer import FORMAT, category_csv
+from vendors.alerts import alerts_export
 
 
 def _grant(grant: Any) -> dict[str, Any]:
@@ -66,8 +67,7 @@ def export_chunks(*, person: Any) -> Iterator[str]:
                 "outcome": entry.outcome,
             }
         )
-    # Recall alerts join the export with the recalls feature; until then a person has none.
-    yield '], "alerts": []}'
+    yield '], "alerts": ' + dumps(alerts_export(person=person), ensure_ascii=False) + "}"
 
 
 def export_zip(*, person: Any) -> bytes:

@@ -156,3 +156,36 @@ def preferences_get(*, owner: Any) -> Document:
     if row is None:
         return store.preferences_default()
     return store.preferences_open(store.owner_data_key(owner.pk), row)
+
+
+def records_matching_codes(
+    *,
+    gtins: list[str],
+    lots: list[str] | None = None,
+    purchased_from: dt.date | None = None,
+    purchased_to: dt.date | None = None,
+) -> list[tuple[str, Any, str]]:
+    """Find everyone's purchases and appliances of these products through the blind indexes.
+
+    Nothing is decrypted; gifts and hidden records are included (a person should know). Lots
+    narrow purchases (appliances carry no lot, so a recall of named lots does not match them).
+    Return (category, owner id, record id) triples.
+    """
+    gtin_keys = [store.blind_index("gtin", g) for g in gtins]
+    lot_keys = [store.blind_index("lot", lot) for lot in lots or []]
+    matches: list[tuple[str, Any, str]] = []
+    for name in ("purchases", "appliances"):
+        if name == "appliances" and lot_keys:
+            continue
+        cat = RECORD_CATEGORIES[name]
+        rows = cat.model.objects.filter(gtin_index__in=gtin_keys)
+        if lot_keys:
+            rows = rows.filter(lot_index__in=lot_keys)
+        if purchased_from:
+            rows = rows.filter(purchased_on__gte=purchased_from)
+        if purchased_to:
+            rows = rows.filter(purchased_on__lte=purchased_to)
+        matches.extend(
+            (name, owner_id, str(pk)) for owner_id, pk in rows.values_list("owner_id", "pk").iterator()
+        )
+    return matches

@@ -5,6 +5,8 @@ from personal_data import views
 urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
     path("activity/", views.activity, name="activity"),
+    path("alerts/", views.alerts, name="alerts"),
+    path("alerts/<str:alert_id>/contact/", views.alert_contact, name="alert-contact"),
     path("data/preferences/", views.preferences, name="preferences"),
     path("data/import/", views.data_import, name="data-import"),
     path("data/import/<str:pending_id>/confirm/", views.data_import_confirm, name="data-import-confirm"),

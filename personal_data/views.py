@@ -37,6 +37,14 @@ from personal_data.services import (
     record_update,
 )
 from personal_data.transfer import MAX_BYTES, MAX_ROWS, ImportRefused, import_parse
+from vendors.alerts import (
+    alert_allow_contact,
+    alert_get_for_person,
+    alert_records,
+    alerts_for_person,
+    alerts_mark_read,
+    alerts_unread_count,
+)
 
 
 @person_required
@@ -49,6 +57,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         {
             "categories": categories,
             "visibility": visibility_for_person(person=request.user),
+            "unread_alerts": alerts_unread_count(person=request.user),
             "latest": [(e, entry_sentence(e)) for e in activity_for_person(person=request.user)[:5]],
         },
     )
@@ -365,3 +374,29 @@ def account_delete_view(request: HttpRequest) -> HttpResponse:
     return render(
         request, "personal_data/account_delete.html", {"error": error}, status=400 if error else 200
     )
+
+
+# Recall alerts.
+
+
+@person_required
+def alerts(request: HttpRequest) -> HttpResponse:
+    """The person's recall alerts, with their own matched records; viewing marks them read."""
+    rows = [{"alert": a, "records": alert_records(alert=a)} for a in alerts_for_person(person=request.user)]
+    alerts_mark_read(person=request.user)
+    return render(request, "personal_data/alerts.html", {"rows": rows})
+
+
+@person_required
+@require_POST
+def alert_contact(request: HttpRequest, alert_id: str) -> HttpResponse:
+    alert = alert_get_for_person(person=request.user, alert_id=alert_id)
+    try:
+        grant = alert_allow_contact(person=request.user, alert=alert)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("alerts")
+    messages.success(
+        request, f"{alert.recall.organisation.name} can now read the matched purchases for 30 days."
+    )
+    return redirect("consent:grant", grant_id=grant.pk)

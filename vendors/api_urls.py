@@ -1,6 +1,6 @@
 from django.urls import path
 
-from vendors import api
+from vendors import api, recalls_api
 
 urlpatterns = [
     path("me", api.MeView.as_view(), name="api-me"),
@@ -15,4 +15,6 @@ urlpatterns = [
     path("prescriptions", api.PrescriptionList.as_view(), name="api-prescriptions"),
     path("prescriptions/<str:record_id>", api.PrescriptionDetail.as_view(), name="api-prescription"),
     path("preferences", api.PreferencesView.as_view(), name="api-preferences"),
+    path("recalls", recalls_api.RecallCreate.as_view(), name="api-recalls"),
+    path("recalls/<str:recall_id>", recalls_api.RecallDetail.as_view(), name="api-recall"),
 ]

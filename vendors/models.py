@@ -120,3 +120,63 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"idempotency key of {self.application_id}"
+
+
+class Recall(models.Model):
+    """A product recall published by an organisation. Public content, no personal data."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        MATCHING = "matching"
+        DONE = "done"
+
+    class Severity(models.TextChoices):
+        INFO = "info"
+        WARNING = "warning"
+        DANGER = "danger"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="recalls")
+    application = models.ForeignKey(Application, on_delete=models.SET_NULL, null=True, related_name="+")
+    title = models.CharField(max_length=200)
+    message = models.TextField(max_length=5000)
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    gtins = models.JSONField()
+    lots = models.JSONField(default=list, blank=True)
+    purchased_from = models.DateField(null=True, blank=True)
+    purchased_to = models.DateField(null=True, blank=True)
+    remedy_url = models.URLField(max_length=500)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    matched_people = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Alert(models.Model):
+    """A recall that matched a person's own records: one per person per recall."""
+
+    person = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alerts")
+    recall = models.ForeignKey(Recall, on_delete=models.CASCADE, related_name="alerts")
+    # Ids of the matched records, per category ({"purchases": [...], "appliances": [...]}): no content.
+    matched = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    contact_grant = models.ForeignKey(
+        "consent.Grant", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["-created_at"]
+        constraints: ClassVar[list[Any]] = [
+            models.UniqueConstraint(fields=["person", "recall"], name="one_alert_per_person_per_recall"),
+        ]
+
+    def __str__(self) -> str:
+        return f"alert {self.pk}"

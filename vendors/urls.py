@@ -9,5 +9,6 @@ urlpatterns = [
     path("organisation/new/", views.organisation_create, name="organisation_create"),
     path("apps/new/", views.application_create, name="application_create"),
     path("apps/<str:client_id>/", views.application_detail, name="application"),
+    path("recalls/new/", views.recall_create, name="recall_create"),
     path("apps/<str:client_id>/secret/", views.application_secret_reset, name="application_secret_reset"),
 ]

@@ -20,7 +20,8 @@ from accounts.permissions import vendor_required
 from consent.scopes import SCOPES, SENSITIVE_SCOPES
 from vendors import services
 from vendors.forms import ApplicationForm, ApplicationRegisterForm, OrganisationForm, StaffSignupForm
-from vendors.models import Application, Organisation
+from vendors.models import Application, Organisation, Recall
+from vendors.recalls import bucket, recall_publish_and_match
 from vendors.selectors import organisation_for_staff
 
 
@@ -77,8 +78,19 @@ def portal(request: HttpRequest) -> HttpResponse:
     if organisation is None:
         return render(request, "vendors/organisation_form.html", {"form": OrganisationForm()})
     applications = [(app, _scope_summary(app)) for app in organisation.apps.order_by("name")]
+    recalls = [
+        (r, bucket(r.matched_people or 0) if r.status == Recall.Status.DONE else None)
+        for r in organisation.recalls.all()[:50]
+    ]
     return render(
-        request, "vendors/portal.html", {"organisation": organisation, "applications": applications}
+        request,
+        "vendors/portal.html",
+        {
+            "organisation": organisation,
+            "applications": applications,
+            "recalls": recalls,
+            "can_publish": _recall_app(organisation) is not None,
+        },
     )
 
 
@@ -160,3 +172,46 @@ def application_secret_reset(request: HttpRequest, client_id: str) -> HttpRespon
     application = _application_for_staff(request, client_id)
     secret = services.application_secret_reset(application=application)
     return _secret_page(request, application, secret, registered=False)
+
+
+def _recall_app(organisation: Organisation) -> Application | None:
+    for app in organisation.apps.filter(authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS):
+        if "recalls:publish" in app.scopes:
+            return app
+    return None
+
+
+@vendor_required
+@require_http_methods(["GET", "POST"])
+def recall_create(request: HttpRequest) -> HttpResponse:
+    """Publish a recall through a form (the same service as POST /api/v1/recalls)."""
+    organisation = organisation_for_staff(user=request.user)
+    if organisation is None:
+        return redirect("vendors:portal")
+    app = _recall_app(organisation)
+    values = request.POST if request.method == "POST" else {}
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST" and app is not None:
+        data = {
+            "title": values.get("title", ""),
+            "message": values.get("message", ""),
+            "severity": values.get("severity", ""),
+            "remedy_url": values.get("remedy_url", ""),
+            "gtins": [g.strip() for g in values.get("gtins", "").split() if g.strip()],
+            "lots": [lot.strip() for lot in values.get("lots", "").splitlines() if lot.strip()],
+            "purchased_from": values.get("purchased_from") or None,
+            "purchased_to": values.get("purchased_to") or None,
+        }
+        try:
+            recall = recall_publish_and_match(application=app, data=data)
+        except ValidationError as error:
+            errors = error.message_dict
+        else:
+            messages.success(request, f"Recall “{recall.title}” is published; matching runs now.")
+            return redirect("vendors:portal")
+    return render(
+        request,
+        "vendors/recall_form.html",
+        {"app": app, "values": values, "errors": errors, "severities": Recall.Severity.choices},
+        status=400 if errors else 200,
+    )
