@@ -99,3 +99,7 @@ def purchase_data(**overrides: Any) -> dict[str, Any]:
     }
     data.update(overrides)
     return data
+
+
+# The OAuth personas (a vendor with an app, a stranger app, the flow driver) for every suite.
+from tests.consent.conftest import flow, shop_app, shop_org, stranger_app  # noqa: E402, F401

@@ -10,10 +10,10 @@ from django.test import Client
 
 from audit.models import LedgerEntry
 from consent.models import Grant
+from personal_data.demo import make_gtin
 from personal_data.services import preferences_update, record_create
 from tests.conftest import purchase_data
-from tests.consent.conftest import SECRET, Flow, basic, flow, make_app, shop_app, shop_org, stranger_app  # noqa: F401
-from personal_data.demo import make_gtin
+from tests.consent.conftest import SECRET, Flow, basic, make_app
 from vendors.models import Alert, Organisation, Recall
 from vendors.recalls import bucket, recall_match
 
