@@ -35,6 +35,12 @@ _SENTENCES: dict[str, str] = {
     "recall.published": "{actor} published a recall",
     "recall.matched": "A recall matched {records} of yours",
 }
+# The same events told from the person's side, when the person did them.
+_PERSON_SENTENCES: dict[str, str] = {
+    "grant.created": "You granted access ({scopes})",
+    "grant.amended": "You changed a grant ({scopes})",
+    "grant.revoked": "You revoked a grant",
+}
 
 
 def _records(count: int) -> str:
@@ -58,7 +64,9 @@ def entry_sentence(
         actor = _ACTORS[entry.actor_type]
     else:
         actor = vendor_name(entry.actor_id) if vendor_name else f"Vendor app {entry.actor_id}"
-    template = _SENTENCES.get(entry.kind, "{actor}: " + entry.kind)
+    template = (
+        _PERSON_SENTENCES.get(entry.kind) if entry.actor_type == "person" else None
+    ) or _SENTENCES.get(entry.kind, "{actor}: " + entry.kind)
     return template.format(
         actor=actor,
         records=_records(entry.record_count),

@@ -22,6 +22,7 @@ from audit.selectors import (
     ledger_consistency_proof,
     ledger_inclusion_proof,
 )
+from vrm.problems import problem_type
 
 PROBLEM = "application/problem+json"
 
@@ -62,7 +63,7 @@ class ProblemOut(serializers.Serializer[dict[str, Any]]):
 
 
 def _problem(status: int, title: str, detail: str) -> Response:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    body = {"type": problem_type(status), "title": title, "status": status, "detail": detail}
     return Response(body, status=status, content_type=PROBLEM)
 
 

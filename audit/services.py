@@ -48,7 +48,7 @@ def _check(value: str, pattern: re.Pattern[str], what: str, *, blank: bool = Fal
 
 def person_subject(person: Any) -> str:
     """Return the ledger pseudonym to pass as `subject` for a person."""
-    return ledger_pseudonym(person_id=person.pk)
+    return ledger_pseudonym(person=person)
 
 
 def ledger_append(

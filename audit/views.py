@@ -29,6 +29,7 @@ from audit.portal import (
     grant_shape,
 )
 from audit.services import ledger_verify
+from consent.selectors import grants_audit_facts
 
 PAGE_SIZE = 50
 
@@ -63,7 +64,9 @@ def grants(request: HttpRequest) -> HttpResponse:
         return render(request, "audit/grants.html", {"form": form}, status=400)
     rows = selectors.grant_list(**form.filters())
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "audit/grants.html", {"form": form, "page": page})
+    # Purpose, end and the vendor's name come from the grant itself (never anything about the person).
+    facts = grants_audit_facts(grant_ids=[row["grant_id"] for row in page])
+    return render(request, "audit/grants.html", {"form": form, "page": page, "facts": facts})
 
 
 @auditor_required

@@ -78,3 +78,23 @@ def visibility_for_person(*, person: Any) -> list[dict[str, Any]]:
                 categories.append({"category": "yes/no questions about purchases", "count": None})
         summary.append({"grant": grant, "categories": categories})
     return summary
+
+
+def grants_audit_facts(*, grant_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Facts an auditor may see about grants: vendor, app, declared purposes and end. No person."""
+    ids = []
+    for grant_id in grant_ids:
+        try:
+            ids.append(uuid.UUID(str(grant_id)))
+        except ValueError:
+            continue
+    grants = Grant.objects.filter(pk__in=ids).select_related("application__organisation")
+    return {
+        str(g.pk): {
+            "organisation": g.application.organisation.name,
+            "app": g.application.name,
+            "purposes": sorted(set(g.purposes.values())),
+            "ends_at": g.ends_at,
+        }
+        for g in grants
+    }

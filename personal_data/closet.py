@@ -41,7 +41,8 @@ COLOURS = {
     "teal": "#1f7a7a",
 }
 FALLBACK = "#b8bec9"
-W, H, GAP, COL_W, TOP = 92, 64, 14, 120, 56
+W, H, GAP, COL_W, TOP = 108, 64, 14, 128, 56
+NAME_CHARS = 13
 
 
 @dataclass
@@ -96,7 +97,9 @@ def closet_picture(items: list[dict[str, Any]]) -> dict[str, Any]:
                     fill=fill,
                     dark=_is_dark(fill),
                     name=item["name"],
-                    label=(item["name"][:13] + "…") if len(item["name"]) > 14 else item["name"],
+                    label=(item["name"][: NAME_CHARS - 1] + "…")
+                    if len(item["name"]) > NAME_CHARS
+                    else item["name"],
                     stars="★" * rating + "☆" * (5 - rating) if rating else "",
                     faded=item.get("status") != "owned",
                 )

@@ -63,6 +63,8 @@ class Purchase(EncryptedRecord):
     class Meta:
         indexes: ClassVar[list[models.Index]] = [
             models.Index(fields=["owner", "purchased_on"], name="purchase_owner_date"),
+            # The vendor API pages newest-stored first.
+            models.Index(fields=["owner", "-created_at", "-id"], name="purchase_owner_created"),
             models.Index(fields=["gtin_index"], name="purchase_gtin_index"),
         ]
 
@@ -73,6 +75,8 @@ class ClosetItem(EncryptedRecord):
     class Meta:
         indexes: ClassVar[list[models.Index]] = [
             models.Index(fields=["owner", "acquired_on"], name="closet_owner_date"),
+            # The vendor API pages newest-stored first.
+            models.Index(fields=["owner", "-created_at", "-id"], name="closet_owner_created"),
         ]
 
 
@@ -83,6 +87,8 @@ class Appliance(EncryptedRecord):
     class Meta:
         indexes: ClassVar[list[models.Index]] = [
             models.Index(fields=["owner", "purchased_on"], name="appliance_owner_date"),
+            # The vendor API pages newest-stored first.
+            models.Index(fields=["owner", "-created_at", "-id"], name="appliance_owner_created"),
             models.Index(fields=["gtin_index"], name="appliance_gtin_index"),
         ]
 
@@ -93,6 +99,8 @@ class Prescription(EncryptedRecord):
     class Meta:
         indexes: ClassVar[list[models.Index]] = [
             models.Index(fields=["owner", "prescribed_on"], name="prescription_owner_date"),
+            # The vendor API pages newest-stored first.
+            models.Index(fields=["owner", "-created_at", "-id"], name="prescription_owner_created"),
         ]
 
 

@@ -12,25 +12,32 @@ from typing import Any
 from personal_data import crypto
 from personal_data.keys import index_subkey
 from personal_data.models import PersonKey
+from personal_data.store import person_key_of
 
 
 def _encode(digest: bytes) -> str:
     return base64.b32encode(digest[:20]).decode("ascii").lower()
 
 
-def _salt(person_id: Any) -> bytes:
-    salt = PersonKey.objects.filter(person_id=person_id).values_list("pseudonym_salt", flat=True).first()
+def _salt(person_id: Any, person: Any = None) -> bytes:
+    if person is not None:
+        person_key = person_key_of(person)
+        salt = None if person_key is None else person_key.pseudonym_salt
+    else:
+        salt = PersonKey.objects.filter(person_id=person_id).values_list("pseudonym_salt", flat=True).first()
     if salt is None:
-        raise LookupError(f"{person_id} has no store (never opened, or erased)")
+        raise LookupError(
+            f"{person_id or getattr(person, 'pk', None)} has no store (never opened, or erased)"
+        )
     return bytes(salt)
 
 
-def ledger_pseudonym(*, person_id: Any) -> str:
+def ledger_pseudonym(*, person_id: Any = None, person: Any = None) -> str:
     """Return the ledger-wide pseudonym of a person (never shown to vendors)."""
-    return "p-" + _encode(crypto.keyed_hash(index_subkey("pseudonym/ledger"), _salt(person_id)))
+    return "p-" + _encode(crypto.keyed_hash(index_subkey("pseudonym/ledger"), _salt(person_id, person)))
 
 
-def pairwise_subject(*, person_id: Any, organisation_id: Any) -> str:
+def pairwise_subject(*, person_id: Any = None, organisation_id: Any, person: Any = None) -> str:
     """Return the stable pseudonym one vendor organisation knows a person by."""
-    message = _salt(person_id) + b"|" + str(organisation_id).encode()
+    message = _salt(person_id, person) + b"|" + str(organisation_id).encode()
     return _encode(crypto.keyed_hash(index_subkey("pseudonym/pairwise"), message))

@@ -41,7 +41,7 @@ def record_get_for_owner(*, owner: Any, category: str, record_id: Any) -> Docume
     """Return one of the owner's own records, decrypted, or raise Http404."""
     cat = category_get(category)
     row = record_row_for_owner(owner=owner, category=category, record_id=record_id)
-    return store.rows_open(cat, [row], owner.pk)[0]
+    return store.rows_open(cat, [row], owner)[0]
 
 
 def records_for_owner_qs(
@@ -71,7 +71,7 @@ def records_for_owner(*, owner: Any, category: str, **filters: Any) -> list[Docu
     return store.rows_open(
         category_get(category),
         records_for_owner_qs(owner=owner, category=category, **filters),
-        owner.pk,
+        owner,
     )
 
 
@@ -106,7 +106,7 @@ def records_shared_qs(
 
 def records_open(*, owner: Any, category: str, rows: Any) -> list[Document]:
     """Decrypt rows of one owner (from records_shared_qs or a page of it) into documents."""
-    return store.rows_open(category_get(category), rows, owner.pk)
+    return store.rows_open(category_get(category), rows, owner)
 
 
 def record_get_shared(
@@ -126,7 +126,7 @@ def record_get_shared(
     row = rows.filter(pk=_uuid_or_404(record_id)).first()
     if row is None:
         raise Http404("No such record.")
-    return store.rows_open(cat, [row], owner.pk)[0]
+    return store.rows_open(cat, [row], owner)[0]
 
 
 def purchases_owns(
@@ -155,7 +155,7 @@ def preferences_get(*, owner: Any) -> Document:
     row = Preferences.objects.filter(owner_id=owner.pk).first()
     if row is None:
         return store.preferences_default()
-    return store.preferences_open(store.owner_data_key(owner.pk), row)
+    return store.preferences_open(store.owner_data_key(owner), row)
 
 
 def records_matching_codes(

@@ -117,6 +117,7 @@ def person_erase(*, person: Any, actor_type: str = "person") -> ErasureReport:
     report.records["preferences"], _ = Preferences.objects.filter(owner_id=person.pk).delete()
     PendingImport.objects.filter(owner_id=person.pk).delete()
     deleted, _ = PersonKey.objects.filter(person_id=person.pk).delete()
+    store.person_key_forget(person)
     report.key_destroyed = bool(deleted)
     ledger_append(
         kind="person.erased",

@@ -10,14 +10,16 @@ a grant writes one ledger entry, in the transaction that read or wrote the data.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import transaction
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 from rest_framework import exceptions, serializers
-from rest_framework.pagination import CursorPagination
+from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -37,9 +39,10 @@ from personal_data.schemas import (
 from personal_data.validators import gtin_error
 from vendors.idempotency import idempotent_create
 from vendors.throttles import AppBurstThrottle, AppSustainedThrottle
-from vrm.problems import InsufficientScope, RequestTooLarge
+from vrm.problems import InsufficientScope, body_limit_check
 
-MAX_BODY = 1024 * 1024
+# What the ledger accepts as a request id: a plain id, never free text from the vendor.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9_.:/+=-]{1,64}")
 
 
 class PersonGrantPermission(BasePermission):
@@ -70,6 +73,19 @@ class RecordCursor(CursorPagination):
     page_size_query_param = "limit"
     ordering = ("-created_at", "-id")
 
+    def decode_cursor(self, request: Request) -> Cursor | None:
+        # A cursor is input like any other: a bad one is a 400, and its position must be a time
+        # before it reaches the query (DRF would answer 404, or 500 on an unparsable position).
+        invalid = exceptions.ValidationError({self.cursor_query_param: [self.invalid_cursor_message]})
+        try:
+            cursor = super().decode_cursor(request)
+            position = cursor.position if cursor is not None else None
+            if position is not None and not parse_datetime(str(position)):
+                raise ValueError(position)
+        except (exceptions.NotFound, ValueError):
+            raise invalid from None
+        return cursor
+
     def get_paginated_response(self, data: Any) -> Response:
         return Response({"results": data, "next": self.get_next_link()})
 
@@ -95,12 +111,7 @@ class PersonApiView(APIView):
         return self.required_scopes
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if length > MAX_BODY:
-            raise RequestTooLarge()
+        body_limit_check(request)
         super().initial(request, *args, **kwargs)
 
     # The grant, as plain store filters.
@@ -140,8 +151,13 @@ class PersonApiView(APIView):
             record_ids=record_ids or [],
             record_count=record_count,
             reason=reason,
-            request_id=self.request.META.get("HTTP_X_REQUEST_ID", "")[:64],
+            request_id=self.request_id(),
         )
+
+    def request_id(self) -> str:
+        """The vendor's X-Request-Id for the ledger, if it is a plain id (anything else is dropped)."""
+        value = self.request.META.get("HTTP_X_REQUEST_ID", "")
+        return value if _REQUEST_ID.fullmatch(value) else ""
 
     def on_refusal(self, request: Request, status: int, slug: str) -> None:
         """Log a refusal that happened after authentication (called by the problem handler)."""

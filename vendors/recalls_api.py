@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from vendors.models import Recall
 from vendors.recalls import RecallSchema, bucket, recall_publish_and_match
 from vendors.throttles import AppBurstThrottle, AppSustainedThrottle
-from vrm.problems import InsufficientScope
+from vrm.problems import InsufficientScope, body_limit_check
 
 SCOPE = "recalls:publish"
 
@@ -48,6 +48,10 @@ class RecallApiView(APIView):
     permission_classes = [OrganisationScopePermission]
     throttle_classes = [AppBurstThrottle, AppSustainedThrottle]
     required_scopes = [SCOPE]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        body_limit_check(request)
+        super().initial(request, *args, **kwargs)
 
 
 class RecallCreate(RecallApiView):

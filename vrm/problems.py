@@ -110,3 +110,32 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     if view is not None and hasattr(view, "on_refusal"):
         view.on_refusal(request, status, slug)
     return response
+
+
+def body_limit_check(request: Any, limit: int = 1024 * 1024) -> None:
+    """Refuse a request body over the API's limit before anything reads it (413)."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > limit:
+        raise RequestTooLarge()
+
+
+def not_found(request: Any, exception: Exception | None = None) -> Any:
+    """404 for the whole site: problem+json under /api/, the HTML page elsewhere."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {
+                "type": problem_type(404),
+                "title": "Not found",
+                "status": 404,
+                "detail": "There is no such resource.",
+            },
+            status=404,
+            content_type=PROBLEM_CONTENT_TYPE,
+        )
+    return page_not_found(request, exception)

@@ -341,7 +341,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "vrm.schema.VrmAutoSchema",
     "EXCEPTION_HANDLER": "vrm.problems.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
     # Per vendor app: a burst limit and a sustained limit (INTERFACES.md §5, 429 with Retry-After).
@@ -370,6 +370,11 @@ SPECTACULAR_SETTINGS = {
     "OAUTH2_REFRESH_URL": f"{VRM_ISSUER}/o/token/",
     "OAUTH2_SCOPES": {name: scope.title for name, scope in SCOPES.items()},
     "ENUM_NAME_OVERRIDES": {},
+    # Path parameters as the URL converters match them, so a documented value always routes.
+    "PATH_CONVERTER_OVERRIDES": {
+        "int": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+        "str": {"type": "string", "minLength": 1, "pattern": "^[^/]+$"},
+    },
     # Served from this site (drf-spectacular-sidecar): no third-party script, CSP 'self' holds.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

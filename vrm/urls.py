@@ -46,3 +46,5 @@ urlpatterns = [
         name="ledger-proof-consistency",
     ),
 ]
+
+handler404 = "vrm.problems.not_found"

@@ -93,6 +93,7 @@ def vendor_paths(client_id: str) -> list[str]:
         "application_create",
         "application",
         "application_secret_reset",
+        "recall_create",
     }, "a new vendor URL needs a place in this matrix"
     paths = []
     for name in names:

@@ -1,0 +1,375 @@
+"""Benchmark the vendor API against a plain DRF endpoint, over HTTP, under gunicorn.
+
+Run by hand against PostgreSQL, with wrk installed (`apt-get install -y wrk`). It creates (and
+afterwards drops) a database of its own, `vrm_bench_api`, and uses ephemeral keys, so
+development data and keys are never touched:
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \\
+        .venv/bin/python bench/api.py --people 10000 --purchases 100
+
+It seeds the synthetic people with `seed_scale`, lets one of them grant every person scope to a
+vendor app through the real consent and token endpoints (Django's test client), starts gunicorn
+(2 workers, production settings: VRM_DEBUG=False, no throttling to speak of) on a free loopback
+port and loads two endpoints with wrk:
+
+- `GET /api/v1/purchases?limit=50` with the bearer token: token lookup, grant and scope check,
+  throttles, 50 records decrypted, a ledger entry written;
+- `GET /bench/baseline`: a plain DRF ModelSerializer list of 50 clear rows, no authentication,
+  mounted only by bench.settings (bench/baseline.py).
+
+Target: the consent-checked endpoint serves >= 1.0x the baseline's requests/s. `--profile N`
+then profiles N requests of each in-process (cProfile, Django's test client) and prints where
+the time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import cProfile
+import hashlib
+import io
+import os
+import pstats
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from personal_data.crypto import SigningKey, encode_key, random_key  # noqa: E402
+
+BENCH_DB = "vrm_bench_api"
+REDIRECT = "http://127.0.0.1:8765/callback"
+API_PATH = "/api/v1/purchases?limit=50"
+BASELINE_PATH = "/bench/baseline"
+
+
+def _environment(database_url: str) -> str:
+    """Point Django at the bench database with ephemeral keys; return the admin URL."""
+    parts = urlsplit(database_url)
+    if not parts.scheme.startswith("postgres"):
+        sys.exit("bench/api.py needs DATABASE_URL=postgres://...")
+    os.environ.update(
+        DATABASE_URL=urlunsplit(parts._replace(path=f"/{BENCH_DB}")),
+        VRM_DEBUG="False",
+        VRM_HTTPS="False",
+        VRM_SECRET_KEY=base64.b64encode(os.urandom(48)).decode(),
+        VRM_MASTER_KEYS=f"bench:{encode_key(random_key())}",
+        VRM_INDEX_KEY=encode_key(random_key()),
+        VRM_LEDGER_SIGNING_KEY=SigningKey.generate().private_pem(),
+        # testserver: the in-process test client that runs the consent flow and the profile.
+        VRM_ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
+        # The throttles still run (their cache round trips are part of the cost), but never bite.
+        VRM_API_RATE_BURST="1000000/second",
+        VRM_API_RATE_SUSTAINED="1000000000/hour",
+        DJANGO_SETTINGS_MODULE="bench.settings",
+    )
+    return urlunsplit(parts._replace(path="/postgres"))
+
+
+def _recreate(admin_url: str, *, drop_only: bool = False) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        if not drop_only:
+            conn.execute(f"CREATE DATABASE {BENCH_DB}")
+
+
+def _seed(people: int, purchases: int, workers: int) -> None:
+    from django.core.management import call_command
+    from django.db import connection
+
+    out = io.StringIO()
+    started = time.perf_counter()
+    call_command("seed_scale", people=people, purchases=purchases, workers=workers, stdout=out)
+    print(f"seed_scale --people {people} --purchases {purchases} --workers {workers}:")
+    print(f"  {out.getvalue().strip()}")
+    print(f"  (wall clock {time.perf_counter() - started:.1f} s)")
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+
+
+def _access_token() -> str:
+    """Let the first synthetic person grant every person scope to a new app; return a token."""
+    from django.test import Client
+
+    from consent.scopes import PERSON_SCOPES
+    from personal_data.scale import scale_people
+    from vendors.models import Application, Organisation
+
+    person = scale_people().first()
+    if person is None:
+        sys.exit("benchmark failed: no synthetic people (seed_scale did not run)")
+    organisation, _ = Organisation.objects.get_or_create(
+        name="Bench Shop",
+        defaults={"website": "https://bench.example", "privacy_contact": "p@bench.example", "verified": True},
+    )
+    secret = secrets.token_urlsafe(32)
+    app = Application(
+        organisation=organisation,
+        name=f"Bench app {secrets.token_hex(4)}",
+        client_type=Application.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+        redirect_uris=REDIRECT,
+        client_secret=secret,
+        scopes=list(PERSON_SCOPES),
+        scope_purposes={s: "benchmark" for s in PERSON_SCOPES},
+        required_scopes=[],
+        algorithm="",
+    )
+    app.full_clean()
+    app.save()
+
+    client = Client()
+    client.force_login(person)
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    query = {
+        "response_type": "code",
+        "client_id": app.client_id,
+        "redirect_uri": REDIRECT,
+        "scope": " ".join(PERSON_SCOPES),
+        "state": "bench",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    consent = client.post(
+        "/o/authorize/?" + urlencode(query),
+        {"scopes": list(PERSON_SCOPES), "duration_days": "30", "allow": "1"},
+    )
+    if consent.status_code != 302:
+        sys.exit(f"benchmark failed: consent answered {consent.status_code}")
+    code = parse_qs(urlsplit(consent["Location"]).query)["code"][0]
+    basic = base64.b64encode(f"{app.client_id}:{secret}".encode()).decode()
+    token = client.post(
+        "/o/token/",
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT,
+            "code_verifier": verifier,
+        },
+        HTTP_AUTHORIZATION=f"Basic {basic}",
+    )
+    if token.status_code != 200:
+        sys.exit(f"benchmark failed: token endpoint answered {token.status_code}: {token.content[:200]!r}")
+    return str(token.json()["access_token"])
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _gunicorn(port: int, workers: int, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [
+        str(Path(sys.executable).parent / "gunicorn"),
+        "vrm.wsgi:application",
+        f"--workers={workers}",
+        f"--bind=127.0.0.1:{port}",
+        f"--chdir={ROOT}",
+        f"--error-logfile={log}",
+    ]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_ready(server, port, log)
+    except BaseException:
+        server.terminate()
+        server.wait(timeout=30)
+        raise
+    return server
+
+
+def _wait_ready(server: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            sys.exit(f"benchmark failed: gunicorn exited; see {log}:\n{log.read_text()[-2000:]}")
+        try:
+            requests.get(f"http://127.0.0.1:{port}/api/v1/ledger/checkpoint", timeout=10)
+            return
+        except requests.RequestException:  # not listening yet, or still importing
+            time.sleep(0.3)
+    sys.exit("benchmark failed: gunicorn did not answer within 60 s")
+
+
+@dataclass
+class Load:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    if match is None:
+        raise ValueError(f"unexpected wrk latency {text!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def _wrk(url: str, *, token: str | None, threads: int, connections: int, seconds: int) -> Load:
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    if token:
+        command[1:1] = ["-H", f"Authorization: Bearer {token}"]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    percentile = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", output, re.MULTILINE))
+    total = re.search(r"(\d+) requests in", output)
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    errors = int(bad.group(1)) if bad else 0
+    if socket_errors:
+        errors += sum(int(n) for n in socket_errors.groups())
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    if rate is None or total is None or set(percentile) != {"50", "99"}:
+        sys.exit(f"benchmark failed: cannot read wrk's output:\n{output}")
+    return Load(
+        requests_per_second=float(rate.group(1)),
+        p50_ms=_ms(percentile["50"]),
+        p99_ms=_ms(percentile["99"]),
+        requests=int(total.group(1)),
+        errors=errors,
+    )
+
+
+def _check_api(port: int, token: str) -> None:
+    """Make sure the API answers 200 with 50 purchases before timing it."""
+    api = requests.get(
+        f"http://127.0.0.1:{port}{API_PATH}", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    if api.status_code != 200 or len(api.json()["results"]) != 50 or not api.headers.get("Grant-Expires"):
+        sys.exit(f"benchmark failed: the API did not return a page of 50 purchases: {api.text[:300]}")
+
+
+def _check_baseline(port: int) -> None:
+    """Make sure the baseline answers 200 with 50 rows (the API's ledger entries) before timing it."""
+    baseline = requests.get(f"http://127.0.0.1:{port}{BASELINE_PATH}", timeout=10)
+    if baseline.status_code != 200 or len(baseline.json()) != 50:
+        sys.exit(f"benchmark failed: the baseline did not return 50 rows: {baseline.text[:300]}")
+
+
+def _profile(token: str, n: int) -> None:
+    """Profile n requests of each endpoint in this process (the whole middleware stack)."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    for label, path, headers in (
+        ("API", API_PATH, {"HTTP_AUTHORIZATION": f"Bearer {token}"}),
+        ("baseline", BASELINE_PATH, {}),
+    ):
+        client = Client()
+        for _ in range(20):  # warm caches and connections outside the profile
+            client.get(path, **headers)
+        profile = cProfile.Profile()
+        started = time.perf_counter()
+        profile.enable()
+        for _ in range(n):
+            response = client.get(path, **headers)
+        profile.disable()
+        seconds = time.perf_counter() - started
+        if response.status_code != 200:
+            sys.exit(f"benchmark failed: {label} answered {response.status_code} in the profile")
+        print(f"\nprofile of {label} ({n} requests in-process, {seconds / n * 1000:.2f} ms each):")
+        stats = pstats.Stats(profile, stream=sys.stdout)
+        stats.sort_stats("cumulative").print_stats(40)
+        stats.sort_stats("tottime").print_stats(15)
+        with CaptureQueriesContext(connection) as queries:
+            client.get(path, **headers)
+        print(f"SQL of one {label} request ({len(queries)} queries):")
+        for query in queries:
+            print(f"  {query['time']}s  {query['sql'][:160]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--people", type=int, default=10_000)
+    parser.add_argument("--purchases", type=int, default=100)
+    parser.add_argument("--seed-workers", type=int, default=2, help="processes for seed_scale")
+    parser.add_argument("--server-workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections")
+    parser.add_argument("--duration", type=int, default=20, help="seconds of load per endpoint")
+    parser.add_argument("--profile", type=int, default=0, metavar="N", help="then profile N requests each")
+    parser.add_argument(
+        "--keep", action="store_true", help=f"keep the {BENCH_DB} database (its keys are ephemeral)"
+    )
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("bench/api.py needs wrk: apt-get install -y wrk")
+    admin_url = _environment(os.environ.get("DATABASE_URL", ""))
+    _recreate(admin_url)
+    server: subprocess.Popen[bytes] | None = None
+    log = Path(tempfile.mkstemp(prefix="vrm-bench-gunicorn-", suffix=".log")[1])
+    try:
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+        from django.db import connection
+
+        call_command("migrate", verbosity=0)
+        _seed(args.people, args.purchases, args.seed_workers)
+        token = _access_token()
+        connection.close()
+
+        port = _free_port()
+        server = _gunicorn(port, args.server_workers, log)
+        _check_api(port, token)
+        base = f"http://127.0.0.1:{port}"
+        load = {"threads": args.threads, "connections": args.connections}
+        # Warm up both (workers import lazily, connections open, the ledger passes 50 entries).
+        _wrk(base + API_PATH, token=token, seconds=3, **load)
+        _check_baseline(port)
+        _wrk(base + BASELINE_PATH, token=None, seconds=3, **load)
+        api = _wrk(base + API_PATH, token=token, seconds=args.duration, **load)
+        baseline = _wrk(base + BASELINE_PATH, token=None, seconds=args.duration, **load)
+
+        print(
+            f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration}s, gunicorn "
+            f"--workers {args.server_workers}, {os.cpu_count()} cores shared by wrk, gunicorn and PostgreSQL"
+        )
+        for label, result in (("GET " + API_PATH, api), ("GET " + BASELINE_PATH, baseline)):
+            print(
+                f"{label:<36} {result.requests_per_second:>8,.0f} req/s   p50 {result.p50_ms:6.2f} ms   "
+                f"p99 {result.p99_ms:6.2f} ms   ({result.requests:,} requests, {result.errors} errors)"
+            )
+        ratio = api.requests_per_second / baseline.requests_per_second
+        verdict = "meets" if ratio >= 1.0 else "misses"
+        print(f"ratio consent-checked / baseline: {ratio:.2f}x ({verdict} the >= 1.0x target)")
+        if api.errors or baseline.errors:
+            sys.exit("benchmark failed: some responses were errors")
+        if args.profile:
+            _profile(token, args.profile)
+        connection.close()
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+        if not args.keep:
+            _recreate(admin_url, drop_only=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""Schemathesis against the served /api/schema/, with a full-scope token for a person with data
+(and an organisation token with recalls:publish for the recall endpoints).
+
+Every generated request must get no 5xx and a response the schema describes: its status code,
+content type, body and headers. Each operation is fuzzed with valid and invalid input (and, for
+record ids, with ids of real records), plus the schema's own examples.
+`VRM_SCHEMATHESIS_EXAMPLES` sets the examples per operation and mode (default 10, derandomized,
+for CI); a long exploration is e.g. `VRM_SCHEMATHESIS_EXAMPLES=100`.
+
+The schemathesis pytest plugin's lazy loader does not run under pytest 9 (`Function._nodeid`),
+so the operations are driven here with plain Hypothesis over schemathesis' strategies.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import hypothesis
+import pytest
+import schemathesis
+from django.core.signals import request_finished, request_started
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
+from django.urls import Resolver404, resolve
+from hypothesis import HealthCheck, given
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from consent.scopes import PERSON_SCOPES
+from personal_data.demo import demo_records_seed
+from personal_data.selectors import records_for_owner
+from tests.vendors_api.conftest import authorize, issue_token
+from tests.vendors_api.test_matrix import organisation_token
+
+EXAMPLES = int(os.environ.get("VRM_SCHEMATHESIS_EXAMPLES", "10"))
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
+SETTINGS = hypothesis.settings(
+    max_examples=EXAMPLES,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],  # report the first failure, unshrunk
+)
+
+
+def _strategies(operation: Any, record_ids: dict[str, list[str]]) -> list[tuple[str, Any]]:
+    strategies = [("positive", operation.as_strategy(GenerationMode.POSITIVE))]
+    if operation.query or operation.headers or operation.body:
+        strategies.append(("negative", operation.as_strategy(GenerationMode.NEGATIVE)))
+    category = operation.path.split("/")[3]
+    if "{record_id}" in operation.path and record_ids.get(category):
+        real = st.one_of(
+            *(operation.as_strategy(path_parameters={"record_id": i}) for i in record_ids[category][:10])
+        )
+        strategies.append(("real ids", real))
+    examples = operation.schema.get_strategies_from_examples(operation)
+    if examples:
+        strategies.append(("examples", st.one_of(*examples)))
+    return strategies
+
+
+def _routes(response: Any) -> bool:
+    """Whether the request's path reaches an endpoint (negative path parameters may not)."""
+    try:
+        resolve(unquote(urlsplit(response.request.url).path))
+    except Resolver404:
+        return False
+    return True
+
+
+@pytest.fixture
+def _keep_the_test_connection() -> Iterator[None]:
+    """Keep the test's transaction open across WSGI requests, as Django's test client does."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.mark.usefixtures("_keep_the_test_connection")
+def test_api_conforms_to_its_schema(alice: Any, shop_app: Any, throttle_rates: Any) -> None:
+    throttle_rates()  # a fast run is not a flood; 429 has its own test
+    demo_records_seed(person=alice, scale="full")
+    grant = authorize(alice, shop_app, PERSON_SCOPES, include_gifts=True, duration_days=90)
+    person = {"Authorization": f"Bearer {issue_token(grant)}"}
+    organisation = {"Authorization": f"Bearer {organisation_token('Acme Foods')}"}
+    record_ids = {
+        category: [r["id"] for r in records_for_owner(owner=alice, category=category, shared=True)]
+        for category in ("purchases", "closet", "appliances", "prescriptions")
+    }
+    schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
+
+    requests: Counter[str] = Counter()
+    statuses: Counter[int] = Counter()
+    unroutable: Counter[str] = Counter()
+    failures: dict[str, str] = {}
+    operations = [result.ok() for result in schema.get_all_operations()]
+    for operation in operations:
+        headers = organisation if operation.path.startswith("/api/v1/recalls") else person
+        for mode, strategy in _strategies(operation, record_ids):
+
+            @SETTINGS
+            @given(case=strategy)
+            def run(case: Any) -> None:
+                requests[operation.label] += 1  # noqa: B023 (run is called at once, below)
+                response = case.call(headers=headers)  # noqa: B023
+                statuses[response.status_code] += 1  # noqa: B023
+                if not _routes(response):
+                    unroutable[operation.label] += 1  # noqa: B023
+                    return
+                case.validate_response(response, checks=CHECKS, headers=headers)  # noqa: B023
+
+            try:
+                run()
+            except hypothesis.errors.Unsatisfiable:
+                assert mode == "negative"  # nothing in this operation can be made invalid
+            except Exception as error:  # noqa: BLE001 (collect every operation's failure, then fail)
+                failures[f"{operation.label} [{mode}]"] = str(error)[:2000]
+
+    total = sum(requests.values())
+    print(  # noqa: T201
+        f"\nschemathesis: {total} requests, {len(requests)} operations, statuses {dict(statuses)}, "
+        f"{sum(unroutable.values())} to URLs no endpoint matches: {dict(unroutable)}"
+    )
+    assert not failures, "\n\n".join(f"{k}:\n{v}" for k, v in failures.items())
+    assert len(requests) == len(operations) and total >= len(operations) * EXAMPLES
+    assert statuses[200] and statuses[201] and statuses[400] and statuses[404]
+
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
