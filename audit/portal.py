@@ -21,7 +21,7 @@ from django.http import StreamingHttpResponse
 
 from audit.ledger import rfc3339
 from audit.models import LedgerEntry
-from audit.portal_selectors import GrantStatus
+from audit.portal_selectors import ENTRY_FIELDS, GrantStatus
 
 CHUNK_SIZE = 2000
 # The same shapes ledger_append accepts, so a filter can only ever name an id or a code.
@@ -97,22 +97,7 @@ Shape = Callable[[Row], dict[str, Any]]
 
 GRANT_COLUMNS = ("grant_id", "vendor", "subject", "scopes", "status", "created_at", "last_change_at")
 ACTIVITY_COLUMNS = ("vendor", "day", "reads", "writes", "checks", "records_disclosed", "denied")
-ENTRY_COLUMNS = (
-    "id",
-    "created_at",
-    "kind",
-    "actor_type",
-    "actor_id",
-    "subject",
-    "grant_id",
-    "scopes",
-    "record_ids",
-    "record_count",
-    "outcome",
-    "reason",
-    "request_id",
-    "leaf_index",
-)
+ENTRY_COLUMNS = ENTRY_FIELDS
 
 
 def _time(moment: dt.datetime | None) -> str | None:

@@ -34,6 +34,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Coalesce, TruncDate
 from django.utils import timezone
 
+from audit import ledger
 from audit.models import LedgerEntry
 from audit.selectors import checkpoint_latest
 
@@ -163,22 +164,8 @@ def grant_list(
     )
 
 
-ENTRY_FIELDS = (
-    "id",
-    "created_at",
-    "kind",
-    "actor_type",
-    "actor_id",
-    "subject",
-    "grant_id",
-    "scopes",
-    "record_ids",
-    "record_count",
-    "outcome",
-    "reason",
-    "request_id",
-    "leaf_index",
-)
+# Every column of an entry, and where it was sealed.
+ENTRY_FIELDS = (*ledger.ENTRY_COLUMNS, "leaf_index")
 
 
 def grant_changes(*, grant_id: str) -> QuerySet[Any]:

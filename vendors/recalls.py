@@ -12,7 +12,7 @@ from collections import defaultdict
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 from django.utils import timezone
 from django_tasks import task
@@ -148,24 +148,29 @@ def _wants_email(prefs: dict[str, Any], severity: str) -> bool:
 
 
 def alerts_notify(*, recall: Recall) -> int:
-    """E-mail every matched person who wants it and has not been told yet; return how many."""
+    """E-mail every matched person who wants it and has not been told yet; return how many.
+
+    Each alert is marked as soon as its e-mail is sent, so a crash re-sends at most one; one
+    mail connection serves the whole run.
+    """
     sent = 0
     pending = Alert.objects.filter(recall=recall, emailed_at__isnull=True).select_related("person")
-    for alert in pending.iterator(chunk_size=500):
-        if not _wants_email(preferences_get(owner=alert.person), recall.severity):
-            continue
-        send_mail(
-            subject=f"[{recall.get_severity_display()}] Recall: {recall.title}",
-            message=(
-                f"{recall.organisation.name} has recalled a product that your vrm records say you bought.\n\n"
-                f"{recall.message}\n\nWhat to do: {recall.remedy_url}\n\n"
-                f"See which of your records matched: {settings.VRM_ISSUER}/alerts/\n"
-            ),
-            from_email=None,
-            recipient_list=[alert.person.email],
-        )
-        Alert.objects.filter(pk=alert.pk).update(emailed_at=timezone.now())
-        sent += 1
+    subject = f"[{recall.get_severity_display()}] Recall: {recall.title}"
+    body = (
+        f"{recall.organisation.name} has recalled a product that your vrm records say you bought.\n\n"
+        f"{recall.message}\n\nWhat to do: {recall.remedy_url}\n\n"
+        f"See which of your records matched: {settings.VRM_ISSUER}/alerts/\n"
+    )
+    with get_connection() as connection:
+        for alert in pending.iterator(chunk_size=500):
+            # Danger goes out whatever the contact settings say: no need to read them.
+            if recall.severity != Recall.Severity.DANGER and not _wants_email(
+                preferences_get(owner=alert.person), recall.severity
+            ):
+                continue
+            EmailMessage(subject, body, to=[alert.person.email], connection=connection).send()
+            Alert.objects.filter(pk=alert.pk).update(emailed_at=timezone.now())
+            sent += 1
     return sent
 
 
