@@ -183,3 +183,28 @@ def test_client_credentials_only_for_organisation_scopes(client: Client, shop_or
     assert person.status_code == 400 and person.json()["error"] == "invalid_scope"
     me = Client().get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {ok.json()['access_token']}")
     assert me.status_code in (401, 403)  # no person behind an organisation token
+
+
+def test_sub_is_pairwise_per_organisation(alice: Any, bob: Any, shop_org: Any, stranger_app: Any) -> None:
+    from django.test import override_settings
+
+    from consent.services import grant_authorize
+    from personal_data.crypto import encode_key, random_key
+    from personal_data.pseudonyms import ledger_pseudonym, pairwise_subject
+    from tests.consent.conftest import make_app
+
+    second_shop_app = make_app(shop_org, name="Second app")
+    shop = pairwise_subject(person_id=alice.pk, organisation_id=shop_org.pk)
+    # Stable across the organisation's apps and calls, different for another organisation and person.
+    assert shop == pairwise_subject(person_id=alice.pk, organisation_id=second_shop_app.organisation_id)
+    assert shop != pairwise_subject(person_id=alice.pk, organisation_id=stranger_app.organisation_id)
+    assert shop != pairwise_subject(person_id=bob.pk, organisation_id=shop_org.pk)
+    assert shop != ledger_pseudonym(person_id=alice.pk)
+    assert str(alice.pk).replace("-", "") not in shop
+    # Not derivable without VRM_INDEX_KEY: another index key gives another id.
+    with override_settings(VRM_INDEX_KEY=encode_key(random_key())):
+        assert pairwise_subject(person_id=alice.pk, organisation_id=shop_org.pk) != shop
+    grant = grant_authorize(
+        person=alice, application=second_shop_app, scopes=["profile:read"], duration_days=7
+    )
+    assert grant.receipts.get().document["pii_principal_id"] == shop
