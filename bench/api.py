@@ -41,14 +41,14 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from personal_data.crypto import SigningKey, encode_key, random_key  # noqa: E402
+from bench.privatedb import bench_environment, recreate  # noqa: E402
 
 BENCH_DB = "vrm_bench_api"
 REDIRECT = "http://127.0.0.1:8765/callback"
@@ -57,18 +57,11 @@ BASELINE_PATH = "/bench/baseline"
 
 
 def _environment(database_url: str) -> str:
-    """Point Django at the bench database with ephemeral keys; return the admin URL."""
-    parts = urlsplit(database_url)
-    if not parts.scheme.startswith("postgres"):
-        sys.exit("bench/api.py needs DATABASE_URL=postgres://...")
-    os.environ.update(
-        DATABASE_URL=urlunsplit(parts._replace(path=f"/{BENCH_DB}")),
-        VRM_DEBUG="False",
+    return bench_environment(
+        database_url,
+        database=BENCH_DB,
+        script="bench/api.py",
         VRM_HTTPS="False",
-        VRM_SECRET_KEY=base64.b64encode(os.urandom(48)).decode(),
-        VRM_MASTER_KEYS=f"bench:{encode_key(random_key())}",
-        VRM_INDEX_KEY=encode_key(random_key()),
-        VRM_LEDGER_SIGNING_KEY=SigningKey.generate().private_pem(),
         # testserver: the in-process test client that runs the consent flow and the profile.
         VRM_ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
         # The throttles still run (their cache round trips are part of the cost), but never bite.
@@ -76,16 +69,10 @@ def _environment(database_url: str) -> str:
         VRM_API_RATE_SUSTAINED="1000000000/hour",
         DJANGO_SETTINGS_MODULE="bench.settings",
     )
-    return urlunsplit(parts._replace(path="/postgres"))
 
 
 def _recreate(admin_url: str, *, drop_only: bool = False) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        if not drop_only:
-            conn.execute(f"CREATE DATABASE {BENCH_DB}")
+    recreate(admin_url, database=BENCH_DB, drop_only=drop_only)
 
 
 def _seed(people: int, purchases: int, workers: int) -> None:

@@ -21,7 +21,6 @@ steps under cProfile and prints where the time goes.
 from __future__ import annotations
 
 import argparse
-import base64
 import cProfile
 import csv
 import datetime as dt
@@ -35,11 +34,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from personal_data.crypto import SigningKey, encode_key, random_key  # noqa: E402
+from bench.privatedb import bench_environment, recreate  # noqa: E402
 
 BENCH_DB = "vrm_bench_import"
 TARGET_SECONDS = 60.0
@@ -126,30 +124,16 @@ COLUMNS = (
 
 
 def _environment(database_url: str) -> str:
-    """Point Django at the bench database with ephemeral keys; return the admin URL."""
-    parts = urlsplit(database_url)
-    if not parts.scheme.startswith("postgres"):
-        sys.exit("bench/imports.py needs DATABASE_URL=postgres://...")
-    os.environ.update(
-        DATABASE_URL=urlunsplit(parts._replace(path=f"/{BENCH_DB}")),
-        VRM_DEBUG="False",
-        VRM_SECRET_KEY=base64.b64encode(os.urandom(48)).decode(),
-        VRM_MASTER_KEYS=f"bench:{encode_key(random_key())}",
-        VRM_INDEX_KEY=encode_key(random_key()),
-        VRM_LEDGER_SIGNING_KEY=SigningKey.generate().private_pem(),
+    return bench_environment(
+        database_url,
+        database=BENCH_DB,
+        script="bench/imports.py",
         VRM_TASKS_BACKEND="immediate",
-        DJANGO_SETTINGS_MODULE="vrm.settings",
     )
-    return urlunsplit(parts._replace(path="/postgres"))
 
 
 def _recreate(admin_url: str, *, drop_only: bool = False) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        if not drop_only:
-            conn.execute(f"CREATE DATABASE {BENCH_DB}")
+    recreate(admin_url, database=BENCH_DB, drop_only=drop_only)
 
 
 def purchases_csv(rows: int, *, seed: int = 6) -> bytes:

@@ -18,11 +18,10 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from personal_data.crypto import SigningKey, encode_key, random_key  # noqa: E402
+from bench.privatedb import bench_environment, recreate  # noqa: E402
 
 BENCH_DB = "vrm_bench"
 COLUMNS = (
@@ -42,29 +41,11 @@ COLUMNS = (
 
 
 def _environment(database_url: str) -> str:
-    """Point Django at the bench database with ephemeral keys; return the admin URL."""
-    parts = urlsplit(database_url)
-    if not parts.scheme.startswith("postgres"):
-        sys.exit("bench/ledger.py needs DATABASE_URL=postgres://...")
-    os.environ.update(
-        DATABASE_URL=urlunsplit(parts._replace(path=f"/{BENCH_DB}")),
-        VRM_DEBUG="False",
-        VRM_SECRET_KEY=base64.b64encode(os.urandom(48)).decode(),
-        VRM_MASTER_KEYS=f"bench:{encode_key(random_key())}",
-        VRM_INDEX_KEY=encode_key(random_key()),
-        VRM_LEDGER_SIGNING_KEY=SigningKey.generate().private_pem(),
-        DJANGO_SETTINGS_MODULE="vrm.settings",
-    )
-    return urlunsplit(parts._replace(path="/postgres"))
+    return bench_environment(database_url, database=BENCH_DB, script="bench/ledger.py")
 
 
 def _recreate(admin_url: str, *, drop_only: bool = False) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        if not drop_only:
-            conn.execute(f"CREATE DATABASE {BENCH_DB}")
+    recreate(admin_url, database=BENCH_DB, drop_only=drop_only)
 
 
 def _fake_entry(i: int) -> dict[str, object]:
