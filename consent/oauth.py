@@ -34,7 +34,7 @@ class GrantValidator(OAuth2Validator):
     def _load_access_token(self, token: str) -> Any:
         # One query for the token, its grant, the person and the vendor: every API request needs them.
         return (
-            AccessToken.objects.select_related("application__organisation", "user", "grant__person")
+            AccessToken.objects.select_related("application__organisation", "user", "grant__person__data_key")
             .filter(token_checksum=checksum(token))
             .first()
         )

@@ -20,7 +20,7 @@ class PersonKey(models.Model):
     """A person's data key, stored only wrapped by a master key. Deleting it shreds the store."""
 
     person = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="data_key"
     )
     master_key_id = models.CharField(max_length=32, db_index=True)
     wrapped_key = models.BinaryField()

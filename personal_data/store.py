@@ -96,6 +96,9 @@ def person_key_of(owner: Any) -> PersonKey | None:
     """The owner's key row, read once per owner object (a request reads it for data and pseudonym)."""
     if not hasattr(owner, "pk"):
         return person_key_get(owner)
+    joined = owner._state.fields_cache.get("data_key")  # loaded along with the token, if it was
+    if joined is not None:
+        return joined
     cached = owner.__dict__.get(_MEMO)
     if cached is None:
         cached = person_key_get(owner.pk)
@@ -107,6 +110,8 @@ def person_key_of(owner: Any) -> PersonKey | None:
 def person_key_forget(owner: Any) -> None:
     if hasattr(owner, "__dict__"):
         owner.__dict__.pop(_MEMO, None)
+    if hasattr(owner, "_state"):
+        owner._state.fields_cache.pop("data_key", None)
 
 
 def person_key_new(owner_id: Any) -> PersonKey:
