@@ -14,6 +14,7 @@ from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from audit.selectors import (
@@ -80,6 +81,9 @@ class PublicLedgerView(APIView):
     # Public on purpose: a view that names no permission is refused (settings: DenyAll).
     permission_classes = (AllowAny,)
     authentication_classes = ()
+    # Proofs read every leaf hash up to a checkpoint: limit each address (VRM_LEDGER_RATE).
+    throttle_classes = (ScopedRateThrottle,)
+    throttle_scope = "ledger"
 
 
 class CheckpointView(PublicLedgerView):

@@ -33,3 +33,5 @@ os.environ.pop("CACHE_URL", None)
 # Playwright's sync API runs an event loop in the test thread; Django's ORM calls made by the
 # test itself (fixtures, assertions) are still plain synchronous calls.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+# Many tests read the public ledger endpoints from one address; the test of the limit sets its own.
+os.environ["VRM_LEDGER_RATE"] = "100000/minute"

@@ -327,6 +327,9 @@ class VrmAutoSchema(AutoSchema):
             if str(code).startswith("2"):
                 _add_example(response.get("content", {}))
         if not _is_token_view(self.view):
+            if self.view.get_throttles():  # the public ledger endpoints are limited per address
+                responses.setdefault("429", self._problem_response("429"))
+                return dict(sorted(responses.items()))
             return responses
         if _is_person_view(self.view):
             for code, response in responses.items():

@@ -348,6 +348,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "app_burst": envstr("VRM_API_RATE_BURST", "50/second"),
         "app_sustained": envstr("VRM_API_RATE_SUSTAINED", "20000/hour"),
+        # The public ledger endpoints, per client address.
+        "ledger": envstr("VRM_LEDGER_RATE", "120/minute"),
     },
 }
 

@@ -400,3 +400,18 @@ def test_raw_truncate_on_a_ledger_table_fails(sealed_ledger: list[LedgerEntry], 
 @pytest.mark.django_db
 def test_truncating_empty_ledger_tables_is_allowed_for_the_test_flush() -> None:
     _raw("TRUNCATE " + ", ".join(LEDGER_TABLES))
+
+
+def test_public_ledger_endpoints_are_rate_limited_per_address(client: Any, db: Any, monkeypatch: Any) -> None:
+    from django.core.cache import cache
+
+    cache.clear()
+    from rest_framework.throttling import SimpleRateThrottle
+
+    rates = {**SimpleRateThrottle.THROTTLE_RATES, "ledger": "2/minute"}
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", rates)
+    statuses = [client.get("/api/v1/ledger/checkpoint").status_code for _ in range(3)]
+    assert statuses[:2] == [404, 404] and statuses[2] == 429
+    limited = client.get("/api/v1/ledger/checkpoint")
+    assert int(limited["Retry-After"]) >= 1
+    cache.clear()

@@ -46,9 +46,13 @@ def _fast_and_unthrottled(settings: Any) -> Iterator[None]:
 def throttle_rates(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
     """Set the API rates for one test (DRF reads them into the throttle class at import)."""
 
-    def set_rates(burst: str = "100000/second", sustained: str = "1000000/hour") -> None:
+    def set_rates(
+        burst: str = "100000/second", sustained: str = "1000000/hour", ledger: str = "100000/second"
+    ) -> None:
         monkeypatch.setattr(
-            SimpleRateThrottle, "THROTTLE_RATES", {"app_burst": burst, "app_sustained": sustained}
+            SimpleRateThrottle,
+            "THROTTLE_RATES",
+            {"app_burst": burst, "app_sustained": sustained, "ledger": ledger},
         )
 
     return set_rates
