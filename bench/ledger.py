@@ -21,23 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from audit.ledger import ENTRY_COLUMNS  # noqa: E402
 from bench.privatedb import bench_environment, recreate  # noqa: E402
 
 BENCH_DB = "vrm_bench"
-COLUMNS = (
-    "created_at",
-    "kind",
-    "actor_type",
-    "actor_id",
-    "subject",
-    "grant_id",
-    "scopes",
-    "record_ids",
-    "record_count",
-    "outcome",
-    "reason",
-    "request_id",
-)
+# Every entry column but the id, which the database assigns.
+COLUMNS = ENTRY_COLUMNS[1:]
 
 
 def _environment(database_url: str) -> str:

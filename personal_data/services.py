@@ -224,8 +224,8 @@ def records_import(
     ledger_append(
         kind="person.import",
         actor_type="person",
-        actor_id=ledger_pseudonym(person_id=owner.pk),
-        subject=ledger_pseudonym(person_id=owner.pk),
+        actor_id=ledger_pseudonym(person=owner),
+        subject=ledger_pseudonym(person=owner),
         record_count=sum(counts.values()),
         reason=", ".join(f"{n} {c}" for n, c in sorted(counts.items())),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -176,35 +177,49 @@ def _form_page(
     )
 
 
+def _record_form(
+    request: HttpRequest,
+    category: str,
+    *,
+    record: dict[str, Any] | None,
+    save: Callable[[dict[str, Any]], object],
+) -> HttpResponse:
+    """Show a record form; on POST hand the fields to the service and show its errors, if any."""
+    if request.method != "POST":
+        return _form_page(request, category, record=record)
+    payload = form_payload(category_get(category).schema, request.POST)
+    try:
+        save(payload)
+    except ValidationError as error:
+        return _form_page(request, category, record=record, values=payload, errors=error.message_dict)
+    messages.success(request, "Saved.")
+    return redirect("data-list", category=category)
+
+
 @person_required
 @require_http_methods(["GET", "POST"])
 def data_add(request: HttpRequest, category: str) -> HttpResponse:
-    cat = category_get(category)
-    if request.method == "POST":
-        payload = form_payload(cat.schema, request.POST)
-        try:
-            record_create(owner=request.user, category=category, data=payload)
-        except ValidationError as error:
-            return _form_page(request, category, record=None, values=payload, errors=error.message_dict)
-        messages.success(request, "Saved.")
-        return redirect("data-list", category=category)
-    return _form_page(request, category, record=None)
+    category_get(category)
+    return _record_form(
+        request,
+        category,
+        record=None,
+        save=lambda data: record_create(owner=request.user, category=category, data=data),
+    )
 
 
 @person_required
 @require_http_methods(["GET", "POST"])
 def data_edit(request: HttpRequest, category: str, record_id: str) -> HttpResponse:
-    cat = category_get(category)
     record = record_get_for_owner(owner=request.user, category=category, record_id=record_id)
-    if request.method == "POST":
-        payload = form_payload(cat.schema, request.POST)
-        try:
-            record_update(owner=request.user, category=category, record_id=record_id, data=payload)
-        except ValidationError as error:
-            return _form_page(request, category, record=record, values=payload, errors=error.message_dict)
-        messages.success(request, "Saved.")
-        return redirect("data-list", category=category)
-    return _form_page(request, category, record=record)
+    return _record_form(
+        request,
+        category,
+        record=record,
+        save=lambda data: record_update(
+            owner=request.user, category=category, record_id=record_id, data=data
+        ),
+    )
 
 
 @person_required

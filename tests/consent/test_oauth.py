@@ -292,3 +292,24 @@ def test_metadata_document(client: Client, db: Any) -> None:
 def test_dot_management_pages_are_not_mounted(client: Client, db: Any) -> None:
     for path in ("/o/applications/", "/o/register/", "/o/authorized_tokens/"):
         assert client.get(path).status_code == 404
+
+
+def test_granting_a_sensitive_scope_needs_a_recent_password(flow: Flow) -> None:
+    from accounts.reauth import SESSION_KEY
+    from tests.conftest import PASSWORD
+
+    session = flow.client.session
+    session[SESSION_KEY] = 0  # the password was last given long ago
+    session.save()
+    path = flow.authorize_path(scope="prescriptions:read")
+    response = flow.consent(path, scopes=["prescriptions:read"])
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/confirm/")
+    assert not Grant.objects.exists()
+    # Non-sensitive scopes go through without asking again.
+    assert flow.consent(flow.authorize_path(), scopes=["profile:read"]).status_code == 302
+    assert Grant.objects.get().scopes == ["profile:read"]
+    # After confirming, the sensitive grant goes through.
+    flow.client.post(response["Location"], {"password": PASSWORD})
+    allowed = flow.consent(path, scopes=["prescriptions:read"])
+    assert allowed.status_code == 302 and "code=" in allowed["Location"]
+    assert Grant.objects.get().scopes == ["prescriptions:read"]
