@@ -84,10 +84,12 @@ def records_shared_qs(
     include_gifts: bool = False,
     ids: list[str] | None = None,
     gtin: str | None = None,
-) -> QuerySet[EncryptedRecord]:
+) -> QuerySet[EncryptedRecord, dict[str, Any]]:
     """Rows a vendor may be shown: shared ones, gifts only if asked, within the window.
 
     `ids` limits the set to named records (one-off grants); `gtin` matches through the blind index.
+    Rows come as mappings of the columns a document is opened from, plus `created_at` (the
+    API's paging key): a page of them opens without building a model instance per row.
     """
     cat = category_get(category)
     rows = cat.model.objects.filter(owner_id=owner.pk, shared=True)
@@ -101,12 +103,12 @@ def records_shared_qs(
         rows = rows.filter(pk__in=ids)
     if gtin:
         rows = rows.filter(gtin_index=store.blind_index("gtin", gtin))
-    return rows
+    return rows.values(*store.open_columns(cat), "created_at")
 
 
-def records_open(*, owner: Any, category: str, rows: Any) -> list[Document]:
-    """Decrypt rows of one owner (from records_shared_qs or a page of it) into documents."""
-    return store.rows_open(category_get(category), rows, owner)
+def records_open_json(*, owner: Any, category: str, rows: Any) -> list[bytes]:
+    """Decrypt rows of one owner (from records_shared_qs or a page of it) into JSON documents."""
+    return store.rows_open_json(category_get(category), rows, owner)
 
 
 def record_get_shared(

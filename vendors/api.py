@@ -13,6 +13,7 @@ import datetime as dt
 import re
 from typing import Any
 
+import orjson
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import transaction
 from django.utils.dateparse import parse_datetime
@@ -311,9 +312,10 @@ class RecordListView(PersonApiView):
         paginator = self.pagination_class()
         with transaction.atomic():
             page = paginator.paginate_queryset(rows, request, view=self) or []
-            documents = selectors.records_open(owner=self.person, category=self.category, rows=page)
-            self.record_access("access.read", record_ids=[d["id"] for d in documents])
-        return paginator.get_paginated_response(documents)
+            documents = selectors.records_open_json(owner=self.person, category=self.category, rows=page)
+            self.record_access("access.read", record_ids=[str(row["id"]) for row in page])
+        # The documents are JSON already: the renderer embeds them as they are.
+        return paginator.get_paginated_response([orjson.Fragment(d) for d in documents])
 
 
 class RecordDetailView(PersonApiView):

@@ -7,15 +7,10 @@ from typing import Any
 from django.conf import settings
 from django.http import Http404
 from rest_framework import exceptions
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
-
-
-class ProblemJSONRenderer(JSONRenderer):
-    media_type = PROBLEM_CONTENT_TYPE
 
 
 class RequestTooLarge(exceptions.APIException):

@@ -339,7 +339,9 @@ REST_FRAMEWORK = {
     # Secure by default: a view that declares nothing is refused.
     "DEFAULT_PERMISSION_CLASSES": ["vrm.permissions.DenyAll"],
     "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # orjson: several times faster than the standard library, and it embeds records that are
+    # already JSON (orjson.Fragment) without parsing them again.
+    "DEFAULT_RENDERER_CLASSES": ["drf_orjson_renderer.renderers.ORJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "vrm.schema.VrmAutoSchema",
     "EXCEPTION_HANDLER": "vrm.problems.problem_exception_handler",

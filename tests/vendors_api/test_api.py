@@ -371,7 +371,7 @@ def test_a_write_whose_ledger_entry_fails_is_not_stored(alice: Any, api: Api) ->
 def test_a_read_that_fails_leaves_no_entry(alice: Any, api: Api) -> None:
     add_record(alice, "purchases")
     with (
-        mock.patch("vendors.api.selectors.records_open", side_effect=RuntimeError("store down")),
+        mock.patch("vendors.api.selectors.records_open_json", side_effect=RuntimeError("store down")),
         pytest.raises(RuntimeError),
     ):
         api.get("purchases")
