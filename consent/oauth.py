@@ -9,13 +9,16 @@ the grant, and writes token events to the ledger in the token endpoint's transac
 from __future__ import annotations
 
 import hashlib
+from types import SimpleNamespace
 from typing import Any
 
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauthlib.oauth2.rfc6749.tokens import get_token_from_header
 
 from consent import services
 from consent.models import Grant, SpentCode
@@ -186,3 +189,28 @@ class GrantValidator(OAuth2Validator):
                     services.token_event_record(
                         event="token.revoked", client=revoked.application, grant=revoked.grant, scopes=[]
                     )
+
+
+class BearerAuthentication(OAuth2Authentication):
+    """DOT's DRF authentication for a bearer token, without building an oauthlib request.
+
+    It runs what DOT's resource endpoint runs: the token from the Authorization header alone
+    (RFC 6750 §2.1; never from the query string, RFC 9700 §4.3.2), then the validator's
+    validate_bearer_token (the token, its expiry, its grant, its app). Extracting the URI,
+    headers and body into oauthlib's request cost a third as much as the token lookup itself,
+    on every API request.
+    """
+
+    def authenticate(self, request: Any) -> tuple[Any, Any] | None:
+        if request is None or "access_token" in request.query_params:
+            return None
+        token = get_token_from_header(
+            SimpleNamespace(headers={"Authorization": request.META.get("HTTP_AUTHORIZATION", "")})
+        )
+        if not token:
+            return None
+        checked = SimpleNamespace(uri=request.build_absolute_uri())
+        if GrantValidator().validate_bearer_token(token, [], checked):
+            return checked.user, checked.access_token
+        request.oauth2_error = getattr(checked, "oauth2_error", {})
+        return None

@@ -18,7 +18,6 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import transaction
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 from rest_framework import exceptions, serializers
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.permissions import BasePermission
@@ -27,6 +26,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.services import ledger_append, person_subject
+from consent.oauth import BearerAuthentication
 from consent.receipts import history_from, rfc3339
 from personal_data import selectors, services
 from personal_data.pseudonyms import pairwise_subject
@@ -99,7 +99,7 @@ class RecordCursor(CursorPagination):
 
 
 class PersonApiView(APIView):
-    authentication_classes = [OAuth2Authentication]
+    authentication_classes = [BearerAuthentication]
     permission_classes = [PersonGrantPermission]
     throttle_classes = [AppBurstThrottle, AppSustainedThrottle]
     # The scopes every method needs; `write_scopes` overrides them for POST.

@@ -8,13 +8,13 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
-from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 from rest_framework import exceptions, serializers
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from consent.oauth import BearerAuthentication
 from vendors.models import Recall
 from vendors.recalls import RecallSchema, bucket, recall_publish_and_match
 from vendors.throttles import AppBurstThrottle, AppSustainedThrottle
@@ -44,7 +44,7 @@ class RecallOut(serializers.Serializer):  # type: ignore[type-arg]
 
 
 class RecallApiView(APIView):
-    authentication_classes = [OAuth2Authentication]
+    authentication_classes = [BearerAuthentication]
     permission_classes = [OrganisationScopePermission]
     throttle_classes = [AppBurstThrottle, AppSustainedThrottle]
     required_scopes = [SCOPE]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from django.conf import settings
+from drf_spectacular.contrib.django_oauth_toolkit import DjangoOAuthToolkitScheme
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
@@ -224,6 +225,12 @@ EXAMPLES: dict[str, tuple[str, Any]] = {
         },
     ),
 }
+
+
+class BearerAuthenticationScheme(DjangoOAuthToolkitScheme):
+    """The oauth2 security scheme for the API's own subclass of DOT's authentication."""
+
+    target_class = "consent.oauth.BearerAuthentication"
 
 
 def _is_person_view(view: Any) -> bool:

@@ -247,7 +247,30 @@ def test_token_in_the_query_string_is_refused(flow: Flow) -> None:
     token = flow.tokens()["access_token"]
     response = Client().get(f"/api/v1/me?access_token={token}")
     assert response.status_code == 401
+    # Not even beside a valid header: the URI copy may already sit in a log (RFC 9700 §4.3.2).
+    both = Client().get(f"/api/v1/me?access_token={token}", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert both.status_code == 401
 
+
+@pytest.mark.parametrize(
+    ("header", "status"),
+    [
+        ("Bearer {token}", 200),
+        ("bearer {token}", 200),  # the scheme is case-insensitive (RFC 6750 §2.1, RFC 9110 §11.1)
+        ("BEARER  {token} ", 200),
+        ("Basic {token}", 401),
+        ("Bearer", 401),
+        ("Bearer {token} {token}", 401),
+        ("Bearer {token}x", 401),
+        ("{token}", 401),
+    ],
+)
+def test_only_a_well_formed_bearer_header_authenticates(flow: Flow, header: str, status: int) -> None:
+    token = flow.tokens()["access_token"]
+    response = Client().get("/api/v1/me", HTTP_AUTHORIZATION=header.format(token=token))
+    assert response.status_code == status
+    if status == 401:
+        assert response["WWW-Authenticate"].startswith('Bearer realm="vrm"')
 
 def test_token_endpoint_is_rate_limited_per_client(flow: Flow, settings: Any) -> None:
     from django.core.cache import cache
