@@ -13,12 +13,14 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Count, Exists, Max, OuterRef
+from django.utils import timezone
 
 from audit import ledger
 from audit.merkle import CompactRange, leaf_hash
 from audit.models import LedgerCheckpoint, LedgerEntry, LedgerLeaf
 from personal_data.keys import signing_key
 from personal_data.pseudonyms import ledger_pseudonym
+from vrm.statements import insert
 
 MAX_SCOPES = 32
 MAX_RECORD_IDS = 200
@@ -86,18 +88,24 @@ def ledger_append(
     count = len(ids) if record_count is None else record_count
     if count < 0:
         raise ValueError("record_count cannot be negative")
-    return LedgerEntry.objects.create(
-        kind=kind,
-        actor_type=actor_type,
-        actor_id=_check(str(actor_id), _ID, "actor id"),
-        subject=_check(subject, _SUBJECT, "subject", blank=True),
-        grant_id=_check(str(grant_id), _ID, "grant id", blank=True),
-        scopes=scope_list,
-        record_ids=ids[:MAX_RECORD_IDS],
-        record_count=count,
-        outcome=outcome,
-        reason=_check(reason, _REASON, "reason", blank=True),
-        request_id=_check(request_id, _ID, "request id", blank=True),
+    # One INSERT built from the model (vrm.statements): every API request appends an entry, and
+    # Model.save compiled its statement anew each time.
+    return insert(
+        LedgerEntry,
+        {
+            "created_at": timezone.now(),
+            "kind": kind,
+            "actor_type": actor_type,
+            "actor_id": _check(str(actor_id), _ID, "actor id"),
+            "subject": _check(subject, _SUBJECT, "subject", blank=True),
+            "grant_id": _check(str(grant_id), _ID, "grant id", blank=True),
+            "scopes": scope_list,
+            "record_ids": ids[:MAX_RECORD_IDS],
+            "record_count": count,
+            "outcome": outcome,
+            "reason": _check(reason, _REASON, "reason", blank=True),
+            "request_id": _check(request_id, _ID, "request id", blank=True),
+        },
     )
 
 

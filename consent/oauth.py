@@ -12,21 +12,39 @@ import hashlib
 from types import SimpleNamespace
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
-from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
+from oauth2_provider.models import (
+    get_access_token_model,
+    get_application_model,
+    get_grant_model,
+    get_refresh_token_model,
+)
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749.tokens import get_token_from_header
 
 from consent import services
 from consent.models import Grant, SpentCode
 from consent.scopes import ORGANISATION_SCOPES, PERSON_SCOPES
+from personal_data.models import PersonKey
+from vrm.statements import JoinedRead, Table
 
 AccessToken = get_access_token_model()
 RefreshToken = get_refresh_token_model()
 AuthorizationCode = get_grant_model()
+
+# An access token and what every API request needs with it: its app, grant, person and key row.
+_TOKEN_READ = JoinedRead(
+    Table(AccessToken, "t"),
+    Table(get_application_model(), "a", on=("t", "application_id", "id")),
+    Table(Grant, "g", on=("t", "grant_id", "id")),
+    Table(get_user_model(), "u", on=("g", "person_id", "id")),
+    Table(PersonKey, "k", on=("g", "person_id", "person_id")),
+    where=[("t", "token_checksum")],
+)
 
 
 def checksum(value: str) -> str:
@@ -35,22 +53,27 @@ def checksum(value: str) -> str:
 
 class GrantValidator(OAuth2Validator):
     def _load_access_token(self, token: str) -> Any:
-        # One query for the token, its app, its grant and the person's key row: every API request
-        # needs them. Each join and the ORDER BY of .first() cost planning time on every request
-        # (measured: 3.9 ms down to 1.8 ms), so the checksum, which is unique, is matched
-        # without ordering, the organisation is left to the rare caller that needs more than its
-        # id, and the token's user is the grant's person, already loaded.
-        found = next(
-            iter(
-                AccessToken.objects.select_related("application", "grant__person__data_key").filter(
-                    token_checksum=checksum(token)
-                )[:1]
-            ),
-            None,
-        )
-        if found is not None and found.grant is not None and found.user_id == found.grant.person_id:
-            found.user = found.grant.person
-        return found
+        """Load the token with its app, grant, person and the person's key row: one statement.
+
+        Every API request needs all of them. The statement is built once per process
+        (vrm.statements): compiling the equivalent select_related query on each request cost
+        about a millisecond, a fifth of a whole API request.
+        """
+        found = _TOKEN_READ.one([checksum(token)])
+        if found is None:
+            return None
+        access_token, application, grant = found["t"], found["a"], found["g"]
+        access_token.application = application
+        if grant is not None:
+            person, person_key = found["u"], found["k"]
+            if person is not None and person_key is not None:
+                person._state.fields_cache["data_key"] = person_key
+            grant.person = person
+            grant.application = application
+            access_token.grant = grant
+            if access_token.user_id == grant.person_id:
+                access_token.user = person
+        return access_token
 
     def validate_scopes(
         self, client_id: str, scopes: list[str], client: Any, request: Any, *args: Any, **kwargs: Any

@@ -18,6 +18,7 @@ from personal_data import store
 from personal_data.categories import RECORD_CATEGORIES, category_get
 from personal_data.models import EncryptedRecord, Preferences
 from personal_data.store import Document
+from vrm.statements import Condition, Rows
 
 
 def _uuid_or_404(record_id: Any) -> uuid.UUID:
@@ -75,6 +76,39 @@ def records_for_owner(*, owner: Any, category: str, **filters: Any) -> list[Docu
     )
 
 
+def records_shared_rows(
+    *,
+    owner: Any,
+    category: str,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    include_gifts: bool = False,
+    ids: list[str] | None = None,
+    gtin: str | None = None,
+) -> Rows:
+    """Rows a vendor may be shown: shared ones, gifts only if asked, within the window.
+
+    `ids` limits the set to named records (one-off grants); `gtin` matches through the blind index.
+    Rows are mappings of the columns a document opens from, plus `created_at` (the API's
+    paging key), read without the ORM's query compiler or a model instance per row
+    (vrm.statements): the vendor API's hot path. records_shared_qs gives the same set as a
+    QuerySet.
+    """
+    cat = category_get(category)
+    conditions = [Condition("owner_id", "exact", owner.pk), Condition("shared", "exact", True)]
+    if since is not None:
+        conditions.append(Condition(cat.date_field, "gte", since))
+    if until is not None:
+        conditions.append(Condition(cat.date_field, "lte", until))
+    if not include_gifts and "is_gift" in cat.flags:
+        conditions.append(Condition("is_gift", "exact", False))
+    if ids is not None:
+        conditions.append(Condition("id", "in", ids))
+    if gtin:
+        conditions.append(Condition("gtin_index", "exact", store.blind_index("gtin", gtin)))
+    return Rows(cat.model, columns=(*store.open_columns(cat), "created_at"), conditions=tuple(conditions))
+
+
 def records_shared_qs(
     *,
     owner: Any,
@@ -84,30 +118,22 @@ def records_shared_qs(
     include_gifts: bool = False,
     ids: list[str] | None = None,
     gtin: str | None = None,
-) -> QuerySet[EncryptedRecord, dict[str, Any]]:
-    """Rows a vendor may be shown: shared ones, gifts only if asked, within the window.
-
-    `ids` limits the set to named records (one-off grants); `gtin` matches through the blind index.
-    Rows come as mappings of the columns a document is opened from, plus `created_at` (the
-    API's paging key): a page of them opens without building a model instance per row.
-    """
-    cat = category_get(category)
-    rows = cat.model.objects.filter(owner_id=owner.pk, shared=True)
-    if since is not None:
-        rows = rows.filter(**{f"{cat.date_field}__gte": since})
-    if until is not None:
-        rows = rows.filter(**{f"{cat.date_field}__lte": until})
-    if not include_gifts and "is_gift" in cat.flags:
-        rows = rows.filter(is_gift=False)
-    if ids is not None:
-        rows = rows.filter(pk__in=ids)
-    if gtin:
-        rows = rows.filter(gtin_index=store.blind_index("gtin", gtin))
-    return rows.values(*store.open_columns(cat), "created_at")
+) -> QuerySet[EncryptedRecord]:
+    """The rows of records_shared_rows as a QuerySet of model instances (counts, single records)."""
+    rows = records_shared_rows(
+        owner=owner,
+        category=category,
+        since=since,
+        until=until,
+        include_gifts=include_gifts,
+        ids=ids,
+        gtin=gtin,
+    )
+    return rows.queryset()
 
 
 def records_open_json(*, owner: Any, category: str, rows: Any) -> list[bytes]:
-    """Decrypt rows of one owner (from records_shared_qs or a page of it) into JSON documents."""
+    """Decrypt rows of one owner (a page of records_shared_rows) into JSON documents."""
     return store.rows_open_json(category_get(category), rows, owner)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import cache
 from typing import Any
 
 import orjson
@@ -192,6 +193,18 @@ def _strict_query(request: Request, allowed: set[str]) -> None:
         raise exceptions.ValidationError({name: ["Unknown query parameter."] for name in unknown})
 
 
+@cache
+def _query_schema(schema: type[serializers.Serializer]) -> serializers.Serializer:  # type: ignore[type-arg]
+    # Making a serializer deep-copies its fields; one instance validates every request's query
+    # (validation keeps no state on it), as the store does for record schemas.
+    return schema()
+
+
+def _query(request: Request, schema: type[serializers.Serializer]) -> dict[str, Any]:  # type: ignore[type-arg]
+    """The request's query parameters validated by schema, or a 400 naming each bad one."""
+    return dict(_query_schema(schema).run_validation(request.query_params))
+
+
 # /me and /receipts.
 
 
@@ -222,9 +235,7 @@ class MeView(PersonApiView):
         token, grant = request.auth, self.grant
         scopes = token.effective_scopes()
         body: dict[str, Any] = {
-            "sub": pairwise_subject(
-                person_id=grant.person_id, organisation_id=token.application.organisation_id
-            ),
+            "sub": pairwise_subject(person=grant.person, organisation_id=token.application.organisation_id),
             "grant": {
                 "id": str(grant.pk),
                 "scopes": scopes,
@@ -296,13 +307,11 @@ class RecordListView(PersonApiView):
 
     def get(self, request: Request) -> Response:
         _strict_query(request, self.query_fields)
-        query = ListQuery(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        params = query.validated_data
+        params = _query(request, ListQuery)
         filters = self.grant_filters()
         if params.get("since") and (filters["since"] is None or params["since"] > filters["since"]):
             filters["since"] = params["since"]
-        rows = selectors.records_shared_qs(
+        rows = selectors.records_shared_rows(
             owner=self.person,
             category=self.category,
             until=params.get("until"),
@@ -353,9 +362,7 @@ class PurchasesOwnsView(PersonApiView):
     @extend_schema(parameters=[OwnsQuery], responses=OwnsOut)
     def get(self, request: Request) -> Response:
         _strict_query(request, {"gtin"})
-        query = OwnsQuery(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        gtin = query.validated_data["gtin"]
+        gtin = _query(request, OwnsQuery)["gtin"]
         with transaction.atomic():
             owns = selectors.purchases_owns(owner=self.person, gtin=gtin, **self.grant_filters())
             self.record_access("access.check", record_count=0)

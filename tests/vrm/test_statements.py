@@ -1,0 +1,187 @@
+"""The hot path's statements read and write exactly what the ORM would, on the real database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from audit.models import LedgerEntry
+from consent.models import Grant
+from personal_data import services, store
+from personal_data.categories import RECORD_CATEGORIES
+from personal_data.models import PersonKey, Purchase
+from tests.conftest import purchase_data
+from vrm.statements import Condition, JoinedRead, Rows, Table, insert
+
+PURCHASES = RECORD_CATEGORIES["purchases"]
+COLUMNS = (*store.open_columns(PURCHASES), "created_at")
+ORDER = ("-created_at", "-id")
+
+
+def _purchases(owner: Any, specs: list[tuple[bool, bool, int]]) -> list[str]:
+    """Store purchases (shared, gift, days old), one second apart; return their ids."""
+    start = timezone.now() - dt.timedelta(days=1)
+    ids = []
+    for n, (shared, gift, age) in enumerate(specs):
+        day = (timezone.now() - dt.timedelta(days=age)).date().isoformat()
+        doc = services.record_create(
+            owner=owner,
+            category="purchases",
+            data=purchase_data(shared=shared, is_gift=gift, purchased_on=day),
+        )
+        # Equal creation times in pairs, so ordering has to break ties by id.
+        Purchase.objects.filter(pk=doc["id"]).update(created_at=start + dt.timedelta(seconds=n // 2))
+        ids.append(doc["id"])
+    return ids
+
+
+specs = st.lists(st.tuples(st.booleans(), st.booleans(), st.integers(0, 60)), max_size=9)
+filters = st.fixed_dictionaries(
+    {},
+    optional={
+        "shared": st.booleans(),
+        "is_gift": st.booleans(),
+        "purchased_on__gte": st.integers(0, 60),
+        "purchased_on__lt": st.integers(0, 60),
+        "pick": st.lists(st.integers(0, 8), max_size=4),
+    },
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(specs=specs, chosen=filters, low=st.integers(0, 5), size=st.integers(1, 6), reverse=st.booleans())
+def test_rows_select_what_the_queryset_selects(
+    alice: Any,
+    specs: list[tuple[bool, bool, int]],
+    chosen: dict[str, Any],
+    low: int,
+    size: int,
+    reverse: bool,
+) -> None:
+    Purchase.objects.filter(owner_id=alice.pk).delete()
+    ids = _purchases(alice, specs)
+    conditions = [Condition("owner_id", "exact", alice.pk)]
+    for keyword, value in chosen.items():
+        if keyword == "pick":
+            conditions.append(Condition("id", "in", [ids[i] for i in value if i < len(ids)]))
+            continue
+        attname, _, lookup = keyword.partition("__")
+        if attname == "purchased_on":
+            value = timezone.now().date() - dt.timedelta(days=value)
+        conditions.append(Condition(attname, lookup or "exact", value))
+    rows = Rows(Purchase, columns=COLUMNS, conditions=tuple(conditions))
+    ordering = ("created_at", "id") if reverse else ORDER
+
+    page = rows.order_by(*ordering)[low : low + size]
+    expected = list(rows.queryset().order_by(*ordering).values(*COLUMNS)[low : low + size])
+    assert page == expected
+    assert [r["id"] for r in rows.order_by(*ordering).filter(shared=True)[0:100]] == list(
+        rows.queryset().filter(shared=True).order_by(*ordering).values_list("id", flat=True)
+    )
+
+
+def test_rows_convert_values_as_the_orm_does(alice: Any) -> None:
+    (purchase_id,) = _purchases(alice, [(True, False, 3)])
+    (row,) = Rows(Purchase, columns=COLUMNS, conditions=(Condition("owner_id", "exact", alice.pk),))[0:1]
+    assert isinstance(row["id"], uuid.UUID) and str(row["id"]) == purchase_id
+    assert row["shared"] is True and row["is_gift"] is False
+    assert row["created_at"].tzinfo is not None
+    assert store.rows_open_json(PURCHASES, [row], alice)[0]
+
+
+def test_rows_by_an_empty_id_list_are_none_and_ask_nothing(alice: Any) -> None:
+    _purchases(alice, [(True, False, 1)])
+    rows = Rows(Purchase, columns=COLUMNS, conditions=(Condition("id", "in", []),))
+    with CaptureQueriesContext(transaction.get_connection()) as queries:
+        assert rows[0:10] == []
+    assert len(queries) == 0
+
+
+def test_rows_refuse_what_they_cannot_express(alice: Any) -> None:
+    rows = Rows(Purchase, columns=COLUMNS, conditions=())
+    with pytest.raises(ValueError, match="unsupported lookup"):
+        rows.filter(notes__icontains="x")
+    with pytest.raises(ValueError, match="unsupported lookup"):
+        Rows(Purchase, columns=COLUMNS, conditions=(Condition("shared", "isnull", False),))[0:1]
+    with pytest.raises(ValueError, match="no column"):
+        Rows(Purchase, columns=("nope",), conditions=())[0:1]
+    with pytest.raises(TypeError):
+        rows[3]  # type: ignore[index]
+    with pytest.raises(ValidationError):  # a malformed id fails as it would through the ORM
+        Rows(Purchase, columns=COLUMNS, conditions=(Condition("id", "in", ["not-a-uuid"]),))[0:1]
+
+
+# JoinedRead
+
+
+JOIN = JoinedRead(
+    Table(Grant, "g"),
+    Table(PersonKey, "k", on=("g", "person_id", "person_id")),
+    where=[("g", "id")],
+)
+
+
+def test_a_joined_read_builds_complete_instances(alice: Any, flow: Any) -> None:
+    flow.tokens()
+    grant = Grant.objects.get(person=alice)
+    found = JOIN.one([grant.pk])
+    assert found is not None
+    got, key = found["g"], found["k"]
+    assert isinstance(got, Grant) and isinstance(key, PersonKey)
+    reference = Grant.objects.get(pk=grant.pk)
+    for field in Grant._meta.concrete_fields:
+        assert getattr(got, field.attname) == getattr(reference, field.attname), field.name
+    assert bytes(key.wrapped_key) == bytes(PersonKey.objects.get(person=alice).wrapped_key)
+    assert got._state.adding is False
+
+
+def test_a_joined_read_without_a_match_or_a_joined_row(alice: Any, flow: Any) -> None:
+    assert JOIN.one([uuid.uuid4()]) is None
+    flow.tokens()
+    grant = Grant.objects.get(person=alice)
+    PersonKey.objects.filter(person=alice).delete()
+    found = JOIN.one([grant.pk])
+    assert found is not None and found["g"] is not None and found["k"] is None
+
+
+# insert
+
+
+def test_insert_stores_the_row_the_orm_would_store(db: Any) -> None:
+    moment = timezone.now()
+    with transaction.atomic():
+        entry = insert(
+            LedgerEntry,
+            {
+                "created_at": moment,
+                "kind": "access.read",
+                "actor_type": "client",
+                "actor_id": "c1",
+                "scopes": ["purchases:read"],
+                "record_ids": ["a", "b"],
+                "record_count": 2,
+            },
+        )
+    assert isinstance(entry, LedgerEntry) and entry.pk is not None and entry._state.adding is False
+    stored = LedgerEntry.objects.get(pk=entry.pk)
+    for field in LedgerEntry._meta.concrete_fields:
+        assert getattr(stored, field.attname) == getattr(entry, field.attname), field.name
+    assert stored.created_at == moment
+    assert stored.outcome == "allowed" and stored.subject == ""  # the fields' defaults
+
+
+def test_insert_takes_its_defaults_from_the_model(db: Any) -> None:
+    with transaction.atomic():
+        entry = insert(LedgerEntry, {"kind": "access.read", "actor_type": "client", "actor_id": "c1"})
+    stored = LedgerEntry.objects.get(pk=entry.pk)
+    assert stored.scopes == [] and stored.record_ids == [] and stored.record_count == 0
+    assert abs(stored.created_at - timezone.now()) < dt.timedelta(minutes=1)
