@@ -153,6 +153,12 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and envbool("VRM_DB_PREPARE", True):
+    # Server-side binding lets psycopg prepare a statement once it has run five times on a
+    # connection, so PostgreSQL stops planning it again: the API's token join and page read
+    # each cost more to plan than to run (docs/performance.md). Behind a pooler in transaction
+    # mode that cannot keep prepared statements (PgBouncer before 1.21), set VRM_DB_PREPARE=False.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
