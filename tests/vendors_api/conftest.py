@@ -17,6 +17,7 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
+from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from accounts.services import person_signup
@@ -44,16 +45,14 @@ def _fast_and_unthrottled(settings: Any) -> Iterator[None]:
 
 @pytest.fixture
 def throttle_rates(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
-    """Set the API rates for one test (DRF reads them into the throttle class at import)."""
+    """Set the API rates for one test (DRF reads them into its throttle class at import)."""
 
     def set_rates(
         burst: str = "100000/second", sustained: str = "1000000/hour", ledger: str = "100000/second"
     ) -> None:
-        monkeypatch.setattr(
-            SimpleRateThrottle,
-            "THROTTLE_RATES",
-            {"app_burst": burst, "app_sustained": sustained, "ledger": ledger},
-        )
+        rates = {"app_burst": burst, "app_sustained": sustained, "ledger": ledger}
+        monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", rates)
+        monkeypatch.setattr(api_settings, "DEFAULT_THROTTLE_RATES", rates)
 
     return set_rates
 

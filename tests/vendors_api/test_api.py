@@ -11,8 +11,10 @@ from typing import Any
 from unittest import mock
 
 import pytest
+import time_machine
 from django.conf import settings
 from django.test import Client
+from django.utils import timezone
 
 from audit.models import LedgerEntry
 from consent.models import Grant
@@ -237,6 +239,25 @@ def test_rate_limit_is_a_429_with_retry_after(api: Api, throttle_rates: Callable
     assert limited["Retry-After"].isdigit() and 0 < int(limited["Retry-After"]) <= 60
     # A throttled request touches nothing, so it is not worth a ledger entry (floods stay cheap).
     assert LedgerEntry.objects.count() == before
+
+
+def test_the_sustained_limit_holds_under_the_burst_limit(
+    api: Api, throttle_rates: Callable[..., None]
+) -> None:
+    throttle_rates(burst="100/second", sustained="3/hour")
+    assert [api.get("me").status_code for _ in range(4)] == [200, 200, 200, 429]
+    assert 0 < int(api.get("me")["Retry-After"]) <= 3600
+
+
+def test_a_limited_app_is_let_in_again_in_the_next_window(
+    api: Api, throttle_rates: Callable[..., None]
+) -> None:
+    throttle_rates(burst="2/minute")
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        assert [api.get("me").status_code for _ in range(3)] == [200, 200, 429]
+    with time_machine.travel(start + dt.timedelta(seconds=61), tick=False):
+        assert api.get("me").status_code == 200
 
 
 def test_rate_limit_is_per_application(
