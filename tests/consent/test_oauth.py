@@ -272,6 +272,7 @@ def test_only_a_well_formed_bearer_header_authenticates(flow: Flow, header: str,
     if status == 401:
         assert response["WWW-Authenticate"].startswith('Bearer realm="vrm"')
 
+
 def test_token_endpoint_is_rate_limited_per_client(flow: Flow, settings: Any) -> None:
     from django.core.cache import cache
 
