@@ -18,7 +18,9 @@ import hashlib
 import hmac
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
@@ -65,13 +67,17 @@ def _seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
 
 
 def _open(key: bytes, blob: bytes, aad: bytes) -> bytes:
+    return _open_with(AESGCM(key), blob, aad)
+
+
+def _open_with(aead: AESGCM, blob: bytes, aad: bytes) -> bytes:
     if len(blob) < 1 + NONCE_BYTES + 16:
         raise CryptoError("ciphertext is truncated")
     if blob[0] != FORMAT_VERSION:
         raise CryptoError(f"unknown ciphertext format version {blob[0]}")
     nonce, body = blob[1 : 1 + NONCE_BYTES], blob[1 + NONCE_BYTES :]
     try:
-        return AESGCM(key).decrypt(nonce, body, aad)
+        return aead.decrypt(nonce, body, aad)
     except InvalidTag:
         raise CryptoError("ciphertext failed authentication") from None
 
@@ -89,6 +95,12 @@ def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
 def unseal(key: bytes, blob: bytes, aad: bytes) -> bytes:
     """Decrypt a sealed blob; raise CryptoError unless key, blob and aad all match."""
     return _open(key, blob, aad)
+
+
+def unsealer(key: bytes) -> Callable[[bytes, bytes], bytes]:
+    """Return unseal(blob, aad) under one key, with the key set up once for many blobs."""
+    aead = AESGCM(key)
+    return partial(_open_with, aead)
 
 
 @dataclass(frozen=True)

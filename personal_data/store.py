@@ -162,16 +162,18 @@ def _seal(key: bytes, table: str, row_id: Any, owner_id: Any, doc: Mapping[str, 
     return crypto.seal(key, plaintext, aad)
 
 
-def _unseal(key: bytes, table: str, row_id: Any, owner_id: Any, payload: bytes) -> bytes:
+def _unseal(
+    unseal: Callable[[bytes, bytes], bytes], table: str, row_id: Any, owner_id: Any, payload: bytes
+) -> bytes:
     aad = crypto.record_aad(table=table, record_id=str(row_id), owner_id=str(owner_id))
     try:
-        return crypto.unseal(key, bytes(payload), aad)
+        return unseal(bytes(payload), aad)
     except crypto.CryptoError as exc:
         raise StoreError(f"record {row_id} cannot be opened: {exc}") from exc
 
 
 def _open(key: bytes, table: str, row_id: Any, owner_id: Any, payload: bytes) -> Document:
-    return json.loads(_unseal(key, table, row_id, owner_id, payload))
+    return json.loads(_unseal(partial(crypto.unseal, key), table, row_id, owner_id, payload))
 
 
 def row_fill(category: Category, row: EncryptedRecord, key: bytes, doc: Document) -> None:
@@ -244,14 +246,17 @@ def rows_open_json(
     key = owner_data_key(owner)
     if category.name == "prescriptions":
         return [orjson.dumps(row_open(category, row, key)) for row in rows]
+    unseal = crypto.unsealer(key)
+    owner_ids: dict[Any, str] = {}  # one owner's rows, usually: its id as text once
     out = []
     for row in rows:
         get: Callable[[str], Any] = row.__getitem__ if isinstance(row, Mapping) else partial(getattr, row)
-        row_id = get("id")
-        head: Document = {"id": str(row_id), "shared": get("shared")}
+        row_id, owner_id = str(get("id")), get("owner_id")
+        owner_text = owner_ids.get(owner_id) or owner_ids.setdefault(owner_id, str(owner_id))
+        head: Document = {"id": row_id, "shared": get("shared")}
         for flag in category.flags:
             head[flag] = get(flag)
-        content = _unseal(key, category.table, row_id, get("owner_id"), get("payload"))
+        content = _unseal(unseal, category.table, row_id, owner_text, get("payload"))
         if category.name == "purchases":
             head["source"] = get("source")
             # Written with every purchase since vendors could give records back; older ones lack it.

@@ -46,6 +46,24 @@ def test_moved_ciphertext_is_refused(key: bytes, plaintext: bytes, aad: bytes, o
         crypto.unseal(key, crypto.seal(key, plaintext, aad), other_aad)
 
 
+@given(
+    key=keys, other=keys, plaintexts=st.lists(st.binary(max_size=256), max_size=4), aad=aads, data=st.data()
+)
+def test_an_unsealer_is_unseal_under_its_key(
+    key: bytes, other: bytes, plaintexts: list[bytes], aad: bytes, data: st.DataObject
+) -> None:
+    unseal = crypto.unsealer(key)
+    for plaintext in plaintexts:
+        assert unseal(crypto.seal(key, plaintext, aad), aad) == plaintext
+        if other != key:
+            with pytest.raises(crypto.CryptoError):
+                crypto.unsealer(other)(crypto.seal(key, plaintext, aad), aad)
+        blob = bytearray(crypto.seal(key, plaintext, aad))
+        blob[data.draw(st.integers(0, len(blob) - 1))] ^= 1
+        with pytest.raises(crypto.CryptoError):
+            unseal(bytes(blob), aad)
+
+
 def test_truncated_and_unknown_version_are_refused() -> None:
     key = crypto.random_key()
     blob = crypto.seal(key, b"x", b"")
