@@ -346,7 +346,12 @@ def _seed_chunk(*, numbers: range, purchases: int, prefix: str) -> tuple[int, in
             doc = purchase_document(rng, rng.choice(catalogue), today=today)
             if i == 0:
                 _check_valid(doc)
-            row = Purchase(owner_id=user.pk, source=Purchase.Source.IMPORT, created_at=now, updated_at=now)
+            # Distinct storage times, a minute apart, as records entered one by one have: with
+            # one time for all, every row of a page would share the API's cursor position.
+            stored = now - dt.timedelta(minutes=purchases - i)
+            row = Purchase(
+                owner_id=user.pk, source=Purchase.Source.IMPORT, created_at=stored, updated_at=stored
+            )
             store.row_fill(cat, row, data_key, doc)
             rows.append(row)
     Purchase.objects.bulk_create(rows, batch_size=5000)
