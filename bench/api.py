@@ -8,20 +8,24 @@ development data and keys are never touched:
         .venv/bin/python bench/api.py --people 10000 --purchases 100
 
 It seeds the synthetic people with `seed_scale`, lets one of them grant every person scope to a
-vendor app through the real consent and token endpoints (Django's test client), starts gunicorn
-(2 workers, production settings: VRM_DEBUG=False, no throttling to speak of) on a free loopback
-port and loads two endpoints with wrk, in turn, for several rounds:
+vendor app through the real consent and token endpoints (Django's test client), copies the 50
+purchases the API's first page shows into a table in clear (bench.models), starts gunicorn (2
+workers, production settings: VRM_DEBUG=False, no throttling to speak of) on a free loopback port
+and loads three endpoints with wrk, in turn, for several rounds:
 
 - `GET /api/v1/purchases?limit=50` with the bearer token: token lookup, grant and scope check,
   throttles, 50 records decrypted, a ledger entry written;
-- `GET /bench/baseline`: a plain DRF ModelSerializer list of 50 clear rows, no authentication,
-  mounted only by bench.settings (bench/baseline.py).
+- `GET /bench/baseline`: a plain DRF ModelSerializer list of those 50 purchases in clear
+  columns, no authentication: the same response body, the target's yardstick;
+- `GET /bench/baseline-ledger`: the same kind of list of 50 ledger entries, the yardstick of
+  earlier runs, whose rows are six times the size of a purchase (reported beside, for continuity).
 
-Target: the consent-checked endpoint serves >= 1.0x the baseline's requests/s. The host's
-speed drifts by more than that margin within a minute, so each round compares the two endpoints
-seconds apart, the order alternates, and the report gives medians over rounds and the range of
-the per-round ratios. `--profile N` then profiles N requests of each in-process (cProfile,
-Django's test client) and prints where the time goes.
+Both baselines are mounted only by bench.settings (bench/baseline.py). Target: the
+consent-checked endpoint serves >= 1.0x the clear purchases' requests/s. The host's speed
+drifts by more than that margin within a minute, so each round loads the endpoints seconds
+apart, the order alternates, and the report gives medians over rounds and the range of the
+per-round ratios. `--profile N` then profiles N requests of the API and the baseline
+in-process (cProfile, Django's test client) and prints where the time goes.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
@@ -57,6 +62,12 @@ BENCH_DB = "vrm_bench_api"
 REDIRECT = "http://127.0.0.1:8765/callback"
 API_PATH = "/api/v1/purchases?limit=50"
 BASELINE_PATH = "/bench/baseline"
+LEDGER_BASELINE_PATH = "/bench/baseline-ledger"
+ENDPOINTS = {
+    "api": "GET " + API_PATH,
+    "baseline": "GET " + BASELINE_PATH + " (the same purchases in clear)",
+    "ledger": "GET " + LEDGER_BASELINE_PATH + " (ledger entries)",
+}
 
 
 def _environment(database_url: str) -> str:
@@ -244,26 +255,22 @@ def _wrk(url: str, *, token: str | None, threads: int, connections: int, seconds
 def _measure(
     endpoints: dict[str, tuple[str, str | None]], *, rounds: int, seconds: int, load: dict[str, int]
 ) -> list[dict[str, Load]]:
-    """Load each endpoint in turn, `rounds` times, alternating which goes first.
+    """Load each endpoint in turn, `rounds` times, alternating the order.
 
     The machine's speed drifts by more than the difference being measured (other tenants of
-    the host), so each round's ratio compares two runs a few seconds apart, and the report
-    takes the median over rounds.
+    the host), so each round's ratios compare runs a few seconds apart, and the report takes
+    the median over rounds.
     """
     results = []
     names = list(endpoints)
     for number in range(rounds):
-        order = names if number % 2 == 0 else names[::-1]
         found = {}
-        for name in order:
+        for name in names if number % 2 == 0 else names[::-1]:
             url, bearer = endpoints[name]
             found[name] = _wrk(url, token=bearer, seconds=seconds, **load)
+        rates = ", ".join(f"{name} {found[name].requests_per_second:,.0f}" for name in names)
         ratio = found["api"].requests_per_second / found["baseline"].requests_per_second
-        print(
-            f"  round {number + 1}/{rounds}: API {found['api'].requests_per_second:,.0f} req/s, "
-            f"baseline {found['baseline'].requests_per_second:,.0f} req/s, ratio {ratio:.2f}",
-            flush=True,
-        )
+        print(f"  round {number + 1}/{rounds}: {rates} req/s; API / baseline {ratio:.2f}", flush=True)
         results.append(found)
     return results
 
@@ -274,39 +281,60 @@ def _report(rounds: list[dict[str, Load]], args: argparse.Namespace) -> None:
         f"endpoint, gunicorn --workers {args.server_workers}, {os.cpu_count()} cores shared by wrk, "
         "gunicorn and PostgreSQL (medians over rounds)"
     )
-    for name, label in (("api", "GET " + API_PATH), ("baseline", "GET " + BASELINE_PATH)):
+    for name, label in ENDPOINTS.items():
         loads = [r[name] for r in rounds]
         print(
-            f"{label:<36} {statistics.median(x.requests_per_second for x in loads):>8,.0f} req/s   "
+            f"{label}\n    {statistics.median(x.requests_per_second for x in loads):>8,.0f} req/s   "
             f"p50 {statistics.median(x.p50_ms for x in loads):6.2f} ms   "
             f"p99 {statistics.median(x.p99_ms for x in loads):6.2f} ms   "
             f"({sum(x.requests for x in loads):,} requests, {sum(x.errors for x in loads)} errors)"
         )
-    ratios = sorted(r["api"].requests_per_second / r["baseline"].requests_per_second for r in rounds)
-    ratio = statistics.median(ratios)
-    verdict = "meets" if ratio >= 1.0 else "misses"
-    print(
-        f"ratio consent-checked / baseline: {ratio:.2f}x, rounds from {ratios[0]:.2f}x to {ratios[-1]:.2f}x "
-        f"({verdict} the >= 1.0x target)"
-    )
+    for name, what in (("baseline", "the same purchases in clear"), ("ledger", "ledger entries")):
+        ratios = sorted(r["api"].requests_per_second / r[name].requests_per_second for r in rounds)
+        ratio = statistics.median(ratios)
+        verdict = (
+            "" if name != "baseline" else f" ({'meets' if ratio >= 1.0 else 'misses'} the >= 1.0x target)"
+        )
+        print(
+            f"ratio consent-checked / {what}: {ratio:.2f}x, rounds from {ratios[0]:.2f}x to "
+            f"{ratios[-1]:.2f}x{verdict}"
+        )
     if any(r[name].errors for r in rounds for name in r):
         sys.exit("benchmark failed: some responses were errors")
 
 
-def _check_api(port: int, token: str) -> None:
-    """Make sure the API answers 200 with 50 purchases before timing it."""
+def _api_page(port: int, token: str) -> list[dict[str, Any]]:
+    """The API's first page: 200, 50 purchases and Grant-Expires, or the benchmark stops."""
     api = requests.get(
         f"http://127.0.0.1:{port}{API_PATH}", headers={"Authorization": f"Bearer {token}"}, timeout=10
     )
     if api.status_code != 200 or len(api.json()["results"]) != 50 or not api.headers.get("Grant-Expires"):
         sys.exit(f"benchmark failed: the API did not return a page of 50 purchases: {api.text[:300]}")
+    return list(api.json()["results"])
 
 
-def _check_baseline(port: int) -> None:
-    """Make sure the baseline answers 200 with 50 rows (the API's ledger entries) before timing it."""
-    baseline = requests.get(f"http://127.0.0.1:{port}{BASELINE_PATH}", timeout=10)
-    if baseline.status_code != 200 or len(baseline.json()) != 50:
-        sys.exit(f"benchmark failed: the baseline did not return 50 rows: {baseline.text[:300]}")
+def _check_baselines(port: int, page: list[dict[str, Any]]) -> None:
+    """Both baselines answer 50 rows; the clear one answers the API's very documents."""
+    clear = requests.get(f"http://127.0.0.1:{port}{BASELINE_PATH}", timeout=10)
+    if clear.status_code != 200 or sorted(clear.json(), key=lambda d: d["id"]) != sorted(
+        page, key=lambda d: d["id"]
+    ):
+        sys.exit(f"benchmark failed: the baseline does not serve the API's page: {clear.text[:300]}")
+    ledger = requests.get(f"http://127.0.0.1:{port}{LEDGER_BASELINE_PATH}", timeout=10)
+    if ledger.status_code != 200 or len(ledger.json()) != 50:
+        sys.exit(f"benchmark failed: the ledger baseline did not return 50 rows: {ledger.text[:300]}")
+
+
+def _clear_copy(token: str) -> None:
+    """Store the documents of the API's first page in clear (the baseline's table)."""
+    from django.test import Client
+
+    from bench.models import ClearPurchase
+
+    response = Client().get(API_PATH, HTTP_AUTHORIZATION=f"Bearer {token}")
+    if response.status_code != 200:
+        sys.exit(f"benchmark failed: the API answered {response.status_code} in-process")
+    ClearPurchase.objects.bulk_create(ClearPurchase(**doc) for doc in response.json()["results"])
 
 
 def _profile(token: str, n: int) -> None:
@@ -354,7 +382,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per endpoint and round")
     parser.add_argument(
-        "--rounds", type=int, default=6, help="rounds, each loading both endpoints in turn (order alternates)"
+        "--rounds", type=int, default=6, help="rounds, each loading every endpoint in turn (order alternates)"
     )
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="then profile N requests each")
     parser.add_argument(
@@ -377,20 +405,24 @@ def main() -> None:
         call_command("migrate", verbosity=0)
         _seed(args.people, args.purchases, args.seed_workers)
         token = _access_token()
+        _clear_copy(token)
         connection.close()
 
         port = _free_port()
         server = _gunicorn(port, args.server_workers, log)
-        _check_api(port, token)
+        page = _api_page(port, token)
         base = f"http://127.0.0.1:{port}"
-        endpoints = {"api": (base + API_PATH, token), "baseline": (base + BASELINE_PATH, None)}
+        endpoints = {
+            "api": (base + API_PATH, token),
+            "baseline": (base + BASELINE_PATH, None),
+            "ledger": (base + LEDGER_BASELINE_PATH, None),
+        }
         load = {"threads": args.threads, "connections": args.connections}
-        # Warm up both (workers import lazily, connections open, statements get prepared, and
-        # the API's reads write the ledger entries the baseline lists).
-        for name, (url, bearer) in endpoints.items():
-            if name == "baseline":
-                _check_baseline(port)
+        # Warm up every endpoint (workers import lazily, connections open, statements get
+        # prepared, and the API's reads write the ledger entries the ledger baseline lists).
+        for url, bearer in endpoints.values():
             _wrk(url, token=bearer, seconds=3, **load)
+        _check_baselines(port, page)
         rounds = _measure(endpoints, rounds=args.rounds, seconds=args.duration, load=load)
         _report(rounds, args)
         if args.profile:
