@@ -89,10 +89,10 @@ def records_shared_rows(
     """Rows a vendor may be shown: shared ones, gifts only if asked, within the window.
 
     `ids` limits the set to named records (one-off grants); `gtin` matches through the blind index.
-    Rows are mappings of the columns a document opens from, plus `created_at` (the API's
-    paging key), read without the ORM's query compiler or a model instance per row
-    (vrm.statements): the vendor API's hot path. records_shared_qs gives the same set as a
-    QuerySet.
+    Rows are mappings of the columns a document opens from, plus `created_at` (the API's paging
+    key, converted only where the cursor reads it), read without the ORM's query compiler or a
+    model instance per row (vrm.statements): the vendor API's hot path. records_shared_qs gives
+    the same set as a QuerySet.
     """
     cat = category_get(category)
     conditions = [Condition("owner_id", "exact", owner.pk), Condition("shared", "exact", True)]
@@ -106,7 +106,12 @@ def records_shared_rows(
         conditions.append(Condition("id", "in", ids))
     if gtin:
         conditions.append(Condition("gtin_index", "exact", store.blind_index("gtin", gtin)))
-    return Rows(cat.model, columns=(*store.open_columns(cat), "created_at"), conditions=tuple(conditions))
+    return Rows(
+        cat.model,
+        columns=(*store.open_columns(cat), "created_at"),
+        conditions=tuple(conditions),
+        lazy=("created_at",),
+    )
 
 
 def records_shared_qs(

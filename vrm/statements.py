@@ -14,6 +14,7 @@ single-row INSERT.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -21,6 +22,7 @@ from typing import Any, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Field, Model, QuerySet
+from django.utils import timezone
 
 M = TypeVar("M", bound=Model)
 Converter = Callable[[Any, Any, Any], Any]
@@ -188,6 +190,9 @@ class Rows:
     conditions: tuple[Condition, ...]
     ordering: tuple[str, ...] = ()
     using: str = DEFAULT_DB_ALIAS
+    # Columns read as the database's text of them and converted only where used (TextValue):
+    # paging keys, of which a cursor reads one or two rows' of a page.
+    lazy: tuple[str, ...] = ()
 
     def queryset(self) -> QuerySet[Any]:
         """The same rows as a QuerySet of model instances, for everything but the hot path."""
@@ -220,7 +225,7 @@ class Rows:
     def _run(self, low: int, high: int | None) -> list[dict[str, Any]]:
         connection = connections[self.using]
         quote = connection.ops.quote_name
-        selected, conversions = _selection(self.model, self.columns, self.using)
+        selected, conversions = _selection(self.model, self.columns, self.lazy, self.using)
         where, params = [], []
         for condition in self.conditions:
             field = _field(self.model, condition.attname)
@@ -254,12 +259,54 @@ class Rows:
 
 
 @lru_cache(maxsize=64)
-def _selection(model: type[Model], columns: tuple[str, ...], using: str) -> tuple[str, Conversions]:
+def _selection(
+    model: type[Model], columns: tuple[str, ...], lazy: tuple[str, ...], using: str
+) -> tuple[str, Conversions]:
     """The SELECT list of some columns of a model, and their conversions (once per shape)."""
     connection = connections[using]
+    quote = connection.ops.quote_name
     fields = [_field(model, name) for name in columns]
-    selected = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    return selected, _conversions(connection, fields, model._meta.db_table)
+    selected = ", ".join(
+        f"CAST({quote(f.column)} AS TEXT)" if name in lazy else quote(f.column)
+        for name, f in zip(columns, fields, strict=True)
+    )
+    conversions = _conversions(connection, fields, model._meta.db_table)
+    lazy_conversions = tuple(
+        (position, [TextValue.converter(field)], None)
+        for position, (name, field) in enumerate(zip(columns, fields, strict=True))
+        if name in lazy
+    )
+    eager = tuple(c for c in conversions if columns[c[0]] not in lazy)
+    return selected, tuple(sorted(eager + lazy_conversions, key=lambda c: c[0]))
+
+
+class TextValue:
+    """A column value kept as the database's text of it until used; str() gives the value's str.
+
+    For a DateTimeField that is the aware datetime the ORM would give (naive text, as Django
+    keeps it in SQLite, is UTC), parsed on first use instead of for every row of a page.
+    """
+
+    __slots__ = ("_field", "_text", "_value")
+
+    def __init__(self, field: Field[Any, Any], text: str) -> None:
+        self._field, self._text, self._value = field, text, None
+
+    @classmethod
+    def converter(cls, field: Field[Any, Any]) -> Converter:
+        return lambda text, _expression, _connection: None if text is None else cls(field, text)
+
+    @property
+    def value(self) -> Any:
+        if self._value is None:
+            value = self._field.to_python(self._text)
+            if isinstance(value, dt.datetime) and timezone.is_naive(value):
+                value = timezone.make_aware(value, dt.UTC)
+            self._value = value
+        return self._value
+
+    def __str__(self) -> str:
+        return str(self.value)
 
 
 # Inserts (ledger entries).

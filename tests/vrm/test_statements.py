@@ -20,7 +20,7 @@ from personal_data import services, store
 from personal_data.categories import RECORD_CATEGORIES
 from personal_data.models import PersonKey, Purchase
 from tests.conftest import purchase_data
-from vrm.statements import Condition, JoinedRead, Rows, Table, insert
+from vrm.statements import Condition, JoinedRead, Rows, Table, TextValue, insert
 
 PURCHASES = RECORD_CATEGORIES["purchases"]
 COLUMNS = (*store.open_columns(PURCHASES), "created_at")
@@ -96,6 +96,22 @@ def test_rows_convert_values_as_the_orm_does(alice: Any) -> None:
     assert row["shared"] is True and row["is_gift"] is False
     assert row["created_at"].tzinfo is not None
     assert store.rows_open_json(PURCHASES, [row], alice)[0]
+
+
+def test_lazy_columns_give_the_orms_value_where_used(alice: Any) -> None:
+    _purchases(alice, [(True, False, 3), (True, True, 1)])
+    conditions = (Condition("owner_id", "exact", alice.pk),)
+    lazy = Rows(Purchase, columns=COLUMNS, conditions=conditions, lazy=("created_at",)).order_by(*ORDER)
+    eager = Rows(Purchase, columns=COLUMNS, conditions=conditions).order_by(*ORDER)
+    for row, expected in zip(lazy[0:10], eager[0:10], strict=True):
+        assert isinstance(row["created_at"], TextValue)
+        assert (
+            row["created_at"].value == expected["created_at"] and row["created_at"].value.tzinfo is not None
+        )
+        assert str(row["created_at"]) == str(expected["created_at"])  # the cursor's position text
+        assert {k: v for k, v in row.items() if k != "created_at"} == {
+            k: v for k, v in expected.items() if k != "created_at"
+        }
 
 
 def test_rows_by_an_empty_id_list_are_none_and_ask_nothing(alice: Any) -> None:
