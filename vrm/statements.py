@@ -67,11 +67,16 @@ def _convert(row: Sequence[Any], conversions: Conversions, connection: Any) -> S
 
 @dataclass(frozen=True)
 class Table:
-    """A model in a JoinedRead; `on` is (other alias, its attname, this model's attname)."""
+    """A model in a JoinedRead; `on` is (other alias, its attname, this model's attname).
+
+    `only` names the attnames to load (the primary key always is); the others are deferred,
+    so reading one costs a query of its own, as with QuerySet.only.
+    """
 
     model: type[Model]
     alias: str
     on: tuple[str, str, str] | None = None
+    only: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -114,7 +119,12 @@ class JoinedRead:
         columns: list[str] = []
         slices = []
         for table in self.tables:
-            fields = table.model._meta.concrete_fields
+            pk = table.model._meta.pk
+            fields = [
+                f
+                for f in table.model._meta.concrete_fields
+                if table.only is None or f is pk or f.attname in table.only
+            ]
             start = len(columns)
             columns += [f"{quote(table.alias)}.{quote(f.column)}" for f in fields]
             attnames = tuple(f.attname for f in fields)

@@ -13,7 +13,9 @@ from unittest import mock
 import pytest
 import time_machine
 from django.conf import settings
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from audit.models import LedgerEntry
@@ -225,6 +227,33 @@ def test_body_over_1_mib_is_a_413(alice: Any, api: Api) -> None:
     response = api.client.post(f"{API}/purchases", body, content_type="application/json", **_auth(api))
     assert_problem(response, 413, "too-large")
     assert records_for_owner(owner=alice, category="purchases") == []
+
+
+# Statements: what each read costs the database, so a lazy load cannot creep into the hot path.
+
+
+@pytest.mark.parametrize(
+    ("path", "selects"),
+    [
+        ("me", 1),  # the token with its app, grant, person and key row; the pairwise id from the key row
+        ("receipts", 2),
+        ("purchases", 2),  # the token, one page
+        ("purchases/{id}", 2),
+        ("purchases/owns?gtin={gtin}", 2),
+        ("preferences", 2),
+    ],
+)
+def test_a_read_is_one_token_statement_one_read_and_one_ledger_entry(
+    alice: Any, api: Api, path: str, selects: int
+) -> None:
+    record = add_record(alice, "purchases")
+    with CaptureQueriesContext(connection) as queries:
+        response = api.get(path.format(id=record["id"], gtin=record["gtin"]))
+    assert response.status_code == 200, response.content
+    verbs = [query["sql"].split()[0].upper() for query in queries.captured_queries]
+    assert verbs.count("SELECT") == selects, queries.captured_queries
+    assert verbs.count("INSERT") == 1  # the ledger entry
+    assert set(verbs) <= {"SELECT", "INSERT", "SAVEPOINT", "RELEASE", "BEGIN", "COMMIT"}
 
 
 # Rate limits.
