@@ -3,8 +3,8 @@
 Every API request reads its token (with the app, grant, person and key row), reads a page of
 records and appends a ledger entry. Through the ORM, compiling those three statements and
 building model instances for them cost more than running them: a select_related token lookup
-took 0.45 ms to compile and 0.16 ms to run, and replacing all three lifted the API's
-throughput by a third on the benchmark (docs/performance.md). The statements here are built
+took 0.45 ms to compile and 0.16 ms to run; replacing all three was the largest single gain
+in the API's throughput (docs/performance.md). The statements here are built
 from the models' own metadata (tables, columns, each field's value preparation and converters),
 so a renamed column or a new field needs no edit and every value converts exactly as the ORM
 converts it, on every database Django supports. Only the shapes the API needs exist: equality
@@ -92,9 +92,9 @@ class JoinedRead:
     """One row of several models joined by LEFT JOINs, found by equality on columns of the first.
 
     `one(values)` returns a dict of alias to model instance (None where the join found no row),
-    or None when no row matches. Instances are complete (no deferred field), but their relations
-    are not linked: the caller sets what it needs, which costs no query. The statement is built
-    once per database alias.
+    or None when no row matches. Instances hold every column, or those their Table names in
+    `only`; their relations are not linked: the caller sets what it needs, which costs no
+    query. The statement is built once per database alias.
     """
 
     def __init__(self, *tables: Table, where: Sequence[tuple[str, str]]) -> None:
