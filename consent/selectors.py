@@ -61,7 +61,7 @@ def grant_store_filters(grant: Grant) -> dict[str, Any]:
 
 def visibility_for_person(*, person: Any) -> list[dict[str, Any]]:
     """Per live grant: which categories the vendor can see right now and how many records."""
-    from personal_data.selectors import records_shared_qs
+    from personal_data.selectors import records_shared_rows
 
     summary = []
     for grant in grants_live_for_person(person=person):
@@ -70,7 +70,7 @@ def visibility_for_person(*, person: Any) -> list[dict[str, Any]]:
         for scope in grant.scopes:
             category = SCOPES[scope].category
             if scope.endswith(":read") and category in RECORD_CATEGORY_NAMES:
-                count = records_shared_qs(owner=person, category=category, **filters).count()
+                count = records_shared_rows(owner=person, category=category, **filters).queryset().count()
                 categories.append({"category": category, "count": count})
             elif scope == "preferences:read":
                 categories.append({"category": "preferences", "count": None})

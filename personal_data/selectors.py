@@ -91,8 +91,8 @@ def records_shared_rows(
     `ids` limits the set to named records (one-off grants); `gtin` matches through the blind index.
     Rows are mappings of the columns a document opens from, plus `created_at` (the API's paging
     key, converted only where the cursor reads it), read without the ORM's query compiler or a
-    model instance per row (vrm.statements): the vendor API's hot path. records_shared_qs gives
-    the same set as a QuerySet.
+    model instance per row (vrm.statements): the vendor API's hot path. `.queryset()` gives
+    the same set as a QuerySet of model instances (counts, single records).
     """
     cat = category_get(category)
     conditions = [Condition("owner_id", "exact", owner.pk), Condition("shared", "exact", True)]
@@ -114,29 +114,6 @@ def records_shared_rows(
     )
 
 
-def records_shared_qs(
-    *,
-    owner: Any,
-    category: str,
-    since: dt.date | None = None,
-    until: dt.date | None = None,
-    include_gifts: bool = False,
-    ids: list[str] | None = None,
-    gtin: str | None = None,
-) -> QuerySet[EncryptedRecord]:
-    """The rows of records_shared_rows as a QuerySet of model instances (counts, single records)."""
-    rows = records_shared_rows(
-        owner=owner,
-        category=category,
-        since=since,
-        until=until,
-        include_gifts=include_gifts,
-        ids=ids,
-        gtin=gtin,
-    )
-    return rows.queryset()
-
-
 def records_open_json(*, owner: Any, category: str, rows: Any) -> list[bytes]:
     """Decrypt rows of one owner (a page of records_shared_rows) into JSON documents."""
     return store.rows_open_json(category_get(category), rows, owner)
@@ -153,9 +130,9 @@ def record_get_shared(
 ) -> Document:
     """Return one shared record or raise Http404, exactly as for a record that does not exist."""
     cat = category_get(category)
-    rows = records_shared_qs(
+    rows = records_shared_rows(
         owner=owner, category=category, since=since, include_gifts=include_gifts, ids=ids
-    )
+    ).queryset()
     row = rows.filter(pk=_uuid_or_404(record_id)).first()
     if row is None:
         raise Http404("No such record.")
@@ -171,9 +148,10 @@ def purchases_owns(
     ids: list[str] | None = None,
 ) -> bool:
     """Answer whether the owner has a shared purchase of gtin, through the blind index only."""
-    return records_shared_qs(
+    rows = records_shared_rows(
         owner=owner, category="purchases", since=since, include_gifts=include_gifts, ids=ids, gtin=gtin
-    ).exists()
+    )
+    return rows.queryset().exists()
 
 
 def category_counts(*, owner: Any) -> dict[str, int]:
