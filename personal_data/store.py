@@ -202,17 +202,27 @@ def open_columns(category: Category) -> tuple[str, ...]:
     return ("id", "owner_id", "payload", "shared", *category.flags, *source)
 
 
+def _getter(row: EncryptedRecord | Mapping[str, Any]) -> Callable[[str], Any]:
+    return row.__getitem__ if isinstance(row, Mapping) else partial(getattr, row)
+
+
+def _clear_part(category: Category, get: Callable[[str], Any], row_id: str) -> Document:
+    """The members of a document kept in clear columns: id, shared, flags and source."""
+    clear: Document = {"id": row_id, "shared": get("shared")}
+    for flag in category.flags:
+        clear[flag] = get(flag)
+    if category.name == "purchases":
+        clear["source"] = get("source")
+    return clear
+
+
 def row_open(category: Category, row: EncryptedRecord | Mapping[str, Any], key: bytes) -> Document:
     """Return a row (a model instance, or a mapping of its open_columns) as its document."""
-    get: Callable[[str], Any] = row.__getitem__ if isinstance(row, Mapping) else partial(getattr, row)
+    get = _getter(row)
     row_id = get("id")
-    doc: Document = {"id": str(row_id)}
+    doc = _clear_part(category, get, str(row_id))
     doc.update(_open(key, category.table, row_id, get("owner_id"), get("payload")))
-    doc["shared"] = get("shared")
-    for flag in category.flags:
-        doc[flag] = get(flag)
     if category.name == "purchases":
-        doc["source"] = get("source")
         doc.setdefault("source_vendor", "")
     if category.name == "prescriptions":
         doc["next_refill_on"] = _next_refill(doc)
@@ -250,18 +260,15 @@ def rows_open_json(
     owner_ids: dict[Any, str] = {}  # one owner's rows, usually: its id as text once
     out = []
     for row in rows:
-        get: Callable[[str], Any] = row.__getitem__ if isinstance(row, Mapping) else partial(getattr, row)
+        get = _getter(row)
         row_id, owner_id = str(get("id")), get("owner_id")
-        owner_text = owner_ids.get(owner_id) or owner_ids.setdefault(owner_id, str(owner_id))
-        head: Document = {"id": row_id, "shared": get("shared")}
-        for flag in category.flags:
-            head[flag] = get(flag)
-        content = _unseal(unseal, category.table, row_id, owner_text, get("payload"))
-        if category.name == "purchases":
-            head["source"] = get("source")
-            # Written with every purchase since vendors could give records back; older ones lack it.
-            if _SOURCE_VENDOR_MEMBER not in content:
-                head["source_vendor"] = ""
+        if owner_id not in owner_ids:
+            owner_ids[owner_id] = str(owner_id)
+        head = _clear_part(category, get, row_id)
+        content = _unseal(unseal, category.table, row_id, owner_ids[owner_id], get("payload"))
+        # Written with every purchase since vendors could give records back; older ones lack it.
+        if category.name == "purchases" and _SOURCE_VENDOR_MEMBER not in content:
+            head["source_vendor"] = ""
         out.append(_splice(orjson.dumps(head), content))
     return out
 

@@ -249,6 +249,10 @@ class Rows:
                     return []
                 where.append(f"{column} IN ({', '.join(['%s'] * len(values))})")
                 params += values
+            elif condition.value is None:
+                if condition.lookup != "exact":
+                    raise ValueError(f"{condition.keyword} cannot compare with None")
+                where.append(f"{column} IS NULL")  # as the ORM reads exact=None
             else:
                 where.append(f"{column} {operator} %s")
                 params.append(field.get_db_prep_value(condition.value, connection))

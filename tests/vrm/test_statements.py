@@ -114,6 +114,16 @@ def test_lazy_columns_give_the_orms_value_where_used(alice: Any) -> None:
         }
 
 
+def test_rows_read_exact_none_as_the_orm_does(alice: Any) -> None:
+    _purchases(alice, [(True, False, 1)])
+    Purchase.objects.filter(owner_id=alice.pk).update(lot_index=None)
+    rows = Rows(Purchase, columns=("id",), conditions=(Condition("lot_index", "exact", None),))
+    assert [r["id"] for r in rows[0:10]] == list(rows.queryset().values_list("id", flat=True))
+    assert len(rows[0:10]) == 1
+    with pytest.raises(ValueError, match="cannot compare with None"):
+        Rows(Purchase, columns=("id",), conditions=(Condition("lot_index", "lt", None),))[0:1]
+
+
 def test_rows_by_an_empty_id_list_are_none_and_ask_nothing(alice: Any) -> None:
     _purchases(alice, [(True, False, 1)])
     rows = Rows(Purchase, columns=COLUMNS, conditions=(Condition("id", "in", []),))
