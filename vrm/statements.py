@@ -173,6 +173,9 @@ class JoinedRead:
 # Rows of one table (pages of records).
 
 
+_DIRECTION = {True: "DESC", False: "ASC"}
+
+
 @dataclass(frozen=True)
 class Condition:
     """`attname lookup value`, with lookup one of exact, lt, lte, gt, gte, in."""
@@ -235,6 +238,7 @@ class Rows:
     def _run(self, low: int, high: int | None) -> list[dict[str, Any]]:
         connection = connections[self.using]
         quote = connection.ops.quote_name
+        table = quote(self.model._meta.db_table)
         selected, conversions = _selection(self.model, self.columns, self.lazy, self.using)
         where, params = [], []
         for condition in self.conditions:
@@ -242,7 +246,7 @@ class Rows:
             operator = _OPERATORS.get(condition.lookup)
             if operator is None:
                 raise ValueError(f"unsupported lookup {condition.lookup!r}")
-            column = quote(field.column)
+            column = f"{table}.{quote(field.column)}"
             if condition.lookup == "in":
                 values = [field.get_db_prep_value(v, connection) for v in condition.value]
                 if not values:
@@ -256,11 +260,13 @@ class Rows:
             else:
                 where.append(f"{column} {operator} %s")
                 params.append(field.get_db_prep_value(condition.value, connection))
+        # Qualified: a bare name in ORDER BY means an output column first, and a lazy column's
+        # output (its text, named after the column on PostgreSQL) would sort as text.
         order = [
-            f"{quote(_field(self.model, name.lstrip('-')).column)} {'DESC' if name[0] == '-' else 'ASC'}"
+            f"{table}.{quote(_field(self.model, name.lstrip('-')).column)} {_DIRECTION[name[0] == '-']}"
             for name in self.ordering
         ]
-        sql = [f"SELECT {selected} FROM {quote(self.model._meta.db_table)}"]  # noqa: S608
+        sql = [f"SELECT {selected} FROM {table}"]  # noqa: S608
         if where:
             sql.append(f"WHERE {' AND '.join(where)}")
         if order:

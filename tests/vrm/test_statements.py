@@ -211,3 +211,19 @@ def test_insert_takes_its_defaults_from_the_model(db: Any) -> None:
     stored = LedgerEntry.objects.get(pk=entry.pk)
     assert stored.scopes == [] and stored.record_ids == [] and stored.record_count == 0
     assert abs(stored.created_at - timezone.now()) < dt.timedelta(minutes=1)
+
+
+def test_rows_order_and_filter_a_lazy_column_by_its_value_not_its_text(db: Any) -> None:
+    # Ordering by a column read as text must still order by the column: in SQL an unqualified
+    # ORDER BY name means the output column first, which here would be the text (and, on
+    # PostgreSQL, would also keep the page read off its (owner, created_at, id) index).
+    with transaction.atomic():
+        for count in (9, 10, 100):
+            insert(
+                LedgerEntry,
+                {"kind": "access.read", "actor_type": "client", "actor_id": "c", "record_count": count},
+            )
+    rows = Rows(LedgerEntry, columns=("id", "record_count"), conditions=(), lazy=("record_count",))
+    assert [r["record_count"].value for r in rows.order_by("record_count")[0:10]] == [9, 10, 100]
+    assert [r["record_count"].value for r in rows.order_by("-record_count")[0:10]] == [100, 10, 9]
+    assert [r["record_count"].value for r in rows.order_by("id").filter(record_count__lt=10)[0:10]] == [9]
