@@ -257,6 +257,11 @@ class Rows:
                 if condition.lookup != "exact":
                     raise ValueError(f"{condition.keyword} cannot compare with None")
                 where.append(f"{column} IS NULL")  # as the ORM reads exact=None
+            elif condition.lookup == "exact" and field.get_internal_type() == "BooleanField":
+                # A literal, not a parameter: PostgreSQL plans a prepared statement for any
+                # parameter value, and without knowing that nearly all rows are shared=TRUE it
+                # judged that plan worse and planned anew on every execution.
+                where.append(f"{column} = {'TRUE' if field.to_python(condition.value) else 'FALSE'}")
             else:
                 where.append(f"{column} {operator} %s")
                 params.append(field.get_db_prep_value(condition.value, connection))

@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from accounts.models import User
 from audit.models import LedgerEntry
 from consent.models import Grant
 from personal_data import services, store
@@ -227,3 +228,45 @@ def test_rows_order_and_filter_a_lazy_column_by_its_value_not_its_text(db: Any) 
     assert [r["record_count"].value for r in rows.order_by("record_count")[0:10]] == [9, 10, 100]
     assert [r["record_count"].value for r in rows.order_by("-record_count")[0:10]] == [100, 10, 9]
     assert [r["record_count"].value for r in rows.order_by("id").filter(record_count__lt=10)[0:10]] == [9]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements and plans of PostgreSQL")
+def test_a_page_read_is_planned_once_not_on_every_request(alice: Any) -> None:
+    # Booleans are written into the statement: as parameters, PostgreSQL judged its plan for
+    # any value worse than one for shared=TRUE and planned the page anew on every execution.
+    # The table looks like a real one: many people, nearly every record shared, few gifts.
+    others = User.objects.bulk_create(User(email=f"p{n}@example.com", password="!") for n in range(300))
+    now = timezone.now()
+    Purchase.objects.bulk_create(
+        (
+            Purchase(
+                owner=owner,
+                payload=b"x",
+                shared=n % 20 != 0,
+                is_gift=n % 25 == 0,
+                created_at=now,
+                updated_at=now,
+                purchased_on=now.date(),
+            )
+            for owner in [alice, *others]
+            for n in range(100)
+        ),
+        batch_size=2000,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE personal_data_purchase")
+    conditions = (
+        Condition("owner_id", "exact", alice.pk),
+        Condition("shared", "exact", True),
+        Condition("is_gift", "exact", False),
+    )
+    rows = Rows(Purchase, columns=COLUMNS, conditions=conditions, lazy=("created_at",)).order_by(*ORDER)
+    for _ in range(20):  # psycopg prepares it from the 6th; PostgreSQL plans 5 times, then decides
+        assert len(rows[0:51]) == 51
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE %s",
+            ['%FROM "personal_data_purchase" WHERE%'],
+        )
+        ((generic, custom),) = cursor.fetchall()
+    assert generic > custom
