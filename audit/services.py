@@ -20,7 +20,7 @@ from audit.merkle import CompactRange, leaf_hash
 from audit.models import LedgerCheckpoint, LedgerEntry, LedgerLeaf
 from personal_data.keys import signing_key
 from personal_data.pseudonyms import ledger_pseudonym
-from vrm.statements import insert
+from vrm.statements import in_pipelined_atomic, insert
 
 MAX_SCOPES = 32
 MAX_RECORD_IDS = 200
@@ -69,11 +69,12 @@ def ledger_append(
 ) -> LedgerEntry:
     """Record one action in the ledger, inside the caller's transaction.
 
-    Refuse to run outside `transaction.atomic`: an entry must commit or roll back with the action
-    it records. Keep at most MAX_RECORD_IDS ids; `record_count` defaults to the number of ids
-    given, so it stays the full count when the list is cut.
+    Refuse to run outside `transaction.atomic` (or `vrm.statements.pipelined_atomic`): an entry
+    must commit or roll back with the action it records. Inside `pipelined_atomic` the entry's
+    id is not read back (it is None). Keep at most MAX_RECORD_IDS ids; `record_count` defaults
+    to the number of ids given, so it stays the full count when the list is cut.
     """
-    if not transaction.get_connection().in_atomic_block:
+    if not (transaction.get_connection().in_atomic_block or in_pipelined_atomic()):
         raise RuntimeError("ledger_append must run inside the caller's transaction.atomic block")
     if kind not in _KINDS:
         raise ValueError(f"unknown ledger entry kind {kind!r}")

@@ -21,7 +21,9 @@ from django.utils import timezone
 from audit.models import LedgerEntry
 from consent.models import Grant
 from personal_data import crypto
+from personal_data.models import Purchase
 from personal_data.selectors import records_for_owner
+from personal_data.store import StoreError
 from tests.conftest import purchase_data
 from tests.consent.conftest import Flow, make_app
 from tests.vendors_api.conftest import API, Api, add_record, authorize, days_ago, issue_token
@@ -254,6 +256,28 @@ def test_a_read_is_one_token_statement_one_read_and_one_ledger_entry(
     assert verbs.count("SELECT") == selects, queries.captured_queries
     assert verbs.count("INSERT") == 1  # the ledger entry
     assert set(verbs) <= {"SELECT", "INSERT", "SAVEPOINT", "RELEASE", "BEGIN", "COMMIT"}
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the pipelined transaction of PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_a_page_and_its_ledger_entry_commit_together_in_production_mode(alice: Any, api: Api) -> None:
+    # Outside a test's transaction, as in production, a page is read and recorded in one
+    # pipelined transaction (vrm.statements.pipelined_atomic).
+    for _ in range(3):
+        add_record(alice, "purchases")
+    response = api.get("purchases", {"limit": 2})
+    assert response.status_code == 200, response.content
+    entry = LedgerEntry.objects.filter(kind="access.read").latest("id")
+    assert entry.record_ids == [r["id"] for r in response.json()["results"]] and entry.record_count == 2
+    # A record that fails to open fails the read, and the read leaves no entry.
+    row = Purchase.objects.get(pk=response.json()["results"][0]["id"])
+    Purchase.objects.filter(pk=row.pk).update(payload=row.payload[:-1] + bytes([row.payload[-1] ^ 1]))
+    before = LedgerEntry.objects.count()
+    with pytest.raises(StoreError):
+        api.get("purchases", {"limit": 2})
+    assert LedgerEntry.objects.count() == before
+    assert api.get("purchases", {"limit": 1, "until": "2000-01-01"}).status_code == 200
+    assert LedgerEntry.objects.count() == before + 1
 
 
 # Rate limits.

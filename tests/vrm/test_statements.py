@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, ProgrammingError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
@@ -21,7 +21,16 @@ from personal_data import services, store
 from personal_data.categories import RECORD_CATEGORIES
 from personal_data.models import PersonKey, Purchase
 from tests.conftest import purchase_data
-from vrm.statements import Condition, JoinedRead, Rows, Table, TextValue, insert
+from vrm.statements import (
+    Condition,
+    JoinedRead,
+    Rows,
+    Table,
+    TextValue,
+    in_pipelined_atomic,
+    insert,
+    pipelined_atomic,
+)
 
 PURCHASES = RECORD_CATEGORIES["purchases"]
 COLUMNS = (*store.open_columns(PURCHASES), "created_at")
@@ -270,3 +279,87 @@ def test_a_page_read_is_planned_once_not_on_every_request(alice: Any) -> None:
         )
         ((generic, custom),) = cursor.fetchall()
     assert generic > custom
+
+
+# pipelined_atomic: one transaction whose commit travels with its last statement.
+
+postgres_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="pipeline mode of PostgreSQL")
+
+
+def _entry(**values: Any) -> dict[str, Any]:
+    return {"kind": "access.read", "actor_type": "client", "actor_id": "pipelined", **values}
+
+
+def _stored() -> list[int]:
+    return list(LedgerEntry.objects.filter(actor_id="pipelined").values_list("record_count", flat=True))
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_pipelined_read_and_write_commit_as_one_transaction(alice: Any) -> None:
+    _purchases(alice, [(True, False, 1)])
+    rows = Rows(Purchase, columns=("id",), conditions=(Condition("owner_id", "exact", alice.pk),))
+    with pipelined_atomic():
+        assert in_pipelined_atomic() and not connection.in_atomic_block
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT txid_current()")
+            ((read_in,),) = cursor.fetchall()
+        assert len(rows[0:10]) == 1  # a fetch inside the pipeline
+        entry = insert(LedgerEntry, _entry(record_count=1))
+        assert entry.pk is None  # not read back: that would cost the round trip saved
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT txid_current()")
+            ((written_in,),) = cursor.fetchall()
+    assert read_in == written_in  # one transaction, not one per statement
+    assert not in_pipelined_atomic()
+    assert _stored() == [1]
+    with connection.cursor() as cursor:  # the connection is back in autocommit, usable
+        cursor.execute("SELECT txid_current_if_assigned()")
+        assert cursor.fetchone() == (None,)
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_an_exception_after_the_write_rolls_the_pipelined_transaction_back(db: Any) -> None:
+    with pytest.raises(ZeroDivisionError), pipelined_atomic():
+        insert(LedgerEntry, _entry(record_count=2))
+        _ = 1 / 0
+    assert _stored() == []
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_statement_rolls_the_pipelined_transaction_back(db: Any) -> None:
+    # The second insert breaks the record_count >= 0 constraint; the error comes back with the
+    # commit, as Django's IntegrityError, and the first insert is gone with it.
+    with pytest.raises(IntegrityError), pipelined_atomic():
+        insert(LedgerEntry, _entry(record_count=3))
+        insert(LedgerEntry, _entry(record_count=-1))
+    assert _stored() == []
+    with pytest.raises(ProgrammingError), pipelined_atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT no_such_column FROM audit_ledgerentry")
+        cursor.fetchall()
+    with pipelined_atomic():  # and the connection works afterwards
+        insert(LedgerEntry, _entry(record_count=4))
+    assert _stored() == [4]
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_pipelined_block_refuses_a_nested_atomic_block(db: Any) -> None:
+    with pytest.raises(ProgrammingError), pipelined_atomic():
+        insert(LedgerEntry, _entry(record_count=5))
+        with transaction.atomic():
+            pass
+    assert _stored() == []
+
+
+def test_pipelined_atomic_is_atomic_inside_an_atomic_block_or_elsewhere(db: Any) -> None:
+    with transaction.atomic(), pipelined_atomic():
+        assert connection.in_atomic_block
+        entry = insert(LedgerEntry, _entry(record_count=6))
+        assert entry.pk is not None
+    with pytest.raises(ZeroDivisionError), pipelined_atomic():
+        insert(LedgerEntry, _entry(record_count=7))
+        _ = 1 / 0
+    assert _stored() == [6]
