@@ -405,7 +405,10 @@ def pipelined_atomic(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
     Elsewhere (SQLite, or already inside an atomic block) it is `transaction.atomic`.
     """
     connection = connections[using]
-    if connection.vendor != "postgresql" or connection.in_atomic_block or in_pipelined_atomic(using):
+    if in_pipelined_atomic(using):  # nested: already one transaction
+        yield
+        return
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
         with transaction.atomic(using=using):
             yield
         return

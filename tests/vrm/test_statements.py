@@ -310,9 +310,11 @@ def test_a_pipelined_read_and_write_commit_as_one_transaction(alice: Any) -> Non
         with connection.cursor() as cursor:
             cursor.execute("SELECT txid_current()")
             ((written_in,),) = cursor.fetchall()
+        with pipelined_atomic():  # nested: the same transaction
+            insert(LedgerEntry, _entry(record_count=2))
     assert read_in == written_in  # one transaction, not one per statement
     assert not in_pipelined_atomic()
-    assert _stored() == [1]
+    assert sorted(_stored()) == [1, 2]
     with connection.cursor() as cursor:  # the connection is back in autocommit, usable
         cursor.execute("SELECT txid_current_if_assigned()")
         assert cursor.fetchone() == (None,)
