@@ -257,17 +257,18 @@ def rows_open_json(
     if category.name == "prescriptions":
         return [orjson.dumps(row_open(category, row, key)) for row in rows]
     unseal = crypto.unsealer(key)
-    owner_ids: dict[Any, str] = {}  # one owner's rows, usually: its id as text once
+    # The rows are the owner's: bind each to the owner asked for, so a row of anyone else fails
+    # to open here exactly as it would under that person's own id and key.
+    owner_id = str(getattr(owner, "pk", owner))
+    purchases = category.name == "purchases"
     out = []
     for row in rows:
         get = _getter(row)
-        row_id, owner_id = str(get("id")), get("owner_id")
-        if owner_id not in owner_ids:
-            owner_ids[owner_id] = str(owner_id)
+        row_id = str(get("id"))
         head = _clear_part(category, get, row_id)
-        content = _unseal(unseal, category.table, row_id, owner_ids[owner_id], get("payload"))
+        content = _unseal(unseal, category.table, row_id, owner_id, get("payload"))
         # Written with every purchase since vendors could give records back; older ones lack it.
-        if category.name == "purchases" and _SOURCE_VENDOR_MEMBER not in content:
+        if purchases and _SOURCE_VENDOR_MEMBER not in content:
             head["source_vendor"] = ""
         out.append(_splice(orjson.dumps(head), content))
     return out

@@ -398,6 +398,21 @@ def test_ciphertext_swapped_between_people_fails(alice: Any, bob: Any) -> None:
         _read(alice, a1)
 
 
+def test_the_json_path_opens_only_the_asked_owners_rows(alice: Any, bob: Any) -> None:
+    # The list path binds every row to the owner it was asked for: another person's row among
+    # them fails, whatever that row's owner column says.
+    a1, _, b1 = _two_purchases(alice, bob)
+    cat = RECORD_CATEGORIES["purchases"]
+    columns = store.open_columns(cat)
+    alices, bobs = (Purchase.objects.filter(pk=r.pk).values(*columns).get() for r in (a1, b1))
+    assert store.rows_open_json(cat, [alices], alice)
+    for rows, owner in (([alices, bobs], alice), ([bobs], alice), ([alices], bob)):
+        with pytest.raises(store.StoreError, match="cannot be opened"):
+            store.rows_open_json(cat, rows, owner)
+    with pytest.raises(store.StoreError, match="cannot be opened"):
+        store.rows_open_json(cat, [{**bobs, "owner_id": alice.pk}], alice)
+
+
 def test_another_persons_data_key_cannot_open_a_record(alice: Any, bob: Any) -> None:
     a1, _, _ = _two_purchases(alice, bob)
     bobs_wrapped = PersonKey.objects.get(person=bob)
