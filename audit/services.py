@@ -27,6 +27,8 @@ MAX_RECORD_IDS = 200
 CHUNK_SIZE = 10_000
 # Ids, codes and pseudonyms only: no spaces, no '@', so an e-mail or a sentence cannot slip in.
 _ID = re.compile(r"[A-Za-z0-9_.:/+=-]{1,64}")
+# A list of them joined by commas (which no id holds): a page's 50 ids checked in one match.
+_ID_LIST = re.compile(rf"{_ID.pattern}(?:,{_ID.pattern})*")
 _SCOPE = re.compile(r"[a-z0-9_.:-]{1,64}")
 _SUBJECT = re.compile(r"p-[a-z2-7]{32}")
 # A short reason code or phrase ("insufficient_scope", "grant expired"), never free text.
@@ -85,7 +87,12 @@ def ledger_append(
     scope_list = sorted({_check(s, _SCOPE, "scope") for s in scopes})
     if len(scope_list) > MAX_SCOPES:
         raise ValueError(f"a ledger entry holds at most {MAX_SCOPES} scopes")
-    ids = [_check(str(r), _ID, "record id") for r in record_ids]
+    ids = [str(r) for r in record_ids]
+    joined = ",".join(ids)
+    # The count catches an id that itself holds a comma ("a,b" would pass as two ids).
+    if ids and (joined.count(",") != len(ids) - 1 or not _ID_LIST.fullmatch(joined)):
+        for r in ids:  # name the one that is not an id
+            _check(r, _ID, "record id")
     count = len(ids) if record_count is None else record_count
     if count < 0:
         raise ValueError("record_count cannot be negative")

@@ -114,8 +114,8 @@ def records_shared_rows(
     )
 
 
-def records_open_json(*, owner: Any, category: str, rows: Any) -> list[bytes]:
-    """Decrypt rows of one owner (a page of records_shared_rows) into JSON documents."""
+def records_open_json(*, owner: Any, category: str, rows: Any) -> dict[str, bytes]:
+    """Decrypt rows of one owner (a page of records_shared_rows) into {id: JSON document}."""
     return store.rows_open_json(category_get(category), rows, owner)
 
 

@@ -242,8 +242,9 @@ def rows_open(
 
 def rows_open_json(
     category: Category, rows: Iterable[EncryptedRecord | Mapping[str, Any]], owner: Any
-) -> list[bytes]:
-    """Open many rows of one owner straight to JSON: each the document row_open gives, as bytes.
+) -> dict[str, bytes]:
+    """Open many rows of one owner straight to JSON: {id: the document row_open gives, as bytes},
+    in the rows' order (the ids as text, for a ledger entry, converted once).
 
     A sealed payload is already the compact JSON object of a record's content, so the clear
     columns (id, shared, flags, source) are written as a small object of their own and the
@@ -252,16 +253,17 @@ def rows_open_json(
     """
     rows = list(rows)
     if not rows:
-        return []
+        return {}
     key = owner_data_key(owner)
     if category.name == "prescriptions":
-        return [orjson.dumps(row_open(category, row, key)) for row in rows]
+        documents = (row_open(category, row, key) for row in rows)
+        return {doc["id"]: orjson.dumps(doc) for doc in documents}
     unseal = crypto.unsealer(key)
     # The rows are the owner's: bind each to the owner asked for, so a row of anyone else fails
     # to open here exactly as it would under that person's own id and key.
     owner_id = str(getattr(owner, "pk", owner))
     purchases = category.name == "purchases"
-    out = []
+    out = {}
     for row in rows:
         get = _getter(row)
         row_id = str(get("id"))
@@ -270,7 +272,7 @@ def rows_open_json(
         # Written with every purchase since vendors could give records back; older ones lack it.
         if purchases and _SOURCE_VENDOR_MEMBER not in content:
             head["source_vendor"] = ""
-        out.append(_splice(orjson.dumps(head), content))
+        out[row_id] = _splice(orjson.dumps(head), content)
     return out
 
 

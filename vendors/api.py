@@ -324,9 +324,9 @@ class RecordListView(PersonApiView):
         with pipelined_atomic():
             page = paginator.paginate_queryset(rows, request, view=self) or []
             documents = selectors.records_open_json(owner=self.person, category=self.category, rows=page)
-            self.record_access("access.read", record_ids=[str(row["id"]) for row in page])
+            self.record_access("access.read", record_ids=list(documents))
         # The documents are JSON already: the renderer embeds them as they are.
-        return paginator.get_paginated_response([orjson.Fragment(d) for d in documents])
+        return paginator.get_paginated_response([orjson.Fragment(d) for d in documents.values()])
 
 
 class RecordDetailView(PersonApiView):

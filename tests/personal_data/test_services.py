@@ -305,7 +305,9 @@ def _opened_both_ways(owner: Any, category: str) -> tuple[list[Any], list[Any], 
     models = list(cat.model.objects.filter(owner_id=owner.pk).order_by("pk"))
     values = list(cat.model.objects.filter(owner_id=owner.pk).order_by("pk").values(*store.open_columns(cat)))
     expected = store.rows_open(cat, models, owner)
-    return expected, store.rows_open_json(cat, models, owner), store.rows_open_json(cat, values, owner)
+    by_models, by_values = store.rows_open_json(cat, models, owner), store.rows_open_json(cat, values, owner)
+    assert list(by_models) == list(by_values) == [doc["id"] for doc in expected]
+    return expected, list(by_models.values()), list(by_values.values())
 
 
 @pytest.mark.parametrize("category", list(VALID))

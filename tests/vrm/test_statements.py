@@ -105,7 +105,7 @@ def test_rows_convert_values_as_the_orm_does(alice: Any) -> None:
     assert isinstance(row["id"], uuid.UUID) and str(row["id"]) == purchase_id
     assert row["shared"] is True and row["is_gift"] is False
     assert row["created_at"].tzinfo is not None
-    assert store.rows_open_json(PURCHASES, [row], alice)[0]
+    assert list(store.rows_open_json(PURCHASES, [row], alice)) == [purchase_id]
 
 
 def test_lazy_columns_give_the_orms_value_where_used(alice: Any) -> None:
