@@ -249,20 +249,17 @@ def rows_open_json(
     A sealed payload is already the compact JSON object of a record's content, so the clear
     columns (id, shared, flags, source) are written as a small object of their own and the
     payload's members follow it, with no parse and no second encoding. Documents with a field
-    computed from their content (prescriptions' next_refill_on) are parsed as row_open does.
+    computed from their content (prescriptions' next_refill_on) are parsed and completed after.
     """
     rows = list(rows)
     if not rows:
         return {}
     key = owner_data_key(owner)
-    if category.name == "prescriptions":
-        documents = (row_open(category, row, key) for row in rows)
-        return {doc["id"]: orjson.dumps(doc) for doc in documents}
     unseal = crypto.unsealer(key)
     # The rows are the owner's: bind each to the owner asked for, so a row of anyone else fails
     # to open here exactly as it would under that person's own id and key.
     owner_id = str(getattr(owner, "pk", owner))
-    purchases = category.name == "purchases"
+    purchases, prescriptions = category.name == "purchases", category.name == "prescriptions"
     out = {}
     for row in rows:
         get = _getter(row)
@@ -272,7 +269,12 @@ def rows_open_json(
         # Written with every purchase since vendors could give records back; older ones lack it.
         if purchases and _SOURCE_VENDOR_MEMBER not in content:
             head["source_vendor"] = ""
-        out[row_id] = _splice(orjson.dumps(head), content)
+        document = _splice(orjson.dumps(head), content)
+        if prescriptions:  # next_refill_on is computed from the content, as row_open does
+            parsed = orjson.loads(document)
+            parsed["next_refill_on"] = _next_refill(parsed)
+            document = orjson.dumps(parsed)
+        out[row_id] = document
     return out
 
 

@@ -413,6 +413,13 @@ def test_the_json_path_opens_only_the_asked_owners_rows(alice: Any, bob: Any) ->
             store.rows_open_json(cat, rows, owner)
     with pytest.raises(store.StoreError, match="cannot be opened"):
         store.rows_open_json(cat, [{**bobs, "owner_id": alice.pk}], alice)
+    # Prescriptions, whose documents are completed after opening, are bound the same way.
+    rx = RECORD_CATEGORIES["prescriptions"]
+    bobs_rx = services.record_create(owner=bob, category="prescriptions", data=VALID["prescriptions"])
+    row = rx.model.objects.filter(pk=bobs_rx["id"]).values(*store.open_columns(rx)).get()
+    assert orjson.loads(store.rows_open_json(rx, [row], bob)[bobs_rx["id"]]) == bobs_rx
+    with pytest.raises(store.StoreError, match="cannot be opened"):
+        store.rows_open_json(rx, [{**row, "owner_id": alice.pk}], alice)
 
 
 def test_another_persons_data_key_cannot_open_a_record(alice: Any, bob: Any) -> None:
