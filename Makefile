@@ -27,6 +27,7 @@ run: $(VENV)/.run-deps
 
 test: $(VENV)/.dev-deps
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(DEV) $(PY) manage.py dev_keys --quiet
 	$(DEV) $(PY) manage.py check
 	$(DEV) $(PY) manage.py makemigrations --check --dry-run

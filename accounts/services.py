@@ -1,26 +1,18 @@
-"""Account writes."""
+"""Account writes that need nothing but the account (people's stores are opened by the portal)."""
 
 from __future__ import annotations
 
 from django.db import transaction
 
 from accounts.models import User
-from personal_data.services import person_erase, person_store_open
-
-
-@transaction.atomic
-def person_signup(*, email: str, password: str, display_name: str = "") -> User:
-    """Create a person's account and open their encrypted store (a fresh data key)."""
-    user = User.objects.create_user(
-        email=email, password=password, display_name=display_name, role=User.Role.PERSON
-    )
-    person_store_open(person=user)
-    return user
 
 
 @transaction.atomic
 def account_upsert(*, email: str, password: str, role: str, display_name: str = "") -> tuple[User, bool]:
-    """Create or reset an account with this e-mail (used by the demo seeder)."""
+    """Create or reset an account with this e-mail (demo seeding, staff and auditor accounts).
+
+    A person's store is not opened here; `portal.services.person_upsert` does both.
+    """
     user = User.objects.filter(email__iexact=email).first()
     created = user is None
     if user is None:
@@ -30,22 +22,4 @@ def account_upsert(*, email: str, password: str, role: str, display_name: str = 
     user.is_active = True
     user.set_password(password)
     user.save()
-    if role == User.Role.PERSON:
-        person_store_open(person=user)
     return user, created
-
-
-@transaction.atomic
-def account_delete(*, person: User) -> None:
-    """Delete a person's account: revoke every grant, crypto-shred the store, remove the login.
-
-    The ledger keeps its entries under the person's pseudonym, which nothing links to anyone
-    once the store's salt is destroyed.
-    """
-    from consent.selectors import grants_live_for_person
-    from consent.services import grant_revoke
-
-    for grant in grants_live_for_person(person=person):
-        grant_revoke(grant=grant, by=person, reason="account deleted")
-    person_erase(person=person)
-    person.delete()

@@ -5,7 +5,6 @@ from accounts import views
 from accounts.forms import LoginForm
 
 urlpatterns = [
-    path("signup/", views.signup, name="signup"),
     path("confirm/", views.reauth, name="reauth"),
     path(
         "login/",

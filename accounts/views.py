@@ -1,19 +1,19 @@
-"""Sign-up and the role-aware landing page; login, logout and reset are Django's own views."""
+"""The role-aware landing page and re-authentication; login, logout and reset are Django's own views.
+
+A person's sign-up opens their store, so it lives in the portal (portal.views.signup).
+"""
 
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
-from accounts.forms import SignupForm
 from accounts.models import User
 from accounts.reauth import password_confirmed
-from accounts.services import person_signup
 
 _HOME_BY_ROLE = {
     User.Role.PERSON: "dashboard",
@@ -30,20 +30,6 @@ def home(request: HttpRequest) -> HttpResponse:
     if user.is_staff:
         return redirect("admin:index")
     return redirect(_HOME_BY_ROLE.get(user.role, "dashboard"))
-
-
-@require_http_methods(["GET", "POST"])
-def signup(request: HttpRequest) -> HttpResponse:
-    form = SignupForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        user = person_signup(
-            email=form.cleaned_data["email"],
-            password=form.cleaned_data["password1"],
-            display_name=form.cleaned_data.get("display_name", ""),
-        )
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("dashboard")
-    return render(request, "registration/signup.html", {"form": form})
 
 
 class ReauthForm(forms.Form):

@@ -23,9 +23,7 @@ from audit.selectors import (
     ledger_consistency_proof,
     ledger_inclusion_proof,
 )
-from vrm.problems import problem_type
-
-PROBLEM = "application/problem+json"
+from core.problems import PROBLEM_CONTENT_TYPE, problem_type
 
 
 class CheckpointOut(serializers.Serializer[dict[str, Any]]):
@@ -65,7 +63,7 @@ class ProblemOut(serializers.Serializer[dict[str, Any]]):
 
 def _problem(status: int, title: str, detail: str) -> Response:
     body = {"type": problem_type(status), "title": title, "status": status, "detail": detail}
-    return Response(body, status=status, content_type=PROBLEM)
+    return Response(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
 
 
 def _size_param(request: Request, name: str) -> int | None:

@@ -15,7 +15,8 @@ from typing import Any
 from django.conf import settings
 
 from audit.merkle import canonical_json
-from personal_data.crypto import SigningKey, sha256, verify_signature
+from core import formats
+from core.crypto import SigningKey, sha256, verify_signature
 
 LEAF_FORMAT_VERSION = 1
 # The entry columns a leaf covers, in the order the sealer and the verifier read them.
@@ -48,8 +49,8 @@ def b64(data: bytes) -> str:
 
 
 def rfc3339(moment: dt.datetime) -> str:
-    """Return moment as RFC 3339 UTC with microseconds and a 'Z', e.g. 2026-01-02T03:04:05.000006Z."""
-    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+    """Return the ledger's fixed-width time, e.g. 2026-01-02T03:04:05.000006Z (always six digits)."""
+    return formats.rfc3339(moment, timespec="microseconds")
 
 
 def leaf_document(row: Sequence[Any]) -> dict[str, Any]:

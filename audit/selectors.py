@@ -1,19 +1,22 @@
-"""Reads from the ledger: the newest checkpoint and Merkle proofs, as JSON-ready dicts.
+"""Reads from the ledger: the newest checkpoint, Merkle proofs, and entries by subject or grant.
 
-Everything here is public: checkpoints and proofs reveal hashes, sizes and entry ids, never the
-content of an entry. Hashes are standard base64 (RFC 4648 section 4, with padding).
+Checkpoints and proofs are public: they reveal hashes, sizes and entry ids, never the content
+of an entry. Hashes are standard base64 (RFC 4648 section 4, with padding). Entries are found by
+pseudonym; computing a person's pseudonym is the caller's business.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+from django.db.models import Max, QuerySet
 from django.http import Http404
 
 from audit import ledger
 from audit.merkle import consistency_proof, inclusion_proof
-from audit.models import LedgerCheckpoint, LedgerLeaf
-from personal_data.keys import signing_key
+from audit.models import LedgerCheckpoint, LedgerEntry, LedgerLeaf
+from core.keys import signing_key
 
 
 def checkpoint_latest() -> LedgerCheckpoint | None:
@@ -90,3 +93,18 @@ def ledger_consistency_proof(*, first: int, second: int | None = None) -> dict[s
         "second_root_hash": ledger.b64(bytes(new.root_hash)),
         "proof": [ledger.b64(h) for h in proof],
     }
+
+
+def entries_for_subject(*, subject: str) -> QuerySet[LedgerEntry]:
+    """Return every ledger entry about one pseudonymous subject, newest first (with its leaf)."""
+    return LedgerEntry.objects.filter(subject=subject).select_related("leaf").order_by("-created_at", "-id")
+
+
+def last_access_by_grant(*, grant_ids: list[str]) -> dict[str, dt.datetime]:
+    """Return the time of the latest vendor access under each grant."""
+    rows = (
+        LedgerEntry.objects.filter(grant_id__in=grant_ids, kind__startswith="access.")
+        .values("grant_id")
+        .annotate(last=Max("created_at"))
+    )
+    return {row["grant_id"]: row["last"] for row in rows}

@@ -18,9 +18,8 @@ from django.utils import timezone
 from audit import ledger
 from audit.merkle import CompactRange, leaf_hash
 from audit.models import LedgerCheckpoint, LedgerEntry, LedgerLeaf
-from personal_data.keys import signing_key
-from personal_data.pseudonyms import ledger_pseudonym
-from vrm.statements import in_pipelined_atomic, insert
+from core.keys import signing_key
+from core.statements import in_pipelined_atomic, insert
 
 MAX_SCOPES = 32
 MAX_RECORD_IDS = 200
@@ -50,11 +49,6 @@ def _check(value: str, pattern: re.Pattern[str], what: str, *, blank: bool = Fal
     return value
 
 
-def person_subject(person: Any) -> str:
-    """Return the ledger pseudonym to pass as `subject` for a person."""
-    return ledger_pseudonym(person=person)
-
-
 def ledger_append(
     *,
     kind: str,
@@ -71,7 +65,7 @@ def ledger_append(
 ) -> LedgerEntry:
     """Record one action in the ledger, inside the caller's transaction.
 
-    Refuse to run outside `transaction.atomic` (or `vrm.statements.pipelined_atomic`): an entry
+    Refuse to run outside `transaction.atomic` (or `core.statements.pipelined_atomic`): an entry
     must commit or roll back with the action it records. Inside `pipelined_atomic` the entry's
     id is not read back (it is None). Keep at most MAX_RECORD_IDS ids; `record_count` defaults
     to the number of ids given, so it stays the full count when the list is cut.
@@ -96,7 +90,7 @@ def ledger_append(
     count = len(ids) if record_count is None else record_count
     if count < 0:
         raise ValueError("record_count cannot be negative")
-    # One INSERT built from the model (vrm.statements): every API request appends an entry, and
+    # One INSERT built from the model (core.statements): every API request appends an entry, and
     # Model.save compiled its statement anew each time.
     return insert(
         LedgerEntry,

@@ -108,7 +108,7 @@ def _access_token() -> str:
     from django.test import Client
 
     from consent.scopes import PERSON_SCOPES
-    from personal_data.scale import scale_people
+    from devtools.scale import scale_people
     from vendors.models import Application, Organisation
 
     person = scale_people().first()

@@ -210,10 +210,10 @@ def main() -> None:
         from django.core.management import call_command
         from django.db import connection
 
-        from accounts.services import person_signup
         from personal_data.selectors import category_counts
         from personal_data.services import import_confirm, import_stage
         from personal_data.transfer import MAX_BYTES, import_parse
+        from portal.services import person_signup
 
         call_command("migrate", verbosity=0)
         person = person_signup(

@@ -11,7 +11,7 @@ import os
 import sys
 from urllib.parse import urlsplit, urlunsplit
 
-from personal_data.crypto import SigningKey, encode_key, random_key
+from core.crypto import SigningKey, encode_key, random_key
 
 
 def bench_environment(database_url: str, *, database: str, script: str, **extra: str) -> str:

@@ -33,7 +33,7 @@ definitions afterwards). Everything recall matching reads is real:
   non-safety alerts), so `alerts_notify` unwraps keys and decrypts preferences as in production;
 - `gtin_index` and `lot_index` are real blind indexes, `store.blind_index("gtin", gtin)` and
   `store.blind_index("lot", lot)` under the run's `VRM_INDEX_KEY`, of a catalogue of valid GS1
-  EAN-13 codes (`personal_data.scale.catalogue_build`, 5,000 common products, skewed popularity,
+  EAN-13 codes (`devtools.scale.catalogue_build`, 5,000 common products, skewed popularity,
   three lots each, a lot on a purchase as often as `seed_scale` puts one) plus 20 rare
   products, the recalled ones; `purchased_on` spreads over two years like `seed_scale`, with
   `shared`/`is_gift` at seed_scale's rates;
@@ -118,8 +118,8 @@ def _sql(sql: str, params: Any = None) -> list[tuple[Any, ...]]:
 
 def _catalogue(common: int, recalled: int) -> tuple[list[Any], list[Any]]:
     """Load the catalogue with real blind indexes into bench_catalogue; return (common, recalled)."""
+    from devtools.scale import catalogue_build
     from personal_data import store
-    from personal_data.scale import catalogue_build
 
     products = list(catalogue_build(seed=SEED, size=common + recalled))
     rng = random.Random(f"vrm-bench-recalls-lots-{SEED}")  # noqa: S311 (synthetic data, not secrets)
@@ -217,10 +217,10 @@ def _payload_size(products: list[Any], samples: int = 500) -> int:
     """Return the mean length of a real sealed purchase of this catalogue."""
     from django.utils import timezone
 
-    from personal_data import crypto, store
+    from core import crypto, store
+    from devtools.scale import purchase_document
     from personal_data.categories import category_get
     from personal_data.models import Purchase
-    from personal_data.scale import purchase_document
 
     rng = random.Random("vrm-bench-recalls-payload")  # noqa: S311 (synthetic data, not secrets)
     key, today, total = crypto.random_key(), timezone.now().date(), 0

@@ -29,8 +29,8 @@ from oauthlib.oauth2.rfc6749.tokens import get_token_from_header
 from consent import services
 from consent.models import Grant, SpentCode
 from consent.scopes import ORGANISATION_SCOPES, PERSON_SCOPES
+from core.statements import JoinedRead, Table
 from personal_data.models import PersonKey
-from vrm.statements import JoinedRead, Table
 
 AccessToken = get_access_token_model()
 RefreshToken = get_refresh_token_model()
@@ -77,7 +77,7 @@ class GrantValidator(OAuth2Validator):
         """Load the token with its app, grant, person and the person's key row: one statement.
 
         Every API request needs all of them. The statement is built once per process
-        (vrm.statements): compiling the equivalent select_related query on each request cost
+        (core.statements): compiling the equivalent select_related query on each request cost
         about a millisecond, a fifth of a whole API request.
         """
         found = _TOKEN_READ.one([checksum(token)])

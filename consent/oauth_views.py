@@ -29,10 +29,9 @@ from accounts.reauth import reauth_redirect, recently_confirmed
 from consent.forms import ConsentForm
 from consent.oauth import checksum
 from consent.scopes import SCOPES, SENSITIVE_SCOPES
+from consent.selectors import application_by_client_id, application_find
 from consent.services import grant_authorize
 from personal_data.pseudonyms import pairwise_subject
-from vendors.models import Application
-from vendors.selectors import application_by_client_id
 
 AccessToken = get_access_token_model()
 
@@ -45,9 +44,7 @@ class AuthorizeView(BaseAuthorizationView):
         redirect, details = OAuthLibMixin.error_response(self, error, **kwargs)
         if redirect:
             if application is None:  # the error came before the app was loaded: load it for its schemes
-                application = Application.objects.filter(
-                    client_id=self.request.GET.get("client_id", "")
-                ).first()
+                application = application_find(self.request.GET.get("client_id", ""))
             return self.redirect(details["url"], application)
         oauth_error = details["error"]
         return render(

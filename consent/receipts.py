@@ -22,7 +22,8 @@ from jwcrypto import jwk, jws
 
 from consent.models import Grant, Receipt
 from consent.scopes import SCOPES
-from personal_data.keys import signing_key
+from core.formats import rfc3339
+from core.keys import signing_key
 from personal_data.pseudonyms import pairwise_subject
 
 RECEIPT_VERSION = "vrm-receipt/1 (Kantara CR v1.1, ISO/IEC TS 27560)"
@@ -33,10 +34,6 @@ TERMINATION = {
     "revoked": "revoked by the person",
     "expired": "the agreed time ended",
 }
-
-
-def rfc3339(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def months_before(day: dt.date, months: int) -> dt.date:

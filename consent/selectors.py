@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import Http404
+from oauth2_provider.models import get_application_model
 
 from consent.models import Grant, Receipt
 from consent.scopes import SCOPES
@@ -98,3 +99,20 @@ def grants_audit_facts(*, grant_ids: list[str]) -> dict[str, dict[str, Any]]:
         }
         for g in grants
     }
+
+
+def application_find(client_id: str) -> Any:
+    """Return the OAuth application with this client id, with its organisation, or None.
+
+    Applications are django-oauth-toolkit's swappable model (vendors.Application): consent
+    reaches it through DOT, never by importing the vendors app above it.
+    """
+    return get_application_model().objects.select_related("organisation").filter(client_id=client_id).first()
+
+
+def application_by_client_id(client_id: str) -> Any:
+    """Return the OAuth application with this client id or raise Http404."""
+    application = application_find(client_id)
+    if application is None:
+        raise Http404("No such application.")
+    return application

@@ -14,10 +14,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from audit.services import ledger_append, person_subject
+from audit.services import ledger_append
 from consent.models import AccessToken, Grant, RefreshToken
 from consent.receipts import receipt_issue
 from consent.scopes import PERSON_SCOPES, SENSITIVE_SCOPES
+from personal_data.pseudonyms import person_subject
 
 DURATIONS = (1, 7, 30, 90, 365)
 SENSITIVE_MAX_DAYS = 90

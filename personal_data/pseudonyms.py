@@ -9,8 +9,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from personal_data import crypto
-from personal_data.keys import index_subkey
+from core import crypto
+from core.keys import index_subkey
 from personal_data.models import PersonKey
 from personal_data.store import person_key_of
 
@@ -35,6 +35,11 @@ def _salt(person_id: Any, person: Any = None) -> bytes:
 def ledger_pseudonym(*, person_id: Any = None, person: Any = None) -> str:
     """Return the ledger-wide pseudonym of a person (never shown to vendors)."""
     return "p-" + _encode(crypto.keyed_hash(index_subkey("pseudonym/ledger"), _salt(person_id, person)))
+
+
+def person_subject(person: Any) -> str:
+    """Return the ledger pseudonym to pass as `subject` for a person (a user object)."""
+    return ledger_pseudonym(person=person)
 
 
 def pairwise_subject(*, person_id: Any = None, organisation_id: Any, person: Any = None) -> str:

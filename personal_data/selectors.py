@@ -14,11 +14,11 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import Http404
 
+from core.statements import Condition, Rows
 from personal_data import store
 from personal_data.categories import RECORD_CATEGORIES, category_get
 from personal_data.models import EncryptedRecord, Preferences
 from personal_data.store import Document
-from vrm.statements import Condition, Rows
 
 
 def _uuid_or_404(record_id: Any) -> uuid.UUID:
@@ -91,7 +91,7 @@ def records_shared_rows(
     `ids` limits the set to named records (one-off grants); `gtin` matches through the blind index.
     Rows are mappings of the columns a document opens from, plus `created_at` (the API's paging
     key, converted only where the cursor reads it), read without the ORM's query compiler or a
-    model instance per row (vrm.statements): the vendor API's hot path. `.queryset()` gives
+    model instance per row (core.statements): the vendor API's hot path. `.queryset()` gives
     the same set as a QuerySet of model instances (counts, single records).
     """
     cat = category_get(category)

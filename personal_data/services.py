@@ -11,9 +11,9 @@ from django.http import Http404
 from django.utils import timezone
 
 from audit.services import ledger_append
+from core.keys import master_keyring
 from personal_data import store
 from personal_data.categories import RECORD_CATEGORIES, category_get
-from personal_data.keys import master_keyring
 from personal_data.models import PendingImport, PersonKey, Preferences
 from personal_data.pseudonyms import ledger_pseudonym
 from personal_data.schemas import PreferencesSchema

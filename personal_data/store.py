@@ -17,9 +17,9 @@ import orjson
 from django.core.exceptions import ValidationError
 from rest_framework import serializers
 
-from personal_data import crypto
+from core import crypto
+from core.keys import index_subkey, master_keyring
 from personal_data.categories import Category
-from personal_data.keys import index_subkey, master_keyring
 from personal_data.models import EncryptedRecord, PersonKey, Preferences
 from personal_data.schemas import PreferencesSchema, StrictSchema
 from personal_data.validators import gtin_normalise

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from core.formats import FORMULA_START, csv_cell
 from personal_data import store
 from personal_data.categories import RECORD_CATEGORIES
 from personal_data.schemas import PreferencesSchema
@@ -22,8 +23,6 @@ from personal_data.schemas import PreferencesSchema
 FORMAT = "vrm-export/1"
 MAX_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 50_000
-# What a spreadsheet would run as a formula (CSV injection): refused, never stored.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # Export-only fields: accepted back on import and handled by the store, not the schema.
 CARRIED = ("source", "source_vendor")
 DERIVED = ("id", "next_refill_on")
@@ -195,15 +194,6 @@ def import_parse(*, raw: bytes, filename: str, category: str | None = None) -> I
     return plan
 
 
-def csv_safe(value: Any) -> str:
-    """Render a cell for CSV export (None as empty)."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def category_csv(category: str, documents: list[dict[str, Any]]) -> str:
     """Write documents of one category as CSV with the documented field names as header."""
     cat = RECORD_CATEGORIES[category]
@@ -212,5 +202,5 @@ def category_csv(category: str, documents: list[dict[str, Any]]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(names)
     for doc in documents:
-        writer.writerow([csv_safe(doc.get(n)) for n in names])
+        writer.writerow([csv_cell(doc.get(n)) for n in names])
     return out.getvalue()

@@ -9,7 +9,8 @@ import pytest
 from django.db import connection, transaction
 
 from accounts.models import User
-from accounts.services import account_upsert, person_signup
+from accounts.services import account_upsert
+from portal.services import person_signup
 
 PASSWORD = "correct horse battery staple"
 LEDGER_TABLES = ("audit_ledgerleaf", "audit_ledgercheckpoint", "audit_ledgerentry")

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from accounts.services import person_signup
 from consent.models import Grant
 from consent.scopes import PERSON_SCOPES
-from personal_data.demo import demo_records_seed
+from devtools.records import demo_records_seed
+from portal.services import person_signup
 from tests.conftest import PASSWORD
 from vendors.models import Application, Organisation
 

@@ -8,11 +8,11 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from personal_data import crypto
-from personal_data.keys import index_subkey
+from core import crypto
+from core.keys import index_subkey
+from core.problems import IdempotencyConflict
 from personal_data.store import Document
 from vendors.models import IdempotencyKey
-from vrm.problems import IdempotencyConflict
 
 
 def request_hash(body: Any) -> str:

@@ -7,7 +7,6 @@ read it back afterwards, the operator included.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -17,7 +16,6 @@ from django.db import transaction
 from oauth2_provider.generators import generate_client_secret
 
 from accounts.models import User
-from accounts.services import account_upsert
 from consent.scopes import ORGANISATION_SCOPES, PERSON_SCOPES, SCOPES, SENSITIVE_SCOPES
 from vendors.models import Application, Membership, Organisation, redirect_uri_problem
 
@@ -29,23 +27,6 @@ GRANT_TYPES: tuple[str, ...] = (
 PURPOSE_MAX_LENGTH = 300
 MAX_REDIRECT_URIS = 10
 REDIRECT_URI_MAX_LENGTH = 2000
-
-DEMO_STAFF = "shop@example.com"
-DEMO_ORGANISATION = "Demo Shop"
-DEMO_APP = "Demo Shop app"
-DEMO_RECALL_CLIENT = "Demo Shop recalls"
-DEMO_REDIRECT_URI = "http://127.0.0.1:8765/callback"
-DEMO_PURPOSES = {
-    "profile:read": "To greet you by name in our app and recognise you at the till.",
-    "purchases:read": "To show your order history with us and suggest refills of what you buy often.",
-    "purchases:check": "To warn you before you buy something you already own.",
-    "purchases:write": "To send you a receipt of every order you place with us.",
-    "closet:read": "To suggest clothes that go with what you already own, in your size.",
-    "appliances:read": "To remind you of warranties ending and suggest energy-saving replacements.",
-    "prescriptions:read": "To remind you when a refill is due and offer a cheaper generic.",
-    "preferences:read": "To leave out products that clash with your diet or allergies.",
-}
-
 
 @transaction.atomic
 def vendor_staff_signup(*, email: str, password: str) -> User:
@@ -263,67 +244,3 @@ def application_secret_reset(*, application: Application) -> str:
     application.hash_client_secret = True
     application.save(update_fields=["client_secret", "hash_client_secret", "updated"])
     return secret
-
-
-def _demo_application(
-    *, organisation: Organisation, name: str, grant_type: GrantType, **settings: Any
-) -> tuple[Application, str]:
-    application = Application.objects.filter(organisation=organisation, name=name).first()
-    if application is None:
-        return application_register(organisation=organisation, name=name, grant_type=grant_type, **settings)
-    application_update(application=application, name=name, **settings)
-    return application, application_secret_reset(application=application)
-
-
-@transaction.atomic
-def demo_vendor_seed() -> dict[str, Any]:
-    """Create or refresh the demo shop, its staff login and its two apps; return the credentials.
-
-    Each run sets a fresh staff password and fresh client secrets; client ids stay the same.
-    """
-    password = "demo-" + secrets.token_urlsafe(9)
-    staff, _ = account_upsert(
-        email=DEMO_STAFF, password=password, role=User.Role.VENDOR_STAFF, display_name="Demo Shop staff"
-    )
-    membership = Membership.objects.select_related("organisation").filter(user=staff).first()
-    if membership is None:
-        organisation = organisation_create(
-            staff=staff,
-            name=DEMO_ORGANISATION,
-            website="https://shop.example",
-            privacy_contact="privacy@shop.example",
-            description="A demo shop that sells groceries, clothes and home appliances.",
-        )
-    else:
-        organisation = membership.organisation
-    if not organisation.verified:
-        organisation.verified = True
-        organisation.save(update_fields=["verified"])
-
-    app, app_secret = _demo_application(
-        organisation=organisation,
-        name=DEMO_APP,
-        grant_type=Application.GRANT_AUTHORIZATION_CODE,
-        redirect_uris=[DEMO_REDIRECT_URI],
-        scopes=list(PERSON_SCOPES),
-        scope_purposes={scope: DEMO_PURPOSES[scope] for scope in PERSON_SCOPES},
-        required_scopes=["profile:read"],
-    )
-    recalls, recalls_secret = _demo_application(
-        organisation=organisation,
-        name=DEMO_RECALL_CLIENT,
-        grant_type=Application.GRANT_CLIENT_CREDENTIALS,
-        redirect_uris=[],
-        scopes=["recalls:publish"],
-        scope_purposes={},
-    )
-    return {
-        "vendor_staff": {"email": DEMO_STAFF, "password": password},
-        "app": {
-            "client_id": app.client_id,
-            "client_secret": app_secret,
-            "redirect_uri": DEMO_REDIRECT_URI,
-            "scopes": list(app.scopes),
-        },
-        "recall_client": {"client_id": recalls.client_id, "client_secret": recalls_secret},
-    }

@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
-from personal_data.crypto import KeyFormatError, MasterKeyRing, SigningKey, parse_index_key
+from core.crypto import KeyFormatError, MasterKeyRing, SigningKey, parse_index_key
 
 _KEYS: list[tuple[str, str, Callable[[str | None], object]]] = [
     ("vrm.E001", "VRM_MASTER_KEYS", MasterKeyRing.parse),

@@ -16,7 +16,8 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 
-PROBLEM_MEDIA_TYPE = "application/problem+json"
+from core.problems import PROBLEM_CONTENT_TYPE
+
 ISSUER = settings.VRM_ISSUER
 
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -234,7 +235,7 @@ class BearerAuthenticationScheme(DjangoOAuthToolkitScheme):
 
 
 def _is_person_view(view: Any) -> bool:
-    from vendors.api import PersonApiView  # the schema class is loaded before the views
+    from vendors.api.views import PersonApiView  # the schema class is loaded before the views
 
     return isinstance(view, PersonApiView)
 
@@ -279,7 +280,7 @@ class VrmAutoSchema(AutoSchema):
         self.registry.register_on_missing(registered)
         response: dict[str, Any] = {
             "description": "A problem document (RFC 9457).",
-            "content": {PROBLEM_MEDIA_TYPE: {"schema": registered.ref}},
+            "content": {PROBLEM_CONTENT_TYPE: {"schema": registered.ref}},
         }
         known = _ERRORS.get(status)
         if known and _is_token_view(self.view):
@@ -295,7 +296,7 @@ class VrmAutoSchema(AutoSchema):
                 needed = " ".join(scopes)
                 detail = f"This needs the scope {needed}, which the grant does not include."
                 example = {**example, "detail": detail, "scope": needed}
-            response["content"][PROBLEM_MEDIA_TYPE]["examples"] = {
+            response["content"][PROBLEM_CONTENT_TYPE]["examples"] = {
                 "Problem": {"summary": example["title"], "value": example}
             }
         return response

@@ -109,7 +109,13 @@ INSTALLED_APPS = [
     "audit",
     "consent",
     "vendors",
+    "portal",
+    "auditor",
 ]
+# Demo and scale seeding and development keys: never installed in production, so `seed_demo`
+# (which resets passwords and client secrets) is not a command there.
+if DEBUG:
+    INSTALLED_APPS.append("devtools")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -350,7 +356,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["drf_orjson_renderer.renderers.ORJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "vrm.schema.VrmAutoSchema",
-    "EXCEPTION_HANDLER": "vrm.problems.problem_exception_handler",
+    "EXCEPTION_HANDLER": "core.problems.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
     # Per vendor app: a burst limit and a sustained limit (INTERFACES.md §5, 429 with Retry-After).
     "DEFAULT_THROTTLE_RATES": {

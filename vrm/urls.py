@@ -6,23 +6,25 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from accounts import views as account_views
 from audit import api as ledger_api
 from consent import oauth_views
+from portal import views as portal_views
 
 admin.site.site_header = "vrm operations"
 admin.site.site_title = "vrm operations"
 
 urlpatterns = [
     path("", account_views.home, name="home"),
+    path("accounts/signup/", portal_views.signup, name="signup"),
     path("accounts/", include("accounts.urls")),
-    path("", include("personal_data.urls")),
+    path("", include("portal.urls")),
     path("vendor/", include("vendors.urls")),
-    path("audit/", include("audit.urls")),
-    path("grants/", include("consent.urls")),
+    path("audit/", include("auditor.urls")),
+    path("grants/", include("portal.grant_urls")),
     # OAuth 2 (INTERFACES.md §4). DOT's own management pages and registration are not mounted.
     path("o/authorize/", oauth_views.AuthorizeView.as_view(), name="oauth-authorize"),
     path("o/token/", oauth_views.RateLimitedTokenView.as_view(), name="oauth-token"),
     path("o/revoke_token/", oauth_views.AtomicRevokeTokenView.as_view(), name="oauth-revoke"),
     path("o/introspect/", oauth_views.IntrospectView.as_view(), name="oauth-introspect"),
-    path("api/v1/", include("vendors.api_urls")),
+    path("api/v1/", include("vendors.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "api/docs/",
@@ -47,4 +49,4 @@ urlpatterns = [
     ),
 ]
 
-handler404 = "vrm.problems.not_found"
+handler404 = "core.problems.not_found"

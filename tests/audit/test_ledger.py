@@ -24,11 +24,10 @@ from audit.services import (
     ledger_append,
     ledger_seal,
     ledger_verify,
-    person_subject,
 )
-from personal_data.crypto import verify_signature
-from personal_data.keys import signing_key
-from personal_data.pseudonyms import ledger_pseudonym
+from core.crypto import verify_signature
+from core.keys import signing_key
+from personal_data.pseudonyms import ledger_pseudonym, person_subject
 from tests.audit.conftest import LEDGER_TABLES, append, postgres_only
 
 

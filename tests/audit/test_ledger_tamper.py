@@ -17,7 +17,7 @@ from audit import ledger
 from audit.merkle import leaf_hash
 from audit.models import LedgerEntry
 from audit.services import ledger_verify
-from personal_data.crypto import SigningKey
+from core.crypto import SigningKey
 from tests.audit.conftest import postgres_only
 
 pytestmark = [postgres_only, pytest.mark.usefixtures("triggers_off")]

@@ -9,7 +9,8 @@ import pytest
 from django.db import transaction
 
 from audit.models import LedgerEntry
-from audit.services import ledger_append, ledger_seal, person_subject
+from audit.services import ledger_append, ledger_seal
+from personal_data.pseudonyms import person_subject
 from personal_data.services import record_create
 from tests.audit.conftest import ledger_wipe
 from tests.browser.conftest import screenshot

@@ -215,7 +215,7 @@ def test_a_person_keeps_imports_exports_and_deletes_their_records(page: Any) -> 
 def seeded(alice: Any) -> Any:
     """Alice with the demo records and one vendor grant, so every page has something to show."""
     from consent.services import grant_authorize
-    from personal_data.demo import demo_records_seed
+    from devtools.records import demo_records_seed
     from tests.consent.conftest import make_app
     from vendors.models import Organisation
 

@@ -22,7 +22,7 @@ from django.db import connection
 
 from consent.models import AccessToken, Grant
 from consent.oauth import checksum
-from consent.receipts import rfc3339
+from core.formats import rfc3339
 from personal_data.pseudonyms import pairwise_subject
 from tests.conftest import PASSWORD
 from tests.consent.conftest import REDIRECT, SECRET, make_app

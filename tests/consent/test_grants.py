@@ -189,7 +189,7 @@ def test_sub_is_pairwise_per_organisation(alice: Any, bob: Any, shop_org: Any, s
     from django.test import override_settings
 
     from consent.services import grant_authorize
-    from personal_data.crypto import encode_key, random_key
+    from core.crypto import encode_key, random_key
     from personal_data.pseudonyms import ledger_pseudonym, pairwise_subject
     from tests.consent.conftest import make_app
 

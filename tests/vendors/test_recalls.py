@@ -10,7 +10,7 @@ from django.test import Client
 
 from audit.models import LedgerEntry
 from consent.models import Grant
-from personal_data.demo import make_gtin
+from devtools.records import make_gtin
 from personal_data.services import preferences_update, record_create
 from tests.conftest import purchase_data
 from tests.consent.conftest import SECRET, Flow, basic, make_app
@@ -49,7 +49,7 @@ def _publish(token: str, body: dict[str, Any]) -> Any:
 
 
 def _people(db: Any) -> dict[str, Any]:
-    from accounts.services import person_signup
+    from portal.services import person_signup
 
     people = {
         name: person_signup(email=f"{name}@example.com", password="correct horse battery staple")

@@ -10,12 +10,12 @@ from django.core.exceptions import ValidationError
 
 from accounts.models import User
 from consent.scopes import PERSON_SCOPES
+from devtools.vendor import demo_vendor_seed
 from vendors.models import Application, Membership, Organisation
 from vendors.services import (
     application_register,
     application_secret_reset,
     application_update,
-    demo_vendor_seed,
     organisation_create,
     vendor_staff_signup,
 )

@@ -20,12 +20,12 @@ from django.utils import timezone
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
-from accounts.services import person_signup
 from consent.models import AccessToken, Grant
 from consent.scopes import PERSON_SCOPES
 from consent.services import grant_authorize
-from personal_data.demo import make_gtin
+from devtools.records import make_gtin
 from personal_data.services import record_create
+from portal.services import person_signup
 from tests.conftest import purchase_data
 from tests.consent.conftest import make_app
 from vendors.models import Application, Organisation

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from audit.models import LedgerEntry
 from consent.models import Grant
-from personal_data import crypto
+from core import crypto
 from personal_data.models import Purchase
 from personal_data.selectors import records_for_owner
 from personal_data.store import StoreError
@@ -262,7 +262,7 @@ def test_a_read_is_one_token_statement_one_read_and_one_ledger_entry(
 @pytest.mark.django_db(transaction=True)
 def test_a_page_and_its_ledger_entry_commit_together_in_production_mode(alice: Any, api: Api) -> None:
     # Outside a test's transaction, as in production, a page is read and recorded in one
-    # pipelined transaction (vrm.statements.pipelined_atomic).
+    # pipelined transaction (core.statements.pipelined_atomic).
     for _ in range(3):
         add_record(alice, "purchases")
     response = api.get("purchases", {"limit": 2})
@@ -435,7 +435,7 @@ def test_request_id_is_kept_only_when_it_is_a_plain_id(api: Api) -> None:
 
 def test_a_write_whose_ledger_entry_fails_is_not_stored(alice: Any, api: Api) -> None:
     with (
-        mock.patch("vendors.api.ledger_append", side_effect=RuntimeError("ledger down")),
+        mock.patch("vendors.api.views.ledger_append", side_effect=RuntimeError("ledger down")),
         pytest.raises(RuntimeError),
     ):
         api.post("purchases", purchase_data())
@@ -445,7 +445,7 @@ def test_a_write_whose_ledger_entry_fails_is_not_stored(alice: Any, api: Api) ->
 def test_a_read_that_fails_leaves_no_entry(alice: Any, api: Api) -> None:
     add_record(alice, "purchases")
     with (
-        mock.patch("vendors.api.selectors.records_open_json", side_effect=RuntimeError("store down")),
+        mock.patch("vendors.api.views.selectors.records_open_json", side_effect=RuntimeError("store down")),
         pytest.raises(RuntimeError),
     ):
         api.get("purchases")

@@ -25,7 +25,7 @@ from consent.services import grant_amend, grant_revoke
 from tests.conftest import purchase_data
 from tests.consent.conftest import make_app
 from tests.vendors_api.conftest import Api, add_record, authorize, days_ago, issue_token, make_person
-from vendors.api import PersonApiView
+from vendors.api.views import PersonApiView
 from vendors.models import Application, Organisation
 
 

@@ -38,7 +38,7 @@ from schemathesis.checks import (
 )
 
 from consent.scopes import PERSON_SCOPES
-from personal_data.demo import demo_records_seed
+from devtools.records import demo_records_seed
 from personal_data.selectors import records_for_owner
 from tests.vendors_api.conftest import authorize, issue_token
 from tests.vendors_api.test_matrix import organisation_token

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from personal_data.crypto import SigningKey, random_key
+from core.crypto import SigningKey, random_key
 
 ROOT = Path(__file__).resolve().parents[2]
 

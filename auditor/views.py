@@ -1,0 +1,153 @@
+"""The auditor portal: ledger status and verification, grants, vendor activity, the raw ledger.
+
+Every view is for auditors only. Pages and exports read the ledger through
+auditor.selectors and never join to users or records, so no personal content can show.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts.permissions import auditor_required
+from audit.services import ledger_verify
+from auditor import selectors
+from auditor.exports import (
+    ACTIVITY_COLUMNS,
+    ENTRY_COLUMNS,
+    GRANT_COLUMNS,
+    ActivityFilterForm,
+    EntryFilterForm,
+    FilterForm,
+    GrantFilterForm,
+    activity_shape,
+    entry_shape,
+    export_response,
+    grant_shape,
+)
+from consent.selectors import grants_audit_facts
+
+PAGE_SIZE = 50
+
+
+def _bad_filters(form: FilterForm) -> HttpResponse:
+    return HttpResponse(
+        "Those filters are not valid: " + "; ".join(str(m) for ms in form.errors.values() for m in ms),
+        status=400,
+        content_type="text/plain; charset=utf-8",
+    )
+
+
+@auditor_required
+@require_http_methods(["GET", "POST"])
+def portal(request: HttpRequest) -> HttpResponse:
+    """Show the ledger's status; on POST, verify the whole ledger and show the outcome."""
+    context: dict[str, object] = {}
+    if request.method == "POST":
+        started = time.perf_counter()
+        context["result"] = ledger_verify()
+        context["seconds"] = time.perf_counter() - started
+    context["status"] = selectors.ledger_status()
+    return render(request, "audit/portal.html", context)
+
+
+@auditor_required
+@require_GET
+def grants(request: HttpRequest) -> HttpResponse:
+    """List grants rebuilt from the ledger, filtered and paginated."""
+    form = GrantFilterForm(request.GET)
+    if not form.is_valid():
+        return render(request, "audit/grants.html", {"form": form}, status=400)
+    rows = selectors.grant_list(**form.filters())
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    # Purpose, end and the vendor's name come from the grant itself (never anything about the person).
+    facts = grants_audit_facts(grant_ids=[row["grant_id"] for row in page])
+    return render(request, "audit/grants.html", {"form": form, "page": page, "facts": facts})
+
+
+@auditor_required
+@require_GET
+def grant_detail(request: HttpRequest, grant_id: str) -> HttpResponse:
+    """Show one grant's changes and, paginated, its accesses."""
+    if not selectors.grant_known(grant_id=grant_id):
+        raise Http404("The ledger has no entry for that grant.")
+    accesses = selectors.grant_accesses(grant_id=grant_id)
+    return render(
+        request,
+        "audit/grant_detail.html",
+        {
+            "grant_id": grant_id,
+            "changes": selectors.grant_changes(grant_id=grant_id),
+            "page": Paginator(accesses, PAGE_SIZE).get_page(request.GET.get("page")),
+        },
+    )
+
+
+@auditor_required
+@require_GET
+def activity(request: HttpRequest) -> HttpResponse:
+    """Show vendor activity per day and the flags raised over it."""
+    form = ActivityFilterForm(request.GET)
+    if not form.is_valid():
+        return render(request, "audit/activity.html", {"form": form}, status=400)
+    rows = selectors.activity_by_day(**form.filters())
+    return render(
+        request,
+        "audit/activity.html",
+        {
+            "form": form,
+            "anomalies": selectors.activity_anomalies(**form.filters()),
+            "page": Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page")),
+        },
+    )
+
+
+@auditor_required
+@require_GET
+def entries(request: HttpRequest) -> HttpResponse:
+    """List raw ledger entries, newest first, filtered and paginated."""
+    form = EntryFilterForm(request.GET)
+    if not form.is_valid():
+        return render(request, "audit/entries.html", {"form": form}, status=400)
+    rows = selectors.entry_list(**form.filters())
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "audit/entries.html", {"form": form, "page": page})
+
+
+@auditor_required
+@require_GET
+def grants_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
+    """Stream the filtered grant list as CSV or JSON."""
+    form = GrantFilterForm(request.GET)
+    if not form.is_valid():
+        return _bad_filters(form)
+    rows = selectors.grant_list(**form.filters())
+    return export_response(queryset=rows, shape=grant_shape, columns=GRANT_COLUMNS, fmt=fmt, name="grants")
+
+
+@auditor_required
+@require_GET
+def activity_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
+    """Stream the filtered per-day activity as CSV or JSON."""
+    form = ActivityFilterForm(request.GET)
+    if not form.is_valid():
+        return _bad_filters(form)
+    rows = selectors.activity_by_day(**form.filters())
+    return export_response(
+        queryset=rows, shape=activity_shape, columns=ACTIVITY_COLUMNS, fmt=fmt, name="activity"
+    )
+
+
+@auditor_required
+@require_GET
+def entries_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
+    """Stream the filtered ledger entries as CSV or JSON."""
+    form = EntryFilterForm(request.GET)
+    if not form.is_valid():
+        return _bad_filters(form)
+    rows = selectors.entry_list(**form.filters())
+    return export_response(queryset=rows, shape=entry_shape, columns=ENTRY_COLUMNS, fmt=fmt, name="ledger")

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from portal import grants as views
+
+app_name = "consent"
+urlpatterns = [
+    path("", views.grant_list, name="grants"),
+    path("<str:grant_id>/", views.grant_detail, name="grant"),
+    path("<str:grant_id>/revoke/", views.grant_revoke_view, name="revoke"),
+    path("<str:grant_id>/receipts/<int:number>.json", views.receipt_download, name="receipt"),
+]

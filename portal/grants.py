@@ -1,0 +1,113 @@
+"""The person's grant pages: list, detail with history and access log, narrow, extend, revoke."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from accounts.permissions import person_required
+from audit.selectors import last_access_by_grant
+from consent.forms import GrantAmendForm
+from consent.scopes import SCOPES
+from consent.selectors import grant_get_for_person, grants_for_person, receipt_get
+from consent.services import grant_amend, grant_revoke
+from portal.activity import entries_for_grant, entry_sentence
+
+
+def _days_left(grant: object) -> int:
+    return max(0, (grant.ends_at - timezone.now()).days)  # type: ignore[attr-defined]
+
+
+@person_required
+def grant_list(request: HttpRequest) -> HttpResponse:
+    grants = list(grants_for_person(person=request.user))
+    last = last_access_by_grant(grant_ids=[str(g.pk) for g in grants])
+    rows = [
+        {
+            "grant": g,
+            "live": g.is_live(),
+            "days_left": _days_left(g),
+            "last_access": last.get(str(g.pk)),
+            "scopes": [SCOPES[s] for s in g.scopes],
+        }
+        for g in grants
+    ]
+    return render(
+        request,
+        "consent/grant_list.html",
+        {
+            "active": [r for r in rows if r["live"]],
+            "ended": [r for r in rows if not r["live"]],
+        },
+    )
+
+
+@person_required
+@require_http_methods(["GET", "POST"])
+def grant_detail(request: HttpRequest, grant_id: str) -> HttpResponse:
+    grant = grant_get_for_person(person=request.user, grant_id=grant_id)
+    form = GrantAmendForm(request.POST or None, grant=grant)
+    if request.method == "POST" and form.is_valid():
+        try:
+            grant_amend(
+                grant=grant,
+                by=request.user,
+                scopes=form.cleaned_data["scopes"],
+                extend_days=form.cleaned_data["extend_days"],
+            )
+        except ValidationError as error:
+            form.add_errors(error)
+        else:
+            messages.success(
+                request, "Your grant is updated. The vendor sees the change on its next request."
+            )
+            return redirect("consent:grant", grant_id=grant.pk)
+    entries = entries_for_grant(person=request.user, grant_id=str(grant.pk))[:200]
+    return render(
+        request,
+        "consent/grant_detail.html",
+        {
+            "grant": grant,
+            "live": grant.is_live(),
+            "days_left": _days_left(grant),
+            "form": form,
+            "scopes": [SCOPES[s] for s in grant.scopes],
+            "receipts": grant.receipts.all(),
+            "entries": [
+                (e, entry_sentence(e, vendor_name=lambda _id: grant.application.organisation.name))
+                for e in entries
+            ],
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@person_required
+@require_http_methods(["GET", "POST"])
+def grant_revoke_view(request: HttpRequest, grant_id: str) -> HttpResponse:
+    grant = grant_get_for_person(person=request.user, grant_id=grant_id)
+    if request.method == "POST":
+        grant_revoke(grant=grant, by=request.user)
+        messages.success(
+            request,
+            f"{grant.application.organisation.name} can no longer see your data. "
+            "Every key it held stopped working just now.",
+        )
+        return redirect("consent:grant", grant_id=grant.pk)
+    return render(request, "consent/grant_revoke.html", {"grant": grant})
+
+
+@person_required
+def receipt_download(request: HttpRequest, grant_id: str, number: int) -> HttpResponse:
+    grant = grant_get_for_person(person=request.user, grant_id=grant_id)
+    receipt = receipt_get(grant=grant, number=number)
+    response = JsonResponse(
+        {"number": receipt.number, "event": receipt.event, "document": receipt.document, "jws": receipt.jws},
+        json_dumps_params={"indent": 2},
+    )
+    response["Content-Disposition"] = f'attachment; filename="receipt-{grant.pk}-{number}.json"'
+    return response

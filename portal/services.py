@@ -1,0 +1,44 @@
+"""Workflows of a person's account that cross apps: sign-up and account deletion."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from accounts.models import User
+from accounts.services import account_upsert
+from consent.selectors import grants_live_for_person
+from consent.services import grant_revoke
+from personal_data.services import person_erase, person_store_open
+
+
+@transaction.atomic
+def person_signup(*, email: str, password: str, display_name: str = "") -> User:
+    """Create a person's account and open their encrypted store (a fresh data key)."""
+    user = User.objects.create_user(
+        email=email, password=password, display_name=display_name, role=User.Role.PERSON
+    )
+    person_store_open(person=user)
+    return user
+
+
+@transaction.atomic
+def person_upsert(*, email: str, password: str, display_name: str = "") -> tuple[User, bool]:
+    """Create or reset a person's account with this e-mail, with an open store (demo seeding)."""
+    user, created = account_upsert(
+        email=email, password=password, role=User.Role.PERSON, display_name=display_name
+    )
+    person_store_open(person=user)
+    return user, created
+
+
+@transaction.atomic
+def account_delete(*, person: User) -> None:
+    """Delete a person's account: revoke every grant, crypto-shred the store, remove the login.
+
+    The ledger keeps its entries under the person's pseudonym, which nothing links to anyone
+    once the store's salt is destroyed.
+    """
+    for grant in grants_live_for_person(person=person):
+        grant_revoke(grant=grant, by=person, reason="account deleted")
+    person_erase(person=person)
+    person.delete()

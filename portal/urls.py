@@ -1,0 +1,20 @@
+from django.urls import path
+
+from portal import views
+
+urlpatterns = [
+    path("dashboard/", views.dashboard, name="dashboard"),
+    path("activity/", views.activity, name="activity"),
+    path("alerts/", views.alerts, name="alerts"),
+    path("alerts/<str:alert_id>/contact/", views.alert_contact, name="alert-contact"),
+    path("data/preferences/", views.preferences, name="preferences"),
+    path("data/import/", views.data_import, name="data-import"),
+    path("data/import/<str:pending_id>/confirm/", views.data_import_confirm, name="data-import-confirm"),
+    path("data/export/", views.data_export, name="data-export"),
+    path("account/delete/", views.account_delete_view, name="account-delete"),
+    path("data/<str:category>/", views.data_list, name="data-list"),
+    path("data/<str:category>/add/", views.data_add, name="data-add"),
+    path("data/<str:category>/<str:record_id>/edit/", views.data_edit, name="data-edit"),
+    path("data/<str:category>/<str:record_id>/delete/", views.data_delete, name="data-delete"),
+    path("data/<str:category>/<str:record_id>/toggle/<str:flag>/", views.data_toggle, name="data-toggle"),
+]

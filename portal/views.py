@@ -1,0 +1,432 @@
+"""The person's portal pages."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import login, logout
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.forms import SignupForm
+from accounts.permissions import person_required
+from accounts.reauth import recent_password_required
+from consent.selectors import visibility_for_person
+from personal_data.categories import RECORD_CATEGORIES, category_get
+from personal_data.schemas import DIETARY
+from personal_data.selectors import category_counts, preferences_get, record_get_for_owner, records_for_owner
+from personal_data.services import (
+    import_confirm,
+    import_stage,
+    person_export_record,
+    preferences_update,
+    record_create,
+    record_delete,
+    record_update,
+)
+from personal_data.transfer import MAX_BYTES, MAX_ROWS, ImportRefused, import_parse
+from portal.activity import activity_for_person, entry_sentence, grant_dates_for_person
+from portal.closet import closet_picture
+from portal.export import export_chunks, export_zip
+from portal.forms import field_specs, form_payload
+from portal.services import account_delete, person_signup
+from vendors.alerts import (
+    alert_allow_contact,
+    alert_get_for_person,
+    alert_records,
+    alerts_for_person,
+    alerts_mark_read,
+    alerts_unread_count,
+)
+
+
+@person_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    counts = category_counts(owner=request.user)
+    categories = [(RECORD_CATEGORIES[name].label, n) for name, n in counts.items()]
+    return render(
+        request,
+        "personal_data/dashboard.html",
+        {
+            "categories": categories,
+            "visibility": visibility_for_person(person=request.user),
+            "unread_alerts": alerts_unread_count(person=request.user),
+            "latest": [(e, entry_sentence(e)) for e in activity_for_person(person=request.user)[:5]],
+        },
+    )
+
+
+@person_required
+def activity(request: HttpRequest) -> HttpResponse:
+    """Show every access to the person's data: when, who, what, with a proof link."""
+    page = Paginator(activity_for_person(person=request.user), 50).get_page(request.GET.get("page"))
+    grant_dates = grant_dates_for_person(person=request.user)
+    rows = [(entry, entry_sentence(entry, grant_dates=grant_dates)) for entry in page]
+    return render(request, "personal_data/activity.html", {"page": page, "rows": rows})
+
+
+# Records.
+
+PAGE_SIZE = 25
+TEXT_FILTERS = {
+    "purchases": ("merchant", "brand"),
+    "closet": ("kind", "brand"),
+    "appliances": ("kind", "brand"),
+    "prescriptions": ("pharmacy", "prescriber"),
+}
+
+
+def _date(value: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _yes_no(value: str | None) -> bool | None:
+    return {"yes": True, "no": False}.get(value or "")
+
+
+def record_title(doc: dict[str, Any]) -> str:
+    """A short name for a record of any category, for links and confirmations."""
+    return (
+        doc.get("product_name")
+        or doc.get("name")
+        or doc.get("medication")
+        or f"{doc.get('brand', '')} {str(doc.get('kind', '')).replace('_', ' ')}".strip()
+    )
+
+
+def _matches(doc: dict[str, Any], query: str) -> bool:
+    query = query.lower()
+    return any(isinstance(v, str) and query in v.lower() for v in doc.values())
+
+
+@person_required
+def data_list(request: HttpRequest, category: str) -> HttpResponse:
+    """List, search and filter the person's records of one category."""
+    cat = category_get(category)
+    params = request.GET
+    filters = {
+        "since": _date(params.get("from")),
+        "until": _date(params.get("to")),
+        "shared": _yes_no(params.get("shared")),
+        "is_gift": _yes_no(params.get("gift")),
+    }
+    documents = records_for_owner(owner=request.user, category=category, **filters)
+    if query := params.get("q", "").strip():
+        documents = [d for d in documents if _matches(d, query)]
+    for name in TEXT_FILTERS[category]:
+        if wanted := params.get(name, "").strip().lower():
+            documents = [d for d in documents if wanted in str(d.get(name, "")).lower()]
+    status = params.get("status", "")
+    if category == "closet" and status:
+        documents = [d for d in documents if d.get("status") == status]
+    today = timezone.now().date()
+    for doc in documents:
+        doc["display_title"] = record_title(doc)
+        warranty = _date(doc.get("warranty_until"))
+        doc["warranty_soon"] = bool(warranty and today <= warranty <= today + dt.timedelta(days=60))
+        doc["warranty_over"] = bool(warranty and warranty < today)
+    page = Paginator(documents, PAGE_SIZE).get_page(params.get("page"))
+    query_string = params.copy()
+    query_string.pop("page", None)
+    return render(
+        request,
+        f"personal_data/list_{category}.html",
+        {
+            "category": cat,
+            "page": page,
+            "params": params,
+            "query": query_string.urlencode(),
+            "text_filters": TEXT_FILTERS[category],
+            "total": len(documents),
+            "picture": closet_picture(documents) if category == "closet" else None,
+        },
+    )
+
+
+def _form_page(
+    request: HttpRequest,
+    category: str,
+    *,
+    record: dict[str, Any] | None,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, list[str]] | None = None,
+) -> HttpResponse:
+    cat = category_get(category)
+    fields = field_specs(cat.schema, values if values is not None else (record or {}), errors)
+    return render(
+        request,
+        "personal_data/record_form.html",
+        {
+            "category": cat,
+            "record": record,
+            "fields": fields,
+            "non_field_errors": (errors or {}).get("non_field_errors", []),
+        },
+        status=400 if errors else 200,
+    )
+
+
+def _record_form(
+    request: HttpRequest,
+    category: str,
+    *,
+    record: dict[str, Any] | None,
+    save: Callable[[dict[str, Any]], object],
+) -> HttpResponse:
+    """Show a record form; on POST hand the fields to the service and show its errors, if any."""
+    if request.method != "POST":
+        return _form_page(request, category, record=record)
+    payload = form_payload(category_get(category).schema, request.POST)
+    try:
+        save(payload)
+    except ValidationError as error:
+        return _form_page(request, category, record=record, values=payload, errors=error.message_dict)
+    messages.success(request, "Saved.")
+    return redirect("data-list", category=category)
+
+
+@person_required
+@require_http_methods(["GET", "POST"])
+def data_add(request: HttpRequest, category: str) -> HttpResponse:
+    category_get(category)
+    return _record_form(
+        request,
+        category,
+        record=None,
+        save=lambda data: record_create(owner=request.user, category=category, data=data),
+    )
+
+
+@person_required
+@require_http_methods(["GET", "POST"])
+def data_edit(request: HttpRequest, category: str, record_id: str) -> HttpResponse:
+    record = record_get_for_owner(owner=request.user, category=category, record_id=record_id)
+    return _record_form(
+        request,
+        category,
+        record=record,
+        save=lambda data: record_update(
+            owner=request.user, category=category, record_id=record_id, data=data
+        ),
+    )
+
+
+@person_required
+@require_http_methods(["GET", "POST"])
+def data_delete(request: HttpRequest, category: str, record_id: str) -> HttpResponse:
+    cat = category_get(category)
+    record = record_get_for_owner(owner=request.user, category=category, record_id=record_id)
+    if request.method == "POST":
+        record_delete(owner=request.user, category=category, record_id=record_id)
+        messages.success(request, "Deleted.")
+        return redirect("data-list", category=category)
+    return render(
+        request,
+        "personal_data/record_delete.html",
+        {"category": cat, "record": record, "title": record_title(record)},
+    )
+
+
+@person_required
+@require_POST
+def data_toggle(request: HttpRequest, category: str, record_id: str, flag: str) -> HttpResponse:
+    """Flip `shared` or `is_gift` at once (a one-button form on the list)."""
+    record = record_get_for_owner(owner=request.user, category=category, record_id=record_id)
+    if flag not in ("shared", "is_gift") or flag not in record:
+        raise Http404("No such switch.")
+    record_update(owner=request.user, category=category, record_id=record_id, data={flag: not record[flag]})
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = reverse("data-list", kwargs={"category": category})
+    return redirect(back)
+
+
+@person_required
+@require_http_methods(["GET", "POST"])
+def preferences(request: HttpRequest) -> HttpResponse:
+    current = preferences_get(owner=request.user)
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        posted = request.POST
+        payload = {
+            "dietary": posted.getlist("dietary"),
+            "allergies": _split(posted.get("allergies", "")),
+            "sizes": _sizes(posted.get("sizes", "")),
+            "brands_liked": _split(posted.get("brands_liked", "")),
+            "brands_avoided": _split(posted.get("brands_avoided", "")),
+            "contact": {
+                "email": "contact_email" in posted,
+                "safety_alerts_only": "contact_safety_alerts_only" in posted,
+            },
+        }
+        try:
+            preferences_update(owner=request.user, data=payload)
+        except ValidationError as error:
+            errors, current = error.message_dict, payload
+        else:
+            messages.success(request, "Your preferences are saved.")
+            return redirect("preferences")
+    return render(
+        request,
+        "personal_data/preferences.html",
+        {
+            "prefs": current,
+            "errors": errors,
+            "dietary_choices": DIETARY,
+            "sizes_text": "\n".join(f"{k}: {v}" for k, v in current.get("sizes", {}).items()),
+        },
+        status=400 if errors else 200,
+    )
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.replace("\n", ",").split(",") if part.strip()]
+
+
+def _sizes(text: str) -> dict[str, str]:
+    sizes = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition(":")
+        if name.strip():
+            sizes[name.strip()] = value.strip() if sep else ""
+    return sizes
+
+
+# Import, export, deletion.
+
+
+@person_required
+@require_http_methods(["GET", "POST"])
+def data_import(request: HttpRequest) -> HttpResponse:
+    """Upload a file; see how many records of each kind it holds and every bad row; store nothing."""
+    context: dict[str, Any] = {
+        "categories": RECORD_CATEGORIES,
+        "max_mb": MAX_BYTES // (1024 * 1024),
+        "max_rows": MAX_ROWS,
+    }
+    if request.method == "POST":
+        upload = request.FILES.get("file")
+        category = request.POST.get("category") or None
+        context["chosen"] = category
+        if upload is None:
+            context["refused"] = "Choose a file to import."
+        elif upload.size > MAX_BYTES:
+            context["refused"] = f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB."
+        else:
+            try:
+                plan = import_parse(raw=upload.read(), filename=upload.name or "", category=category)
+            except ImportRefused as refusal:
+                context["refused"] = str(refusal)
+            else:
+                context["plan"] = plan
+                if plan.ok:
+                    context["pending"] = import_stage(
+                        owner=request.user, plan=plan, filename=upload.name or ""
+                    )
+                elif not plan.problems:
+                    context["refused"] = "The file holds no records."
+        status = 400 if context.get("refused") or (context.get("plan") and context["plan"].problems) else 200
+        return render(request, "personal_data/import.html", context, status=status)
+    return render(request, "personal_data/import.html", context)
+
+
+@person_required
+@require_POST
+def data_import_confirm(request: HttpRequest, pending_id: str) -> HttpResponse:
+    counts = import_confirm(owner=request.user, pending_id=pending_id)
+    total = sum(counts.values())
+    messages.success(
+        request,
+        f"Imported {total} record{'s' if total != 1 else ''}: "
+        + ", ".join(f"{n} {name}" for name, n in counts.items())
+        + ".",
+    )
+    return redirect("dashboard")
+
+
+@person_required
+@recent_password_required
+def data_export(request: HttpRequest) -> HttpResponse:
+    """Offer the downloads (GET) and stream them (?format=json or zip)."""
+    kind = request.GET.get("format")
+    if kind not in ("json", "zip"):
+        return render(request, "personal_data/export.html")
+    person_export_record(person=request.user)
+    stamp = timezone.now().strftime("%Y%m%d")
+    if kind == "zip":
+        response: HttpResponse = HttpResponse(export_zip(person=request.user), content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="vrm-export-{stamp}.zip"'
+        return response
+    streaming = StreamingHttpResponse(export_chunks(person=request.user), content_type="application/json")
+    streaming["Content-Disposition"] = f'attachment; filename="vrm-export-{stamp}.json"'
+    return streaming  # type: ignore[return-value]
+
+
+@person_required
+@recent_password_required
+@require_http_methods(["GET", "POST"])
+def account_delete_view(request: HttpRequest) -> HttpResponse:
+    """Explain, offer the export, ask for the password, then crypto-shred and log out."""
+    error = ""
+    if request.method == "POST":
+        if request.user.check_password(request.POST.get("password", "")):
+            person = request.user
+            logout(request)
+            account_delete(person=person)
+            return render(request, "personal_data/account_deleted.html")
+        error = "That is not your password; nothing was deleted."
+    return render(
+        request, "personal_data/account_delete.html", {"error": error}, status=400 if error else 200
+    )
+
+
+# Recall alerts.
+
+
+@person_required
+def alerts(request: HttpRequest) -> HttpResponse:
+    """The person's recall alerts, with their own matched records; viewing marks them read."""
+    rows = [{"alert": a, "records": alert_records(alert=a)} for a in alerts_for_person(person=request.user)]
+    alerts_mark_read(person=request.user)
+    return render(request, "personal_data/alerts.html", {"rows": rows})
+
+
+@person_required
+@require_POST
+def alert_contact(request: HttpRequest, alert_id: str) -> HttpResponse:
+    alert = alert_get_for_person(person=request.user, alert_id=alert_id)
+    try:
+        grant = alert_allow_contact(person=request.user, alert=alert)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("alerts")
+    messages.success(
+        request, f"{alert.recall.organisation.name} can now read the matched purchases for 30 days."
+    )
+    return redirect("consent:grant", grant_id=grant.pk)
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = person_signup(
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password1"],
+            display_name=form.cleaned_data.get("display_name", ""),
+        )
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect("dashboard")
+    return render(request, "registration/signup.html", {"form": form})

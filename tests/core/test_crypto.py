@@ -1,0 +1,168 @@
+"""The crypto module on its own: round trips, tampering, moved ciphertexts, wrong keys."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from core import crypto
+
+keys = st.binary(min_size=32, max_size=32)
+aads = st.binary(max_size=200)
+
+
+@given(key=keys, plaintext=st.binary(max_size=4096), aad=aads)
+def test_seal_round_trips(key: bytes, plaintext: bytes, aad: bytes) -> None:
+    blob = crypto.seal(key, plaintext, aad)
+    assert blob[0] == crypto.FORMAT_VERSION
+    assert crypto.unseal(key, blob, aad) == plaintext
+
+
+@given(key=keys, plaintext=st.binary(min_size=1, max_size=512), aad=aads, data=st.data())
+def test_any_flipped_byte_is_refused(key: bytes, plaintext: bytes, aad: bytes, data: st.DataObject) -> None:
+    blob = bytearray(crypto.seal(key, plaintext, aad))
+    position = data.draw(st.integers(min_value=0, max_value=len(blob) - 1))
+    blob[position] ^= data.draw(st.integers(min_value=1, max_value=255))
+    with pytest.raises(crypto.CryptoError):
+        crypto.unseal(key, bytes(blob), aad)
+
+
+@given(key=keys, other=keys, plaintext=st.binary(max_size=256), aad=aads)
+def test_wrong_key_is_refused(key: bytes, other: bytes, plaintext: bytes, aad: bytes) -> None:
+    if key == other:
+        return
+    with pytest.raises(crypto.CryptoError):
+        crypto.unseal(other, crypto.seal(key, plaintext, aad), aad)
+
+
+@given(key=keys, plaintext=st.binary(max_size=256), aad=aads, other_aad=aads)
+def test_moved_ciphertext_is_refused(key: bytes, plaintext: bytes, aad: bytes, other_aad: bytes) -> None:
+    if aad == other_aad:
+        return
+    with pytest.raises(crypto.CryptoError):
+        crypto.unseal(key, crypto.seal(key, plaintext, aad), other_aad)
+
+
+@given(
+    key=keys, other=keys, plaintexts=st.lists(st.binary(max_size=256), max_size=4), aad=aads, data=st.data()
+)
+def test_an_unsealer_is_unseal_under_its_key(
+    key: bytes, other: bytes, plaintexts: list[bytes], aad: bytes, data: st.DataObject
+) -> None:
+    unseal = crypto.unsealer(key)
+    for plaintext in plaintexts:
+        assert unseal(crypto.seal(key, plaintext, aad), aad) == plaintext
+        if other != key:
+            with pytest.raises(crypto.CryptoError):
+                crypto.unsealer(other)(crypto.seal(key, plaintext, aad), aad)
+        blob = bytearray(crypto.seal(key, plaintext, aad))
+        blob[data.draw(st.integers(0, len(blob) - 1))] ^= 1
+        with pytest.raises(crypto.CryptoError):
+            unseal(bytes(blob), aad)
+
+
+def test_truncated_and_unknown_version_are_refused() -> None:
+    key = crypto.random_key()
+    blob = crypto.seal(key, b"x", b"")
+    with pytest.raises(crypto.CryptoError, match="truncated"):
+        crypto.unseal(key, blob[:10], b"")
+    with pytest.raises(crypto.CryptoError, match="version"):
+        crypto.unseal(key, b"\x02" + blob[1:], b"")
+
+
+def test_record_aad_binds_table_row_and_owner() -> None:
+    base = crypto.record_aad(table="t", record_id="r1", owner_id="o1")
+    assert base != crypto.record_aad(table="u", record_id="r1", owner_id="o1")
+    assert base != crypto.record_aad(table="t", record_id="r2", owner_id="o1")
+    assert base != crypto.record_aad(table="t", record_id="r1", owner_id="o2")
+
+
+def _ring(*ids: str) -> tuple[crypto.MasterKeyRing, dict[str, str]]:
+    encoded = {i: base64.b64encode(crypto.random_key()).decode() for i in ids}
+    return crypto.MasterKeyRing.parse(",".join(f"{i}:{k}" for i, k in encoded.items())), encoded
+
+
+@given(data_key=keys, context=st.text(max_size=40))
+def test_wrap_round_trips_and_is_bound_to_context(data_key: bytes, context: str) -> None:
+    ring, _ = _ring("k2", "k1")
+    key_id, wrapped = ring.wrap(data_key, context=context)
+    assert key_id == "k2"
+    assert ring.unwrap(key_id, wrapped, context=context) == data_key
+    with pytest.raises(crypto.CryptoError):
+        ring.unwrap(key_id, wrapped, context=context + "x")
+
+
+def test_older_master_keys_still_unwrap_and_missing_ones_fail() -> None:
+    old, encoded = _ring("k1")
+    key_id, wrapped = old.wrap(b"k" * 32, context="p")
+    both = crypto.MasterKeyRing.parse(
+        f"k2:{base64.b64encode(crypto.random_key()).decode()},k1:{encoded['k1']}"
+    )
+    assert both.unwrap(key_id, wrapped, context="p") == b"k" * 32
+    newest_only, _ = _ring("k2")
+    with pytest.raises(crypto.CryptoError, match="not in the key ring"):
+        newest_only.unwrap(key_id, wrapped, context="p")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "nokey",
+        "k1:",
+        ":abcd",
+        "k1:not-base64!",
+        f"k1:{base64.b64encode(b'short').decode()}",
+        f"k1:{base64.b64encode(bytes(32)).decode()},k1:{base64.b64encode(bytes(32)).decode()}",
+    ],
+)
+def test_malformed_master_keys_are_refused(text: str) -> None:
+    with pytest.raises(crypto.KeyFormatError):
+        crypto.MasterKeyRing.parse(text)
+
+
+@given(value=st.text(max_size=50))
+def test_blind_index_is_deterministic_per_field_key(value: str) -> None:
+    gtin_key, lot_key = crypto.derive_key(b"r" * 32, "gtin"), crypto.derive_key(b"r" * 32, "lot")
+    assert crypto.blind_index(gtin_key, value) == crypto.blind_index(gtin_key, value)
+    assert len(crypto.blind_index(gtin_key, value)) == crypto.BLIND_INDEX_BYTES
+    assert crypto.blind_index(gtin_key, value) != crypto.blind_index(lot_key, value)
+
+
+@given(message=st.binary(max_size=512))
+def test_signatures_verify_and_tampering_fails(message: bytes) -> None:
+    key = crypto.SigningKey.generate()
+    signature = key.sign(message)
+    assert crypto.verify_signature(key.public_raw(), signature, message)
+    assert not crypto.verify_signature(key.public_raw(), signature, message + b"!")
+    assert not crypto.verify_signature(crypto.SigningKey.generate().public_raw(), signature, message)
+
+
+def test_signing_key_parses_pem_and_raw_base64() -> None:
+    key = crypto.SigningKey.generate()
+    assert crypto.SigningKey.parse(key.private_pem()).public_raw() == key.public_raw()
+    raw = base64.b64encode(crypto.random_key()).decode()
+    assert len(crypto.SigningKey.parse(raw).public_raw()) == 32
+    for bad in ["", "-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----", "abc"]:
+        with pytest.raises(crypto.KeyFormatError):
+            crypto.SigningKey.parse(bad)
+
+
+def test_only_the_crypto_module_imports_cryptography() -> None:
+    import pathlib
+    import re
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    offenders = [
+        str(path.relative_to(root))
+        for path in root.glob("*/**/*.py")
+        if not path.is_relative_to(root / ".venv")
+        and not path.is_relative_to(root / "tests")
+        and path != root / "core" / "crypto.py"
+        and re.search(r"^\s*(from|import) cryptography", path.read_text(), re.M)
+    ]
+    assert offenders == []
