@@ -4,6 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 DEV := VRM_DEBUG=True
+# The production packages, top layer first (docs/architecture.md).
+PACKAGES := vrm devtools portal auditor vendors consent personal_data audit accounts core
 
 .PHONY: run test lint seal worker clean
 
@@ -29,6 +31,7 @@ test: $(VENV)/.dev-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(DEV) $(PY) manage.py dev_keys --quiet
+	$(DEV) $(VENV)/bin/mypy $(PACKAGES)
 	$(DEV) $(PY) manage.py check
 	$(DEV) $(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest

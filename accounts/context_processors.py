@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.http import HttpRequest
 
 
-def roles(request: HttpRequest) -> dict[str, Any]:
+def roles(request: HttpRequest) -> dict[str, str | None]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_role": None}

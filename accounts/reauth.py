@@ -6,6 +6,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
@@ -44,7 +45,7 @@ def recent_password_required(view: Callable[..., HttpResponse]) -> Callable[...,
 
 
 @receiver(user_logged_in)
-def _mark_login(sender: Any, request: HttpRequest | None, **kwargs: Any) -> None:
+def _mark_login(sender: type[AbstractBaseUser], request: HttpRequest | None, **kwargs: Any) -> None:
     # Logging in is giving the password: it counts as a fresh confirmation.
     if request is not None and hasattr(request, "session"):
         password_confirmed(request)

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods
 from accounts.models import User
 from accounts.reauth import password_confirmed
 
-_HOME_BY_ROLE = {
+_HOME_BY_ROLE: dict[str, str] = {
     User.Role.PERSON: "dashboard",
     User.Role.VENDOR_STAFF: "vendors:portal",
     User.Role.AUDITOR: "audit:portal",

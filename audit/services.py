@@ -7,6 +7,7 @@ back together. The sealer takes no lock that appends need (docs/ledger.md, "Seal
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,6 @@ from audit import ledger
 from audit.merkle import CompactRange, leaf_hash
 from audit.models import LedgerCheckpoint, LedgerEntry, LedgerLeaf
 from core.keys import signing_key
-from core.statements import in_pipelined_atomic, insert
 
 MAX_SCOPES = 32
 MAX_RECORD_IDS = 200
@@ -53,11 +53,11 @@ def ledger_append(
     *,
     kind: str,
     actor_type: str,
-    actor_id: Any,
+    actor_id: str | uuid.UUID,
     subject: str = "",
-    grant_id: Any = "",
+    grant_id: str | uuid.UUID = "",
     scopes: Iterable[str] = (),
-    record_ids: Iterable[Any] = (),
+    record_ids: Iterable[str | uuid.UUID] = (),
     record_count: int | None = None,
     outcome: str = LedgerEntry.Outcome.ALLOWED,
     reason: str = "",
@@ -65,12 +65,11 @@ def ledger_append(
 ) -> LedgerEntry:
     """Record one action in the ledger, inside the caller's transaction.
 
-    Refuse to run outside `transaction.atomic` (or `core.statements.pipelined_atomic`): an entry
-    must commit or roll back with the action it records. Inside `pipelined_atomic` the entry's
-    id is not read back (it is None). Keep at most MAX_RECORD_IDS ids; `record_count` defaults
-    to the number of ids given, so it stays the full count when the list is cut.
+    Refuse to run outside `transaction.atomic`: an entry must commit or roll back with the action
+    it records. Keep at most MAX_RECORD_IDS ids; `record_count` defaults to the number of ids
+    given, so it stays the full count when the list is cut.
     """
-    if not (transaction.get_connection().in_atomic_block or in_pipelined_atomic()):
+    if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("ledger_append must run inside the caller's transaction.atomic block")
     if kind not in _KINDS:
         raise ValueError(f"unknown ledger entry kind {kind!r}")
@@ -90,24 +89,19 @@ def ledger_append(
     count = len(ids) if record_count is None else record_count
     if count < 0:
         raise ValueError("record_count cannot be negative")
-    # One INSERT built from the model (core.statements): every API request appends an entry, and
-    # Model.save compiled its statement anew each time.
-    return insert(
-        LedgerEntry,
-        {
-            "created_at": timezone.now(),
-            "kind": kind,
-            "actor_type": actor_type,
-            "actor_id": _check(str(actor_id), _ID, "actor id"),
-            "subject": _check(subject, _SUBJECT, "subject", blank=True),
-            "grant_id": _check(str(grant_id), _ID, "grant id", blank=True),
-            "scopes": scope_list,
-            "record_ids": ids[:MAX_RECORD_IDS],
-            "record_count": count,
-            "outcome": outcome,
-            "reason": _check(reason, _REASON, "reason", blank=True),
-            "request_id": _check(request_id, _ID, "request id", blank=True),
-        },
+    return LedgerEntry.objects.create(
+        created_at=timezone.now(),
+        kind=kind,
+        actor_type=actor_type,
+        actor_id=_check(str(actor_id), _ID, "actor id"),
+        subject=_check(subject, _SUBJECT, "subject", blank=True),
+        grant_id=_check(str(grant_id), _ID, "grant id", blank=True),
+        scopes=scope_list,
+        record_ids=ids[:MAX_RECORD_IDS],
+        record_count=count,
+        outcome=outcome,
+        reason=_check(reason, _REASON, "reason", blank=True),
+        request_id=_check(request_id, _ID, "request id", blank=True),
     )
 
 

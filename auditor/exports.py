@@ -16,7 +16,7 @@ from typing import Any
 from django import forms
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import RegexValidator
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import StreamingHttpResponse
 
 from audit.ledger import rfc3339
@@ -140,7 +140,7 @@ class _Echo:
         return value
 
 
-def _rows(queryset: QuerySet[Any], shape: Shape) -> Iterator[dict[str, Any]]:
+def _rows(queryset: QuerySet[Model, Row], shape: Shape) -> Iterator[dict[str, Any]]:
     for row in queryset.iterator(chunk_size=CHUNK_SIZE):
         yield shape(row)
 
@@ -162,7 +162,7 @@ def _json_chunks(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
 
 
 def export_response(
-    *, queryset: QuerySet[Any], shape: Shape, columns: Sequence[str], fmt: str, name: str
+    *, queryset: QuerySet[Model, Row], shape: Shape, columns: Sequence[str], fmt: str, name: str
 ) -> StreamingHttpResponse:
     """Stream the queryset's rows as a CSV file or a JSON array, as a download."""
     rows = _rows(queryset, shape)

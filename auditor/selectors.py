@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from django.db.models import (
     Case,
@@ -38,6 +39,9 @@ from audit import ledger
 from audit.models import LedgerEntry
 from audit.selectors import checkpoint_latest
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
 Kind = LedgerEntry.Kind
 GRANT_KINDS = (Kind.GRANT_CREATED, Kind.GRANT_AMENDED, Kind.GRANT_REVOKED, Kind.GRANT_EXPIRED)
 GRANT_SET_KINDS = (Kind.GRANT_CREATED, Kind.GRANT_AMENDED)
@@ -46,6 +50,10 @@ ACCESS_KINDS = (Kind.ACCESS_READ, Kind.ACCESS_WRITE, Kind.ACCESS_CHECK, Kind.ACC
 VENDOR_ACTOR_TYPES = (LedgerEntry.ActorType.CLIENT, LedgerEntry.ActorType.VENDOR_ORG)
 DENIED = LedgerEntry.Outcome.DENIED
 ALLOWED = LedgerEntry.Outcome.ALLOWED
+
+# Ledger entries read as rows of named columns (`.values(...)`), the shape every page and export takes.
+EntryRows = QuerySet[LedgerEntry, Mapping[str, Any]]
+_Entries = TypeVar("_Entries", bound=QuerySet[LedgerEntry, object])
 
 
 class GrantStatus:
@@ -66,8 +74,8 @@ def _day_start(day: dt.date) -> dt.datetime:
 
 
 def _within(
-    queryset: QuerySet[Any], field: str, date_from: dt.date | None, date_to: dt.date | None
-) -> QuerySet[Any]:
+    queryset: _Entries, field: str, date_from: dt.date | None, date_to: dt.date | None
+) -> _Entries:
     if date_from is not None:
         queryset = queryset.filter(**{f"{field}__gte": _day_start(date_from)})
     if date_to is not None:
@@ -115,7 +123,7 @@ def grant_list(
     scope: str = "",
     date_from: dt.date | None = None,
     date_to: dt.date | None = None,
-) -> QuerySet[Any]:
+) -> EntryRows:
     """Return one row per grant, rebuilt from its grant.* entries, latest change first.
 
     Each row holds grant_id, vendor, subject, scopes (as last created or amended), status,
@@ -168,7 +176,7 @@ def grant_list(
 ENTRY_FIELDS = (*ledger.ENTRY_COLUMNS, "leaf_index")
 
 
-def grant_changes(*, grant_id: str) -> QuerySet[Any]:
+def grant_changes(*, grant_id: str) -> EntryRows:
     """Return every entry of a grant except its accesses (grant and token events), oldest first."""
     return (
         LedgerEntry.objects.filter(grant_id=grant_id)
@@ -179,7 +187,7 @@ def grant_changes(*, grant_id: str) -> QuerySet[Any]:
     )
 
 
-def grant_accesses(*, grant_id: str) -> QuerySet[Any]:
+def grant_accesses(*, grant_id: str) -> EntryRows:
     """Return the access.* entries recorded under a grant, oldest first."""
     return (
         LedgerEntry.objects.filter(grant_id=grant_id, kind__in=ACCESS_KINDS)
@@ -206,7 +214,7 @@ def entry_list(
     outcome: str = "",
     date_from: dt.date | None = None,
     date_to: dt.date | None = None,
-) -> QuerySet[Any]:
+) -> EntryRows:
     """Return ledger entries matching every filter given, newest first, with their leaf index."""
     entries = LedgerEntry.objects.all()
     if kind:
@@ -238,9 +246,17 @@ def _vendor_entries(*, vendor: str) -> QuerySet[LedgerEntry]:
     return entries.filter(actor_id=vendor) if vendor else entries
 
 
+class DayCounts(TypedDict):
+    reads: int
+    writes: int
+    checks: int
+    records: int
+    denied: int
+
+
 def activity_by_day(
     *, vendor: str = "", date_from: dt.date | None = None, date_to: dt.date | None = None
-) -> QuerySet[Any]:
+) -> QuerySet[WithAnnotations[LedgerEntry, DayCounts], Mapping[str, Any]]:
     """Return per vendor and day: reads, writes, checks, records disclosed and denied requests.
 
     Rows hold vendor, day, reads, writes, checks, records and denied; newest day first. A read

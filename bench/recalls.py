@@ -217,8 +217,9 @@ def _payload_size(products: list[Any], samples: int = 500) -> int:
     """Return the mean length of a real sealed purchase of this catalogue."""
     from django.utils import timezone
 
-    from core import crypto, store
+    from core import crypto
     from devtools.scale import purchase_document
+    from personal_data import store
     from personal_data.categories import category_get
     from personal_data.models import Purchase
 

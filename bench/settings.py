@@ -8,4 +8,7 @@ benchmark run.
 from vrm.settings import *  # noqa: F403
 
 INSTALLED_APPS = [*INSTALLED_APPS, "bench"]  # noqa: F405
+# seed_scale lives in devtools, which production settings leave out.
+if "devtools" not in INSTALLED_APPS:
+    INSTALLED_APPS.append("devtools")
 ROOT_URLCONF = "bench.urls"

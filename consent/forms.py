@@ -7,8 +7,10 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
+from consent.models import Grant
 from consent.scopes import SCOPES, SENSITIVE_SCOPES
 from consent.services import DURATIONS, HISTORY_MONTHS, SENSITIVE_MAX_DAYS
+from consent.types import OAuthApplication
 
 DURATION_CHOICES = [(d, "1 day" if d == 1 else f"{d} days") for d in DURATIONS]
 HISTORY_CHOICES = [("", "All my history")] + [(m, f"Only the last {m} months") for m in HISTORY_MONTHS]
@@ -28,7 +30,9 @@ class ConsentForm(_ErrorsMixin, forms.Form):
     )
     include_gifts = forms.BooleanField(required=False)
 
-    def __init__(self, *args: Any, requested: list[str], application: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, requested: list[str], application: OAuthApplication, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.requested = requested
         self.fields["scopes"].choices = [(s, SCOPES[s].title) for s in requested]  # type: ignore[attr-defined]
@@ -72,7 +76,7 @@ class GrantAmendForm(_ErrorsMixin, forms.Form):
         label="Extend from today by",
     )
 
-    def __init__(self, *args: Any, grant: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, grant: Grant, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["scopes"].choices = [(s, SCOPES[s].title) for s in grant.scopes]  # type: ignore[attr-defined]
         self.fields["scopes"].initial = list(grant.scopes)

@@ -8,8 +8,9 @@ narrowing the grant narrows every token at once (`allow_scopes`).
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -59,7 +60,7 @@ class Grant(models.Model):
     def __str__(self) -> str:
         return f"grant {self.pk} ({self.status})"
 
-    def is_live(self, at: Any = None) -> bool:
+    def is_live(self, at: dt.datetime | None = None) -> bool:
         """Return whether the grant is active and has not reached its end."""
         now = at or timezone.now()
         return self.status == self.Status.ACTIVE and self.starts_at <= now < self.ends_at
@@ -125,7 +126,7 @@ class AccessToken(AbstractAccessToken):
         # A person token dies with its grant, whatever its own expiry says.
         return self.grant is not None and not self.grant.is_live()
 
-    def allow_scopes(self, scopes: Any) -> bool:
+    def allow_scopes(self, scopes: Collection[str]) -> bool:
         if not super().allow_scopes(scopes):
             return False
         # Effective scope = token scopes ∩ the grant's current scopes.

@@ -25,12 +25,14 @@ from oauth2_provider.views.mixins import OAuthLibMixin
 from oauthlib.common import Request as OauthlibRequest
 
 from accounts.models import User
+from accounts.permissions import signed_in_user
 from accounts.reauth import reauth_redirect, recently_confirmed
 from consent.forms import ConsentForm
 from consent.oauth import checksum
 from consent.scopes import SCOPES, SENSITIVE_SCOPES
 from consent.selectors import application_by_client_id, application_find
 from consent.services import grant_authorize
+from consent.types import OAuthApplication
 from personal_data.pseudonyms import pairwise_subject
 
 AccessToken = get_access_token_model()
@@ -40,7 +42,9 @@ AccessToken = get_access_token_model()
 class AuthorizeView(BaseAuthorizationView):
     """The consent page. It never skips the person's decision, whatever the app asks."""
 
-    def error_response(self, error: Any, application: Any, **kwargs: Any) -> HttpResponse:
+    def error_response(
+        self, error: OAuthToolkitError, application: OAuthApplication | None = None, **kwargs: Any
+    ) -> HttpResponse:
         redirect, details = OAuthLibMixin.error_response(self, error, **kwargs)
         if redirect:
             if application is None:  # the error came before the app was loaded: load it for its schemes
@@ -61,7 +65,7 @@ class AuthorizeView(BaseAuthorizationView):
             raise PermissionDenied("Only a person can grant access to their data.")
         return super().dispatch(request, *args, **kwargs)
 
-    def _validated(self, request: HttpRequest) -> tuple[list[str], dict[str, Any], Any]:
+    def _validated(self, request: HttpRequest) -> tuple[list[str], dict[str, Any], OAuthApplication]:
         scopes, credentials = self.validate_authorization_request(request)
         application = application_by_client_id(credentials["client_id"])
         return scopes, credentials, application
@@ -79,7 +83,7 @@ class AuthorizeView(BaseAuthorizationView):
             scopes, credentials, application = self._validated(request)
         except OAuthToolkitError as error:
             return self.error_response(error, application=None)
-        forwarded = {
+        forwarded: dict[str, Any] = {
             k: credentials[k]
             for k in (
                 "client_id",
@@ -101,7 +105,7 @@ class AuthorizeView(BaseAuthorizationView):
             try:
                 with transaction.atomic():
                     grant = grant_authorize(
-                        person=request.user,
+                        person=signed_in_user(request),
                         application=application,
                         scopes=form.cleaned_data["scopes"],
                         duration_days=form.cleaned_data["duration_days"],
@@ -123,7 +127,7 @@ class AuthorizeView(BaseAuthorizationView):
         credentials: dict[str, Any],
         *,
         allow: bool,
-        application: Any,
+        application: OAuthApplication,
     ) -> HttpResponse:
         try:
             uri, _headers, _body, _status = self.create_authorization_response(
@@ -134,7 +138,12 @@ class AuthorizeView(BaseAuthorizationView):
         return self.redirect(uri, application)
 
     def _page(
-        self, request: HttpRequest, form: ConsentForm, scopes: list[str], application: Any, status: int = 200
+        self,
+        request: HttpRequest,
+        form: ConsentForm,
+        scopes: list[str],
+        application: OAuthApplication,
+        status: int = 200,
     ) -> HttpResponse:
         context = {
             "form": form,

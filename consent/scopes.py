@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from oauthlib.common import Request as OauthlibRequest
+
+from consent.types import OAuthApplication
+
 
 @dataclass(frozen=True)
 class Scope:
@@ -96,14 +100,22 @@ class ApplicationScopes:
         return {name: scope.title for name, scope in SCOPES.items()}
 
     def get_available_scopes(
-        self, application: Any = None, request: Any = None, *args: Any, **kwargs: Any
+        self,
+        application: OAuthApplication | None = None,
+        request: OauthlibRequest | None = None,
+        *args: Any,
+        **kwargs: Any,
     ) -> list[str]:
         if application is None:
             return []
         return [s for s in application.scopes if s in SCOPES]
 
     def get_default_scopes(
-        self, application: Any = None, request: Any = None, *args: Any, **kwargs: Any
+        self,
+        application: OAuthApplication | None = None,
+        request: OauthlibRequest | None = None,
+        *args: Any,
+        **kwargs: Any,
     ) -> list[str]:
         # A request without `scope` asks for nothing; nothing is granted by default.
         return []

@@ -10,13 +10,17 @@ from django.db.models import QuerySet
 from django.http import Http404
 from oauth2_provider.models import get_application_model
 
+from accounts.models import User
 from consent.models import Grant, Receipt
+from consent.receipts import history_from
 from consent.scopes import SCOPES
+from consent.types import OAuthApplication
+from personal_data.selectors import records_shared_qs
 
 RECORD_CATEGORY_NAMES = ("purchases", "closet", "appliances", "prescriptions")
 
 
-def grants_for_person(*, person: Any) -> QuerySet[Grant]:
+def grants_for_person(*, person: User) -> QuerySet[Grant]:
     """Return the person's grants, active ones first, newest first within each group."""
     return (
         Grant.objects.filter(person=person)
@@ -25,7 +29,7 @@ def grants_for_person(*, person: Any) -> QuerySet[Grant]:
     )
 
 
-def grant_get_for_person(*, person: Any, grant_id: Any) -> Grant:
+def grant_get_for_person(*, person: User, grant_id: uuid.UUID | str) -> Grant:
     """Return one of the person's grants or raise Http404 (also for other people's grants)."""
     try:
         pk = uuid.UUID(str(grant_id))
@@ -44,14 +48,12 @@ def receipt_get(*, grant: Grant, number: int) -> Receipt:
     return receipt
 
 
-def grants_live_for_person(*, person: Any) -> list[Grant]:
+def grants_live_for_person(*, person: User) -> list[Grant]:
     return [g for g in grants_for_person(person=person).filter(status=Grant.Status.ACTIVE) if g.is_live()]
 
 
 def grant_store_filters(grant: Grant) -> dict[str, Any]:
     """Turn a grant into the store's plain filters: history window, gifts, named records."""
-    from consent.receipts import history_from
-
     since = history_from(grant)
     return {
         "since": dt.date.fromisoformat(since) if since else None,
@@ -60,10 +62,8 @@ def grant_store_filters(grant: Grant) -> dict[str, Any]:
     }
 
 
-def visibility_for_person(*, person: Any) -> list[dict[str, Any]]:
+def visibility_for_person(*, person: User) -> list[dict[str, Any]]:
     """Per live grant: which categories the vendor can see right now and how many records."""
-    from personal_data.selectors import records_shared_rows
-
     summary = []
     for grant in grants_live_for_person(person=person):
         filters = grant_store_filters(grant)
@@ -71,7 +71,7 @@ def visibility_for_person(*, person: Any) -> list[dict[str, Any]]:
         for scope in grant.scopes:
             category = SCOPES[scope].category
             if scope.endswith(":read") and category in RECORD_CATEGORY_NAMES:
-                count = records_shared_rows(owner=person, category=category, **filters).queryset().count()
+                count = records_shared_qs(owner=person, category=category, **filters).count()
                 categories.append({"category": category, "count": count})
             elif scope == "preferences:read":
                 categories.append({"category": "preferences", "count": None})
@@ -101,7 +101,7 @@ def grants_audit_facts(*, grant_ids: list[str]) -> dict[str, dict[str, Any]]:
     }
 
 
-def application_find(client_id: str) -> Any:
+def application_find(client_id: str) -> OAuthApplication | None:
     """Return the OAuth application with this client id, with its organisation, or None.
 
     Applications are django-oauth-toolkit's swappable model (vendors.Application): consent
@@ -110,7 +110,7 @@ def application_find(client_id: str) -> Any:
     return get_application_model().objects.select_related("organisation").filter(client_id=client_id).first()
 
 
-def application_by_client_id(client_id: str) -> Any:
+def application_by_client_id(client_id: str) -> OAuthApplication:
     """Return the OAuth application with this client id or raise Http404."""
     application = application_find(client_id)
     if application is None:

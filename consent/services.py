@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import User
 from audit.services import ledger_append
 from consent.models import AccessToken, Grant, RefreshToken
 from consent.receipts import receipt_issue
 from consent.scopes import PERSON_SCOPES, SENSITIVE_SCOPES
+from consent.types import OAuthApplication
 from personal_data.pseudonyms import person_subject
 
 DURATIONS = (1, 7, 30, 90, 365)
@@ -26,7 +27,7 @@ HISTORY_MONTHS = (1, 3, 6, 12, 24)
 
 
 def _check_choice(
-    *, application: Any, scopes: Iterable[str], duration_days: int, history_months: int | None
+    *, application: OAuthApplication, scopes: Iterable[str], duration_days: int, history_months: int | None
 ) -> list[str]:
     chosen = sorted(set(scopes))
     errors: dict[str, list[str]] = {}
@@ -77,8 +78,8 @@ def _tokens_delete(grant: Grant) -> int:
 @transaction.atomic
 def grant_authorize(
     *,
-    person: Any,
-    application: Any,
+    person: User,
+    application: OAuthApplication,
     scopes: Iterable[str],
     duration_days: int,
     history_months: int | None = None,
@@ -92,7 +93,7 @@ def grant_authorize(
     purposes = {s: application.purpose_of(s) for s in chosen}
     grant = (
         Grant.objects.select_for_update()
-        .filter(person=person, application=application, status=Grant.Status.ACTIVE)
+        .filter(person=person, application_id=application.pk, status=Grant.Status.ACTIVE)
         .first()
     )
     if grant is not None and grant.is_live(now):
@@ -106,7 +107,7 @@ def grant_authorize(
             grant_expire(grant=grant)
         grant = Grant.objects.create(
             person=person,
-            application=application,
+            application=application,  # type: ignore[misc]  # vendors.Application, above consent
             scopes=chosen,
             purposes=purposes,
             created_at=now,
@@ -123,7 +124,7 @@ def grant_authorize(
 
 @transaction.atomic
 def grant_amend(
-    *, grant: Grant, by: Any, scopes: Iterable[str] | None = None, extend_days: int | None = None
+    *, grant: Grant, by: User, scopes: Iterable[str] | None = None, extend_days: int | None = None
 ) -> Grant:
     """Narrow a grant (untick scopes) and/or extend it; the person's act, capped like consent."""
     grant = Grant.objects.select_for_update().get(pk=grant.pk)
@@ -160,7 +161,7 @@ def _end(grant: Grant, *, status: str, by: str, reason: str) -> Grant:
 
 
 @transaction.atomic
-def grant_revoke(*, grant: Grant, by: Any, reason: str = "revoked by the person") -> Grant:
+def grant_revoke(*, grant: Grant, by: User, reason: str = "revoked by the person") -> Grant:
     """Revoke a grant and every token issued under it, at once."""
     grant = Grant.objects.select_for_update().get(pk=grant.pk)
     if grant.status != Grant.Status.ACTIVE:
@@ -227,7 +228,9 @@ def grant_tokens_withdraw(*, grant: Grant, event: str, reason: str) -> int:
     return withdrawn
 
 
-def token_event_record(*, event: str, client: Any, grant: Grant | None, scopes: list[str]) -> None:
+def token_event_record(
+    *, event: str, client: OAuthApplication, grant: Grant | None, scopes: list[str]
+) -> None:
     """Write a token event to the ledger (inside the token endpoint's transaction)."""
     if grant is None:
         ledger_append(kind=event, actor_type="client", actor_id=client.client_id, scopes=scopes)
@@ -235,10 +238,58 @@ def token_event_record(*, event: str, client: Any, grant: Grant | None, scopes: 
         _ledger(grant, event, actor_type="client", actor_id=client.client_id, scopes=scopes)
 
 
+def access_record(
+    *,
+    grant: Grant,
+    client_id: str,
+    kind: str,
+    scopes: Iterable[str],
+    record_ids: Iterable[str] = (),
+    record_count: int | None = None,
+    reason: str = "",
+    request_id: str = "",
+) -> None:
+    """Record one vendor access under a grant, inside the transaction that read or wrote the data.
+
+    `kind` is access.read, access.write or access.check; `record_count` defaults to the number
+    of ids. The entry names the person by their ledger pseudonym only.
+    """
+    ledger_append(
+        kind=kind,
+        actor_type="client",
+        actor_id=client_id,
+        subject=person_subject(grant.person),
+        grant_id=str(grant.pk),
+        scopes=scopes,
+        record_ids=record_ids,
+        record_count=record_count,
+        reason=reason,
+        request_id=request_id,
+    )
+
+
 @transaction.atomic
-def grant_for_records(*, person: Any, application: Any, record_ids: list[str], days: int = 30) -> Grant:
+def access_denied_record(*, grant: Grant, client_id: str, scopes: Iterable[str], reason: str) -> None:
+    """Record a vendor request refused under a grant (insufficient scope, unknown record, ...)."""
+    ledger_append(
+        kind="access.denied",
+        actor_type="client",
+        actor_id=client_id,
+        subject=person_subject(grant.person),
+        grant_id=str(grant.pk),
+        scopes=scopes,
+        outcome="denied",
+        reason=reason,
+    )
+
+
+@transaction.atomic
+def grant_for_records(
+    *, person: User, application: OAuthApplication, record_ids: list[str], days: int = 30
+) -> Grant:
     """Give one app `purchases:read` to named records only (a recall answer), with its receipt."""
-    if Grant.objects.filter(person=person, application=application, status=Grant.Status.ACTIVE).exists():
+    active = Grant.objects.filter(person=person, application_id=application.pk, status=Grant.Status.ACTIVE)
+    if active.exists():
         raise ValidationError(
             {
                 "__all__": [
@@ -250,7 +301,7 @@ def grant_for_records(*, person: Any, application: Any, record_ids: list[str], d
     now = timezone.now()
     grant = Grant.objects.create(
         person=person,
-        application=application,
+        application=application,  # type: ignore[misc]  # vendors.Application, above consent
         scopes=["purchases:read"],
         purposes={"purchases:read": "to contact you about a product recall that matched these purchases"},
         starts_at=now,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -107,7 +107,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     return response
 
 
-def body_limit_check(request: Any, limit: int = 1024 * 1024) -> None:
+def body_limit_check(request: HttpRequest, limit: int = 1024 * 1024) -> None:
     """Refuse a request body over the API's limit before anything reads it (413)."""
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -117,7 +117,7 @@ def body_limit_check(request: Any, limit: int = 1024 * 1024) -> None:
         raise RequestTooLarge()
 
 
-def not_found(request: Any, exception: Exception | None = None) -> Any:
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """404 for the whole site: problem+json under /api/, the HTML page elsewhere."""
     from django.http import JsonResponse
     from django.views.defaults import page_not_found

@@ -9,6 +9,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import User
 from personal_data.selectors import category_counts
 from personal_data.services import preferences_update, record_create
 from personal_data.validators import gtin_check_digit
@@ -138,7 +139,7 @@ def _purchases(rng: random.Random, today: dt.date, count: int) -> list[dict[str,
 
 
 @transaction.atomic
-def demo_records_seed(*, person: Any, scale: str = "full") -> dict[str, int]:
+def demo_records_seed(*, person: User, scale: str = "full") -> dict[str, int]:
     """Give a demo person realistic records in every category, unless they already have some."""
     counts = category_counts(owner=person)
     if any(counts.values()):

@@ -22,10 +22,10 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 from django.contrib.auth.hashers import make_password
 from django.db import connections, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import User
@@ -367,7 +367,7 @@ def _check_valid(doc: Document) -> None:
         raise AssertionError(f"generated purchase is not in canonical form: {changed}")
 
 
-def scale_people(*, prefix: str = "scale") -> Any:
+def scale_people(*, prefix: str = "scale") -> QuerySet[User]:
     """Return the synthetic people of a prefix, in number order."""
     pattern = rf"^{re.escape(prefix)}-[0-9]{{6,}}@{re.escape(EMAIL_DOMAIN)}$"
     return User.objects.filter(email__regex=pattern).order_by("email")

@@ -74,7 +74,7 @@ def demo_vendor_seed() -> dict[str, Any]:
     app, app_secret = _demo_application(
         organisation=organisation,
         name=DEMO_APP,
-        grant_type=Application.GRANT_AUTHORIZATION_CODE,
+        grant_type="authorization-code",
         redirect_uris=[DEMO_REDIRECT_URI],
         scopes=list(PERSON_SCOPES),
         scope_purposes={scope: DEMO_PURPOSES[scope] for scope in PERSON_SCOPES},
@@ -83,7 +83,7 @@ def demo_vendor_seed() -> dict[str, Any]:
     recalls, recalls_secret = _demo_application(
         organisation=organisation,
         name=DEMO_RECALL_CLIENT,
-        grant_type=Application.GRANT_CLIENT_CREDENTIALS,
+        grant_type="client-credentials",
         redirect_uris=[],
         scopes=["recalls:publish"],
         scope_purposes={},

@@ -1,8 +1,9 @@
 """Operators see metadata only: ciphertext and blind indexes are never shown, let alone decrypted."""
 
-from typing import Any
+from typing import ClassVar
 
 from django.contrib import admin
+from django.db.models import Model
 from django.http import HttpRequest
 
 from personal_data.models import (
@@ -19,13 +20,13 @@ class MetadataOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Read-only, metadata-only: operators can see that a record exists, never what it says."""
 
     exclude = ("payload", "wrapped_key", "pseudonym_salt", "gtin_index", "lot_index")
-    list_display: Any = ("pk", "owner", "shared", "created_at", "updated_at")
-    list_filter: Any = ("shared",)
+    list_display: tuple[str, ...] = ("pk", "owner", "shared", "created_at", "updated_at")
+    list_filter: ClassVar[tuple[str, ...]] = ("shared",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 

@@ -7,8 +7,9 @@ they cannot be computed without the index key and cannot be linked to anyone aft
 from __future__ import annotations
 
 import base64
-from typing import Any
+import uuid
 
+from accounts.models import User
 from core import crypto
 from core.keys import index_subkey
 from personal_data.models import PersonKey
@@ -19,7 +20,7 @@ def _encode(digest: bytes) -> str:
     return base64.b32encode(digest[:20]).decode("ascii").lower()
 
 
-def _salt(person_id: Any, person: Any = None) -> bytes:
+def _salt(person_id: uuid.UUID | None, person: User | None = None) -> bytes:
     if person is not None:
         person_key = person_key_of(person)
         salt = None if person_key is None else person_key.pseudonym_salt
@@ -32,17 +33,19 @@ def _salt(person_id: Any, person: Any = None) -> bytes:
     return bytes(salt)
 
 
-def ledger_pseudonym(*, person_id: Any = None, person: Any = None) -> str:
+def ledger_pseudonym(*, person_id: uuid.UUID | None = None, person: User | None = None) -> str:
     """Return the ledger-wide pseudonym of a person (never shown to vendors)."""
     return "p-" + _encode(crypto.keyed_hash(index_subkey("pseudonym/ledger"), _salt(person_id, person)))
 
 
-def person_subject(person: Any) -> str:
+def person_subject(person: User) -> str:
     """Return the ledger pseudonym to pass as `subject` for a person (a user object)."""
     return ledger_pseudonym(person=person)
 
 
-def pairwise_subject(*, person_id: Any = None, organisation_id: Any, person: Any = None) -> str:
+def pairwise_subject(
+    *, person_id: uuid.UUID | None = None, organisation_id: uuid.UUID | str, person: User | None = None
+) -> str:
     """Return the stable pseudonym one vendor organisation knows a person by."""
     message = _salt(person_id, person) + b"|" + str(organisation_id).encode()
     return _encode(crypto.keyed_hash(index_subkey("pseudonym/pairwise"), message))

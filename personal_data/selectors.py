@@ -9,26 +9,31 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from functools import lru_cache
 from typing import Any
 
+from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404
 
-from core.statements import Condition, Rows
+from accounts.models import User
+from core.statements import Select, Source
 from personal_data import store
 from personal_data.categories import RECORD_CATEGORIES, category_get
 from personal_data.models import EncryptedRecord, Preferences
 from personal_data.store import Document
 
 
-def _uuid_or_404(record_id: Any) -> uuid.UUID:
+def _uuid_or_404(record_id: uuid.UUID | str) -> uuid.UUID:
     try:
         return record_id if isinstance(record_id, uuid.UUID) else uuid.UUID(str(record_id))
     except ValueError:
         raise Http404("No such record.") from None
 
 
-def record_row_for_owner(*, owner: Any, category: str, record_id: Any, lock: bool = False) -> EncryptedRecord:
+def record_row_for_owner(
+    *, owner: User, category: str, record_id: uuid.UUID | str, lock: bool = False
+) -> EncryptedRecord:
     """Return the owner's row or raise Http404 (also for other people's and malformed ids)."""
     cat = category_get(category)
     rows = cat.model.objects.filter(owner_id=owner.pk, pk=_uuid_or_404(record_id))
@@ -38,7 +43,7 @@ def record_row_for_owner(*, owner: Any, category: str, record_id: Any, lock: boo
     return row
 
 
-def record_get_for_owner(*, owner: Any, category: str, record_id: Any) -> Document:
+def record_get_for_owner(*, owner: User, category: str, record_id: uuid.UUID | str) -> Document:
     """Return one of the owner's own records, decrypted, or raise Http404."""
     cat = category_get(category)
     row = record_row_for_owner(owner=owner, category=category, record_id=record_id)
@@ -47,7 +52,7 @@ def record_get_for_owner(*, owner: Any, category: str, record_id: Any) -> Docume
 
 def records_for_owner_qs(
     *,
-    owner: Any,
+    owner: User,
     category: str,
     since: dt.date | None = None,
     until: dt.date | None = None,
@@ -63,11 +68,11 @@ def records_for_owner_qs(
     if shared is not None:
         rows = rows.filter(shared=shared)
     if is_gift is not None and "is_gift" in cat.flags:
-        rows = rows.filter(is_gift=is_gift)
+        rows = rows.filter(**{"is_gift": is_gift})
     return rows.order_by(f"-{cat.date_field}", "-created_at", "pk")
 
 
-def records_for_owner(*, owner: Any, category: str, **filters: Any) -> list[Document]:
+def records_for_owner(*, owner: User, category: str, **filters: Any) -> list[Document]:
     """Return all of the owner's records of a category, newest first, decrypted."""
     return store.rows_open(
         category_get(category),
@@ -76,63 +81,136 @@ def records_for_owner(*, owner: Any, category: str, **filters: Any) -> list[Docu
     )
 
 
-def records_shared_rows(
+def records_shared_qs(
     *,
-    owner: Any,
+    owner: User,
     category: str,
     since: dt.date | None = None,
     until: dt.date | None = None,
     include_gifts: bool = False,
     ids: list[str] | None = None,
     gtin: str | None = None,
-) -> Rows:
-    """Rows a vendor may be shown: shared ones, gifts only if asked, within the window.
+) -> QuerySet[EncryptedRecord]:
+    """Records a vendor may be shown: shared ones, gifts only if asked, within the window.
 
-    `ids` limits the set to named records (one-off grants); `gtin` matches through the blind index.
-    Rows are mappings of the columns a document opens from, plus `created_at` (the API's paging
-    key, converted only where the cursor reads it), read without the ORM's query compiler or a
-    model instance per row (core.statements): the vendor API's hot path. `.queryset()` gives
-    the same set as a QuerySet of model instances (counts, single records).
+    `ids` limits the set to named records (one-off grants); `gtin` matches through the blind
+    index. The vendor API reads pages of the same set with `records_shared_page`.
     """
     cat = category_get(category)
-    conditions = [Condition("owner_id", "exact", owner.pk), Condition("shared", "exact", True)]
+    rows = cat.model.objects.filter(owner_id=owner.pk, shared=True)
     if since is not None:
-        conditions.append(Condition(cat.date_field, "gte", since))
+        rows = rows.filter(**{f"{cat.date_field}__gte": since})
     if until is not None:
-        conditions.append(Condition(cat.date_field, "lte", until))
+        rows = rows.filter(**{f"{cat.date_field}__lte": until})
+    # Fields of some categories only (mypy sees the abstract record): passed by name.
     if not include_gifts and "is_gift" in cat.flags:
-        conditions.append(Condition("is_gift", "exact", False))
+        rows = rows.filter(**{"is_gift": False})
     if ids is not None:
-        conditions.append(Condition("id", "in", ids))
+        rows = rows.filter(pk__in=ids)
     if gtin:
-        conditions.append(Condition("gtin_index", "exact", store.blind_index("gtin", gtin)))
-    return Rows(
-        cat.model,
-        columns=(*store.open_columns(cat), "created_at"),
-        conditions=tuple(conditions),
-        lazy=("created_at",),
+        rows = rows.filter(**{"gtin_index": store.blind_index("gtin", gtin)})
+    return rows
+
+
+@lru_cache(maxsize=512)
+def _page_statement(
+    category: str, *, gifts: bool, since: bool, until: bool, ids: int | None, gtin: bool, after: bool
+) -> Select:
+    """The page read of one shape of filters (a few dozen shapes in all): literal SQL, built once."""
+    cat = RECORD_CATEGORIES[category]
+    # Booleans are literals, not parameters: as parameters PostgreSQL judged a reusable plan for
+    # any value worse than one for shared=TRUE, and planned every page anew (docs/performance.md).
+    where = ["r.owner_id = %s", "r.shared = TRUE"]
+    if not gifts and "is_gift" in cat.flags:
+        where.append("r.is_gift = FALSE")
+    if since:
+        where.append(f"r.{cat.date_field} >= %s")
+    if until:
+        where.append(f"r.{cat.date_field} <= %s")
+    if ids is not None:
+        where.append(f"r.id IN ({', '.join(['%s'] * ids)})")
+    if gtin:
+        where.append("r.gtin_index = %s")
+    if after:
+        where.append("(r.created_at, r.id) < (%s, %s)")
+    return Select(
+        Source(cat.model, "r", store.open_columns(cat)),
+        # The paging key as the database's text: parsed only for the one row a cursor needs.
+        extra=["CAST(r.created_at AS TEXT)"],
+        tail=f"FROM {{r}} WHERE {' AND '.join(where)} ORDER BY r.created_at DESC, r.id DESC LIMIT %s",
     )
 
 
-def records_open_json(*, owner: Any, category: str, rows: Any) -> dict[str, bytes]:
-    """Decrypt rows of one owner (a page of records_shared_rows) into {id: JSON document}."""
+def _prep(model: type[EncryptedRecord], attname: str, value: object) -> object:
+    field = next(f for f in model._meta.concrete_fields if f.attname == attname)
+    return field.get_db_prep_value(value, connection)
+
+
+def records_shared_page(
+    *,
+    owner: User,
+    category: str,
+    limit: int,
+    after: tuple[dt.datetime, uuid.UUID] | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    include_gifts: bool = False,
+    ids: list[str] | None = None,
+    gtin: str | None = None,
+) -> list[dict[str, Any]]:
+    """One keyset page of `records_shared_qs`, newest stored first: up to `limit` rows after `after`.
+
+    `after` is the (created_at, id) of the last row of the previous page. Rows are mappings of
+    the columns a document opens from (store.open_columns) plus `created_at`, the database's
+    text of it (the next page's key), read without the ORM's compiler or a model instance per
+    row: the vendor API's hot path.
+    """
+    cat = category_get(category)
+    if ids is not None and not ids:
+        return []
+    statement = _page_statement(
+        category,
+        gifts=include_gifts,
+        since=since is not None,
+        until=until is not None,
+        ids=None if ids is None else len(ids),
+        gtin=bool(gtin),
+        after=after is not None,
+    )
+    model = cat.model
+    params: list[object] = [_prep(model, "owner_id", owner.pk)]
+    params += [_prep(model, cat.date_field, day) for day in (since, until) if day is not None]
+    params += [_prep(model, "id", uuid.UUID(str(i))) for i in ids or ()]
+    if gtin:
+        params.append(store.blind_index("gtin", gtin))
+    if after is not None:
+        params += [_prep(model, "created_at", after[0]), _prep(model, "id", after[1])]
+    params.append(limit)
+    rows = statement.mappings(params)
+    for row in rows:
+        row["created_at"] = row.pop("CAST(r.created_at AS TEXT)")
+    return rows
+
+
+def records_open_json(*, owner: User, category: str, rows: list[dict[str, Any]]) -> dict[str, bytes]:
+    """Decrypt rows of one owner (a page of records_shared_page) into {id: JSON document}."""
     return store.rows_open_json(category_get(category), rows, owner)
 
 
 def record_get_shared(
     *,
-    owner: Any,
+    owner: User,
     category: str,
-    record_id: Any,
+    record_id: uuid.UUID | str,
     since: dt.date | None = None,
     include_gifts: bool = False,
     ids: list[str] | None = None,
 ) -> Document:
     """Return one shared record or raise Http404, exactly as for a record that does not exist."""
     cat = category_get(category)
-    rows = records_shared_rows(
+    rows = records_shared_qs(
         owner=owner, category=category, since=since, include_gifts=include_gifts, ids=ids
-    ).queryset()
+    )
     row = rows.filter(pk=_uuid_or_404(record_id)).first()
     if row is None:
         raise Http404("No such record.")
@@ -141,27 +219,27 @@ def record_get_shared(
 
 def purchases_owns(
     *,
-    owner: Any,
+    owner: User,
     gtin: str,
     since: dt.date | None = None,
     include_gifts: bool = False,
     ids: list[str] | None = None,
 ) -> bool:
     """Answer whether the owner has a shared purchase of gtin, through the blind index only."""
-    rows = records_shared_rows(
+    rows = records_shared_qs(
         owner=owner, category="purchases", since=since, include_gifts=include_gifts, ids=ids, gtin=gtin
     )
-    return rows.queryset().exists()
+    return rows.exists()
 
 
-def category_counts(*, owner: Any) -> dict[str, int]:
+def category_counts(*, owner: User) -> dict[str, int]:
     """Return how many records the owner keeps in each category."""
     return {
         name: cat.model.objects.filter(owner_id=owner.pk).count() for name, cat in RECORD_CATEGORIES.items()
     }
 
 
-def preferences_get(*, owner: Any) -> Document:
+def preferences_get(*, owner: User) -> Document:
     """Return the owner's preferences (the empty document if they never set any)."""
     row = Preferences.objects.filter(owner_id=owner.pk).first()
     if row is None:
@@ -189,13 +267,15 @@ def records_matching_codes(
         if name == "appliances" and lot_keys:
             continue
         cat = RECORD_CATEGORIES[name]
-        rows = cat.model.objects.filter(gtin_index__in=gtin_keys)
+        # Fields of purchases and appliances only (mypy sees the abstract record): passed by name.
+        lookups: dict[str, object] = {"gtin_index__in": gtin_keys}
         if lot_keys:
-            rows = rows.filter(lot_index__in=lot_keys)
+            lookups["lot_index__in"] = lot_keys
         if purchased_from:
-            rows = rows.filter(purchased_on__gte=purchased_from)
+            lookups["purchased_on__gte"] = purchased_from
         if purchased_to:
-            rows = rows.filter(purchased_on__lte=purchased_to)
+            lookups["purchased_on__lte"] = purchased_to
+        rows = cat.model.objects.filter(**lookups)
         matches.extend(
             (name, owner_id, str(pk)) for owner_id, pk in rows.values_list("owner_id", "pk").iterator()
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,6 +11,7 @@ from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 
+from accounts.models import User
 from audit.services import ledger_append
 from core.keys import master_keyring
 from personal_data import store
@@ -23,7 +25,7 @@ from personal_data.transfer import ImportPlan
 
 
 @transaction.atomic
-def person_store_open(*, person: Any) -> PersonKey:
+def person_store_open(*, person: User) -> PersonKey:
     """Give a person their own random data key (wrapped by the newest master key), once."""
     existing = store.person_key_get(person.pk)
     if existing is not None:
@@ -33,16 +35,16 @@ def person_store_open(*, person: Any) -> PersonKey:
     return person_key
 
 
-def _key_for_write(owner: Any) -> bytes:
+def _key_for_write(owner: User) -> bytes:
     return store.data_key(person_store_open(person=owner))
 
 
 @transaction.atomic
 def record_create(
     *,
-    owner: Any,
+    owner: User,
     category: str,
-    data: Mapping[str, Any],
+    data: object,
     source: str = "manual",
     source_vendor: str = "",
 ) -> Document:
@@ -61,7 +63,9 @@ def record_create(
 
 
 @transaction.atomic
-def record_update(*, owner: Any, category: str, record_id: Any, data: Mapping[str, Any]) -> Document:
+def record_update(
+    *, owner: User, category: str, record_id: uuid.UUID | str, data: Mapping[str, Any]
+) -> Document:
     """Change some fields of one of the owner's records; the result is validated as a whole."""
     cat = category_get(category)
     row = record_row_for_owner(owner=owner, category=category, record_id=record_id, lock=True)
@@ -77,13 +81,13 @@ def record_update(*, owner: Any, category: str, record_id: Any, data: Mapping[st
 
 
 @transaction.atomic
-def record_delete(*, owner: Any, category: str, record_id: Any) -> None:
+def record_delete(*, owner: User, category: str, record_id: uuid.UUID | str) -> None:
     """Delete one of the owner's records."""
     record_row_for_owner(owner=owner, category=category, record_id=record_id, lock=True).delete()
 
 
 @transaction.atomic
-def preferences_update(*, owner: Any, data: Mapping[str, Any]) -> Document:
+def preferences_update(*, owner: User, data: Mapping[str, Any]) -> Document:
     """Replace the owner's preferences document."""
     doc = store.validate(PreferencesSchema, data)
     key = _key_for_write(owner)
@@ -104,7 +108,7 @@ class ErasureReport:
 
 
 @transaction.atomic
-def person_erase(*, person: Any, actor_type: str = "person") -> ErasureReport:
+def person_erase(*, person: User, actor_type: str = "person") -> ErasureReport:
     """Crypto-shred a person's store: destroy their data key and delete every record.
 
     The ledger keeps the entry under the person's pseudonym, which nothing links to them once
@@ -151,7 +155,7 @@ def master_key_rotate(
     total = pending.count()
     if on_batch:
         on_batch(0, total)
-    failed_ids: list[Any] = []
+    failed_ids: list[uuid.UUID] = []
     while True:
         with transaction.atomic():
             batch = list(
@@ -193,7 +197,7 @@ def master_key_rotate(
 @transaction.atomic
 def records_import(
     *,
-    owner: Any,
+    owner: User,
     plan: ImportPlan,
     batch_size: int = 2000,
     on_progress: Callable[[int, int], None] | None = None,
@@ -233,7 +237,7 @@ def records_import(
 
 
 @transaction.atomic
-def person_export_record(*, person: Any) -> None:
+def person_export_record(*, person: User) -> None:
     """Record in the ledger that the person downloaded everything held about them."""
     subject = ledger_pseudonym(person_id=person.pk)
     ledger_append(kind="person.export", actor_type="person", actor_id=subject, subject=subject)
@@ -243,7 +247,7 @@ PENDING_TABLE = PendingImport._meta.db_table
 
 
 @transaction.atomic
-def import_stage(*, owner: Any, plan: ImportPlan, filename: str) -> PendingImport:
+def import_stage(*, owner: User, plan: ImportPlan, filename: str) -> PendingImport:
     """Keep a validated plan, sealed under the owner's key, until they confirm it."""
     PendingImport.objects.filter(owner_id=owner.pk).delete()  # one pending import at a time
     pending = PendingImport(owner_id=owner.pk, counts=plan.counts, filename=filename[:200])
@@ -257,10 +261,17 @@ def import_stage(*, owner: Any, plan: ImportPlan, filename: str) -> PendingImpor
 
 @transaction.atomic
 def import_confirm(
-    *, owner: Any, pending_id: Any, on_progress: Callable[[int, int], None] | None = None
+    *,
+    owner: User,
+    pending_id: uuid.UUID | str,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, int]:
     """Store a staged import (all or nothing) and forget it."""
-    pending = PendingImport.objects.select_for_update().filter(owner_id=owner.pk, pk=pending_id).first()
+    try:
+        pk = pending_id if isinstance(pending_id, uuid.UUID) else uuid.UUID(str(pending_id))
+    except ValueError:  # a malformed id is not found, like anyone else's
+        raise Http404("No import is waiting for confirmation.") from None
+    pending = PendingImport.objects.select_for_update().filter(owner_id=owner.pk, pk=pk).first()
     if pending is None:
         raise Http404("No import is waiting for confirmation.")
     doc = store.document_open(

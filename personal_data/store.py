@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from functools import cache, partial
@@ -17,6 +18,7 @@ import orjson
 from django.core.exceptions import ValidationError
 from rest_framework import serializers
 
+from accounts.models import User
 from core import crypto
 from core.keys import index_subkey, master_keyring
 from personal_data.categories import Category
@@ -25,6 +27,8 @@ from personal_data.schemas import PreferencesSchema, StrictSchema
 from personal_data.validators import gtin_normalise
 
 Document = dict[str, Any]
+# A row or owner id: as the model holds it, or as text.
+RowId = uuid.UUID | str
 # Fields a document carries that are not content: set by the store, never by input.
 META_FIELDS = ("id", "source", "source_vendor", "next_refill_on")
 
@@ -74,7 +78,7 @@ def _schema(schema: type[StrictSchema]) -> StrictSchema:
     return schema()
 
 
-def validate(schema: type[StrictSchema], data: Any) -> Document:
+def validate(schema: type[StrictSchema], data: object) -> Document:
     """Validate input against a schema; raise ValidationError with a message per field."""
     try:
         value = _schema(schema).run_validation(data)
@@ -86,16 +90,16 @@ def validate(schema: type[StrictSchema], data: Any) -> Document:
 # Keys.
 
 
-def person_key_get(owner_id: Any) -> PersonKey | None:
+def person_key_get(owner_id: uuid.UUID) -> PersonKey | None:
     return PersonKey.objects.filter(person_id=owner_id).first()
 
 
 _MEMO = "_vrm_person_key"
 
 
-def person_key_of(owner: Any) -> PersonKey | None:
+def person_key_of(owner: User | uuid.UUID) -> PersonKey | None:
     """The owner's key row, read once per owner object (a request reads it for data and pseudonym)."""
-    if not hasattr(owner, "pk"):
+    if isinstance(owner, uuid.UUID):
         return person_key_get(owner)
     joined = owner._state.fields_cache.get("data_key")  # loaded along with the token, if it was
     if joined is not None:
@@ -108,14 +112,14 @@ def person_key_of(owner: Any) -> PersonKey | None:
     return cached
 
 
-def person_key_forget(owner: Any) -> None:
+def person_key_forget(owner: User) -> None:
     if hasattr(owner, "__dict__"):
         owner.__dict__.pop(_MEMO, None)
     if hasattr(owner, "_state"):
         owner._state.fields_cache.pop("data_key", None)
 
 
-def person_key_new(owner_id: Any) -> PersonKey:
+def person_key_new(owner_id: uuid.UUID) -> PersonKey:
     data_key = crypto.random_key()
     key_id, wrapped = master_keyring().wrap(data_key, context=str(owner_id))
     return PersonKey(
@@ -137,7 +141,7 @@ def data_key(person_key: PersonKey) -> bytes:
         raise StoreError(f"data key of {person_key.person_id} cannot be unwrapped: {exc}") from exc
 
 
-def owner_data_key(owner: Any) -> bytes:
+def owner_data_key(owner: User | uuid.UUID) -> bytes:
     """The owner's unwrapped data key (owner: a user object, or an id)."""
     person_key = person_key_of(owner)
     if person_key is None:
@@ -156,14 +160,14 @@ def blind_index(field: str, value: str) -> bytes | None:
     return crypto.blind_index(index_subkey(f"blind-index/{field}"), normalised)
 
 
-def _seal(key: bytes, table: str, row_id: Any, owner_id: Any, doc: Mapping[str, Any]) -> bytes:
+def _seal(key: bytes, table: str, row_id: RowId, owner_id: RowId, doc: Mapping[str, Any]) -> bytes:
     plaintext = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
     aad = crypto.record_aad(table=table, record_id=str(row_id), owner_id=str(owner_id))
     return crypto.seal(key, plaintext, aad)
 
 
 def _unseal(
-    unseal: Callable[[bytes, bytes], bytes], table: str, row_id: Any, owner_id: Any, payload: bytes
+    unseal: Callable[[bytes, bytes], bytes], table: str, row_id: RowId, owner_id: RowId, payload: bytes
 ) -> bytes:
     aad = crypto.record_aad(table=table, record_id=str(row_id), owner_id=str(owner_id))
     try:
@@ -172,7 +176,7 @@ def _unseal(
         raise StoreError(f"record {row_id} cannot be opened: {exc}") from exc
 
 
-def _open(key: bytes, table: str, row_id: Any, owner_id: Any, payload: bytes) -> Document:
+def _open(key: bytes, table: str, row_id: RowId, owner_id: RowId, payload: bytes) -> Document:
     return json.loads(_unseal(partial(crypto.unseal, key), table, row_id, owner_id, payload))
 
 
@@ -230,7 +234,7 @@ def row_open(category: Category, row: EncryptedRecord | Mapping[str, Any], key: 
 
 
 def rows_open(
-    category: Category, rows: Iterable[EncryptedRecord | Mapping[str, Any]], owner: Any
+    category: Category, rows: Iterable[EncryptedRecord | Mapping[str, Any]], owner: User | uuid.UUID
 ) -> list[Document]:
     """Open many rows of one owner (a user object, or an id), unwrapping the owner's key once."""
     rows = list(rows)
@@ -241,7 +245,7 @@ def rows_open(
 
 
 def rows_open_json(
-    category: Category, rows: Iterable[EncryptedRecord | Mapping[str, Any]], owner: Any
+    category: Category, rows: Iterable[EncryptedRecord | Mapping[str, Any]], owner: User | uuid.UUID
 ) -> dict[str, bytes]:
     """Open many rows of one owner straight to JSON: {id: the document row_open gives, as bytes},
     in the rows' order (the ids as text, for a ledger entry, converted once).
@@ -298,22 +302,22 @@ def editable(doc: Mapping[str, Any]) -> Document:
 PREFERENCES_TABLE = Preferences._meta.db_table
 
 
-def preferences_seal(key: bytes, owner_id: Any, doc: Mapping[str, Any]) -> bytes:
+def preferences_seal(key: bytes, owner_id: uuid.UUID, doc: Mapping[str, Any]) -> bytes:
     return _seal(key, PREFERENCES_TABLE, owner_id, owner_id, doc)
 
 
 def preferences_open(key: bytes, row: Preferences) -> Document:
-    return _open(key, PREFERENCES_TABLE, row.pk, row.pk, row.payload)
+    return _open(key, PREFERENCES_TABLE, row.pk, row.pk, bytes(row.payload))
 
 
 def preferences_default() -> Document:
     return validate(PreferencesSchema, {})
 
 
-def document_seal(*, key: bytes, table: str, row_id: Any, owner_id: Any, doc: Mapping[str, Any]) -> bytes:
+def document_seal(*, key: bytes, table: str, row_id: RowId, owner_id: RowId, doc: Mapping[str, Any]) -> bytes:
     """Seal any JSON document of an owner bound to its table and row (pending imports, ...)."""
     return _seal(key, table, row_id, owner_id, doc)
 
 
-def document_open(*, key: bytes, table: str, row_id: Any, owner_id: Any, payload: bytes) -> Any:
+def document_open(*, key: bytes, table: str, row_id: RowId, owner_id: RowId, payload: bytes) -> Any:
     return _open(key, table, row_id, owner_id, payload)

@@ -10,6 +10,8 @@ from typing import Any
 
 from django.utils import timezone
 
+from accounts.models import User
+from consent.models import Grant
 from consent.selectors import grants_for_person
 from core.formats import rfc3339
 from personal_data.categories import RECORD_CATEGORIES
@@ -19,7 +21,7 @@ from portal.activity import activity_for_person, entry_sentence
 from vendors.alerts import alerts_export
 
 
-def _grant(grant: Any) -> dict[str, Any]:
+def _grant(grant: Grant) -> dict[str, Any]:
     return {
         "id": str(grant.pk),
         "vendor": grant.application.organisation.name,
@@ -35,7 +37,7 @@ def _grant(grant: Any) -> dict[str, Any]:
     }
 
 
-def export_chunks(*, person: Any) -> Iterator[str]:
+def export_chunks(*, person: User) -> Iterator[str]:
     """Yield the export JSON piece by piece: one category, grant list or log at a time."""
     dumps = json.dumps
     yield "{" + f'"format": {dumps(FORMAT)}, "exported_at": {dumps(rfc3339(timezone.now()))}, '
@@ -70,7 +72,7 @@ def export_chunks(*, person: Any) -> Iterator[str]:
     yield '], "alerts": ' + dumps(alerts_export(person=person), ensure_ascii=False) + "}"
 
 
-def export_zip(*, person: Any) -> bytes:
+def export_zip(*, person: User) -> bytes:
     """Return a ZIP with one CSV per category (the import accepts each back) and the preferences."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:

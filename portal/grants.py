@@ -9,22 +9,24 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from accounts.permissions import person_required
+from accounts.permissions import person_required, signed_in_user
 from audit.selectors import last_access_by_grant
 from consent.forms import GrantAmendForm
+from consent.models import Grant
 from consent.scopes import SCOPES
 from consent.selectors import grant_get_for_person, grants_for_person, receipt_get
 from consent.services import grant_amend, grant_revoke
 from portal.activity import entries_for_grant, entry_sentence
 
 
-def _days_left(grant: object) -> int:
-    return max(0, (grant.ends_at - timezone.now()).days)  # type: ignore[attr-defined]
+def _days_left(grant: Grant) -> int:
+    return max(0, (grant.ends_at - timezone.now()).days)
 
 
 @person_required
 def grant_list(request: HttpRequest) -> HttpResponse:
-    grants = list(grants_for_person(person=request.user))
+    person = signed_in_user(request)
+    grants = list(grants_for_person(person=person))
     last = last_access_by_grant(grant_ids=[str(g.pk) for g in grants])
     rows = [
         {
@@ -49,13 +51,14 @@ def grant_list(request: HttpRequest) -> HttpResponse:
 @person_required
 @require_http_methods(["GET", "POST"])
 def grant_detail(request: HttpRequest, grant_id: str) -> HttpResponse:
-    grant = grant_get_for_person(person=request.user, grant_id=grant_id)
+    person = signed_in_user(request)
+    grant = grant_get_for_person(person=person, grant_id=grant_id)
     form = GrantAmendForm(request.POST or None, grant=grant)
     if request.method == "POST" and form.is_valid():
         try:
             grant_amend(
                 grant=grant,
-                by=request.user,
+                by=person,
                 scopes=form.cleaned_data["scopes"],
                 extend_days=form.cleaned_data["extend_days"],
             )
@@ -66,7 +69,7 @@ def grant_detail(request: HttpRequest, grant_id: str) -> HttpResponse:
                 request, "Your grant is updated. The vendor sees the change on its next request."
             )
             return redirect("consent:grant", grant_id=grant.pk)
-    entries = entries_for_grant(person=request.user, grant_id=str(grant.pk))[:200]
+    entries = entries_for_grant(person=person, grant_id=str(grant.pk))[:200]
     return render(
         request,
         "consent/grant_detail.html",
@@ -89,9 +92,10 @@ def grant_detail(request: HttpRequest, grant_id: str) -> HttpResponse:
 @person_required
 @require_http_methods(["GET", "POST"])
 def grant_revoke_view(request: HttpRequest, grant_id: str) -> HttpResponse:
-    grant = grant_get_for_person(person=request.user, grant_id=grant_id)
+    person = signed_in_user(request)
+    grant = grant_get_for_person(person=person, grant_id=grant_id)
     if request.method == "POST":
-        grant_revoke(grant=grant, by=request.user)
+        grant_revoke(grant=grant, by=person)
         messages.success(
             request,
             f"{grant.application.organisation.name} can no longer see your data. "
@@ -103,7 +107,8 @@ def grant_revoke_view(request: HttpRequest, grant_id: str) -> HttpResponse:
 
 @person_required
 def receipt_download(request: HttpRequest, grant_id: str, number: int) -> HttpResponse:
-    grant = grant_get_for_person(person=request.user, grant_id=grant_id)
+    person = signed_in_user(request)
+    grant = grant_get_for_person(person=person, grant_id=grant_id)
     receipt = receipt_get(grant=grant, number=number)
     response = JsonResponse(
         {"number": receipt.number, "event": receipt.event, "document": receipt.document, "jws": receipt.jws},

@@ -18,7 +18,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.forms import SignupForm
-from accounts.permissions import person_required
+from accounts.permissions import person_required, signed_in_user
 from accounts.reauth import recent_password_required
 from consent.selectors import visibility_for_person
 from personal_data.categories import RECORD_CATEGORIES, category_get
@@ -51,16 +51,17 @@ from vendors.alerts import (
 
 @person_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    counts = category_counts(owner=request.user)
+    person = signed_in_user(request)
+    counts = category_counts(owner=person)
     categories = [(RECORD_CATEGORIES[name].label, n) for name, n in counts.items()]
     return render(
         request,
         "personal_data/dashboard.html",
         {
             "categories": categories,
-            "visibility": visibility_for_person(person=request.user),
-            "unread_alerts": alerts_unread_count(person=request.user),
-            "latest": [(e, entry_sentence(e)) for e in activity_for_person(person=request.user)[:5]],
+            "visibility": visibility_for_person(person=person),
+            "unread_alerts": alerts_unread_count(person=person),
+            "latest": [(e, entry_sentence(e)) for e in activity_for_person(person=person)[:5]],
         },
     )
 
@@ -68,8 +69,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @person_required
 def activity(request: HttpRequest) -> HttpResponse:
     """Show every access to the person's data: when, who, what, with a proof link."""
-    page = Paginator(activity_for_person(person=request.user), 50).get_page(request.GET.get("page"))
-    grant_dates = grant_dates_for_person(person=request.user)
+    person = signed_in_user(request)
+    page = Paginator(activity_for_person(person=person), 50).get_page(request.GET.get("page"))
+    grant_dates = grant_dates_for_person(person=person)
     rows = [(entry, entry_sentence(entry, grant_dates=grant_dates)) for entry in page]
     return render(request, "personal_data/activity.html", {"page": page, "rows": rows})
 
@@ -114,6 +116,7 @@ def _matches(doc: dict[str, Any], query: str) -> bool:
 @person_required
 def data_list(request: HttpRequest, category: str) -> HttpResponse:
     """List, search and filter the person's records of one category."""
+    person = signed_in_user(request)
     cat = category_get(category)
     params = request.GET
     filters = {
@@ -122,7 +125,7 @@ def data_list(request: HttpRequest, category: str) -> HttpResponse:
         "shared": _yes_no(params.get("shared")),
         "is_gift": _yes_no(params.get("gift")),
     }
-    documents = records_for_owner(owner=request.user, category=category, **filters)
+    documents = records_for_owner(owner=person, category=category, **filters)
     if query := params.get("q", "").strip():
         documents = [d for d in documents if _matches(d, query)]
     for name in TEXT_FILTERS[category]:
@@ -200,36 +203,37 @@ def _record_form(
 @person_required
 @require_http_methods(["GET", "POST"])
 def data_add(request: HttpRequest, category: str) -> HttpResponse:
+    person = signed_in_user(request)
     category_get(category)
     return _record_form(
         request,
         category,
         record=None,
-        save=lambda data: record_create(owner=request.user, category=category, data=data),
+        save=lambda data: record_create(owner=person, category=category, data=data),
     )
 
 
 @person_required
 @require_http_methods(["GET", "POST"])
 def data_edit(request: HttpRequest, category: str, record_id: str) -> HttpResponse:
-    record = record_get_for_owner(owner=request.user, category=category, record_id=record_id)
+    person = signed_in_user(request)
+    record = record_get_for_owner(owner=person, category=category, record_id=record_id)
     return _record_form(
         request,
         category,
         record=record,
-        save=lambda data: record_update(
-            owner=request.user, category=category, record_id=record_id, data=data
-        ),
+        save=lambda data: record_update(owner=person, category=category, record_id=record_id, data=data),
     )
 
 
 @person_required
 @require_http_methods(["GET", "POST"])
 def data_delete(request: HttpRequest, category: str, record_id: str) -> HttpResponse:
+    person = signed_in_user(request)
     cat = category_get(category)
-    record = record_get_for_owner(owner=request.user, category=category, record_id=record_id)
+    record = record_get_for_owner(owner=person, category=category, record_id=record_id)
     if request.method == "POST":
-        record_delete(owner=request.user, category=category, record_id=record_id)
+        record_delete(owner=person, category=category, record_id=record_id)
         messages.success(request, "Deleted.")
         return redirect("data-list", category=category)
     return render(
@@ -243,10 +247,11 @@ def data_delete(request: HttpRequest, category: str, record_id: str) -> HttpResp
 @require_POST
 def data_toggle(request: HttpRequest, category: str, record_id: str, flag: str) -> HttpResponse:
     """Flip `shared` or `is_gift` at once (a one-button form on the list)."""
-    record = record_get_for_owner(owner=request.user, category=category, record_id=record_id)
+    person = signed_in_user(request)
+    record = record_get_for_owner(owner=person, category=category, record_id=record_id)
     if flag not in ("shared", "is_gift") or flag not in record:
         raise Http404("No such switch.")
-    record_update(owner=request.user, category=category, record_id=record_id, data={flag: not record[flag]})
+    record_update(owner=person, category=category, record_id=record_id, data={flag: not record[flag]})
     back = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
         back = reverse("data-list", kwargs={"category": category})
@@ -256,7 +261,8 @@ def data_toggle(request: HttpRequest, category: str, record_id: str, flag: str) 
 @person_required
 @require_http_methods(["GET", "POST"])
 def preferences(request: HttpRequest) -> HttpResponse:
-    current = preferences_get(owner=request.user)
+    person = signed_in_user(request)
+    current = preferences_get(owner=person)
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
         posted = request.POST
@@ -272,7 +278,7 @@ def preferences(request: HttpRequest) -> HttpResponse:
             },
         }
         try:
-            preferences_update(owner=request.user, data=payload)
+            preferences_update(owner=person, data=payload)
         except ValidationError as error:
             errors, current = error.message_dict, payload
         else:
@@ -311,6 +317,7 @@ def _sizes(text: str) -> dict[str, str]:
 @require_http_methods(["GET", "POST"])
 def data_import(request: HttpRequest) -> HttpResponse:
     """Upload a file; see how many records of each kind it holds and every bad row; store nothing."""
+    person = signed_in_user(request)
     context: dict[str, Any] = {
         "categories": RECORD_CATEGORIES,
         "max_mb": MAX_BYTES // (1024 * 1024),
@@ -322,7 +329,7 @@ def data_import(request: HttpRequest) -> HttpResponse:
         context["chosen"] = category
         if upload is None:
             context["refused"] = "Choose a file to import."
-        elif upload.size > MAX_BYTES:
+        elif upload.size is None or upload.size > MAX_BYTES:
             context["refused"] = f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB."
         else:
             try:
@@ -332,9 +339,7 @@ def data_import(request: HttpRequest) -> HttpResponse:
             else:
                 context["plan"] = plan
                 if plan.ok:
-                    context["pending"] = import_stage(
-                        owner=request.user, plan=plan, filename=upload.name or ""
-                    )
+                    context["pending"] = import_stage(owner=person, plan=plan, filename=upload.name or "")
                 elif not plan.problems:
                     context["refused"] = "The file holds no records."
         status = 400 if context.get("refused") or (context.get("plan") and context["plan"].problems) else 200
@@ -345,7 +350,8 @@ def data_import(request: HttpRequest) -> HttpResponse:
 @person_required
 @require_POST
 def data_import_confirm(request: HttpRequest, pending_id: str) -> HttpResponse:
-    counts = import_confirm(owner=request.user, pending_id=pending_id)
+    person = signed_in_user(request)
+    counts = import_confirm(owner=person, pending_id=pending_id)
     total = sum(counts.values())
     messages.success(
         request,
@@ -360,16 +366,17 @@ def data_import_confirm(request: HttpRequest, pending_id: str) -> HttpResponse:
 @recent_password_required
 def data_export(request: HttpRequest) -> HttpResponse:
     """Offer the downloads (GET) and stream them (?format=json or zip)."""
+    person = signed_in_user(request)
     kind = request.GET.get("format")
     if kind not in ("json", "zip"):
         return render(request, "personal_data/export.html")
-    person_export_record(person=request.user)
+    person_export_record(person=person)
     stamp = timezone.now().strftime("%Y%m%d")
     if kind == "zip":
-        response: HttpResponse = HttpResponse(export_zip(person=request.user), content_type="application/zip")
+        response: HttpResponse = HttpResponse(export_zip(person=person), content_type="application/zip")
         response["Content-Disposition"] = f'attachment; filename="vrm-export-{stamp}.zip"'
         return response
-    streaming = StreamingHttpResponse(export_chunks(person=request.user), content_type="application/json")
+    streaming = StreamingHttpResponse(export_chunks(person=person), content_type="application/json")
     streaming["Content-Disposition"] = f'attachment; filename="vrm-export-{stamp}.json"'
     return streaming  # type: ignore[return-value]
 
@@ -379,10 +386,10 @@ def data_export(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def account_delete_view(request: HttpRequest) -> HttpResponse:
     """Explain, offer the export, ask for the password, then crypto-shred and log out."""
+    person = signed_in_user(request)
     error = ""
     if request.method == "POST":
-        if request.user.check_password(request.POST.get("password", "")):
-            person = request.user
+        if person.check_password(request.POST.get("password", "")):
             logout(request)
             account_delete(person=person)
             return render(request, "personal_data/account_deleted.html")
@@ -398,17 +405,19 @@ def account_delete_view(request: HttpRequest) -> HttpResponse:
 @person_required
 def alerts(request: HttpRequest) -> HttpResponse:
     """The person's recall alerts, with their own matched records; viewing marks them read."""
-    rows = [{"alert": a, "records": alert_records(alert=a)} for a in alerts_for_person(person=request.user)]
-    alerts_mark_read(person=request.user)
+    person = signed_in_user(request)
+    rows = [{"alert": a, "records": alert_records(alert=a)} for a in alerts_for_person(person=person)]
+    alerts_mark_read(person=person)
     return render(request, "personal_data/alerts.html", {"rows": rows})
 
 
 @person_required
 @require_POST
 def alert_contact(request: HttpRequest, alert_id: str) -> HttpResponse:
-    alert = alert_get_for_person(person=request.user, alert_id=alert_id)
+    person = signed_in_user(request)
+    alert = alert_get_for_person(person=person, alert_id=alert_id)
     try:
-        grant = alert_allow_contact(person=request.user, alert=alert)
+        grant = alert_allow_contact(person=person, alert=alert)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
         return redirect("alerts")

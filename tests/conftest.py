@@ -6,13 +6,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 from django.db import connection, transaction
+from django.test import override_settings
 
 from accounts.models import User
 from accounts.services import account_upsert
 from portal.services import person_signup
 
 PASSWORD = "correct horse battery staple"
+# What vrm/settings.py configures, read before the fast hasher below replaces it for the run.
+PRODUCTION_PASSWORD_HASHERS = list(django_settings.PASSWORD_HASHERS)
 LEDGER_TABLES = ("audit_ledgerleaf", "audit_ledgercheckpoint", "audit_ledgerentry")
 
 
@@ -39,6 +43,22 @@ def ledger_wipe() -> None:
                 cursor.execute(f"DELETE FROM {table}")
             for _, sql in triggers:
                 cursor.execute(sql)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashing() -> Iterator[None]:
+    """Hash with MD5 for the whole run: Argon2 costs about 0.1 s and 100 MB per password.
+
+    Tests that check the production hasher ask for `production_password_hashers`.
+    """
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
+@pytest.fixture
+def production_password_hashers(settings: Any) -> list[str]:
+    settings.PASSWORD_HASHERS = PRODUCTION_PASSWORD_HASHERS
+    return PRODUCTION_PASSWORD_HASHERS
 
 
 @pytest.fixture(autouse=True)

@@ -29,6 +29,11 @@ os.environ["VRM_LEDGER_SIGNING_KEY"] = (
 )
 os.environ["VRM_EMAIL_URL"] = "locmem"
 os.environ["VRM_TASKS_BACKEND"] = "immediate"
+# The live server answers each keep-alive HTTP connection in a thread of its own; with persistent
+# database connections such a thread holds one for as long as the client (a browser, a
+# requests.Session) keeps the socket open, which can outlast the run and keep the test database
+# from being dropped. Closing the database connection after each request leaves none behind.
+os.environ["VRM_CONN_MAX_AGE"] = "0"
 os.environ.pop("CACHE_URL", None)
 # Playwright's sync API runs an event loop in the test thread; Django's ORM calls made by the
 # test itself (fixtures, assertions) are still plain synchronous calls.

@@ -1,9 +1,12 @@
 """Operators verify organisations here; applications are shown read-only and never their secret."""
 
+from __future__ import annotations
+
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import ForeignKey, Model, QuerySet
+from django.forms import ModelChoiceField
 from django.http import HttpRequest
 
 from accounts.models import User
@@ -13,7 +16,9 @@ from vendors.models import Application, Membership, Organisation
 class StaffOnlyMixin:
     """Offer only vendor-staff accounts as members: a person's account never joins a vendor."""
 
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> ModelChoiceField[Any] | None:
         if db_field.name == "user":
             kwargs["queryset"] = User.objects.filter(role=User.Role.VENDOR_STAFF)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
@@ -78,9 +83,9 @@ class ApplicationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         # Deleting an app would cascade to people's grants and their consent receipts.
         return False

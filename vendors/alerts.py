@@ -10,16 +10,18 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
+from accounts.models import User
+from consent.models import Grant
 from consent.services import grant_for_records
 from personal_data.selectors import record_get_for_owner
-from vendors.models import Alert, Application
+from vendors.models import Alert, Application, Organisation
 
 
-def alerts_for_person(*, person: Any) -> QuerySet[Alert]:
+def alerts_for_person(*, person: User) -> QuerySet[Alert]:
     return Alert.objects.filter(person=person).select_related("recall__organisation")
 
 
-def alerts_unread_count(*, person: Any) -> int:
+def alerts_unread_count(*, person: User) -> int:
     return alerts_for_person(person=person).filter(read_at__isnull=True).count()
 
 
@@ -40,18 +42,18 @@ def alert_records(*, alert: Alert) -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
-def alert_get_for_person(*, person: Any, alert_id: Any) -> Alert:
+def alert_get_for_person(*, person: User, alert_id: int | str) -> Alert:
     alert = alerts_for_person(person=person).filter(pk=alert_id).first() if str(alert_id).isdigit() else None
     if alert is None:
         raise Http404("No such alert.")
     return alert
 
 
-def alerts_mark_read(*, person: Any) -> int:
+def alerts_mark_read(*, person: User) -> int:
     return alerts_for_person(person=person).filter(read_at__isnull=True).update(read_at=timezone.now())
 
 
-def publisher_app_for_contact(*, organisation: Any) -> Application | None:
+def publisher_app_for_contact(*, organisation: Organisation) -> Application | None:
     """The publishing organisation's app that can read purchases (person flow), if it has one."""
     for app in organisation.apps.filter(authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE):
         if "purchases:read" in app.scopes:
@@ -60,7 +62,7 @@ def publisher_app_for_contact(*, organisation: Any) -> Application | None:
 
 
 @transaction.atomic
-def alert_allow_contact(*, person: Any, alert: Alert) -> Any:
+def alert_allow_contact(*, person: User, alert: Alert) -> Grant:
     """Create a 30-day purchases:read grant to the publisher, limited to the matched purchases."""
     app = publisher_app_for_contact(organisation=alert.recall.organisation)
     if app is None:
@@ -73,7 +75,7 @@ def alert_allow_contact(*, person: Any, alert: Alert) -> Any:
     return grant
 
 
-def alerts_export(*, person: Any) -> list[dict[str, Any]]:
+def alerts_export(*, person: User) -> list[dict[str, Any]]:
     return [
         {
             "id": a.pk,

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from accounts.models import User
 from core import crypto
 from core.keys import index_subkey
 from core.problems import IdempotencyConflict
 from personal_data.store import Document
-from vendors.models import IdempotencyKey
+from vendors.models import Application, IdempotencyKey
 
 
-def request_hash(body: Any) -> str:
+def request_hash(body: object) -> str:
     """A keyed hash of the request body, so the stored value reveals nothing of the content."""
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
     return crypto.keyed_hash(index_subkey("idempotency"), canonical).hex()
@@ -23,10 +23,10 @@ def request_hash(body: Any) -> str:
 
 def idempotent_create(
     *,
-    application: Any,
-    owner: Any,
+    application: Application,
+    owner: User,
     key: str,
-    body: Any,
+    body: object,
     create: Callable[[], Document],
     replay: Callable[[str], Document],
 ) -> tuple[Document, bool]:

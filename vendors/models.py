@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from oauth2_provider.models import AbstractApplication
+from oauthlib.common import Request as OauthlibRequest
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
 
@@ -93,7 +94,7 @@ class Application(AbstractApplication):
         """Allow only an exact, character-for-character match with a registered URI."""
         return uri in self.redirect_uris.split()
 
-    def is_usable(self, request: Any) -> bool:
+    def is_usable(self, request: OauthlibRequest) -> bool:
         return True
 
     def purpose_of(self, scope: str) -> str:

@@ -8,6 +8,7 @@ alerts are unique per person and recall, and each e-mail is sent once it is due 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import defaultdict
 from typing import Any
 
@@ -22,7 +23,7 @@ from audit.services import ledger_append
 from personal_data.schemas import GtinField, StrictSchema
 from personal_data.selectors import preferences_get, records_matching_codes
 from personal_data.store import validate
-from vendors.models import Alert, Recall
+from vendors.models import Alert, Application, Recall
 
 log = logging.getLogger(__name__)
 ALERT_BATCH = 1000
@@ -66,7 +67,7 @@ def bucket(count: int) -> str:
 
 
 @transaction.atomic
-def recall_publish(*, application: Any, data: Any) -> Recall:
+def recall_publish(*, application: Application, data: object) -> Recall:
     """Validate and store a recall of the application's organisation, queued for matching."""
     doc = validate(RecallSchema, data)
     recall = Recall.objects.create(
@@ -97,7 +98,7 @@ def recall_match_task(recall_id: str) -> int:
     return recall_match(recall_id=recall_id)
 
 
-def recall_match(*, recall_id: Any) -> int:
+def recall_match(*, recall_id: uuid.UUID | str) -> int:
     """Match a recall against every store, write alerts, send e-mails; return the people reached."""
     recall = Recall.objects.get(pk=recall_id)
     Recall.objects.filter(pk=recall.pk).update(status=Recall.Status.MATCHING)
@@ -174,7 +175,7 @@ def alerts_notify(*, recall: Recall) -> int:
     return sent
 
 
-def recall_publish_and_match(*, application: Any, data: Any) -> Recall:
+def recall_publish_and_match(*, application: Application, data: object) -> Recall:
     """Publish a recall (committed first, so a worker can see it), then queue its matching.
 
     If queueing fails the recall stays `queued`; `recall_match` can be run for it again.

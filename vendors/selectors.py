@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from accounts.models import User
 from vendors.models import Organisation
 
 
-def organisation_for_staff(*, user: Any) -> Organisation | None:
+def organisation_for_staff(*, user: User) -> Organisation | None:
     """Return the organisation a vendor-staff account belongs to, if any."""
     return Organisation.objects.filter(members__user=user).first()

@@ -79,13 +79,12 @@ def _clean_application(
         errors.setdefault(field, []).append(message)
 
     name = name.strip()
+    same_name = Application.objects.filter(organisation=organisation, name__iexact=name)
+    if exclude_pk is not None:
+        same_name = same_name.exclude(pk=exclude_pk)
     if not name:
         problem("name", "Give the application a name people will recognise.")
-    elif (
-        Application.objects.filter(organisation=organisation, name__iexact=name)
-        .exclude(pk=exclude_pk)
-        .exists()
-    ):
+    elif same_name.exists():
         problem("name", "Your organisation already has an application with this name.")
 
     person_app = grant_type == Application.GRANT_AUTHORIZATION_CODE

@@ -6,7 +6,7 @@ reset): it is never put in the session, a message, a URL or a later page.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import login
@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import User
-from accounts.permissions import vendor_required
+from accounts.permissions import signed_in_user, vendor_required
 from consent.scopes import SCOPES, SENSITIVE_SCOPES
 from vendors import services
 from vendors.forms import ApplicationForm, ApplicationRegisterForm, OrganisationForm, StaffSignupForm
@@ -27,7 +27,7 @@ from vendors.selectors import organisation_for_staff
 
 def _staff_user(request: HttpRequest) -> User:
     # vendor_required has already let only signed-in vendor staff through.
-    return cast(User, request.user)
+    return signed_in_user(request)
 
 
 def _scope_summary(application: Application) -> list[dict[str, Any]]:
@@ -46,7 +46,7 @@ def _scope_summary(application: Application) -> list[dict[str, Any]]:
 
 def _application_for_staff(request: HttpRequest, client_id: str) -> Application:
     """Return an app of the staff's organisation; any other id is a 404, like one that does not exist."""
-    organisation = organisation_for_staff(user=request.user)
+    organisation = organisation_for_staff(user=_staff_user(request))
     application = None
     if organisation is not None:
         application = organisation.apps.select_related("organisation").filter(client_id=client_id).first()
@@ -74,7 +74,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 @vendor_required
 @require_http_methods(["GET"])
 def portal(request: HttpRequest) -> HttpResponse:
-    organisation = organisation_for_staff(user=request.user)
+    organisation = organisation_for_staff(user=_staff_user(request))
     if organisation is None:
         return render(request, "vendors/organisation_form.html", {"form": OrganisationForm()})
     applications = [(app, _scope_summary(app)) for app in organisation.apps.order_by("name")]
@@ -97,7 +97,7 @@ def portal(request: HttpRequest) -> HttpResponse:
 @vendor_required
 @require_http_methods(["GET", "POST"])
 def organisation_create(request: HttpRequest) -> HttpResponse:
-    if organisation_for_staff(user=request.user) is not None:
+    if organisation_for_staff(user=_staff_user(request)) is not None:
         return redirect("vendors:portal")
     form = OrganisationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -125,7 +125,7 @@ def _secret_page(
 @vendor_required
 @require_http_methods(["GET", "POST"])
 def application_create(request: HttpRequest) -> HttpResponse:
-    organisation: Organisation | None = organisation_for_staff(user=request.user)
+    organisation: Organisation | None = organisation_for_staff(user=_staff_user(request))
     if organisation is None:
         return redirect("vendors:organisation_create")
     form = ApplicationRegisterForm(request.POST or None)
@@ -185,7 +185,7 @@ def _recall_app(organisation: Organisation) -> Application | None:
 @require_http_methods(["GET", "POST"])
 def recall_create(request: HttpRequest) -> HttpResponse:
     """Publish a recall through a form (the same service as POST /api/v1/recalls)."""
-    organisation = organisation_for_staff(user=request.user)
+    organisation = organisation_for_staff(user=_staff_user(request))
     if organisation is None:
         return redirect("vendors:portal")
     app = _recall_app(organisation)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
@@ -18,7 +19,7 @@ _KEYS: list[tuple[str, str, Callable[[str | None], object]]] = [
 
 
 @register(Tags.security, deploy=False)
-def check_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+def check_keys(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
     """Report every missing or malformed key variable by name."""
     errors: list[CheckMessage] = []
     if not settings.VRM_SECRET_KEY_SET:
@@ -45,7 +46,7 @@ def check_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
 
 
 @register(Tags.security, deploy=True)
-def check_shared_cache(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+def check_shared_cache(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
     """Warn when login throttling and rate limits live in one process's memory."""
     backend = settings.CACHES["default"]["BACKEND"]
     if backend.endswith(("LocMemCache", "DummyCache")):

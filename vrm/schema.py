@@ -8,7 +8,7 @@ Every error response of any view refers to the one `Problem` component.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from django.conf import settings
 from drf_spectacular.contrib.django_oauth_toolkit import DjangoOAuthToolkitScheme
@@ -17,6 +17,9 @@ from drf_spectacular.plumbing import ResolvedComponent
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 
 from core.problems import PROBLEM_CONTENT_TYPE
+
+if TYPE_CHECKING:
+    from rest_framework.views import APIView
 
 ISSUER = settings.VRM_ISSUER
 
@@ -234,17 +237,17 @@ class BearerAuthenticationScheme(DjangoOAuthToolkitScheme):
     target_class = "consent.oauth.BearerAuthentication"
 
 
-def _is_person_view(view: Any) -> bool:
+def _is_person_view(view: APIView) -> bool:
     from vendors.api.views import PersonApiView  # the schema class is loaded before the views
 
     return isinstance(view, PersonApiView)
 
 
-def _is_token_view(view: Any) -> bool:
+def _is_token_view(view: APIView) -> bool:
     return any(isinstance(a, OAuth2Authentication) for a in view.get_authenticators())
 
 
-def _scopes(view: Any, method: str) -> list[str]:
+def _scopes(view: APIView, method: str) -> list[str]:
     """The scopes an operation needs: PersonApiView.scopes_for, else DOT's `required_scopes`."""
     if hasattr(view, "scopes_for"):
         return list(view.scopes_for(method) or [])

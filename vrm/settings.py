@@ -190,7 +190,7 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 
-def _cache_config(url: str) -> dict[str, object]:
+def _cache_config(url: str) -> dict[str, str]:
     if url.startswith(("redis://", "rediss://", "unix://")):
         return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
     if url in {"", "locmem", "locmem://"}:

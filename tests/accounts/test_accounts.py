@@ -10,7 +10,7 @@ from django.core.cache import cache
 
 from accounts.models import User
 from personal_data.models import PersonKey
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, PRODUCTION_PASSWORD_HASHERS
 
 
 @pytest.fixture(autouse=True)
@@ -18,7 +18,9 @@ def _fresh_cache() -> None:
     cache.clear()
 
 
-def test_signup_creates_a_person_with_their_own_key(client: Any, db: Any) -> None:
+def test_signup_creates_a_person_with_their_own_key(
+    client: Any, db: Any, production_password_hashers: list[str]
+) -> None:
     response = client.post(
         "/accounts/signup/",
         {
@@ -33,6 +35,11 @@ def test_signup_creates_a_person_with_their_own_key(client: Any, db: Any) -> Non
     assert user.role == User.Role.PERSON and user.password.startswith("argon2")
     assert PersonKey.objects.filter(person=user).exists()
     assert client.get("/dashboard/").status_code == 200
+
+
+def test_production_hashes_with_argon2_and_the_tests_with_md5(alice: Any) -> None:
+    assert PRODUCTION_PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
+    assert alice.password.startswith("md5$") and alice.check_password(PASSWORD)
 
 
 def test_signup_applies_password_validators_and_unique_email(client: Any, alice: Any) -> None:

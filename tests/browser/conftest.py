@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connections
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -43,6 +44,11 @@ def chromium() -> Iterator[Any]:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+        # Playwright leaves its event loop marked as running in this thread until it stops, and
+        # while a loop runs Django keeps the thread's connections in a separate, context-local
+        # store. Close those now: once the loop stops they are out of reach, and an open one
+        # keeps the test database from being dropped at the end of the run.
+        connections.close_all()
 
 
 @pytest.fixture

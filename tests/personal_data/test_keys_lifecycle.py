@@ -12,8 +12,9 @@ from django.db import connection
 from django.test import override_settings
 
 from audit.models import LedgerEntry
-from core import crypto, selectors, services, store
+from core import crypto
 from core.keys import master_keyring
+from personal_data import selectors, services, store
 from personal_data.categories import RECORD_CATEGORIES
 from personal_data.models import PersonKey, Purchase
 from personal_data.pseudonyms import ledger_pseudonym

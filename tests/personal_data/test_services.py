@@ -228,9 +228,9 @@ def test_shared_reads_leave_out_hidden_gifts_and_old_records(alice: Any) -> None
     def visible(**filters: Any) -> set[str]:
         return {
             str(pk)
-            for pk in selectors.records_shared_rows(owner=alice, category="purchases", **filters)
-            .queryset()
-            .values_list("pk", flat=True)
+            for pk in selectors.records_shared_qs(owner=alice, category="purchases", **filters).values_list(
+                "pk", flat=True
+            )
         }
 
     assert visible() == {plain["id"], old["id"]}

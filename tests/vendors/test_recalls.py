@@ -252,15 +252,13 @@ def test_alerts_page_and_letting_the_publisher_contact_me(
     assert grant.record_ids == alert.matched["purchases"] and grant.receipts.count() == 1
     assert (grant.ends_at - grant.created_at).days == 30
     from consent.selectors import grant_store_filters
-    from personal_data.selectors import records_shared_rows
+    from personal_data.selectors import records_shared_qs
 
     visible = {
         str(pk)
-        for pk in records_shared_rows(
+        for pk in records_shared_qs(
             owner=people["match"], category="purchases", **grant_store_filters(grant)
-        )
-        .queryset()
-        .values_list("pk", flat=True)
+        ).values_list("pk", flat=True)
     }
     assert visible == set(alert.matched["purchases"]) and other_purchase["id"] not in visible
     client.force_login(people["gift"])

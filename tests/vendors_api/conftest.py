@@ -35,9 +35,8 @@ _gtin_bodies = count(400000000000)
 
 
 @pytest.fixture(autouse=True)
-def _fast_and_unthrottled(settings: Any) -> Iterator[None]:
-    """Cheap password hashing for the many people made here, and a fresh throttle per test."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def _unthrottled() -> Iterator[None]:
+    """A fresh throttle per test (tests/conftest.py already makes password hashing cheap)."""
     cache.clear()
     yield
     cache.clear()

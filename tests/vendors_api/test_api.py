@@ -435,7 +435,7 @@ def test_request_id_is_kept_only_when_it_is_a_plain_id(api: Api) -> None:
 
 def test_a_write_whose_ledger_entry_fails_is_not_stored(alice: Any, api: Api) -> None:
     with (
-        mock.patch("vendors.api.views.ledger_append", side_effect=RuntimeError("ledger down")),
+        mock.patch("consent.services.ledger_append", side_effect=RuntimeError("ledger down")),
         pytest.raises(RuntimeError),
     ):
         api.post("purchases", purchase_data())

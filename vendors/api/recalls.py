@@ -14,8 +14,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from consent.models import AccessToken
 from consent.oauth import BearerAuthentication
 from core.problems import InsufficientScope, body_limit_check
+from vendors.api.permissions import bearer_client
 from vendors.api.throttles import AppBurstThrottle, AppSustainedThrottle
 from vendors.models import Recall
 from vendors.recalls import RecallSchema, bucket, recall_publish_and_match
@@ -28,7 +30,7 @@ class OrganisationScopePermission(BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         token = request.auth
-        if token is None:
+        if not isinstance(token, AccessToken):
             return False
         if token.grant is not None or not token.allow_scopes([SCOPE]):
             raise InsufficientScope([SCOPE])
@@ -60,7 +62,7 @@ class RecallCreate(RecallApiView):
     @extend_schema(request=RecallSchema, responses={202: RecallOut})
     def post(self, request: Request) -> Response:
         try:
-            recall = recall_publish_and_match(application=request.auth.application, data=request.data)
+            recall = recall_publish_and_match(application=bearer_client(request), data=request.data)
         except ValidationError as error:
             raise exceptions.ValidationError(error.message_dict) from None
         recall.refresh_from_db()
@@ -76,9 +78,7 @@ class RecallDetail(RecallApiView):
             pk = uuid.UUID(recall_id)
         except ValueError:
             raise Http404 from None
-        recall = Recall.objects.filter(
-            pk=pk, organisation_id=request.auth.application.organisation_id
-        ).first()
+        recall = Recall.objects.filter(pk=pk, organisation_id=bearer_client(request).organisation_id).first()
         if recall is None:
             raise Http404
         done = recall.status == Recall.Status.DONE

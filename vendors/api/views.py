@@ -2,9 +2,10 @@
 
 One mechanism for every endpoint (PersonApiView): the token must be valid, its grant live, and
 the grant's effective scopes must cover the view's `required_scopes`; the records a view may
-touch are then the grant's record set (GrantFilters): shared records of the person, without
-gifts unless the grant opted in, within the grant's history window. Every request that reaches
-a grant writes one ledger entry, in the transaction that read or wrote the data.
+touch are then the grant's record set (consent.selectors.grant_store_filters): shared records of
+the person, without gifts unless the grant opted in, within the grant's history window. Every
+request that reaches a grant writes one ledger entry (consent.services.access_record), in the
+transaction that read or wrote the data.
 """
 
 from __future__ import annotations
@@ -15,90 +16,43 @@ from functools import cache
 from typing import Any
 
 import orjson
-from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers
-from rest_framework.pagination import Cursor, CursorPagination
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit.services import ledger_append
+from accounts.models import User
+from consent.models import Grant
 from consent.oauth import BearerAuthentication
 from consent.receipts import history_from
+from consent.selectors import grant_store_filters
+from consent.services import access_denied_record, access_record
 from core.formats import rfc3339
-from core.problems import InsufficientScope, body_limit_check
-from core.statements import pipelined_atomic
+from core.problems import body_limit_check
 from personal_data import selectors, services
-from personal_data.pseudonyms import pairwise_subject, person_subject
-from personal_data.schemas import (
-    ApplianceSchema,
-    ClosetItemSchema,
-    PreferencesSchema,
-    PrescriptionSchema,
-    PurchaseSchema,
+from personal_data.pseudonyms import pairwise_subject
+from personal_data.schemas import PreferencesSchema, PurchaseSchema
+from vendors.api.pagination import KeysetPagination
+from vendors.api.permissions import PersonGrantPermission, bearer_client, bearer_token
+from vendors.api.serializers import (
+    ApplianceOut,
+    ClosetItemOut,
+    ListQuery,
+    MeOut,
+    OwnsOut,
+    OwnsQuery,
+    PrescriptionOut,
+    PurchaseOut,
+    ReceiptOut,
 )
-from personal_data.validators import gtin_error
 from vendors.api.throttles import AppBurstThrottle, AppSustainedThrottle
 from vendors.idempotency import idempotent_create
 
 # What the ledger accepts as a request id: a plain id, never free text from the vendor.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_.:/+=-]{1,64}")
-
-
-class PersonGrantPermission(BasePermission):
-    """Allow a request only under a live person grant whose effective scopes cover the view's.
-
-    A view that declares no `required_scopes` fails closed (an empty list means: any person grant).
-    """
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        required = view.scopes_for(request.method) if hasattr(view, "scopes_for") else None
-        if required is None:
-            raise ImproperlyConfigured(f"{type(view).__name__} declares no required_scopes")
-        token = request.auth
-        if token is None:
-            return False
-        if token.grant is None or not token.grant.is_live():
-            raise exceptions.AuthenticationFailed("The access token is invalid.")
-        if not token.allow_scopes(required):
-            raise InsufficientScope(required)
-        return True
-
-
-class RecordCursor(CursorPagination):
-    """`{"results": [...], "next": url-or-null}`, newest stored first, `limit` 1-200 (default 50)."""
-
-    page_size = 50
-    max_page_size = 200
-    page_size_query_param = "limit"
-    ordering = ("-created_at", "-id")
-
-    def decode_cursor(self, request: Request) -> Cursor | None:
-        # A cursor is input like any other: a bad one is a 400, and its position must be a time
-        # before it reaches the query (DRF would answer 404, or 500 on an unparsable position).
-        invalid = exceptions.ValidationError({self.cursor_query_param: [self.invalid_cursor_message]})
-        try:
-            cursor = super().decode_cursor(request)
-            position = cursor.position if cursor is not None else None
-            if position is not None and not parse_datetime(str(position)):
-                raise ValueError(position)
-        except (exceptions.NotFound, ValueError):
-            raise invalid from None
-        return cursor
-
-    def get_paginated_response(self, data: Any) -> Response:
-        return Response({"results": data, "next": self.get_next_link()})
-
-    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "type": "object",
-            "required": ["results", "next"],
-            "properties": {"results": schema, "next": {"type": "string", "format": "uri", "nullable": True}},
-        }
 
 
 class PersonApiView(APIView):
@@ -118,23 +72,17 @@ class PersonApiView(APIView):
         body_limit_check(request)
         super().initial(request, *args, **kwargs)
 
-    # The grant, as plain store filters.
+    @property
+    def grant(self) -> Grant:
+        grant = bearer_token(self.request).grant
+        if grant is None:  # the permission check refuses organisation tokens first
+            raise exceptions.NotAuthenticated()
+        return grant
 
     @property
-    def grant(self) -> Any:
-        return self.request.auth.grant
-
-    @property
-    def person(self) -> Any:
-        return self.grant.person
-
-    def grant_filters(self) -> dict[str, Any]:
-        since = history_from(self.grant)
-        return {
-            "since": dt.date.fromisoformat(since) if since else None,
-            "include_gifts": self.grant.include_gifts,
-            "ids": self.grant.record_ids,
-        }
+    def person(self) -> User:
+        person: User = self.grant.person
+        return person
 
     def record_access(
         self,
@@ -144,14 +92,12 @@ class PersonApiView(APIView):
         record_count: int | None = None,
         reason: str = "",
     ) -> None:
-        token = self.request.auth
-        ledger_append(
+        """Record this request's access under the grant (in the caller's transaction)."""
+        access_record(
+            grant=self.grant,
+            client_id=bearer_client(self.request).client_id,
             kind=kind,
-            actor_type="client",
-            actor_id=token.application.client_id,
-            subject=person_subject(self.person),
-            grant_id=str(self.grant.pk),
-            scopes=self.scopes_for(self.request.method) or [],
+            scopes=self.scopes_for(self.request.method or "GET") or [],
             record_ids=record_ids or [],
             record_count=record_count,
             reason=reason,
@@ -167,19 +113,14 @@ class PersonApiView(APIView):
         """Log a refusal that happened after authentication (called by the problem handler)."""
         token = getattr(request, "_auth", None)
         grant = getattr(token, "grant", None)
-        if grant is None or status == 401 or status == 429:
+        if token is None or grant is None or status == 401 or status == 429:
             return
-        with transaction.atomic():
-            ledger_append(
-                kind="access.denied",
-                actor_type="client",
-                actor_id=token.application.client_id,
-                subject=person_subject(grant.person),
-                grant_id=str(grant.pk),
-                scopes=self.scopes_for(request.method) or [],
-                outcome="denied",
-                reason=slug,
-            )
+        access_denied_record(
+            grant=grant,
+            client_id=token.application.client_id,
+            scopes=self.scopes_for(request.method or "GET") or [],
+            reason=slug,
+        )
 
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -210,22 +151,6 @@ def _query(request: Request, schema: type[serializers.Serializer]) -> dict[str, 
 # /me and /receipts.
 
 
-class GrantOut(serializers.Serializer):  # type: ignore[type-arg]
-    id = serializers.UUIDField()
-    scopes = serializers.ListField(child=serializers.CharField())
-    purpose = serializers.DictField(
-        child=serializers.CharField(), help_text="The declared purpose of each scope"
-    )
-    expires_at = serializers.DateTimeField()
-    history_from = serializers.DateField(allow_null=True)
-
-
-class MeOut(serializers.Serializer):  # type: ignore[type-arg]
-    sub = serializers.CharField(help_text="The pairwise id this organisation knows the person by")
-    grant = GrantOut()
-    name = serializers.CharField(required=False, help_text="Only with profile:read")
-
-
 class MeView(PersonApiView):
     """Who the token speaks for (a pairwise id) and what its grant allows."""
 
@@ -234,10 +159,10 @@ class MeView(PersonApiView):
     @extend_schema(responses=MeOut)
     def get(self, request: Request) -> Response:
         _strict_query(request, set())
-        token, grant = request.auth, self.grant
+        token, client, grant = bearer_token(request), bearer_client(request), self.grant
         scopes = token.effective_scopes()
         body: dict[str, Any] = {
-            "sub": pairwise_subject(person=grant.person, organisation_id=token.application.organisation_id),
+            "sub": pairwise_subject(person=grant.person, organisation_id=client.organisation_id),
             "grant": {
                 "id": str(grant.pk),
                 "scopes": scopes,
@@ -251,16 +176,6 @@ class MeView(PersonApiView):
         with transaction.atomic():
             self.record_access("access.read", record_count=0, reason="me")
         return Response(body)
-
-
-class ReceiptOut(serializers.Serializer):  # type: ignore[type-arg]
-    number = serializers.IntegerField()
-    event = serializers.ChoiceField(choices=["created", "amended", "revoked", "expired"])
-    issued_at = serializers.DateTimeField()
-    jws = serializers.CharField(
-        help_text="Compact JWS (EdDSA); verify with the key at /api/v1/ledger/checkpoint"
-    )
-    document = serializers.DictField()
 
 
 class ReceiptsView(PersonApiView):
@@ -289,45 +204,37 @@ class ReceiptsView(PersonApiView):
 # Records.
 
 
-class ListQuery(serializers.Serializer):  # type: ignore[type-arg]
-    since = serializers.DateField(required=False)
-    until = serializers.DateField(required=False)
-    gtin = serializers.CharField(required=False, max_length=14)
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=200)
-    cursor = serializers.CharField(required=False, max_length=500)
-
-    def validate_gtin(self, value: str) -> str:
-        if problem := gtin_error(value):
-            raise serializers.ValidationError(problem)
-        return value
-
-
 class RecordListView(PersonApiView):
     category = ""
-    pagination_class = RecordCursor
+    pagination_class = KeysetPagination
     query_fields = {"since", "until", "limit", "cursor"}
 
     def get(self, request: Request) -> Response:
         _strict_query(request, self.query_fields)
         params = _query(request, ListQuery)
-        filters = self.grant_filters()
+        paginator = self.pagination_class()
+        after = paginator.position(params.get("cursor"))
+        limit = params.get("limit", paginator.default_limit)
+        filters = grant_store_filters(self.grant)
         if params.get("since") and (filters["since"] is None or params["since"] > filters["since"]):
             filters["since"] = params["since"]
-        rows = selectors.records_shared_rows(
-            owner=self.person,
-            category=self.category,
-            until=params.get("until"),
-            gtin=params.get("gtin"),
-            **filters,
-        )
-        paginator = self.pagination_class()
-        # The page and its ledger entry in one transaction, in two round trips on PostgreSQL.
-        with pipelined_atomic():
-            page = paginator.paginate_queryset(rows, request, view=self) or []
+        # The page and its ledger entry in one transaction.
+        with transaction.atomic():
+            rows = selectors.records_shared_page(
+                owner=self.person,
+                category=self.category,
+                limit=limit + 1,  # one more tells whether a next page exists
+                after=after,
+                until=params.get("until"),
+                gtin=params.get("gtin"),
+                **filters,
+            )
+            page = rows[:limit]
             documents = selectors.records_open_json(owner=self.person, category=self.category, rows=page)
             self.record_access("access.read", record_ids=list(documents))
+        next_after = (page[-1]["created_at"], str(page[-1]["id"])) if len(rows) > limit else None
         # The documents are JSON already: the renderer embeds them as they are.
-        return paginator.get_paginated_response([orjson.Fragment(d) for d in documents.values()])
+        return paginator.response(request, [orjson.Fragment(d) for d in documents.values()], next_after)
 
 
 class RecordDetailView(PersonApiView):
@@ -337,24 +244,13 @@ class RecordDetailView(PersonApiView):
         _strict_query(request, set())
         with transaction.atomic():
             document = selectors.record_get_shared(
-                owner=self.person, category=self.category, record_id=record_id, **self.grant_filters()
+                owner=self.person,
+                category=self.category,
+                record_id=record_id,
+                **grant_store_filters(self.grant),
             )
             self.record_access("access.read", record_ids=[document["id"]])
         return Response(document)
-
-
-class OwnsOut(serializers.Serializer):  # type: ignore[type-arg]
-    gtin = serializers.CharField()
-    owns = serializers.BooleanField()
-
-
-class OwnsQuery(serializers.Serializer):  # type: ignore[type-arg]
-    gtin = serializers.CharField(max_length=14)
-
-    def validate_gtin(self, value: str) -> str:
-        if problem := gtin_error(value):
-            raise serializers.ValidationError(problem)
-        return value
 
 
 class PurchasesOwnsView(PersonApiView):
@@ -367,7 +263,7 @@ class PurchasesOwnsView(PersonApiView):
         _strict_query(request, {"gtin"})
         gtin = _query(request, OwnsQuery)["gtin"]
         with transaction.atomic():
-            owns = selectors.purchases_owns(owner=self.person, gtin=gtin, **self.grant_filters())
+            owns = selectors.purchases_owns(owner=self.person, gtin=gtin, **grant_store_filters(self.grant))
             self.record_access("access.check", record_count=0)
         return Response({"gtin": gtin, "owns": owns})
 
@@ -387,25 +283,6 @@ class PreferencesView(PersonApiView):
 
 
 # Per-category endpoints. Output shapes are the record formats of INTERFACES.md §6.
-
-
-class PurchaseOut(PurchaseSchema):
-    id = serializers.UUIDField()
-    source = serializers.ChoiceField(choices=["manual", "import", "vendor"])
-    source_vendor = serializers.CharField(allow_blank=True)
-
-
-class ClosetItemOut(ClosetItemSchema):
-    id = serializers.UUIDField()
-
-
-class ApplianceOut(ApplianceSchema):
-    id = serializers.UUIDField()
-
-
-class PrescriptionOut(PrescriptionSchema):
-    id = serializers.UUIDField()
-    next_refill_on = serializers.DateField(allow_null=True)
 
 
 _LIST_PARAMS = [
@@ -444,7 +321,7 @@ class PurchaseList(RecordListView):
     )
     def post(self, request: Request) -> Response:
         _strict_query(request, set())
-        token = request.auth
+        client = bearer_client(request)
 
         def create() -> Any:
             try:
@@ -453,7 +330,7 @@ class PurchaseList(RecordListView):
                     category="purchases",
                     data=request.data,
                     source="vendor",
-                    source_vendor=token.application.organisation.name,
+                    source_vendor=client.organisation.name,
                 )
             except ValidationError as error:
                 raise exceptions.ValidationError(error.message_dict) from None
@@ -469,7 +346,7 @@ class PurchaseList(RecordListView):
         with transaction.atomic():
             if key:
                 document, _created = idempotent_create(
-                    application=token.application,
+                    application=client,
                     owner=self.person,
                     key=key,
                     body=request.data,

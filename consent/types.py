@@ -1,0 +1,40 @@
+"""What consent relies on in the OAuth application model, without importing it.
+
+Applications are django-oauth-toolkit's swappable model, defined by vendors (vendors.Application)
+above consent: consent reaches them through DOT and names them only by these protocols.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Controller(Protocol):
+    """The organisation behind an application: the controller named on consent receipts."""
+
+    @property
+    def name(self) -> str: ...
+
+
+class OAuthApplication(Protocol):
+    """An OAuth client as consent sees it: its ids, its registered scopes and their purposes."""
+
+    @property
+    def pk(self) -> int: ...
+
+    @property
+    def client_id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def scopes(self) -> list[str]: ...
+
+    @property
+    def required_scopes(self) -> list[str]: ...
+
+    @property
+    def organisation(self) -> Controller: ...
+
+    def purpose_of(self, scope: str) -> str: ...

@@ -1,0 +1,359 @@
+"""The person portal's permission matrix: every portal route × every persona, by GET and POST.
+
+The routes come from the URL resolver (every view of the `portal` package), so a new page is
+in the matrix the moment it is routed. Its URL parameters are filled from real objects of
+alice's; a parameter the matrix does not know fails with "add <kwarg> to the matrix", and a
+route without a line in OWNER fails until its owner's answer is written down there.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.shortcuts import resolve_url
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
+
+from accounts.reauth import SESSION_KEY, WINDOW_SECONDS
+from audit.models import LedgerEntry
+from consent.models import Grant
+from consent.services import grant_authorize
+from personal_data.models import PendingImport
+from personal_data.selectors import preferences_get, records_for_owner
+from personal_data.services import import_stage, record_create
+from personal_data.transfer import import_parse
+from tests.conftest import PASSWORD, purchase_data
+from tests.consent.conftest import make_app
+from vendors.models import Alert, Organisation
+from vendors.recalls import recall_match, recall_publish
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str  # for reverse(), with its namespace: "consent:grant"
+    pattern: str  # as the resolver spells it
+    kwargs: tuple[str, ...]
+
+
+def _walk(
+    patterns: list[Any], prefix: str = "", namespace: str = "", kwargs: tuple[str, ...] = ()
+) -> list[tuple[Route, Any]]:
+    found: list[tuple[Route, Any]] = []
+    for pattern in patterns:
+        route = prefix + str(pattern.pattern)
+        names = kwargs + tuple(pattern.pattern.regex.groupindex)
+        if isinstance(pattern, URLResolver):
+            inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            found += _walk(pattern.url_patterns, route, inner, names)
+        elif isinstance(pattern, URLPattern):
+            found.append((Route(f"{namespace}{pattern.name}", route, names), pattern.callback))
+    return found
+
+
+def _portal_routes() -> list[Route]:
+    """Every route whose view lives in the portal package (portal.views, portal.grants, …)."""
+    return [
+        route
+        for route, callback in _walk(get_resolver().url_patterns)
+        if getattr(callback, "__module__", "").split(".")[0] == "portal"
+    ]
+
+
+# The portal pages anyone may open: sign-up, checked on its own below.
+PUBLIC = {"signup"}
+ROUTES = [route for route in _portal_routes() if route.name not in PUBLIC]
+
+
+@dataclass(frozen=True)
+class Owner:
+    """What alice gets on a page of her own, by GET and by POST."""
+
+    get: int
+    post: int
+    reauth: bool = False  # behind recent_password_required
+    data: Callable[[World], dict[str, Any]] | None = None  # the POST body; {} if None
+
+
+def _body(owner: Owner, world: World) -> dict[str, Any]:
+    return owner.data(world) if owner.data else {}
+
+
+def _csv(world: World) -> dict[str, Any]:
+    return {"file": SimpleUploadedFile("purchases.csv", CSV), "category": "purchases"}
+
+
+# Views without a method restriction (dashboard, lists, receipt) answer a POST like a GET;
+# the test client does not check CSRF, the middleware does that in the running site.
+OWNER: dict[str, Owner] = {
+    "dashboard": Owner(200, 200),
+    "activity": Owner(200, 200),
+    "alerts": Owner(200, 200),
+    "alert-contact": Owner(405, 302),
+    "preferences": Owner(200, 302),
+    "data-import": Owner(200, 200, data=_csv),
+    "data-import-confirm": Owner(405, 302),
+    "data-export": Owner(200, 200, reauth=True),
+    "account-delete": Owner(200, 200, reauth=True, data=lambda w: {"password": PASSWORD}),
+    "data-list": Owner(200, 200),
+    "data-add": Owner(200, 302, data=lambda w: purchase_data()),
+    "data-edit": Owner(200, 302, data=lambda w: purchase_data(notes="for the cellar")),
+    "data-delete": Owner(200, 302),
+    "data-toggle": Owner(405, 302),
+    "consent:grants": Owner(200, 200),
+    "consent:grant": Owner(200, 302, data=lambda w: {"scopes": ["profile:read"]}),
+    "consent:revoke": Owner(200, 302),
+    "consent:receipt": Owner(200, 200),
+}
+
+
+@dataclass
+class World:
+    """alice's objects that the URLs point at, and the people who knock."""
+
+    alice: Any
+    bob: Any
+    vendor_staff: Any
+    auditor: Any
+    record_id: str
+    grant_id: str
+    receipt_number: int
+    alert_id: int
+    pending_id: str
+
+    def state(self) -> tuple[Any, ...]:
+        """Everything of alice's a request could change (the ledger count first: reads log nothing)."""
+        return (
+            LedgerEntry.objects.count(),
+            records_for_owner(owner=self.alice, category="purchases"),
+            preferences_get(owner=self.alice),
+            list(Grant.objects.filter(person=self.alice).values_list("pk", "status", "scopes", "ends_at")),
+            list(PendingImport.objects.filter(owner=self.alice).values_list("pk", flat=True)),
+            list(Alert.objects.filter(person=self.alice).values_list("pk", "read_at", "contact_grant")),
+            type(self.alice).objects.filter(pk=self.alice.pk, is_active=True).exists(),
+        )
+
+
+# URL parameters naming one of alice's objects: filled with hers, or with one nobody has.
+OBJECT_KWARGS: dict[str, Callable[[World], Any]] = {
+    "record_id": lambda w: w.record_id,
+    "grant_id": lambda w: w.grant_id,
+    "number": lambda w: w.receipt_number,
+    "alert_id": lambda w: w.alert_id,
+    "pending_id": lambda w: w.pending_id,
+}
+UNKNOWN: dict[str, Any] = {
+    "record_id": str(uuid.uuid4()),
+    "grant_id": str(uuid.uuid4()),
+    "number": 999,
+    "alert_id": 999_999,
+    "pending_id": str(uuid.uuid4()),
+}
+# URL parameters that name no object of anyone's.
+VALUE_KWARGS: dict[str, Any] = {"category": "purchases", "flag": "shared"}
+
+
+def _url(route: Route, world: World, instead: dict[str, Any] | None = None) -> str:
+    """The route's URL for alice's objects, some parameters given `instead`."""
+    kwargs = {}
+    for name in route.kwargs:
+        if instead and name in instead:
+            kwargs[name] = instead[name]
+        elif name in OBJECT_KWARGS:
+            kwargs[name] = OBJECT_KWARGS[name](world)
+        else:
+            assert name in VALUE_KWARGS, f"add {name} to the matrix (OBJECT_KWARGS or VALUE_KWARGS)"
+            kwargs[name] = VALUE_KWARGS[name]
+    return reverse(route.name, kwargs=kwargs)
+
+
+def _objects(route: Route) -> list[str]:
+    return [name for name in route.kwargs if name in OBJECT_KWARGS]
+
+
+PEANUT, LOT = "5012345001234", "L4471"
+CSV = (
+    b"merchant,product_name,gtin,quantity,unit_price,currency,purchased_on,is_gift\n"
+    b"Green Grocer,Oat Milk,7390044001501,1,2.19,EUR,2026-01-05,false\n"
+)
+
+
+@pytest.fixture
+def world(alice: Any, bob: Any, vendor_staff: Any, auditor: Any, shop_app: Any) -> World:
+    record = record_create(owner=alice, category="purchases", data=purchase_data(gtin=PEANUT, lot=LOT))
+    grant = grant_authorize(
+        person=alice, application=shop_app, scopes=["profile:read", "purchases:read"], duration_days=30
+    )
+    # The recall comes from another organisation, so answering it makes a grant of its own.
+    publisher = Organisation.objects.create(
+        name="Recall Foods", website="https://recall.example", privacy_contact="p@recall.example"
+    )
+    recall = recall_publish(
+        application=make_app(publisher, name="Recall app", secret="recall-" + "z" * 40),
+        data={
+            "title": "Peanut butter recall",
+            "message": "Salmonella risk.",
+            "severity": "warning",
+            "gtins": [PEANUT],
+            "lots": [LOT],
+            "remedy_url": "https://recall.example/peanut",
+        },
+    )
+    recall_match(recall_id=recall.pk)
+    pending = import_stage(
+        owner=alice,
+        plan=import_parse(raw=CSV, filename="purchases.csv", category="purchases"),
+        filename="purchases.csv",
+    )
+    return World(
+        alice=alice,
+        bob=bob,
+        vendor_staff=vendor_staff,
+        auditor=auditor,
+        record_id=str(record["id"]),
+        grant_id=str(grant.pk),
+        receipt_number=grant.receipts.get().number,
+        alert_id=Alert.objects.get(person=alice).pk,
+        pending_id=str(pending.pk),
+    )
+
+
+PERSONAS = ("anonymous", "vendor_staff", "auditor", "another_person", "unknown_id", "owner", "owner_stale")
+
+
+def _cells() -> list[Any]:
+    cells = []
+    for route in ROUTES:
+        for persona in PERSONAS:
+            if persona in {"another_person", "unknown_id"} and not _objects(route):
+                continue  # bob on his own dashboard is just another owner
+            for method in ("GET", "POST"):
+                cells.append(pytest.param(route, persona, method, id=f"{method} /{route.pattern}|{persona}"))
+    return cells
+
+
+def _client(user: Any = None, *, stale: bool = False) -> Client:
+    client = Client()
+    if user is not None:
+        client.force_login(user)  # a log-in counts as a fresh password confirmation
+    if stale:
+        session = client.session
+        session[SESSION_KEY] = timezone.now().timestamp() - WINDOW_SECONDS - 1
+        session.save()
+    return client
+
+
+def _send(client: Client, method: str, url: str, data: dict[str, Any] | None = None) -> Any:
+    return client.get(url) if method == "GET" else client.post(url, data or {})
+
+
+def _redirected(response: Any, to: str, next_url: str) -> None:
+    assert response.status_code == 302, response.status_code
+    location = urlsplit(response["Location"])
+    assert location.path == to, response["Location"]
+    assert parse_qs(location.query)["next"] == [next_url], response["Location"]
+
+
+# The CSRF token is masked afresh on every page.
+CSRF_TOKEN = re.compile(rb'name="csrfmiddlewaretoken" value="[^"]*"')
+
+
+def _same_page(a: Any, b: Any) -> None:
+    """Two refusals a visitor cannot tell apart (the 404 page names no object)."""
+    assert a.status_code == b.status_code
+    assert a["Content-Type"] == b["Content-Type"]
+    assert CSRF_TOKEN.sub(b"", a.content) == CSRF_TOKEN.sub(b"", b.content)
+
+
+@pytest.mark.parametrize(("route", "persona", "method"), _cells())
+def test_matrix(route: Route, persona: str, method: str, world: World) -> None:
+    url = _url(route, world)
+    assert route.name in OWNER, f"add {route.name} (/{route.pattern}) to OWNER in the portal matrix"
+    owner = OWNER[route.name]
+    before = world.state()
+
+    if persona == "anonymous":
+        _redirected(_send(_client(), method, url), resolve_url(settings.LOGIN_URL), url)
+    elif persona in {"vendor_staff", "auditor"}:
+        response = _send(_client(getattr(world, persona)), method, url)
+        assert response.status_code == 403
+        assert "This page is not for your kind of account." in response.content.decode()
+    elif persona == "another_person":
+        # bob is a person too, so only the object lookup stands between him and alice's things.
+        bob = _client(world.bob)
+        response = _send(bob, method, url, _body(owner, world))
+        expected = 405 if getattr(owner, method.lower()) == 405 else 404
+        assert response.status_code == expected
+        unknown = {name: UNKNOWN[name] for name in _objects(route)}
+        _same_page(response, _send(bob, method, _url(route, world, instead=unknown)))
+    elif persona == "unknown_id":
+        # Each object parameter is looked up: alice with one id nobody has gets the 404 page.
+        alice = _client(world.alice)
+        expected = 405 if getattr(owner, method.lower()) == 405 else 404
+        for name in _objects(route):
+            response = _send(alice, method, _url(route, world, instead={name: UNKNOWN[name]}))
+            assert response.status_code == expected, name
+    elif persona == "owner_stale" and owner.reauth:
+        response = _send(_client(world.alice, stale=True), method, url)
+        _redirected(response, reverse("reauth"), url)
+    else:  # the owner, with a fresh or (on pages that do not ask for it) an old password
+        stale = persona == "owner_stale"
+        response = _send(_client(world.alice, stale=stale), method, url, _body(owner, world))
+        expected = getattr(owner, method.lower())
+        assert response.status_code == expected, response.content[:500]
+        if expected == 302:
+            target = urlsplit(response["Location"]).path
+            assert target not in {resolve_url(settings.LOGIN_URL), reverse("reauth")}, target
+        return
+
+    assert world.state() == before, "a refused request changed alice's data"
+
+
+def test_every_portal_route_is_in_the_matrix() -> None:
+    for route in ROUTES:
+        for name in route.kwargs:
+            assert name in OBJECT_KWARGS or name in VALUE_KWARGS, f"add {name} to the matrix ({route.name})"
+    names = {route.name for route in ROUTES}
+    assert names, "no portal routes found: has the portal package moved?"
+    assert not names - OWNER.keys(), f"add these routes to OWNER in the portal matrix: {names - OWNER.keys()}"
+    assert not OWNER.keys() - names, f"routes gone from the URLconf, drop them: {OWNER.keys() - names}"
+    assert {route.name for route in _portal_routes()} - names == PUBLIC
+    # A few routes by name, so a broken walk cannot pass on a partial list.
+    patterns = {route.pattern for route in ROUTES}
+    assert {"dashboard/", "activity/", "alerts/", "account/delete/", "grants/"} <= patterns
+    assert "data/<str:category>/<str:record_id>/edit/" in patterns
+    assert "grants/<str:grant_id>/receipts/<int:number>.json" in patterns
+
+
+@pytest.mark.parametrize(
+    "kwarg",
+    [
+        "record_id",
+        "grant_id",
+        "alert_id",
+        "pending_id",
+    ],
+)
+def test_a_malformed_id_is_not_found_either(kwarg: str, world: World) -> None:
+    alice = _client(world.alice)
+    routes = [route for route in ROUTES if kwarg in route.kwargs]
+    assert routes
+    for route in routes:
+        url = _url(route, world, instead={kwarg: "not-an-id"})
+        for method in ("GET", "POST"):
+            expected = 405 if getattr(OWNER[route.name], method.lower()) == 405 else 404
+            assert _send(alice, method, url).status_code == expected, (method, url)
+
+
+def test_sign_up_is_open_to_anonymous_visitors(db: Any) -> None:
+    response = Client().get(reverse("signup"))
+    assert response.status_code == 200
+    assert 'name="password1"' in response.content.decode()

@@ -1,0 +1,50 @@
+"""Who may call the person-data endpoints: a live grant whose effective scopes cover the view's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from rest_framework import exceptions
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+
+from consent.models import AccessToken
+from core.problems import InsufficientScope
+from vendors.models import Application
+
+
+def bearer_token(request: Request) -> AccessToken:
+    """The access token a request was authenticated with (views run after the permission check)."""
+    token = request.auth
+    if not isinstance(token, AccessToken):
+        raise exceptions.NotAuthenticated()
+    return token
+
+
+def bearer_client(request: Request) -> Application:
+    """The OAuth application whose token authenticated the request."""
+    application = bearer_token(request).application
+    if application is None:  # DOT allows it; no token vrm issues lacks its app
+        raise exceptions.NotAuthenticated()
+    return application
+
+
+class PersonGrantPermission(BasePermission):
+    """Allow a request only under a live person grant whose effective scopes cover the view's.
+
+    A view that declares no `required_scopes` fails closed (an empty list means: any person grant).
+    """
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        required = view.scopes_for(request.method) if hasattr(view, "scopes_for") else None
+        if required is None:
+            raise ImproperlyConfigured(f"{type(view).__name__} declares no required_scopes")
+        token = request.auth
+        if not isinstance(token, AccessToken):
+            return False
+        if token.grant is None or not token.grant.is_live():
+            raise exceptions.AuthenticationFailed("The access token is invalid.")
+        if not token.allow_scopes(required):
+            raise InsufficientScope(required)
+        return True
