@@ -95,6 +95,27 @@ def test_ledger_append_keeps_ids_and_the_full_count() -> None:
 
 
 @pytest.mark.django_db
+def test_ledger_append_returns_the_entry_as_stored() -> None:
+    # The entry is written by a fixed INSERT, not Model.save: it must store and return exactly
+    # what the ORM reads back, defaults and JSON columns included.
+    with transaction.atomic():
+        entry = ledger_append(
+            kind="access.read",
+            actor_type="client",
+            actor_id="c1",
+            grant_id="g-1",
+            scopes=["purchases:read"],
+            record_ids=["a", "b"],
+            request_id="req-1",
+        )
+    assert entry.pk is not None and entry._state.adding is False
+    stored = LedgerEntry.objects.get(pk=entry.pk)
+    for field in LedgerEntry._meta.concrete_fields:
+        assert getattr(stored, field.attname) == getattr(entry, field.attname), field.name
+    assert stored.record_ids == ["a", "b"] and stored.record_count == 2 and stored.outcome == "allowed"
+
+
+@pytest.mark.django_db
 def test_person_subject_is_the_ledger_pseudonym(alice: Any) -> None:
     subject = person_subject(alice)
     assert subject == ledger_pseudonym(person_id=alice.pk)
