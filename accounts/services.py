@@ -11,8 +11,11 @@ from accounts.models import User
 def account_upsert(*, email: str, password: str, role: str, display_name: str = "") -> tuple[User, bool]:
     """Create or reset an account with this e-mail (demo seeding, staff and auditor accounts).
 
-    A person's store is not opened here; `portal.services.person_upsert` does both.
+    Refuse a person's account: it must come with a store, which `portal.services.person_upsert`
+    opens (the store is below accounts' callers, not below accounts).
     """
+    if role == User.Role.PERSON:
+        raise ValueError("a person's account comes with a store: use portal.services.person_upsert")
     user = User.objects.filter(email__iexact=email).first()
     created = user is None
     if user is None:

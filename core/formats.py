@@ -35,3 +35,10 @@ def csv_cell(value: CsvValue) -> str | int | float:
     if isinstance(value, str) and value.startswith(FORMULA_START):
         return "'" + value
     return value
+
+
+def csv_cell_text(text: str) -> str:
+    """Undo `csv_cell`'s neutralisation of a cell read back: "'=x" is the text "=x"."""
+    if text.startswith("'") and text[1:].startswith(FORMULA_START):
+        return text[1:]
+    return text

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from core.formats import FORMULA_START, csv_cell
+from core.formats import FORMULA_START, csv_cell, csv_cell_text
 from personal_data import store
 from personal_data.categories import RECORD_CATEGORIES
 from personal_data.schemas import PreferencesSchema
@@ -84,7 +84,15 @@ def _check_cells(row: dict[str, Any], problems: list[ImportProblem], number: int
             )
 
 
-def _validate_row(category: str, row: dict[str, Any], number: int, plan: ImportPlan, seen: set[str]) -> None:
+def _validate_row(
+    category: str,
+    row: dict[str, Any],
+    number: int,
+    plan: ImportPlan,
+    seen: set[str],
+    *,
+    csv_cells: bool = False,
+) -> None:
     cat = RECORD_CATEGORIES[category]
     row = dict(row)
     record_id = str(row.pop("id", "") or "")
@@ -96,6 +104,8 @@ def _validate_row(category: str, row: dict[str, Any], number: int, plan: ImportP
             plan.problems.append(ImportProblem(number, category, "id", "This id appears twice in the file."))
         seen.add(record_id)
     _check_cells(row, plan.problems, number, category)
+    if csv_cells:  # a cell our CSV export neutralised ("'=x") is the text it stands for ("=x")
+        row = {k: csv_cell_text(v) if isinstance(v, str) else v for k, v in row.items()}
     if category == "purchases" and carried.get("source", "import") not in ("manual", "import", "vendor"):
         plan.problems.append(ImportProblem(number, category, "source", "Use manual, import or vendor."))
     try:
@@ -190,7 +200,7 @@ def import_parse(*, raw: bytes, filename: str, category: str | None = None) -> I
     for count, (number, row) in enumerate(_csv_rows(text, category, plan), start=1):
         if count > MAX_ROWS:
             raise ImportRefused(f"The file has more than {MAX_ROWS} rows; split it into smaller files.")
-        _validate_row(category, row, number, plan, seen)
+        _validate_row(category, row, number, plan, seen, csv_cells=True)
     return plan
 
 

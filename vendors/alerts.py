@@ -13,6 +13,7 @@ from django.utils import timezone
 from accounts.models import User
 from consent.models import Grant
 from consent.services import grant_for_records
+from core.formats import rfc3339
 from personal_data.selectors import record_get_for_owner
 from vendors.models import Alert, Application, Organisation
 
@@ -86,8 +87,8 @@ def alerts_export(*, person: User) -> list[dict[str, Any]]:
             "message": a.recall.message,
             "remedy_url": a.recall.remedy_url,
             "matched": a.matched,
-            "created_at": a.created_at.isoformat(),
-            "read_at": a.read_at and a.read_at.isoformat(),
+            "created_at": rfc3339(a.created_at),
+            "read_at": rfc3339(a.read_at) if a.read_at else None,
         }
         for a in alerts_for_person(person=person)
     ]

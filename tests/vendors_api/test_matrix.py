@@ -63,7 +63,7 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "preferences", ("preferences:read",), "document"),
 ]
 
-# Organisation endpoints (vendors/recalls_api.py): client-credentials tokens, no person behind them.
+# Organisation endpoints (vendors/api/recalls.py): client-credentials tokens, no person behind them.
 ORGANISATION: list[Endpoint] = [
     Endpoint("POST", "recalls", ("recalls:publish",), "post", ok=202),
     Endpoint("GET", "recalls/<str:recall_id>", ("recalls:publish",), "detail"),

@@ -11,10 +11,10 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import re
 import uuid
 from typing import Any
 
-from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework import exceptions
 from rest_framework.pagination import BasePagination
@@ -24,6 +24,7 @@ from rest_framework.utils.urls import replace_query_param
 
 Position = tuple[dt.datetime, uuid.UUID]
 INVALID_CURSOR = "Invalid cursor."
+_OUR_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?(\+00)?")
 
 
 def cursor_encode(created_at: str, record_id: str) -> str:
@@ -38,19 +39,18 @@ def cursor_decode(cursor: str) -> Position:
     except (binascii.Error, UnicodeError) as error:
         raise ValueError("not base64 text") from error
     created, separator, record_id = text.partition("|")
-    moment = parse_datetime(created) if separator else None
+    # Only the times we write: UTC as the database prints it (SQLite keeps it without an offset).
+    # Another offset could leave the years a date holds once converted (year 1 at +05:00).
+    moment = parse_datetime(created) if separator and _OUR_TIME.fullmatch(created) else None
     if moment is None:
-        raise ValueError("no time")
-    if timezone.is_naive(moment):  # SQLite keeps UTC times without an offset
-        moment = timezone.make_aware(moment, dt.UTC)
-    return moment, uuid.UUID(record_id)
+        raise ValueError("not a time of ours")
+    return moment.replace(tzinfo=dt.UTC), uuid.UUID(record_id)
 
 
 class KeysetPagination(BasePagination):
     """`{"results": [...], "next": url-or-null}`, `limit` 1-200 (default 50), `cursor` opaque."""
 
-    default_limit = 50
-    max_limit = 200
+    default_limit = 50  # at most 200: the query's serializer (ListQuery) holds the bounds
 
     def position(self, cursor: str | None) -> Position | None:
         """The position to read after, or a 400 naming `cursor` for one we did not write."""
