@@ -11,11 +11,9 @@ from accounts.models import User
 def account_upsert(*, email: str, password: str, role: str, display_name: str = "") -> tuple[User, bool]:
     """Create or reset an account with this e-mail (demo seeding, staff and auditor accounts).
 
-    Refuse a person's account: it must come with a store, which `portal.services.person_upsert`
-    opens (the store is below accounts' callers, not below accounts).
+    A person's account must come with a store: make people with `portal.services.person_upsert`,
+    which calls this and opens the store (the store sits above accounts).
     """
-    if role == User.Role.PERSON:
-        raise ValueError("a person's account comes with a store: use portal.services.person_upsert")
     user = User.objects.filter(email__iexact=email).first()
     created = user is None
     if user is None:

@@ -56,7 +56,11 @@ def _ledger(
     scopes: Iterable[str] = (),
     reason: str = "",
     record_count: int | None = None,
+    record_ids: Iterable[str] = (),
+    outcome: str = "allowed",
+    request_id: str = "",
 ) -> None:
+    """Record an event of a grant, naming its person by their ledger pseudonym only."""
     ledger_append(
         kind=kind,
         actor_type=actor_type,
@@ -66,6 +70,9 @@ def _ledger(
         scopes=scopes,
         reason=reason,
         record_count=record_count,
+        record_ids=record_ids,
+        outcome=outcome,
+        request_id=request_id,
     )
 
 
@@ -252,14 +259,13 @@ def access_record(
     """Record one vendor access under a grant, inside the transaction that read or wrote the data.
 
     `kind` is access.read, access.write or access.check; `record_count` defaults to the number
-    of ids. The entry names the person by their ledger pseudonym only.
+    of ids.
     """
-    ledger_append(
-        kind=kind,
+    _ledger(
+        grant,
+        kind,
         actor_type="client",
         actor_id=client_id,
-        subject=person_subject(grant.person),
-        grant_id=str(grant.pk),
         scopes=scopes,
         record_ids=record_ids,
         record_count=record_count,
@@ -271,12 +277,11 @@ def access_record(
 @transaction.atomic
 def access_denied_record(*, grant: Grant, client_id: str, scopes: Iterable[str], reason: str) -> None:
     """Record a vendor request refused under a grant (insufficient scope, unknown record, ...)."""
-    ledger_append(
-        kind="access.denied",
+    _ledger(
+        grant,
+        "access.denied",
         actor_type="client",
         actor_id=client_id,
-        subject=person_subject(grant.person),
-        grant_id=str(grant.pk),
         scopes=scopes,
         outcome="denied",
         reason=reason,
