@@ -11,6 +11,7 @@ from accounts.models import User
 from core import crypto
 from core.keys import index_subkey
 from core.problems import IdempotencyConflict
+from personal_data import store
 from personal_data.store import Document
 from vendors.models import Application, IdempotencyKey
 
@@ -21,6 +22,20 @@ def request_hash(body: object) -> str:
     return crypto.keyed_hash(index_subkey("idempotency"), canonical).hex()
 
 
+_TABLE = IdempotencyKey._meta.db_table
+
+
+def _response_open(existing: IdempotencyKey, owner: User) -> Document:
+    document: Document = store.document_open(
+        key=store.owner_data_key(owner),
+        table=_TABLE,
+        row_id=str(existing.record_id),
+        owner_id=owner.pk,
+        payload=bytes(existing.response),
+    )
+    return document
+
+
 def idempotent_create(
     *,
     application: Application,
@@ -28,12 +43,13 @@ def idempotent_create(
     key: str,
     body: object,
     create: Callable[[], Document],
-    replay: Callable[[str], Document],
 ) -> tuple[Document, bool]:
-    """Run create() once per (application, key); a retry with the same body replays the result.
+    """Run create() once per (application, key); a retry with the same body gets the same answer.
 
-    Return the document and whether it was created now. Raise IdempotencyConflict when the key
-    was used with another body (or for another person).
+    Return the document and whether it was created now. A retry returns the document as it was
+    first given, never the record as it is now: the person may have hidden it or added to it, and
+    a write-only grant must not read that. Raise IdempotencyConflict when the key was used with
+    another body (or for another person), or when its first answer was not kept.
     """
     digest = request_hash(body)
     with transaction.atomic():
@@ -41,7 +57,9 @@ def idempotent_create(
         if existing is not None:
             if existing.request_hash != digest or existing.owner_id != owner.pk:
                 raise IdempotencyConflict()
-            return replay(str(existing.record_id)), False
+            if not existing.response:
+                raise IdempotencyConflict("This Idempotency-Key was used before its answer was kept.")
+            return _response_open(existing, owner), False
         document = create()
         try:
             with transaction.atomic():
@@ -51,6 +69,13 @@ def idempotent_create(
                     request_hash=digest,
                     record_id=document["id"],
                     owner=owner,
+                    response=store.document_seal(
+                        key=store.owner_data_key(owner),
+                        table=_TABLE,
+                        row_id=document["id"],
+                        owner_id=owner.pk,
+                        doc=document,
+                    ),
                 )
         except IntegrityError:
             # A concurrent retry won the race: undo ours and answer as a replay.

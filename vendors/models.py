@@ -102,9 +102,11 @@ class Application(AbstractApplication):
 
 
 class IdempotencyKey(models.Model):
-    """A vendor write already done under an Idempotency-Key: a retry returns the same record.
+    """A vendor write already done under an Idempotency-Key: a retry gets the first response again.
 
-    Only a keyed hash of the request body and the record id are kept, never the content.
+    A keyed hash of the request body, the record id, and the first response sealed under the
+    person's data key (bound to this table and the record id): a replay answers what the vendor
+    was told then, never the record as it is now (hidden since, or with the person's notes).
     """
 
     application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="+")
@@ -113,6 +115,8 @@ class IdempotencyKey(models.Model):
     record_id = models.UUIDField()
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
+    # Empty for keys stored before responses were kept: those cannot be replayed (a 409).
+    response = models.BinaryField(default=b"")
 
     class Meta:
         constraints: ClassVar[list[Any]] = [

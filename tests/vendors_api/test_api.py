@@ -21,13 +21,14 @@ from django.utils import timezone
 from audit.models import LedgerEntry
 from consent.models import Grant
 from core import crypto
+from personal_data import services
 from personal_data.models import Purchase
 from personal_data.selectors import records_for_owner
 from personal_data.store import StoreError
 from tests.conftest import purchase_data
 from tests.consent.conftest import Flow, make_app
 from tests.vendors_api.conftest import API, Api, add_record, authorize, days_ago, issue_token
-from vendors.models import Application, Organisation
+from vendors.models import Application, IdempotencyKey, Organisation
 
 
 def problem_type(slug: str) -> str:
@@ -180,6 +181,37 @@ def test_idempotent_retry_returns_the_same_record(alice: Any, api: Api) -> None:
     assert len(records_for_owner(owner=alice, category="purchases")) == 1
     other = api.post("purchases", body, HTTP_IDEMPOTENCY_KEY="order-4472")
     assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
+
+
+def test_a_replay_answers_as_first_given_never_what_the_grant_cannot_see(
+    alice: Any, shop_app: Application
+) -> None:
+    # A write-only grant: the vendor may add purchases, never read them.
+    writer = Api(issue_token(authorize(alice, shop_app, ["purchases:write"])))
+    body = purchase_data(notes="from the till")
+    first = writer.post("purchases", body, HTTP_IDEMPOTENCY_KEY="order-9")
+    assert first.status_code == 201
+    # The person hides the record and writes a private note on it.
+    services.record_update(
+        owner=alice,
+        category="purchases",
+        record_id=first.json()["id"],
+        data={"shared": False, "notes": "a gift for Bob"},
+    )
+    retry = writer.post("purchases", body, HTTP_IDEMPOTENCY_KEY="order-9")
+    assert retry.status_code == 201
+    assert retry.json() == first.json()
+    assert "a gift for Bob" not in retry.content.decode()
+    # At rest the first answer is sealed under the person's key, never kept in clear.
+    stored = IdempotencyKey.objects.get(key="order-9")
+    assert b"from the till" not in bytes(stored.response)
+
+
+def test_a_key_whose_answer_was_not_kept_is_a_409_not_the_current_record(alice: Any, api: Api) -> None:
+    body = purchase_data()
+    api.post("purchases", body, HTTP_IDEMPOTENCY_KEY="old-key")
+    IdempotencyKey.objects.filter(key="old-key").update(response=b"")  # as keys stored before
+    assert_problem(api.post("purchases", body, HTTP_IDEMPOTENCY_KEY="old-key"), 409, "idempotency-conflict")
 
 
 def test_same_key_with_another_body_is_a_409(alice: Any, api: Api) -> None:

@@ -323,7 +323,7 @@ class PurchaseList(RecordListView):
         _strict_query(request, set())
         client = bearer_client(request)
 
-        def create() -> Any:
+        def create() -> dict[str, Any]:
             try:
                 return services.record_create(
                     owner=self.person,
@@ -334,11 +334,6 @@ class PurchaseList(RecordListView):
                 )
             except ValidationError as error:
                 raise exceptions.ValidationError(error.message_dict) from None
-
-        def replay(record_id: str) -> Any:
-            return selectors.record_get_for_owner(
-                owner=self.person, category="purchases", record_id=record_id
-            )
 
         key = request.META.get("HTTP_IDEMPOTENCY_KEY", "").strip()
         if len(key) > 200:
@@ -351,7 +346,6 @@ class PurchaseList(RecordListView):
                     key=key,
                     body=request.data,
                     create=create,
-                    replay=replay,
                 )
             else:
                 document = create()
