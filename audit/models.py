@@ -37,6 +37,17 @@ class LedgerEntry(models.Model):
         KEY_ROTATED = "key.rotated"
         RECALL_PUBLISHED = "recall.published"
         RECALL_MATCHED = "recall.matched"
+        # What an operator does to a person's account (docs/security.md, "The operator").
+        OPERATOR_DEACTIVATED = "operator.deactivated"
+        OPERATOR_REACTIVATED = "operator.reactivated"
+        OPERATOR_PASSWORD_RESET = "operator.password_reset"  # noqa: S105 (an event name)
+        OPERATOR_EMAIL_CHANGED = "operator.email_changed"
+        # Vendor lifecycle events that change who can act on people's data.
+        APP_REGISTERED = "vendor.app_registered"
+        APP_SECRET_RESET = "vendor.app_secret_reset"  # noqa: S105 (an event name)
+        ORG_VERIFIED = "vendor.org_verified"
+        ORG_UNVERIFIED = "vendor.org_unverified"
+        SIGNING_KEY_ROTATED = "key.signing_rotated"
 
     class ActorType(models.TextChoices):
         PERSON = "person"
