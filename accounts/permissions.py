@@ -15,6 +15,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts.models import User
 
@@ -71,3 +72,18 @@ class RoleRequiredMixin(AccessMixin):
 
 class PersonRequiredMixin(RoleRequiredMixin):
     required_roles = (User.Role.PERSON,)
+
+
+def local_path(request: HttpRequest, candidate: str | None, default: str) -> str:
+    """Return `candidate` if it is a path on this site, else `default` (an open-redirect guard).
+
+    Only an absolute path qualifies: a bare word would be taken for a view name by `redirect()`,
+    and a scheme or another host would send the person away.
+    """
+    if (
+        candidate
+        and candidate.startswith("/")
+        and url_has_allowed_host_and_scheme(candidate, allowed_hosts={request.get_host()})
+    ):
+        return candidate
+    return default

@@ -9,10 +9,10 @@ from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import User
+from accounts.permissions import local_path
 from accounts.reauth import password_confirmed
 
 _HOME_BY_ROLE: dict[str, str] = {
@@ -42,9 +42,7 @@ class ReauthForm(forms.Form):
 @require_http_methods(["GET", "POST"])
 def reauth(request: HttpRequest) -> HttpResponse:
     """Ask for the password again before a sensitive act (export, deletion, sensitive grant)."""
-    next_url = request.GET.get("next") or request.POST.get("next") or "/"
-    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
-        next_url = "/"
+    next_url = local_path(request, request.GET.get("next") or request.POST.get("next"), "/")
     form = ReauthForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         if request.user.check_password(form.cleaned_data["password"]):

@@ -15,7 +15,7 @@ from typing import Any
 
 from django import forms
 from django.core.serializers.json import DjangoJSONEncoder
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db.models import Model, QuerySet
 from django.http import StreamingHttpResponse
 
@@ -37,6 +37,15 @@ class DateInput(forms.DateInput):
     input_type = "date"
 
 
+# The ledger holds nothing older or newer; bounds also keep "the day after" and the time-zone
+# shift of a day's start inside what datetime can represent (9999-12-31 + 1 day overflows).
+EARLIEST, LATEST = dt.date(2000, 1, 1), dt.date(2999, 12, 31)
+_in_range = (
+    MinValueValidator(EARLIEST, f"Choose a day on or after {EARLIEST.isoformat()}."),
+    MaxValueValidator(LATEST, f"Choose a day on or before {LATEST.isoformat()}."),
+)
+
+
 class FilterForm(forms.Form):
     """Vendor and time range, common to every filter form."""
 
@@ -47,8 +56,10 @@ class FilterForm(forms.Form):
         validators=[_id],
         help_text="The vendor's client or organisation id, as in the ledger.",
     )
-    date_from = forms.DateField(label="From", required=False, widget=DateInput)
-    date_to = forms.DateField(label="To", required=False, widget=DateInput, help_text="Inclusive.")
+    date_from = forms.DateField(label="From", required=False, widget=DateInput, validators=_in_range)
+    date_to = forms.DateField(
+        label="To", required=False, widget=DateInput, validators=_in_range, help_text="Inclusive."
+    )
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

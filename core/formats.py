@@ -1,9 +1,17 @@
-"""Wire formats shared by every layer: RFC 3339 times and CSV cells."""
+"""Wire formats shared by every layer: RFC 3339 times, CSV cells and strict JSON.
+
+Python's json module recurses once per nesting level, so a body of 100,000 brackets raises
+RecursionError (a 500 where a 400 is due); orjson refuses nesting past 1,024 with a ValueError,
+and json_parse refuses anything deeper than any document of vrm (MAX_DEPTH). NUL characters are
+refused too: no field may hold one, and PostgreSQL cannot store one in text.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
+
+import orjson
 
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -42,3 +50,32 @@ def csv_cell_text(text: str) -> str:
     if text.startswith("'") and text[1:].startswith(FORMULA_START):
         return text[1:]
     return text
+
+
+# The deepest document vrm takes (an export: records in lists in an object) nests 4 levels.
+MAX_DEPTH = 16
+
+
+def json_depth_check(data: Any, limit: int = MAX_DEPTH) -> None:
+    """Raise ValueError if `data` nests deeper than `limit` or holds a NUL character."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise ValueError("Text must not contain NUL characters.")
+        elif isinstance(value, (list, dict)):
+            if depth > limit:
+                raise ValueError(f"The document nests deeper than {limit} levels.")
+            items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+            stack.extend((item, depth + 1) for item in items)
+
+
+def json_parse(raw: bytes | str) -> Any:
+    """Parse JSON text strictly (RFC 8259, UTF-8); raise ValueError with a reason a client can read."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"This is not valid JSON ({exc}).") from None
+    json_depth_check(data)
+    return data

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from core.formats import FORMULA_START, csv_cell, csv_cell_text
+from core.formats import FORMULA_START, csv_cell, csv_cell_text, json_parse
 from personal_data import store
 from personal_data.categories import RECORD_CATEGORIES
 from personal_data.schemas import PreferencesSchema
@@ -168,9 +167,9 @@ def import_parse(*, raw: bytes, filename: str, category: str | None = None) -> I
     seen: set[str] = set()
     if filename.lower().endswith(".json") or text.lstrip().startswith("{"):
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ImportRefused(f"This is not valid JSON (line {exc.lineno}, column {exc.colno}).") from None
+            data = json_parse(text)
+        except ValueError as exc:
+            raise ImportRefused(str(exc)) from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ImportRefused(f'A JSON import must be a "{FORMAT}" file (with "format": "{FORMAT}").')
         total = sum(len(data.get(name) or []) for name in RECORD_CATEGORIES)

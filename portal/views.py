@@ -14,11 +14,10 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.forms import SignupForm
-from accounts.permissions import person_required, signed_in_user
+from accounts.permissions import local_path, person_required, signed_in_user
 from accounts.reauth import recent_password_required
 from consent.selectors import visibility_for_person
 from personal_data.categories import RECORD_CATEGORIES, category_get
@@ -252,10 +251,8 @@ def data_toggle(request: HttpRequest, category: str, record_id: str, flag: str) 
     if flag not in ("shared", "is_gift") or flag not in record:
         raise Http404("No such switch.")
     record_update(owner=person, category=category, record_id=record_id, data={flag: not record[flag]})
-    back = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
-        back = reverse("data-list", kwargs={"category": category})
-    return redirect(back)
+    listing = reverse("data-list", kwargs={"category": category})
+    return redirect(local_path(request, request.POST.get("next"), listing))
 
 
 @person_required

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.formats import FORMULA_START, csv_cell, csv_cell_text, rfc3339
+from core.formats import FORMULA_START, csv_cell, csv_cell_text, json_parse, rfc3339
 
 
 def test_rfc3339_is_utc_with_a_z() -> None:
@@ -29,3 +30,22 @@ def test_a_cell_read_back_is_the_text_written(text: str) -> None:
     assert isinstance(cell, str)
     assert not cell.startswith(FORMULA_START)  # nothing a spreadsheet would run
     assert csv_cell_text(cell) == text
+
+
+def test_json_parse_takes_documents_and_refuses_what_no_field_holds() -> None:
+    assert json_parse('{"dietary": ["vegan"], "sizes": {"shoe": "42"}}') == {
+        "dietary": ["vegan"],
+        "sizes": {"shoe": "42"},
+    }
+    assert json_parse(b"[" * 16 + b"]" * 16) is not None
+    for bad, reason in (
+        (b"[" * 17 + b"]" * 17, "nests deeper than 16 levels"),
+        (b"[" * 100_000 + b"]" * 100_000, "depth limit exceeded"),  # orjson stops at 1,024
+        (b'{"a": "x\\u0000y"}', "NUL"),
+        (b'{"\\u0000": 1}', "NUL"),
+        (b'"\xff"', "not valid JSON"),
+        (b"NaN", "not valid JSON"),
+        (b"1e999", "not valid JSON"),
+    ):
+        with pytest.raises(ValueError, match=reason):
+            json_parse(bad)

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.shortcuts import resolve_url
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.reauth import SESSION_KEY, WINDOW_SECONDS
@@ -33,37 +33,16 @@ from personal_data.services import import_stage, record_create
 from personal_data.transfer import import_parse
 from tests.conftest import PASSWORD, purchase_data
 from tests.consent.conftest import make_app
+from tests.routes import Route, all_routes
 from vendors.models import Alert, Organisation
 from vendors.recalls import recall_match, recall_publish
-
-
-@dataclass(frozen=True)
-class Route:
-    name: str  # for reverse(), with its namespace: "consent:grant"
-    pattern: str  # as the resolver spells it
-    kwargs: tuple[str, ...]
-
-
-def _walk(
-    patterns: list[Any], prefix: str = "", namespace: str = "", kwargs: tuple[str, ...] = ()
-) -> list[tuple[Route, Any]]:
-    found: list[tuple[Route, Any]] = []
-    for pattern in patterns:
-        route = prefix + str(pattern.pattern)
-        names = kwargs + tuple(pattern.pattern.regex.groupindex)
-        if isinstance(pattern, URLResolver):
-            inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
-            found += _walk(pattern.url_patterns, route, inner, names)
-        elif isinstance(pattern, URLPattern):
-            found.append((Route(f"{namespace}{pattern.name}", route, names), pattern.callback))
-    return found
 
 
 def _portal_routes() -> list[Route]:
     """Every route whose view lives in the portal package (portal.views, portal.grants, …)."""
     return [
         route
-        for route, callback in _walk(get_resolver().url_patterns)
+        for route, callback in all_routes()
         if getattr(callback, "__module__", "").split(".")[0] == "portal"
     ]
 
