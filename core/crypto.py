@@ -23,9 +23,11 @@ from dataclasses import dataclass
 from functools import partial
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes, hpke, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 FORMAT_VERSION = 1
@@ -174,6 +176,120 @@ def blind_index(field_key: bytes, value: str) -> bytes:
 
 def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
+
+
+# The person's own keys (docs/security.md, "People hold the key"): a data key wrapped by a key
+# derived from the password (Argon2id) and by a recovery code, and an X25519 key pair that
+# anyone (the server, a vendor's write) can seal to without being able to open.
+
+RECOVERY_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # Crockford-like: no I, O, 0, 1
+RECOVERY_GROUPS, RECOVERY_GROUP_LEN = 6, 5  # 30 symbols of 5 bits: 150 bits
+_ARGON2_ENCODED = re.compile(r"argon2id\$m=(\d{1,8}),t=(\d{1,3}),p=(\d{1,2})\$([A-Za-z0-9+/=]{20,64})")
+
+
+@dataclass(frozen=True)
+class PasswordKdf:
+    """Argon2id parameters and salt, stored beside each password wrap so they can be raised later."""
+
+    memory_kib: int
+    iterations: int
+    lanes: int
+    salt: bytes
+
+    @classmethod
+    def new(cls, *, memory_kib: int, iterations: int, lanes: int = 1) -> PasswordKdf:
+        return cls(memory_kib=memory_kib, iterations=iterations, lanes=lanes, salt=os.urandom(16))
+
+    def encode(self) -> str:
+        salt = base64.b64encode(self.salt).decode("ascii")
+        return f"argon2id$m={self.memory_kib},t={self.iterations},p={self.lanes}${salt}"
+
+    @classmethod
+    def decode(cls, text: str) -> PasswordKdf:
+        match = _ARGON2_ENCODED.fullmatch(text)
+        if match is None:
+            raise KeyFormatError("not an Argon2id parameter string")
+        memory, iterations, lanes, salt = match.groups()
+        try:
+            raw_salt = base64.b64decode(salt, validate=True)
+        except (binascii.Error, ValueError):
+            raise KeyFormatError("Argon2id salt is not valid base64") from None
+        return cls(memory_kib=int(memory), iterations=int(iterations), lanes=int(lanes), salt=raw_salt)
+
+    def derive(self, password: str) -> bytes:
+        """Derive the 256-bit key that wraps the person's keys from their password."""
+        kdf = Argon2id(
+            salt=self.salt,
+            length=KEY_BYTES,
+            iterations=self.iterations,
+            lanes=self.lanes,
+            memory_cost=self.memory_kib,
+        )
+        return kdf.derive(password.encode())
+
+
+def recovery_code_new() -> str:
+    """Return a printable recovery code: 6 groups of 5 symbols, 150 random bits."""
+    symbols = [RECOVERY_ALPHABET[b % 32] for b in os.urandom(RECOVERY_GROUPS * RECOVERY_GROUP_LEN)]
+    step = RECOVERY_GROUP_LEN
+    return "-".join("".join(symbols[i : i + step]) for i in range(0, len(symbols), step))
+
+
+def recovery_code_normalise(code: str) -> str:
+    """Return a typed recovery code as generated: upper case, without spaces and dashes."""
+    cleaned = re.sub(r"[\s-]", "", code).upper()
+    wrong = any(c not in RECOVERY_ALPHABET for c in cleaned)
+    if wrong or len(cleaned) != RECOVERY_GROUPS * RECOVERY_GROUP_LEN:
+        raise KeyFormatError("a recovery code is 30 letters and digits, in groups of five")
+    return cleaned
+
+
+def recovery_code_key(code: str) -> bytes:
+    """Derive the key a recovery code wraps with. 150 random bits need no slow KDF (HKDF)."""
+    return derive_key(recovery_code_normalise(code).encode(), "recovery-code")
+
+
+def key_wrap(kek: bytes, key: bytes, *, context: str) -> bytes:
+    """Wrap a key under a key-encryption key, bound to its purpose and owner (context)."""
+    return _seal(kek, key, f"vrm/key-wrap/v{FORMAT_VERSION}|{context}".encode())
+
+
+def key_unwrap(kek: bytes, wrapped: bytes, *, context: str) -> bytes:
+    """Unwrap a key; raise CryptoError for a wrong password/code, a moved or altered wrap."""
+    return _open(kek, wrapped, f"vrm/key-wrap/v{FORMAT_VERSION}|{context}".encode())
+
+
+_HPKE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
+
+
+def keypair_new() -> tuple[bytes, bytes]:
+    """Return a new X25519 key pair as (private raw 32 bytes, public raw 32 bytes)."""
+    private = X25519PrivateKey.generate()
+    raw = serialization.Encoding.Raw
+    return (
+        private.private_bytes(raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()),
+        private.public_key().public_bytes(raw, serialization.PublicFormat.Raw),
+    )
+
+
+def seal_to(public_raw: bytes, plaintext: bytes, info: bytes) -> bytes:
+    """Encrypt to a public key (HPKE base mode, RFC 9180: X25519, HKDF-SHA256, AES-256-GCM).
+
+    Whoever seals cannot open: only the holder of the private key can. `info` binds the
+    ciphertext to its place as the associated data does for records.
+    """
+    public = X25519PublicKey.from_public_bytes(public_raw)
+    return bytes([FORMAT_VERSION]) + _HPKE.encrypt(plaintext, public, info=info)
+
+
+def open_sealed_to(private_raw: bytes, blob: bytes, info: bytes) -> bytes:
+    """Open what seal_to sealed; raise CryptoError unless key, blob and info all match."""
+    if not blob or blob[0] != FORMAT_VERSION:
+        raise CryptoError("unknown sealed-to format")
+    try:
+        return _HPKE.decrypt(blob[1:], X25519PrivateKey.from_private_bytes(private_raw), info=info)
+    except (InvalidTag, ValueError) as exc:
+        raise CryptoError(f"sealed-to ciphertext failed authentication: {type(exc).__name__}") from None
 
 
 # Ed25519 signatures (ledger checkpoints, consent receipts).

@@ -166,3 +166,64 @@ def test_only_the_crypto_module_imports_cryptography() -> None:
         and re.search(r"^\s*(from|import) cryptography", path.read_text(), re.M)
     ]
     assert offenders == []
+
+
+# The person's own keys (issue #14): password and recovery wraps, and sealing to a public key.
+
+FAST = {"memory_kib": 1024, "iterations": 1}  # the production cost is tuned in bench/keys.py
+
+
+def test_password_kdf_parameters_round_trip_and_refuse_garbage() -> None:
+    kdf = crypto.PasswordKdf.new(memory_kib=65536, iterations=3)
+    assert crypto.PasswordKdf.decode(kdf.encode()) == kdf
+    assert kdf.encode().startswith("argon2id$m=65536,t=3,p=1$")
+    for bad in ("", "argon2i$m=1,t=1,p=1$AAAAAAAAAAAAAAAAAAAAAA==", "argon2id$m=1,t=1,p=1$***", "x" * 500):
+        with pytest.raises(crypto.KeyFormatError):
+            crypto.PasswordKdf.decode(bad)
+
+
+def test_a_password_wrap_opens_with_that_password_only() -> None:
+    kdf = crypto.PasswordKdf.new(**FAST)
+    data_key = crypto.random_key()
+    kek = kdf.derive("correct horse battery")
+    wrapped = crypto.key_wrap(kek, data_key, context="person-1/password")
+    assert crypto.key_unwrap(kek, wrapped, context="person-1/password") == data_key
+    with pytest.raises(crypto.CryptoError):
+        crypto.key_unwrap(kdf.derive("correct horse batterY"), wrapped, context="person-1/password")
+    with pytest.raises(crypto.CryptoError):  # the same wrap moved to another person
+        crypto.key_unwrap(kdf.derive("correct horse battery"), wrapped, context="person-2/password")
+    other_salt = crypto.PasswordKdf.new(**FAST)
+    with pytest.raises(crypto.CryptoError):
+        crypto.key_unwrap(other_salt.derive("correct horse battery"), wrapped, context="person-1/password")
+
+
+def test_recovery_codes_are_printable_random_and_forgiving_of_case_and_spacing() -> None:
+    codes = {crypto.recovery_code_new() for _ in range(200)}
+    assert len(codes) == 200
+    for code in codes:
+        groups = code.split("-")
+        assert [len(g) for g in groups] == [5] * 6
+        assert set("".join(groups)) <= set(crypto.RECOVERY_ALPHABET)
+    code = next(iter(codes))
+    key = crypto.recovery_code_key(code)
+    assert crypto.recovery_code_key(code.lower().replace("-", " ")) == key
+    assert crypto.recovery_code_key(code.replace("-", "")) == key
+    for bad in ("", code[:-1], code + "A", code.replace(code[0], "0", 1), "I" * 30):
+        with pytest.raises(crypto.KeyFormatError):
+            crypto.recovery_code_key(bad)
+
+
+@given(plaintext=st.binary(max_size=2048), info=aads)
+def test_sealed_to_a_public_key_opens_only_with_its_private_key(plaintext: bytes, info: bytes) -> None:
+    private, public = crypto.keypair_new()
+    blob = crypto.seal_to(public, plaintext, info)
+    assert crypto.open_sealed_to(private, blob, info) == plaintext
+    other_private, _ = crypto.keypair_new()
+    with pytest.raises(crypto.CryptoError):
+        crypto.open_sealed_to(other_private, blob, info)
+    with pytest.raises(crypto.CryptoError):
+        crypto.open_sealed_to(private, blob, info + b"|moved")
+    tampered = bytearray(blob)
+    tampered[-1] ^= 1
+    with pytest.raises(crypto.CryptoError):
+        crypto.open_sealed_to(private, bytes(tampered), info)
