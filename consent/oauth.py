@@ -24,12 +24,13 @@ from oauth2_provider.models import (
     get_refresh_token_model,
 )
 from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauthlib.oauth2.rfc6749 import errors as oauth2_errors
 from oauthlib.oauth2.rfc6749.tokens import get_token_from_header
 
 from consent import services
 from consent.models import AccessToken as AccessTokenModel
 from consent.models import Grant, SpentCode
-from consent.scopes import ORGANISATION_SCOPES, PERSON_SCOPES
+from consent.scopes import ORGANISATION_SCOPES, PERSON_SCOPES, VERIFIED_ONLY_SCOPES
 from core.statements import Select, Source
 from personal_data.models import PersonKey
 
@@ -94,11 +95,23 @@ class GrantValidator(OAuth2Validator):
     def validate_scopes(
         self, client_id: str, scopes: list[str], client: Any, request: Any, *args: Any, **kwargs: Any
     ) -> bool:
-        """Allow only scopes registered for the app, of the kind its grant type may carry."""
+        """Allow only scopes registered for the app, of the kind its grant type may carry.
+
+        A scope for verified organisations only is refused, with a reason, to an organisation
+        the operator has not verified (the API checks again on every request).
+        """
         if not scopes or not set(scopes) <= set(client.scopes):
             return False
         allowed = ORGANISATION_SCOPES if request.grant_type == "client_credentials" else PERSON_SCOPES
-        return set(scopes) <= set(allowed)
+        if not set(scopes) <= set(allowed):
+            return False
+        if VERIFIED_ONLY_SCOPES.intersection(scopes) and not client.organisation.verified:
+            raise oauth2_errors.UnauthorizedClientError(
+                description="Only organisations verified by the operator can use this scope; "
+                "this organisation is not verified yet.",
+                request=request,
+            )
+        return True
 
     # Authorization codes.
 

@@ -19,6 +19,7 @@ class Scope:
     category: str | None = None
     sensitive: bool = False
     organisation: bool = False  # client-credentials only, no person involved
+    verified_only: bool = False  # only for organisations the operator has verified
 
 
 SCOPES: dict[str, Scope] = {
@@ -85,12 +86,14 @@ SCOPES: dict[str, Scope] = {
             "nothing about any person",
             "a recall of lot L4471",
             organisation=True,
+            verified_only=True,
         ),
     )
 }
 PERSON_SCOPES = tuple(name for name, s in SCOPES.items() if not s.organisation)
 ORGANISATION_SCOPES = tuple(name for name, s in SCOPES.items() if s.organisation)
 SENSITIVE_SCOPES = frozenset(name for name, s in SCOPES.items() if s.sensitive)
+VERIFIED_ONLY_SCOPES = frozenset(name for name, s in SCOPES.items() if s.verified_only)
 
 
 class ApplicationScopes:

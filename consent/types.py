@@ -15,6 +15,9 @@ class Controller(Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def verified(self) -> bool: ...
+
 
 class OAuthApplication(Protocol):
     """An OAuth client as consent sees it: its ids, its registered scopes and their purposes."""

@@ -28,6 +28,17 @@ class InsufficientScope(exceptions.PermissionDenied):
         self.scopes = scopes
 
 
+class OrganisationUnverified(exceptions.PermissionDenied):
+    """An organisation scope used by an organisation the operator has not verified (403)."""
+
+    default_detail = (
+        "Only organisations verified by the operator can use this scope, and this organisation is "
+        "not verified yet. Ask the operator to verify it."
+    )
+    default_code = "organisation_unverified"
+    problem = ("organisation-unverified", "The organisation is not verified")
+
+
 class IdempotencyConflict(exceptions.APIException):
     status_code = 409
     default_detail = "This Idempotency-Key was already used with a different request body."
@@ -78,8 +89,13 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     if response is None:
         return None
     status = response.status_code
-    slug, title = _PROBLEMS.get(status, ("error", "Error"))
-    body: dict[str, Any] = {"type": problem_type(status), "title": title, "status": status}
+    # An exception may name a problem type of its own, more precise than its status's.
+    slug, title = getattr(exc, "problem", None) or _PROBLEMS.get(status, ("error", "Error"))
+    body: dict[str, Any] = {
+        "type": f"{settings.VRM_ISSUER}/problems/{slug}",
+        "title": title,
+        "status": status,
+    }
     if isinstance(exc, exceptions.ValidationError):
         body["detail"] = "The request has invalid fields; see errors."
         body["errors"] = _flatten(exc.detail)

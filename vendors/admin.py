@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.db.models import ForeignKey, Model, QuerySet
 from django.forms import ModelChoiceField
 from django.http import HttpRequest
 
 from accounts.models import User
 from vendors.models import Application, Membership, Organisation
+from vendors.selectors import organisation_name_problem
+from vendors.services import organisation_verify
 
 
 class StaffOnlyMixin:
@@ -29,19 +32,47 @@ class MembershipInline(StaffOnlyMixin, admin.TabularInline):  # type: ignore[typ
     extra = 0
 
 
+class OrganisationAdminForm(forms.ModelForm):  # type: ignore[type-arg]
+    class Meta:
+        model = Organisation
+        fields = ("name", "website", "privacy_contact", "description")
+
+    def clean_name(self) -> str:
+        name = str(self.cleaned_data["name"]).strip()
+        if problem := organisation_name_problem(name=name, exclude_pk=self.instance.pk):
+            raise forms.ValidationError(problem)
+        return name
+
+
 @admin.register(Organisation)
 class OrganisationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Verification only through the actions, which go through organisation_verify and the ledger."""
+
+    form = OrganisationAdminForm
     list_display = ("name", "website", "privacy_contact", "verified", "created_at")
     list_filter = ("verified", "created_at")
     search_fields = ("name", "website")
-    readonly_fields = ("created_at",)
+    readonly_fields = ("verified", "created_at")
     inlines = (MembershipInline,)
-    actions = ("mark_verified",)
+    actions = ("mark_verified", "mark_unverified")
 
-    @admin.action(description="Mark the selected organisations verified")
+    def _set_verified(self, request: HttpRequest, queryset: QuerySet[Organisation], verified: bool) -> int:
+        changed = 0
+        for organisation in queryset.order_by("pk"):
+            if organisation.verified != verified:
+                organisation_verify(organisation=organisation, by=cast(User, request.user), verified=verified)
+                changed += 1
+        return changed
+
+    @admin.action(description="Mark the selected organisations verified", permissions=["change"])
     def mark_verified(self, request: HttpRequest, queryset: QuerySet[Organisation]) -> None:
-        count = queryset.update(verified=True)
-        self.message_user(request, f"{count} organisation(s) marked verified.")
+        count = self._set_verified(request, queryset, True)
+        self.message_user(request, f"{count} organisation(s) marked verified.", messages.SUCCESS)
+
+    @admin.action(description="Withdraw verification of the selected organisations", permissions=["change"])
+    def mark_unverified(self, request: HttpRequest, queryset: QuerySet[Organisation]) -> None:
+        count = self._set_verified(request, queryset, False)
+        self.message_user(request, f"{count} organisation(s) no longer verified.", messages.WARNING)
 
 
 @admin.register(Membership)

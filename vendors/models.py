@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -34,11 +35,46 @@ def redirect_uri_problem(uri: str) -> str | None:
     return "use https (http only for http://127.0.0.1 or http://localhost during development)"
 
 
+NAME_KEY_MAX_LENGTH = 255
+
+
+def organisation_name_key(name: str) -> str:
+    """Return the form of an organisation's name that no two organisations may share.
+
+    Unicode NFKC with case folding (full-width and ligature letters become plain ones, case is
+    ignored), invisible format characters such as zero-width spaces dropped, and any run of
+    whitespace made one space: "ACME  Shop", "acme shop" and "Ａｃｍｅ Shop" are one name.
+    """
+    text = unicodedata.normalize("NFKC", name)
+    text = "".join(c for c in text if unicodedata.category(c) != "Cf")
+    text = unicodedata.normalize("NFKC", text.casefold())
+    # NFKC can lengthen a name several times over; names alike that far are one name anyway.
+    return " ".join(text.split())[:NAME_KEY_MAX_LENGTH]
+
+
+class NameKeyField(models.CharField):  # type: ignore[type-arg]
+    """The organisation's name key, derived from `name` on every save, as auto_now derives a time.
+
+    Migrations see a plain CharField (deconstruct), so they never import this module.
+    """
+
+    def pre_save(self, model_instance: models.Model, add: bool) -> str:
+        value = organisation_name_key(model_instance.name)  # type: ignore[attr-defined]
+        setattr(model_instance, self.attname, value)
+        return value
+
+    def deconstruct(self) -> Any:
+        name, _path, args, kwargs = super().deconstruct()
+        return name, "django.db.models.CharField", args, kwargs
+
+
 class Organisation(models.Model):
     """A vendor: the controller named on consent receipts. Operators verify it in the admin."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=120)
+    # Unique: a second "Acme Shop" (or "ACME  shop", "Ａｃｍｅ Shop") cannot pass for the first.
+    name_key = NameKeyField(max_length=NAME_KEY_MAX_LENGTH, editable=False)
     website = models.URLField(max_length=200)
     privacy_contact = models.EmailField()
     description = models.CharField(max_length=500, blank=True)
@@ -47,6 +83,9 @@ class Organisation(models.Model):
 
     class Meta:
         ordering: ClassVar[list[str]] = ["name"]
+        constraints: ClassVar[list[Any]] = [
+            models.UniqueConstraint(fields=["name_key"], name="organisation_name_unique"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -161,6 +200,19 @@ class Recall(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def remedy_host(self) -> str:
+        """Where the remedy link leads, as people should read it: an international name in its
+        ASCII (xn--) form, so a look-alike of a known shop's domain does not pass for it."""
+        try:
+            host = urlsplit(self.remedy_url).hostname or ""
+        except ValueError:
+            return ""
+        try:
+            return host.encode("idna").decode("ascii")
+        except UnicodeError:  # a label IDNA 2003 refuses: show it as it is
+            return host
 
 
 class Alert(models.Model):

@@ -11,8 +11,10 @@ import logging
 import uuid
 from collections import defaultdict
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 from django.utils import timezone
@@ -23,7 +25,8 @@ from audit.services import ledger_append
 from personal_data.schemas import GtinField, StrictSchema
 from personal_data.selectors import preferences_get, records_matching_codes
 from personal_data.store import validate
-from vendors.models import Alert, Application, Recall
+from vendors.models import Alert, Application, Organisation, Recall
+from vendors.selectors import organisation_is_verified
 
 log = logging.getLogger(__name__)
 ALERT_BATCH = 1000
@@ -49,6 +52,9 @@ class RecallSchema(StrictSchema):
     def validate_remedy_url(self, value: str) -> str:
         if not value.lower().startswith("https://"):
             raise serializers.ValidationError("The remedy link must be an https:// address.")
+        # "https://shop.example@elsewhere.example/" leads to elsewhere.example: say what you mean.
+        if "@" in urlsplit(value).netloc:
+            raise serializers.ValidationError("The remedy link cannot contain a user name or password.")
         return value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -59,16 +65,28 @@ class RecallSchema(StrictSchema):
 
 
 def bucket(count: int) -> str:
-    """Hide the exact number of people reached: "0", "1-9", "10-99", "100-999", …"""
-    if count <= 0:
-        return "0"
+    """Hide the exact number of people reached: "0-9", "10-99", "100-999", …
+
+    The smallest bucket holds zero too, so a narrow recall never tells "nobody bought it" from
+    "a few people bought it".
+    """
+    if count < 10:
+        return "0-9"
     low = 10 ** (len(str(count)) - 1)
-    return f"{low}-{low * 10 - 1}" if low > 1 else "1-9"
+    return f"{low}-{low * 10 - 1}"
+
+
+UNVERIFIED_DETAIL = (
+    "Only organisations verified by the vrm operator can publish recalls, and yours is not verified "
+    "yet. Ask the operator to verify your organisation."
+)
 
 
 @transaction.atomic
 def recall_publish(*, application: Application, data: object) -> Recall:
-    """Validate and store a recall of the application's organisation, queued for matching."""
+    """Validate and store a recall of the application's verified organisation, queued for matching."""
+    if not organisation_is_verified(organisation_id=application.organisation_id):
+        raise PermissionDenied(UNVERIFIED_DETAIL)
     doc = validate(RecallSchema, data)
     recall = Recall.objects.create(
         organisation_id=application.organisation_id,
@@ -141,6 +159,16 @@ def recall_match(*, recall_id: uuid.UUID | str) -> int:
     return len(owners)
 
 
+def sender_status(organisation: Organisation) -> str:
+    """Say in plain words who sent an alert and whether the operator checked who they are."""
+    if organisation.verified:
+        return f"Sent by {organisation.name}, an organisation verified by the vrm operator."
+    return (
+        f"Sent by {organisation.name}, an organisation NOT verified by the vrm operator: "
+        "vrm has not checked who they are."
+    )
+
+
 def _wants_email(prefs: dict[str, Any], severity: str) -> bool:
     if severity == Recall.Severity.DANGER:
         return True  # safety first: danger goes out whatever the contact settings say
@@ -158,8 +186,10 @@ def alerts_notify(*, recall: Recall) -> int:
     pending = Alert.objects.filter(recall=recall, emailed_at__isnull=True).select_related("person")
     subject = f"[{recall.get_severity_display()}] Recall: {recall.title}"
     body = (
-        f"{recall.organisation.name} has recalled a product that your vrm records say you bought.\n\n"
-        f"{recall.message}\n\nWhat to do: {recall.remedy_url}\n\n"
+        f"{recall.organisation.name} has recalled a product that your vrm records say you bought.\n"
+        f"{sender_status(recall.organisation)}\n\n"
+        f"{recall.message}\n\nWhat to do: {recall.remedy_url}\n"
+        f"(this link leads to {recall.remedy_host or 'an address vrm cannot read'})\n\n"
         f"See which of your records matched: {settings.VRM_ISSUER}/alerts/\n"
     )
     with get_connection() as connection:

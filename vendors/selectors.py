@@ -2,10 +2,38 @@
 
 from __future__ import annotations
 
+import uuid
+
 from accounts.models import User
-from vendors.models import Organisation
+from vendors.models import Organisation, organisation_name_key
 
 
 def organisation_for_staff(*, user: User) -> Organisation | None:
     """Return the organisation a vendor-staff account belongs to, if any."""
     return Organisation.objects.filter(members__user=user).first()
+
+
+def organisation_name_problem(*, name: str, exclude_pk: uuid.UUID | None = None) -> str | None:
+    """Say why an organisation cannot take this name, or None.
+
+    Names are compared by their key (organisation_name_key): case, spacing, full-width letters and
+    invisible characters do not make a name new. The database's unique constraint backs this up.
+    """
+    key = organisation_name_key(name)
+    if not key:
+        return "Give your organisation's name."
+    taken = Organisation.objects.filter(name_key=key)
+    if exclude_pk is not None:
+        taken = taken.exclude(pk=exclude_pk)
+    if taken.exists():
+        return (
+            "An organisation with this name (or one that differs only in capitals, spaces or "
+            "look-alike characters) is already registered. If it is yours, ask its staff to add "
+            "you; otherwise use your full legal or trading name."
+        )
+    return None
+
+
+def organisation_is_verified(*, organisation_id: uuid.UUID) -> bool:
+    """Whether the operator has verified the organisation (read fresh: un-verifying takes effect at once)."""
+    return Organisation.objects.filter(pk=organisation_id, verified=True).exists()

@@ -11,13 +11,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
 from oauth2_provider.generators import generate_client_secret
 
 from accounts.models import User
+from audit.models import LedgerEntry
+from audit.services import ledger_append
 from consent.scopes import ORGANISATION_SCOPES, PERSON_SCOPES, SCOPES, SENSITIVE_SCOPES
 from vendors.models import Application, Membership, Organisation, redirect_uri_problem
+from vendors.selectors import organisation_name_problem
 
 GrantType = Literal["authorization-code", "client-credentials"]
 GRANT_TYPES: tuple[str, ...] = (
@@ -52,9 +55,46 @@ def organisation_create(
         privacy_contact=privacy_contact.strip(),
         description=description.strip(),
     )
-    organisation.full_clean()
-    organisation.save()
+    errors: dict[str, list[str]] = {}
+    try:
+        organisation.full_clean(exclude=["name_key"])  # derived from the name on save
+    except ValidationError as error:
+        errors = dict(error.message_dict)
+    if "name" not in errors and (problem := organisation_name_problem(name=name)):
+        errors["name"] = [problem]
+    if errors:
+        raise ValidationError(errors)
+    try:
+        with transaction.atomic():
+            organisation.save()
+    except IntegrityError:  # the same name registered by a concurrent sign-up
+        raise ValidationError(
+            {"name": [organisation_name_problem(name=name) or "Choose another name."]}
+        ) from None
     Membership.objects.create(user=staff, organisation=organisation)
+    return organisation
+
+
+@transaction.atomic
+def organisation_verify(*, organisation: Organisation, by: User, verified: bool) -> Organisation:
+    """Mark the organisation verified (or no longer verified) as the operator `by`, in the ledger.
+
+    Only verified organisations may use the organisation scopes (recalls:publish), and people are
+    told whether the sender of an alert was verified. Setting the state it already has writes nothing.
+    """
+    if not (by.is_active and by.is_staff):
+        raise PermissionDenied("Only an operator can verify organisations.")
+    locked = Organisation.objects.select_for_update().get(pk=organisation.pk)
+    if locked.verified != verified:
+        locked.verified = verified
+        locked.save(update_fields=["verified"])
+        ledger_append(
+            kind=LedgerEntry.Kind.ORG_VERIFIED if verified else LedgerEntry.Kind.ORG_UNVERIFIED,
+            actor_type=LedgerEntry.ActorType.OPERATOR,
+            actor_id=str(by.pk),
+            record_ids=[locked.pk],
+        )
+    organisation.verified = locked.verified
     return organisation
 
 

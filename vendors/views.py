@@ -89,7 +89,7 @@ def portal(request: HttpRequest) -> HttpResponse:
             "organisation": organisation,
             "applications": applications,
             "recalls": recalls,
-            "can_publish": _recall_app(organisation) is not None,
+            "can_publish": organisation.verified and _recall_app(organisation) is not None,
         },
     )
 
@@ -191,6 +191,9 @@ def recall_create(request: HttpRequest) -> HttpResponse:
     app = _recall_app(organisation)
     values = request.POST if request.method == "POST" else {}
     errors: dict[str, list[str]] = {}
+    if not organisation.verified:
+        # recall_publish refuses too; here the page says why instead of offering a form.
+        return render(request, "vendors/recall_form.html", {"app": app, "unverified": True}, status=403)
     if request.method == "POST" and app is not None:
         data = {
             "title": values.get("title", ""),

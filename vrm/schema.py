@@ -16,7 +16,7 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 
-from core.problems import PROBLEM_CONTENT_TYPE
+from core.problems import PROBLEM_CONTENT_TYPE, OrganisationUnverified
 
 if TYPE_CHECKING:
     from rest_framework.views import APIView
@@ -299,9 +299,24 @@ class VrmAutoSchema(AutoSchema):
                 needed = " ".join(scopes)
                 detail = f"This needs the scope {needed}, which the grant does not include."
                 example = {**example, "detail": detail, "scope": needed}
-            response["content"][PROBLEM_CONTENT_TYPE]["examples"] = {
-                "Problem": {"summary": example["title"], "value": example}
-            }
+            examples = {"Problem": {"summary": example["title"], "value": example}}
+            if status == "403" and not _is_person_view(self.view):
+                # Organisation scopes are for verified organisations only (OrganisationTokenPermission).
+                response["description"] = (
+                    f"{description} Or the organisation is not verified by the operator: the `type` "
+                    "ends in /organisation-unverified and no WWW-Authenticate challenge is sent."
+                )
+                response["headers"] = {"WWW-Authenticate": {**WWW_AUTHENTICATE_403, "required": False}}
+                examples["OrganisationUnverified"] = {
+                    "summary": "The organisation is not verified",
+                    "value": _problem(
+                        403,
+                        "organisation-unverified",
+                        "The organisation is not verified",
+                        str(OrganisationUnverified.default_detail),
+                    ),
+                }
+            response["content"][PROBLEM_CONTENT_TYPE]["examples"] = examples
         return response
 
     def _get_response_for_code(

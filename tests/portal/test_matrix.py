@@ -173,7 +173,10 @@ def world(alice: Any, bob: Any, vendor_staff: Any, auditor: Any, shop_app: Any) 
     )
     # The recall comes from another organisation, so answering it makes a grant of its own.
     publisher = Organisation.objects.create(
-        name="Recall Foods", website="https://recall.example", privacy_contact="p@recall.example"
+        name="Recall Foods",
+        website="https://recall.example",
+        privacy_contact="p@recall.example",
+        verified=True,
     )
     recall = recall_publish(
         application=make_app(publisher, name="Recall app", secret="recall-" + "z" * 40),

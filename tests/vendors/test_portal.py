@@ -380,8 +380,12 @@ def test_operators_verify_organisations_in_the_admin(operator: User, organisatio
     assert response.status_code == 302
     organisation.refresh_from_db()
     assert organisation.verified
+    # Shown, not editable: only the actions change it, through organisation_verify and the ledger.
     page = client.get(f"/admin/vendors/organisation/{organisation.pk}/change/").content.decode()
-    assert 'name="verified"' in page
+    assert (
+        'name="verified"' not in page
+        and "mark_unverified" in client.get("/admin/vendors/organisation/").content.decode()
+    )
 
 
 def test_a_second_organisation_is_refused_with_a_message(

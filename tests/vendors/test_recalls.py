@@ -107,7 +107,7 @@ def test_publisher_sees_only_a_bucket(db: Any, recall_token: str) -> None:
     _people(db)
     recall_id = _publish(recall_token, RECALL).json()["id"]
     body = Client().get(f"/api/v1/recalls/{recall_id}", HTTP_AUTHORIZATION=f"Bearer {recall_token}").json()
-    assert body == {"id": recall_id, "status": "done", "matched": "1-9"}
+    assert body == {"id": recall_id, "status": "done", "matched": "0-9"}
     entries = LedgerEntry.objects.filter(kind__startswith="recall.")
     assert [e.kind for e in entries.order_by("id")] == ["recall.published", "recall.matched"]
     assert all(e.subject == "" for e in entries)  # no per-person entries for the publisher
@@ -116,12 +116,14 @@ def test_publisher_sees_only_a_bucket(db: Any, recall_token: str) -> None:
 @pytest.mark.parametrize(
     ("count", "expected"),
     [
-        (0, "0"),
-        (1, "1-9"),
-        (9, "1-9"),
+        (0, "0-9"),
+        (1, "0-9"),
+        (9, "0-9"),
         (10, "10-99"),
         (99, "10-99"),
         (100, "100-999"),
+        (999, "100-999"),
+        (1000, "1000-9999"),
         (12345, "10000-99999"),
     ],
 )
@@ -132,6 +134,8 @@ def test_buckets(count: int, expected: str) -> None:
 def test_another_organisation_cannot_read_the_recall(db: Any, recall_token: str, stranger_app: Any) -> None:
     recall_id = _publish(recall_token, RECALL).json()["id"]
     org = stranger_app.organisation
+    org.verified = True
+    org.save(update_fields=["verified"])
     other = make_app(
         org,
         name="Their recalls",
@@ -204,6 +208,8 @@ def test_email_respects_contact_preferences_except_for_danger(db: Any, recall_to
         ({"gtins": [PEANUT] * 0}, "gtins"),
         ({"gtins": [make_gtin(str(10**11 + n)) for n in range(1001)]}, "gtins"),
         ({"remedy_url": "http://acme.example/recall"}, "remedy_url"),
+        ({"remedy_url": "https://acme.example@evil.example/recall"}, "remedy_url"),
+        ({"remedy_url": "javascript:alert(1)"}, "remedy_url"),
         ({"severity": "meh"}, "severity"),
         ({"purchased_from": "2026-07-01"}, "purchased_to"),
         ({"title": "x" * 201}, "title"),
@@ -279,4 +285,170 @@ def test_vendor_portal_publishes_and_lists_recalls(client: Client, db: Any, shop
     ok = client.post("/vendor/recalls/new/", {**RECALL, "gtins": PEANUT, "lots": "L4471"})
     assert ok.status_code == 302
     portal = client.get("/vendor/").content.decode()
-    assert "Peanut butter recall" in portal and "1-9" in portal
+    assert "Peanut butter recall" in portal and "0-9" in portal
+
+
+# Only verified organisations publish; alerts say who sent them (#13 item 6).
+
+
+def _unverify(org: Organisation, operator: Any) -> None:
+    from vendors.services import organisation_verify
+
+    organisation_verify(organisation=org, by=operator, verified=False)
+
+
+def _org_token(org: Organisation) -> str:
+    """A recalls:publish token minted straight into the database, as if issued before a change."""
+    import datetime as dt
+    import secrets
+
+    from django.utils import timezone
+
+    from consent.models import AccessToken
+
+    app = make_app(
+        org,
+        name=f"{org.name} recalls",
+        grant_type="client-credentials",
+        scopes=("recalls:publish",),
+        secret=secrets.token_urlsafe(40),
+    )
+    raw = secrets.token_urlsafe(30)
+    AccessToken.objects.create(
+        user=None,
+        application=app,
+        token=raw,
+        scope="recalls:publish",
+        expires=timezone.now() + dt.timedelta(minutes=15),
+    )
+    return raw
+
+
+def test_an_unverified_organisation_cannot_publish(db: Any, stranger_app: Any) -> None:
+    assert not stranger_app.organisation.verified
+    token = _org_token(stranger_app.organisation)
+    _people(db)
+    response = _publish(token, RECALL)
+    assert response.status_code == 403 and response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["type"].endswith("/problems/organisation-unverified") and "verified" in body["detail"]
+    assert "scope" not in body  # not a scope problem: asking for another scope would not help
+    assert not Recall.objects.exists() and not Alert.objects.exists() and not mail.outbox
+    assert not LedgerEntry.objects.filter(kind="recall.published").exists()
+
+
+def test_withdrawing_verification_stops_tokens_already_issued(
+    db: Any, recall_token: str, shop_org: Organisation, operator: Any
+) -> None:
+    recall_id = _publish(recall_token, RECALL).json()["id"]
+    _unverify(shop_org, operator)
+    for response in (
+        _publish(recall_token, {**RECALL, "title": "Again"}),
+        Client().get(f"/api/v1/recalls/{recall_id}", HTTP_AUTHORIZATION=f"Bearer {recall_token}"),
+    ):
+        assert response.status_code == 403
+        assert response.json()["type"].endswith("/problems/organisation-unverified")
+    assert Recall.objects.count() == 1
+
+
+def test_an_unverified_organisation_gets_no_recall_token(client: Client, stranger_app: Any) -> None:
+    app = make_app(
+        stranger_app.organisation,
+        name="Their recalls",
+        grant_type="client-credentials",
+        scopes=("recalls:publish",),
+        secret="other-" + "z" * 40,
+    )
+    response = client.post(
+        "/o/token/",
+        {"grant_type": "client_credentials", "scope": "recalls:publish"},
+        **basic(app.client_id, "other-" + "z" * 40),
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"] == "unauthorized_client" and "verified" in body["error_description"]
+    assert "access_token" not in body
+
+
+def test_the_service_refuses_an_unverified_organisation(db: Any, stranger_app: Any) -> None:
+    from django.core.exceptions import PermissionDenied
+
+    from vendors.recalls import recall_publish
+
+    with pytest.raises(PermissionDenied, match="verified"):
+        recall_publish(application=stranger_app, data=RECALL)
+    assert not Recall.objects.exists()
+
+
+def test_the_vendor_portal_does_not_offer_publishing_to_an_unverified_organisation(
+    client: Client, db: Any, stranger_app: Any
+) -> None:
+    from accounts.services import account_upsert
+    from vendors.models import Membership
+
+    org = stranger_app.organisation
+    make_app(
+        org, name="Recalls", grant_type="client-credentials", scopes=("recalls:publish",), secret="s" * 40
+    )
+    staff, _ = account_upsert(
+        email="staff@stranger.example", password="pw-for-staff-123", role="vendor_staff"
+    )
+    Membership.objects.create(user=staff, organisation=org)
+    client.force_login(staff)
+    response = client.post("/vendor/recalls/new/", {**RECALL, "gtins": PEANUT, "lots": "L4471"})
+    assert response.status_code == 403 and "verified" in response.content.decode()
+    assert not Recall.objects.exists()
+    assert 'href="/vendor/recalls/new/"' not in client.get("/vendor/").content.decode()
+
+
+def test_a_recall_matching_nobody_and_one_matching_three_answer_alike(db: Any, recall_token: str) -> None:
+    _people(db)  # three people hold lot L4471 of the peanut butter bought in the window
+
+    def matched(body: dict[str, Any]) -> str:
+        recall_id = _publish(recall_token, body).json()["id"]
+        response = Client().get(f"/api/v1/recalls/{recall_id}", HTTP_AUTHORIZATION=f"Bearer {recall_token}")
+        return str(response.json()["matched"])
+
+    three = matched(RECALL)
+    nobody = matched(
+        {**RECALL, "title": "Nobody", "purchased_from": "2020-01-01", "purchased_to": "2020-01-02"}
+    )
+    assert Recall.objects.get(title="Nobody").matched_people == 0
+    assert Recall.objects.get(title=RECALL["title"]).matched_people == 3
+    assert three == nobody == "0-9"
+
+
+def _alert_page(client: Client, person: Any) -> str:
+    client.force_login(person)
+    return client.get("/alerts/").content.decode()
+
+
+def test_the_alert_says_who_sent_it_whether_verified_and_where_the_link_leads(
+    client: Client, db: Any, recall_token: str, shop_org: Organisation, operator: Any
+) -> None:
+    people = _people(db)
+    _publish(recall_token, {**RECALL, "remedy_url": "https://recalls.acme.example/L4471?ref=vrm"})
+    page = _alert_page(client, people["match"])
+    assert "Sent by <strong>Acme Shop</strong>" in page
+    assert "verified</span> The vrm operator has checked who this organisation is" in page
+    assert "not verified" not in page
+    assert "leads to <strong>recalls.acme.example</strong>" in page
+    email = next(m for m in mail.outbox if m.to == ["hidden@example.com"])
+    assert "Sent by Acme Shop, an organisation verified by the vrm operator." in email.body
+    assert "this link leads to recalls.acme.example" in email.body
+
+    # Verification withdrawn later: every alert of theirs now says so.
+    _unverify(shop_org, operator)
+    page = _alert_page(client, people["match"])
+    assert "Sent by <strong>Acme Shop</strong>" in page
+    assert "not verified</span> The vrm operator has not checked who this organisation is" in page
+
+
+def test_a_look_alike_remedy_domain_is_shown_in_its_ascii_form(
+    client: Client, db: Any, recall_token: str
+) -> None:
+    people = _people(db)
+    # "аcme.example" with a Cyrillic "а": shown as xn--, not as a twin of acme.example.
+    _publish(recall_token, {**RECALL, "remedy_url": "https://\u0430cme.example/recall"})
+    page = _alert_page(client, people["match"])
+    assert "leads to <strong>xn--cme-5cd.example</strong>" in page

@@ -288,7 +288,7 @@ def test_matrix(endpoint: Endpoint, state: str, shop_app: Any) -> None:
             assert response.json() == {"gtin": record["gtin"], "owns": False}
 
 
-# Organisation endpoints: only an organisation token with recalls:publish, and only its own recalls.
+# Organisation endpoints: only a verified organisation's token with recalls:publish, only its own recalls.
 
 
 def recall_data() -> dict[str, Any]:
@@ -302,9 +302,11 @@ def recall_data() -> dict[str, Any]:
     }
 
 
-def organisation_token(org_name: str, *, scope: str = "recalls:publish", **token: Any) -> str:
+def organisation_token(
+    org_name: str, *, scope: str = "recalls:publish", verified: bool = True, **token: Any
+) -> str:
     org = Organisation.objects.create(
-        name=org_name, website="https://org.example", privacy_contact="p@org.example", verified=True
+        name=org_name, website="https://org.example", privacy_contact="p@org.example", verified=verified
     )
     app = make_app(
         org,
@@ -330,6 +332,7 @@ ORGANISATION_STATES = (
     "expired_token",
     "person_token",
     "wrong_scope",
+    "unverified_organisation",
     "another_organisations_recall",
     "correct",
 )
@@ -370,6 +373,11 @@ def test_organisation_matrix(endpoint: Endpoint, state: str, shop_app: Any) -> N
             token = organisation_token("Narrow Ltd", scope="profile:read")
         body = _problem(call(token), 403, "insufficient-scope")
         assert body["scope"] == "recalls:publish"
+    elif state == "unverified_organisation":  # the right scope, but nobody checked who they are
+        body = _problem(
+            call(organisation_token("Unchecked Ltd", verified=False)), 403, "organisation-unverified"
+        )
+        assert "verified" in body["detail"] and "scope" not in body
     elif state == "another_organisations_recall":
         other = organisation_token("Other Foods")
         refused = call(other)

@@ -1,4 +1,4 @@
-"""Who may call the person-data endpoints: a live grant whose effective scopes cover the view's."""
+"""Who may call the API: a live person grant, or a verified organisation's own token, with its scopes."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from consent.models import AccessToken
-from core.problems import InsufficientScope
+from core.problems import InsufficientScope, OrganisationUnverified
 from vendors.models import Application
+from vendors.selectors import organisation_is_verified
 
 
 def bearer_token(request: Request) -> AccessToken:
@@ -47,4 +48,28 @@ class PersonGrantPermission(BasePermission):
             raise exceptions.AuthenticationFailed("The access token is invalid.")
         if not token.allow_scopes(required):
             raise InsufficientScope(required)
+        return True
+
+
+class OrganisationTokenPermission(BasePermission):
+    """Allow an organisation's own token (client credentials, no person) holding the view's scopes,
+    and only while the operator has the organisation verified.
+
+    Every organisation scope (recalls:publish, later intents:read) reaches people or what they
+    want, so an organisation nobody has checked cannot use it: a 403 that says so, not a scope error.
+    The token endpoint refuses such tokens too (consent.oauth); this check also covers a token
+    issued before the operator withdrew the verification.
+    """
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        required = list(getattr(view, "required_scopes", None) or [])
+        if not required:
+            raise ImproperlyConfigured(f"{type(view).__name__} declares no required_scopes")
+        token = request.auth
+        if not isinstance(token, AccessToken):
+            return False
+        if token.grant is not None or not token.allow_scopes(required):
+            raise InsufficientScope(required)
+        if not organisation_is_verified(organisation_id=bearer_client(request).organisation_id):
+            raise OrganisationUnverified()
         return True

@@ -1,4 +1,4 @@
-"""The recall endpoints of the vendor API: organisation tokens (client credentials) only."""
+"""The recall endpoints of the vendor API: verified organisations' own tokens (client credentials) only."""
 
 from __future__ import annotations
 
@@ -9,15 +9,13 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from consent.models import AccessToken
 from consent.oauth import BearerAuthentication
-from core.problems import InsufficientScope, body_limit_check
-from vendors.api.permissions import bearer_client
+from core.problems import body_limit_check
+from vendors.api.permissions import OrganisationTokenPermission, bearer_client
 from vendors.api.throttles import AppBurstThrottle, AppSustainedThrottle
 from vendors.models import Recall
 from vendors.recalls import RecallSchema, bucket, recall_publish_and_match
@@ -25,29 +23,23 @@ from vendors.recalls import RecallSchema, bucket, recall_publish_and_match
 SCOPE = "recalls:publish"
 
 
-class OrganisationScopePermission(BasePermission):
-    """Allow only an organisation token (client credentials, no person) holding `recalls:publish`."""
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        token = request.auth
-        if not isinstance(token, AccessToken):
-            return False
-        if token.grant is not None or not token.allow_scopes([SCOPE]):
-            raise InsufficientScope([SCOPE])
-        return True
-
-
 class RecallOut(serializers.Serializer):  # type: ignore[type-arg]
     id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=Recall.Status.values)
     matched = serializers.CharField(
-        required=False, help_text='People reached, bucketed: "0", "1-9", "10-99", …'
+        required=False,
+        allow_null=True,
+        help_text=(
+            'People reached, as a range and never an exact number: "0-9" (fewer than ten, '
+            'zero included, so a recall never tells nobody from a few), "10-99", "100-999", …; '
+            "null until matching is done."
+        ),
     )
 
 
 class RecallApiView(APIView):
     authentication_classes = [BearerAuthentication]
-    permission_classes = [OrganisationScopePermission]
+    permission_classes = [OrganisationTokenPermission]
     throttle_classes = [AppBurstThrottle, AppSustainedThrottle]
     required_scopes = [SCOPE]
 
