@@ -78,7 +78,9 @@ class AuthorizeView(BaseAuthorizationView):
     the code are made in one transaction: if no code is issued, nothing is left.
     """
 
-    oauthlib_backend_class = QueryOnlyCore
+    @classmethod
+    def get_oauthlib_backend_class(cls) -> type[OAuthLibCore]:
+        return QueryOnlyCore
 
     def error_response(
         self, error: OAuthToolkitError, application: OAuthApplication | None = None, **kwargs: Any
