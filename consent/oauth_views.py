@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 from typing import Any
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
@@ -19,18 +20,21 @@ from django.views.decorators.csrf import csrf_exempt
 from django_ratelimit.core import get_usage
 from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.models import get_access_token_model
+from oauth2_provider.oauth2_backends import OAuthLibCore
 from oauth2_provider.views import RevokeTokenView, TokenView
 from oauth2_provider.views.base import BaseAuthorizationView
 from oauth2_provider.views.mixins import OAuthLibMixin
 from oauthlib.common import Request as OauthlibRequest
+from oauthlib.oauth2.rfc6749 import errors
 
 from accounts.models import User
 from accounts.permissions import signed_in_user
 from accounts.reauth import reauth_redirect, recently_confirmed
+from consent.authorization import authorization_request_check
 from consent.forms import ConsentForm
 from consent.oauth import checksum
 from consent.scopes import SCOPES, SENSITIVE_SCOPES
-from consent.selectors import application_by_client_id, application_find
+from consent.selectors import application_find
 from consent.services import grant_authorize
 from consent.types import OAuthApplication
 from personal_data.pseudonyms import pairwise_subject
@@ -38,9 +42,45 @@ from personal_data.pseudonyms import pairwise_subject
 AccessToken = get_access_token_model()
 
 
+class QueryOnlyCore(OAuthLibCore):
+    """DOT's oauthlib adapter, reading the authorization request from the query string alone.
+
+    The consent page posts back to the authorization URL; oauthlib would otherwise read the
+    POST body too, and a body field named like a request parameter (`code_challenge_method`,
+    `redirect_uri`, `scope`) would override the query string the page was checked against.
+    """
+
+    def extract_body(self, request: HttpRequest) -> list[tuple[str, str]]:
+        return []
+
+
+class _CodeRefused(Exception):
+    """oauthlib answered the code request with an error redirect instead of raising."""
+
+    def __init__(self, uri: str) -> None:
+        super().__init__(uri)
+        self.uri = uri
+
+
+def _with_issuer(uri: str) -> str:
+    """Add `iss` to an authorization response (RFC 9207), replacing any already in the URI."""
+    parts = urlsplit(uri)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "iss"]
+    return urlunsplit(parts._replace(query=urlencode([*query, ("iss", settings.VRM_ISSUER)])))
+
+
 @method_decorator(never_cache, name="dispatch")
 class AuthorizeView(BaseAuthorizationView):
-    """The consent page. It never skips the person's decision, whatever the app asks."""
+    """The consent page. It never skips the person's decision, whatever the app asks.
+
+    The whole request is checked before the page is shown, and again on the POST, which a
+    person (or their browser) could have changed. Consent, its receipt, its ledger entries and
+    the code are made in one transaction: if no code is issued, nothing is left.
+    """
+
+    @classmethod
+    def get_oauthlib_backend_class(cls) -> type[OAuthLibCore]:
+        return QueryOnlyCore
 
     def error_response(
         self, error: OAuthToolkitError, application: OAuthApplication | None = None, **kwargs: Any
@@ -49,7 +89,7 @@ class AuthorizeView(BaseAuthorizationView):
         if redirect:
             if application is None:  # the error came before the app was loaded: load it for its schemes
                 application = application_find(self.request.GET.get("client_id", ""))
-            return self.redirect(details["url"], application)
+            return self.redirect(_with_issuer(details["url"]), application)
         oauth_error = details["error"]
         return render(
             self.request,
@@ -60,21 +100,28 @@ class AuthorizeView(BaseAuthorizationView):
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.user.is_authenticated:
+            # A request that will be refused is refused now, not after asking the person to sign in.
+            try:
+                self._validated(request)
+            except OAuthToolkitError as error:
+                return self.error_response(error)
             return redirect_to_login(request.get_full_path())
         if request.user.role != User.Role.PERSON:
             raise PermissionDenied("Only a person can grant access to their data.")
         return super().dispatch(request, *args, **kwargs)
 
     def _validated(self, request: HttpRequest) -> tuple[list[str], dict[str, Any], OAuthApplication]:
+        application = authorization_request_check(
+            query=request.GET, query_string=request.META.get("QUERY_STRING", "")
+        )
         scopes, credentials = self.validate_authorization_request(request)
-        application = application_by_client_id(credentials["client_id"])
         return scopes, credentials, application
 
     def get(self, request: HttpRequest) -> HttpResponse:
         try:
             scopes, credentials, application = self._validated(request)
         except OAuthToolkitError as error:
-            return self.error_response(error, application=None)
+            return self.error_response(error)
         form = ConsentForm(requested=scopes, application=application)
         return self._page(request, form, scopes, application)
 
@@ -82,7 +129,7 @@ class AuthorizeView(BaseAuthorizationView):
         try:
             scopes, credentials, application = self._validated(request)
         except OAuthToolkitError as error:
-            return self.error_response(error, application=None)
+            return self.error_response(error)
         forwarded: dict[str, Any] = {
             k: credentials[k]
             for k in (
@@ -96,46 +143,50 @@ class AuthorizeView(BaseAuthorizationView):
             if k in credentials
         }
         if "allow" not in request.POST:
-            return self._respond(request, [], forwarded, allow=False, application=application)
+            denied = errors.AccessDeniedError(
+                description="The person did not allow the request.", state=forwarded.get("state")
+            )
+            return self.error_response(
+                OAuthToolkitError(error=denied, redirect_uri=forwarded["redirect_uri"]), application
+            )
         form = ConsentForm(request.POST, requested=scopes, application=application)
         if SENSITIVE_SCOPES & set(request.POST.getlist("scopes")) and not recently_confirmed(request):
             # Granting health data needs the password given in the last 10 minutes.
             return reauth_redirect(request)
-        if form.is_valid():
-            try:
-                with transaction.atomic():
-                    grant = grant_authorize(
-                        person=signed_in_user(request),
-                        application=application,
-                        scopes=form.cleaned_data["scopes"],
-                        duration_days=form.cleaned_data["duration_days"],
-                        history_months=form.cleaned_data["history_months"],
-                        include_gifts=form.cleaned_data["include_gifts"],
-                    )
-                    forwarded["consent_grant_id"] = grant.pk
-                    return self._respond(
-                        request, grant.scopes, forwarded, allow=True, application=application
-                    )
-            except ValidationError as error:
-                form.add_errors(error)
-        return self._page(request, form, scopes, application, status=400)
-
-    def _respond(
-        self,
-        request: HttpRequest,
-        scopes: list[str],
-        credentials: dict[str, Any],
-        *,
-        allow: bool,
-        application: OAuthApplication,
-    ) -> HttpResponse:
+        if not form.is_valid():
+            return self._page(request, form, scopes, application, status=400)
         try:
-            uri, _headers, _body, _status = self.create_authorization_response(
-                request=request, scopes=" ".join(scopes), credentials=credentials, allow=allow
-            )
+            with transaction.atomic():
+                grant = grant_authorize(
+                    person=signed_in_user(request),
+                    application=application,
+                    scopes=form.cleaned_data["scopes"],
+                    duration_days=form.cleaned_data["duration_days"],
+                    history_months=form.cleaned_data["history_months"],
+                    include_gifts=form.cleaned_data["include_gifts"],
+                )
+                forwarded["consent_grant_id"] = grant.pk
+                # Raises whenever no code comes out, so the grant, its receipt and ledger entries
+                # roll back with it.
+                uri = self._issue_code(request, grant.scopes, forwarded)
+        except ValidationError as error:
+            form.add_errors(error)
+            return self._page(request, form, scopes, application, status=400)
         except OAuthToolkitError as error:
             return self.error_response(error, application)
+        except _CodeRefused as refused:
+            return self.redirect(_with_issuer(refused.uri), application)
         return self.redirect(uri, application)
+
+    def _issue_code(self, request: HttpRequest, scopes: list[str], credentials: dict[str, Any]) -> str:
+        """Return the redirect carrying a new code, or raise: OAuthToolkitError or _CodeRefused."""
+        uri, _headers, _body, _status = self.create_authorization_response(
+            request=request, scopes=" ".join(scopes), credentials=credentials, allow=True
+        )
+        # oauthlib validates the request once more and answers a failure with an error redirect.
+        if "code" not in parse_qs(urlsplit(uri).query):
+            raise _CodeRefused(uri)
+        return str(uri)
 
     def _page(
         self,

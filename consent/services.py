@@ -275,7 +275,9 @@ def access_record(
 
 
 @transaction.atomic
-def access_denied_record(*, grant: Grant, client_id: str, scopes: Iterable[str], reason: str) -> None:
+def access_denied_record(
+    *, grant: Grant, client_id: str, scopes: Iterable[str], reason: str, request_id: str = ""
+) -> None:
     """Record a vendor request refused under a grant (insufficient scope, unknown record, ...)."""
     _ledger(
         grant,
@@ -285,6 +287,7 @@ def access_denied_record(*, grant: Grant, client_id: str, scopes: Iterable[str],
         scopes=scopes,
         outcome="denied",
         reason=reason,
+        request_id=request_id,
     )
 
 

@@ -118,6 +118,8 @@ if DEBUG:
     INSTALLED_APPS.append("devtools")
 
 MIDDLEWARE = [
+    # First, so every response (redirects and errors included) carries the server's request id.
+    "core.request_ids.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "vrm.middleware.RefuseNulMiddleware",

@@ -21,13 +21,15 @@ from django.utils import timezone
 from audit.models import LedgerEntry
 from consent.models import Grant
 from core import crypto
+from core.request_ids import FORMAT as REQUEST_ID_FORMAT
+from core.request_ids import HEADER as REQUEST_ID_HEADER
 from personal_data import services
 from personal_data.models import Purchase
 from personal_data.selectors import records_for_owner
 from personal_data.store import StoreError
 from tests.conftest import purchase_data
 from tests.consent.conftest import Flow, make_app
-from tests.vendors_api.conftest import API, Api, add_record, authorize, days_ago, issue_token
+from tests.vendors_api.conftest import API, Api, add_record, authorize, days_ago, issue_token, make_person
 from vendors.models import Application, IdempotencyKey, Organisation
 
 
@@ -465,15 +467,34 @@ def test_scope_refusal_is_recorded_but_a_bad_token_is_not(alice: Any, shop_app: 
     assert LedgerEntry.objects.count() == before + 1
 
 
-def test_request_id_is_kept_only_when_it_is_a_plain_id(api: Api) -> None:
-    api.get("me", HTTP_X_REQUEST_ID="req-42")
-    api.get("me", HTTP_X_REQUEST_ID="alice@example.com wants this")  # free text never reaches the ledger
-    assert list(
-        LedgerEntry.objects.filter(kind="access.read").order_by("pk").values_list("request_id", flat=True)
-    ) == [
-        "req-42",
-        "",
-    ]
+@pytest.mark.parametrize(
+    "header",
+    [
+        "<script>alert(1)</script> secret text",
+        "alice-bought-a-pregnancy-test",  # a plain-looking id can still say something
+        "0123456789abcdef0123456789abcdef",  # even one shaped like ours
+    ],
+)
+def test_ledger_request_ids_are_made_by_the_server_never_taken_from_the_vendor(
+    shop_app: Application, api: Api, header: str
+) -> None:
+    read = api.get("me", HTTP_X_REQUEST_ID=header)
+    narrow = Api(issue_token(authorize(make_person("Carol"), shop_app, ["profile:read"])))
+    denied = narrow.get("purchases", HTTP_X_REQUEST_ID=header)
+    assert (read.status_code, denied.status_code) == (200, 403)
+    ids = [read[REQUEST_ID_HEADER], denied[REQUEST_ID_HEADER]]
+    assert all(REQUEST_ID_FORMAT.fullmatch(i) for i in ids) and ids[0] != ids[1]
+    assert header not in ids
+    entries = LedgerEntry.objects.filter(kind__in=["access.read", "access.denied"]).order_by("pk")
+    assert [(e.kind, e.request_id) for e in entries] == [("access.read", ids[0]), ("access.denied", ids[1])]
+    assert not LedgerEntry.objects.filter(request_id=header).exists()
+
+
+def test_every_response_carries_a_fresh_server_request_id(client: Any) -> None:
+    first = client.get("/.well-known/oauth-authorization-server", HTTP_X_REQUEST_ID="mine")
+    second = client.get("/no-such-page/", HTTP_X_REQUEST_ID="mine")
+    ids = {first[REQUEST_ID_HEADER], second[REQUEST_ID_HEADER]}
+    assert len(ids) == 2 and all(REQUEST_ID_FORMAT.fullmatch(i) for i in ids)
 
 
 def test_a_write_whose_ledger_entry_fails_is_not_stored(alice: Any, api: Api) -> None:

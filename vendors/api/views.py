@@ -11,7 +11,6 @@ transaction that read or wrote the data.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from functools import cache
 from typing import Any
 
@@ -32,6 +31,7 @@ from consent.selectors import grant_store_filters
 from consent.services import access_denied_record, access_record
 from core.formats import rfc3339
 from core.problems import body_limit_check
+from core.request_ids import request_id_of
 from personal_data import selectors, services
 from personal_data.pseudonyms import pairwise_subject
 from personal_data.schemas import PreferencesSchema, PurchaseSchema
@@ -50,9 +50,6 @@ from vendors.api.serializers import (
 )
 from vendors.api.throttles import AppBurstThrottle, AppSustainedThrottle
 from vendors.idempotency import idempotent_create
-
-# What the ledger accepts as a request id: a plain id, never free text from the vendor.
-_REQUEST_ID = re.compile(r"[A-Za-z0-9_.:/+=-]{1,64}")
 
 
 class PersonApiView(APIView):
@@ -101,13 +98,9 @@ class PersonApiView(APIView):
             record_ids=record_ids or [],
             record_count=record_count,
             reason=reason,
-            request_id=self.request_id(),
+            # The server's id for this request, never the vendor's X-Request-Id (docs/security.md).
+            request_id=request_id_of(self.request),
         )
-
-    def request_id(self) -> str:
-        """The vendor's X-Request-Id for the ledger, if it is a plain id (anything else is dropped)."""
-        value = self.request.META.get("HTTP_X_REQUEST_ID", "")
-        return value if _REQUEST_ID.fullmatch(value) else ""
 
     def on_refusal(self, request: Request, status: int, slug: str) -> None:
         """Log a refusal that happened after authentication (called by the problem handler)."""
@@ -120,6 +113,7 @@ class PersonApiView(APIView):
             client_id=token.application.client_id,
             scopes=self.scopes_for(request.method or "GET") or [],
             reason=slug,
+            request_id=request_id_of(request),
         )
 
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
