@@ -124,7 +124,12 @@ class AccessToken(AbstractAccessToken):
         if super().is_expired():
             return True
         # A person token dies with its grant, whatever its own expiry says.
-        return self.grant is not None and not self.grant.is_live()
+        if self.grant is not None and not self.grant.is_live():
+            return True
+        # ...and with its person's account: a deactivated account's tokens fail on the next
+        # request and in introspection, and work again only if the account is reactivated.
+        # The API's token read loads the person in the same statement (consent.oauth).
+        return self.user_id is not None and not getattr(self.user, "is_active", False)
 
     def allow_scopes(self, scopes: Collection[str]) -> bool:
         if not super().allow_scopes(scopes):

@@ -66,6 +66,11 @@ def checksum(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+def _active(user: Any) -> bool:
+    """Whether a token's account may still use it: a deactivated person's tokens are dead."""
+    return user is None or bool(user.is_active)
+
+
 class GrantValidator(OAuth2Validator):
     def _load_access_token(self, token: str) -> Any:
         """Load the token with its app, grant, person and the person's key row: one statement.
@@ -142,7 +147,7 @@ class GrantValidator(OAuth2Validator):
                 )
             return False
         grant = found.consent_grant
-        if grant is None or not grant.is_live() or found.is_expired():
+        if grant is None or not grant.is_live() or found.is_expired() or not _active(found.user):
             return False
         request.scopes = found.scope.split()
         request.user = found.user
@@ -182,7 +187,7 @@ class GrantValidator(OAuth2Validator):
         if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
             return False
         grant = request.refresh_token_instance.grant
-        if grant is None or not grant.is_live():
+        if grant is None or not grant.is_live() or not _active(request.user):
             return False
         request.consent_grant = grant
         return True

@@ -235,6 +235,18 @@ def grant_tokens_withdraw(*, grant: Grant, event: str, reason: str) -> int:
     return withdrawn
 
 
+@transaction.atomic
+def application_tokens_withdraw(*, application: OAuthApplication) -> int:
+    """Delete every access and refresh token of an application; return how many.
+
+    Its grants stay as the people gave them: the app asks each person again to get new tokens.
+    The caller records why (a secret reset writes its own ledger entry).
+    """
+    refreshed, _ = RefreshToken.objects.filter(application_id=application.pk).delete()
+    accessed, _ = AccessToken.objects.filter(application_id=application.pk).delete()
+    return refreshed + accessed
+
+
 def token_event_record(
     *, event: str, client: OAuthApplication, grant: Grant | None, scopes: list[str]
 ) -> None:

@@ -37,13 +37,15 @@ DEMO_PURPOSES = {
 
 
 def _demo_application(
-    *, organisation: Organisation, name: str, grant_type: GrantType, **settings: Any
+    *, organisation: Organisation, name: str, grant_type: GrantType, by: User, **settings: Any
 ) -> tuple[Application, str]:
     application = Application.objects.filter(organisation=organisation, name=name).first()
     if application is None:
-        return application_register(organisation=organisation, name=name, grant_type=grant_type, **settings)
+        return application_register(
+            organisation=organisation, name=name, grant_type=grant_type, by=by, **settings
+        )
     application_update(application=application, name=name, **settings)
-    return application, application_secret_reset(application=application)
+    return application, application_secret_reset(application=application, by=by)
 
 
 @transaction.atomic
@@ -75,6 +77,7 @@ def demo_vendor_seed() -> dict[str, Any]:
         organisation=organisation,
         name=DEMO_APP,
         grant_type="authorization-code",
+        by=staff,
         redirect_uris=[DEMO_REDIRECT_URI],
         scopes=list(PERSON_SCOPES),
         scope_purposes={scope: DEMO_PURPOSES[scope] for scope in PERSON_SCOPES},
@@ -84,6 +87,7 @@ def demo_vendor_seed() -> dict[str, Any]:
         organisation=organisation,
         name=DEMO_RECALL_CLIENT,
         grant_type="client-credentials",
+        by=staff,
         redirect_uris=[],
         scopes=["recalls:publish"],
         scope_purposes={},

@@ -29,6 +29,10 @@ class MetadataOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        # Only the person deletes their records, or erasure does (both recorded in the ledger).
+        return False
+
 
 for model in (Purchase, ClosetItem, Appliance, Prescription):
     admin.site.register(model, MetadataOnlyAdmin)

@@ -39,6 +39,10 @@ _SENTENCES: dict[str, str] = {
     "key.rotated": "Your encryption key was re-protected under a new master key",
     "recall.published": "{actor} published a recall",
     "recall.matched": "A recall matched {records} of yours",
+    "operator.deactivated": "{actor} deactivated your account",
+    "operator.reactivated": "{actor} reactivated your account",
+    "operator.password_reset": "{actor} e-mailed you a link to set a new password",
+    "operator.email_changed": "{actor} changed your e-mail address",
 }
 # The same events told from the person's side, when the person did them.
 _PERSON_SENTENCES: dict[str, str] = {

@@ -110,6 +110,8 @@ class ApplicationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     )
     readonly_fields = fields
     exclude = ("client_secret",)
+    # DOT's get_absolute_url names its own management pages, which are not mounted (a 500).
+    view_on_site = False
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

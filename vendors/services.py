@@ -19,6 +19,7 @@ from accounts.models import User
 from audit.models import LedgerEntry
 from audit.services import ledger_append
 from consent.scopes import ORGANISATION_SCOPES, PERSON_SCOPES, SCOPES, SENSITIVE_SCOPES
+from consent.services import application_tokens_withdraw
 from vendors.models import Application, Membership, Organisation, redirect_uri_problem
 from vendors.selectors import organisation_name_problem
 
@@ -30,6 +31,7 @@ GRANT_TYPES: tuple[str, ...] = (
 PURPOSE_MAX_LENGTH = 300
 MAX_REDIRECT_URIS = 10
 REDIRECT_URI_MAX_LENGTH = 2000
+
 
 @transaction.atomic
 def vendor_staff_signup(*, email: str, password: str) -> User:
@@ -217,10 +219,13 @@ def application_register(
     scope_purposes: Mapping[str, str],
     required_scopes: Sequence[str] = (),
     grant_type: GrantType,
+    by: User,
 ) -> tuple[Application, str]:
     """Register a confidential OAuth client for an organisation; return it and its plaintext secret.
 
-    The plaintext secret exists only in the return value: it is hashed on save.
+    The plaintext secret exists only in the return value: it is hashed on save. The ledger
+    records who registered which client, since a new client is a new party that may ask people
+    for their data.
     """
     values = _clean_application(
         organisation=organisation,
@@ -244,6 +249,7 @@ def application_register(
     )
     application.full_clean(exclude=_empty_json_fields(values))
     application.save()
+    _app_ledger(kind=LedgerEntry.Kind.APP_REGISTERED, application=application, by=by, scopes=values["scopes"])
     return application, secret
 
 
@@ -276,10 +282,40 @@ def application_update(
 
 
 @transaction.atomic
-def application_secret_reset(*, application: Application) -> str:
-    """Give the application a new client secret and return it in plaintext; the old one stops working."""
+def application_secret_reset(*, application: Application, by: User) -> str:
+    """Give the application a new client secret and return it in plaintext; revoke all its tokens.
+
+    A reset answers a leak, and whoever held the old secret may hold the tokens it fetched: every
+    access and refresh token of the app dies in the same transaction (the grants stay; the app
+    asks each person again), and the ledger records the reset with the number of tokens revoked.
+    """
     secret = generate_client_secret()
     application.client_secret = secret
     application.hash_client_secret = True
     application.save(update_fields=["client_secret", "hash_client_secret", "updated"])
+    revoked = application_tokens_withdraw(application=application)
+    _app_ledger(kind=LedgerEntry.Kind.APP_SECRET_RESET, application=application, by=by, record_count=revoked)
     return secret
+
+
+def _app_ledger(
+    *,
+    kind: str,
+    application: Application,
+    by: User,
+    scopes: Sequence[str] = (),
+    record_count: int | None = None,
+) -> None:
+    """Record an app's lifecycle event: the organisation acted, through this staff account.
+
+    The client id goes where a recall's id goes (`record_ids`), so auditors find the app's events.
+    """
+    ledger_append(
+        kind=kind,
+        actor_type=LedgerEntry.ActorType.VENDOR_ORG,
+        actor_id=str(application.organisation_id),
+        record_ids=[application.client_id],
+        record_count=record_count,
+        scopes=scopes,
+        reason=f"staff {by.pk}",
+    )

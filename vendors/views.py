@@ -132,7 +132,7 @@ def application_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             application, secret = services.application_register(
-                organisation=organisation, **form.service_arguments()
+                organisation=organisation, by=_staff_user(request), **form.service_arguments()
             )
         except ValidationError as error:
             form.add_service_errors(error)
@@ -170,7 +170,7 @@ def application_detail(request: HttpRequest, client_id: str) -> HttpResponse:
 @require_POST
 def application_secret_reset(request: HttpRequest, client_id: str) -> HttpResponse:
     application = _application_for_staff(request, client_id)
-    secret = services.application_secret_reset(application=application)
+    secret = services.application_secret_reset(application=application, by=_staff_user(request))
     return _secret_page(request, application, secret, registered=False)
 
 

@@ -183,6 +183,33 @@ def test_token_fails_the_moment_the_grant_is_revoked(flow: Flow, alice: Any) -> 
     assert not RefreshToken.objects.exists()
 
 
+def _introspect(flow: Flow, token: str) -> dict[str, Any]:
+    response = Client().post("/o/introspect/", {"token": token}, **basic(flow.app.client_id, flow.secret))
+    return dict(response.json())
+
+
+def test_a_deactivated_persons_tokens_die_on_the_next_request(flow: Flow, alice: Any) -> None:
+    token = flow.tokens()
+    spare_code = flow.code()
+    code_verifier = flow.verifier
+    assert flow.me(token["access_token"]).status_code == 200
+    # Whatever deactivates the account (the operator's service, a shell, a migration): the
+    # tokens check the account on every use, so no path can forget to withdraw them.
+    type(alice).objects.filter(pk=alice.pk).update(is_active=False)
+    response = flow.me(token["access_token"])
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response["WWW-Authenticate"]
+    assert _introspect(flow, token["access_token"]) == {"active": False}
+    refresh = flow.refresh(token["refresh_token"])
+    assert refresh.status_code == 400 and refresh.json()["error"] == "invalid_grant"
+    exchange = flow.exchange(spare_code, verifier=code_verifier)
+    assert exchange.status_code == 400 and exchange.json()["error"] == "invalid_grant"
+    # Deactivation is reversible: the grant stands, so its tokens work again on reactivation.
+    type(alice).objects.filter(pk=alice.pk).update(is_active=True)
+    assert flow.me(token["access_token"]).status_code == 200
+    assert _introspect(flow, token["access_token"])["active"] is True
+
+
 def test_narrowing_takes_effect_on_the_next_request(flow: Flow, alice: Any) -> None:
     token = flow.tokens()
     assert "name" in flow.me(token["access_token"]).json()

@@ -32,6 +32,7 @@ def organisation(vendor_staff: User) -> Organisation:
 def app_and_secret(organisation: Organisation) -> tuple[Application, str]:
     return application_register(
         organisation=organisation,
+        by=organisation.members.get().user,
         name="Grocer app",
         grant_type="authorization-code",
         redirect_uris=[CALLBACK],
@@ -50,6 +51,7 @@ def rival_app(db: Any) -> Application:
     )
     return application_register(
         organisation=rival,
+        by=staff,
         name="Rival app",
         grant_type="authorization-code",
         redirect_uris=["https://rival.example/cb"],
@@ -405,6 +407,7 @@ def test_a_second_organisation_is_refused_with_a_message(
 def test_edit_a_recall_client(vendor_staff: User, organisation: Organisation) -> None:
     app, _ = application_register(
         organisation=organisation,
+        by=vendor_staff,
         name="Recalls",
         grant_type="client-credentials",
         redirect_uris=[],

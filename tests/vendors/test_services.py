@@ -9,8 +9,11 @@ from django.contrib.auth.hashers import check_password, identify_hasher
 from django.core.exceptions import ValidationError
 
 from accounts.models import User
+from audit.models import LedgerEntry
+from consent.models import AccessToken, Grant, RefreshToken
 from consent.scopes import PERSON_SCOPES
 from devtools.vendor import demo_vendor_seed
+from tests.consent.conftest import Flow
 from vendors.models import Application, Membership, Organisation
 from vendors.services import (
     application_register,
@@ -31,6 +34,10 @@ def organisation(vendor_staff: User) -> Organisation:
         website="https://grocer.example",
         privacy_contact="privacy@grocer.example",
     )
+
+
+def staff_of(organisation: Organisation) -> User:
+    return organisation.members.select_related("user").get().user
 
 
 def person_app(**overrides: Any) -> dict[str, Any]:
@@ -113,7 +120,7 @@ def test_vendor_staff_signup_creates_staff_and_never_resets_an_account(alice: Us
 
 
 def test_register_person_app_returns_plaintext_secret_and_stores_a_hash(organisation: Organisation) -> None:
-    app, secret = application_register(organisation=organisation, **person_app())
+    app, secret = application_register(organisation=organisation, by=staff_of(organisation), **person_app())
     stored = Application.objects.get(pk=app.pk)
     assert stored.client_secret != secret
     assert identify_hasher(stored.client_secret)
@@ -130,7 +137,7 @@ def test_register_person_app_returns_plaintext_secret_and_stores_a_hash(organisa
 
 
 def test_register_recall_client(organisation: Organisation) -> None:
-    app, secret = application_register(organisation=organisation, **recall_app())
+    app, secret = application_register(organisation=organisation, by=staff_of(organisation), **recall_app())
     assert app.authorization_grant_type == Application.GRANT_CLIENT_CREDENTIALS
     assert app.client_type == Application.CLIENT_CONFIDENTIAL
     assert app.scopes == ["recalls:publish"] and app.redirect_uris == ""
@@ -139,7 +146,9 @@ def test_register_recall_client(organisation: Organisation) -> None:
 
 def test_register_accepts_loopback_http_and_several_uris(organisation: Organisation) -> None:
     uris = ["http://127.0.0.1:8765/callback", "http://localhost/cb", CALLBACK, CALLBACK]
-    app, _ = application_register(organisation=organisation, **person_app(redirect_uris=uris))
+    app, _ = application_register(
+        organisation=organisation, by=staff_of(organisation), **person_app(redirect_uris=uris)
+    )
     assert app.redirect_uris.split() == uris[:3]
 
 
@@ -181,7 +190,7 @@ def test_register_accepts_loopback_http_and_several_uris(organisation: Organisat
 )
 def test_register_person_app_rules(organisation: Organisation, overrides: dict[str, Any], field: str) -> None:
     with pytest.raises(ValidationError) as caught:
-        application_register(organisation=organisation, **person_app(**overrides))
+        application_register(organisation=organisation, by=staff_of(organisation), **person_app(**overrides))
     assert field in caught.value.message_dict, caught.value.message_dict
     assert not Application.objects.exists()
 
@@ -199,7 +208,7 @@ def test_register_recall_client_rules(
     organisation: Organisation, overrides: dict[str, Any], field: str
 ) -> None:
     with pytest.raises(ValidationError) as caught:
-        application_register(organisation=organisation, **recall_app(**overrides))
+        application_register(organisation=organisation, by=staff_of(organisation), **recall_app(**overrides))
     assert field in caught.value.message_dict, caught.value.message_dict
     assert not Application.objects.exists()
 
@@ -208,6 +217,7 @@ def test_register_reports_every_problem_at_once(organisation: Organisation) -> N
     with pytest.raises(ValidationError) as caught:
         application_register(
             organisation=organisation,
+            by=staff_of(organisation),
             **person_app(
                 name="",
                 redirect_uris=["http://shop.example/"],
@@ -219,9 +229,11 @@ def test_register_reports_every_problem_at_once(organisation: Organisation) -> N
 
 
 def test_register_refuses_a_second_app_with_the_same_name(organisation: Organisation) -> None:
-    application_register(organisation=organisation, **person_app())
+    application_register(organisation=organisation, by=staff_of(organisation), **person_app())
     with pytest.raises(ValidationError) as caught:
-        application_register(organisation=organisation, **person_app(name="GROCER APP"))
+        application_register(
+            organisation=organisation, by=staff_of(organisation), **person_app(name="GROCER APP")
+        )
     assert "name" in caught.value.message_dict
     assert Application.objects.count() == 1
 
@@ -231,6 +243,7 @@ def test_a_sensitive_scope_can_be_asked_for_but_not_required(organisation: Organ
     purposes = {"profile:read": "Names.", "prescriptions:read": "To remind you of refills."}
     app, _ = application_register(
         organisation=organisation,
+        by=staff_of(organisation),
         **person_app(scopes=scopes, scope_purposes=purposes, required_scopes=["profile:read"]),
     )
     assert app.scopes == scopes and app.required_scopes == ["profile:read"]
@@ -239,6 +252,7 @@ def test_a_sensitive_scope_can_be_asked_for_but_not_required(organisation: Organ
 def test_every_person_scope_can_be_registered(organisation: Organisation) -> None:
     app, _ = application_register(
         organisation=organisation,
+        by=staff_of(organisation),
         **person_app(
             scopes=list(PERSON_SCOPES), scope_purposes={s: f"Because of {s}." for s in PERSON_SCOPES}
         ),
@@ -250,7 +264,7 @@ def test_every_person_scope_can_be_registered(organisation: Organisation) -> Non
 
 
 def test_update_changes_uris_scopes_and_purposes(organisation: Organisation) -> None:
-    app, secret = application_register(organisation=organisation, **person_app())
+    app, secret = application_register(organisation=organisation, by=staff_of(organisation), **person_app())
     client_id = app.client_id
     application_update(
         application=app,
@@ -269,8 +283,8 @@ def test_update_changes_uris_scopes_and_purposes(organisation: Organisation) -> 
 
 
 def test_update_keeps_the_rules_and_writes_nothing_on_error(organisation: Organisation) -> None:
-    app, _ = application_register(organisation=organisation, **person_app())
-    application_register(organisation=organisation, **person_app(name="Other app"))
+    app, _ = application_register(organisation=organisation, by=staff_of(organisation), **person_app())
+    application_register(organisation=organisation, by=staff_of(organisation), **person_app(name="Other app"))
     before = Application.objects.filter(pk=app.pk).values().get()
     bad: list[dict[str, Any]] = [
         {"redirect_uris": ["http://shop.example/cb"]},
@@ -288,13 +302,58 @@ def test_update_keeps_the_rules_and_writes_nothing_on_error(organisation: Organi
 
 
 def test_secret_reset_hashes_a_new_secret_and_retires_the_old(organisation: Organisation) -> None:
-    app, old = application_register(organisation=organisation, **person_app())
-    new = application_secret_reset(application=app)
+    app, old = application_register(organisation=organisation, by=staff_of(organisation), **person_app())
+    new = application_secret_reset(application=app, by=staff_of(organisation))
     stored = Application.objects.get(pk=app.pk)
     assert new != old and stored.client_secret != new
     assert check_password(new, stored.client_secret)
     assert not check_password(old, stored.client_secret)
     assert stored.client_id == app.client_id
+
+
+def test_registration_writes_a_ledger_entry_naming_the_org_and_the_client(
+    organisation: Organisation, vendor_staff: User
+) -> None:
+    app, _ = application_register(organisation=organisation, by=vendor_staff, **person_app())
+    entry = LedgerEntry.objects.get(kind=LedgerEntry.Kind.APP_REGISTERED)
+    assert (entry.actor_type, entry.actor_id) == ("vendor_org", str(organisation.pk))
+    assert entry.record_ids == [app.client_id] and entry.reason == f"staff {vendor_staff.pk}"
+    assert entry.scopes == ["profile:read", "purchases:read"] and entry.subject == ""
+
+
+def test_a_refused_registration_writes_no_ledger_entry(organisation: Organisation) -> None:
+    with pytest.raises(ValidationError):
+        application_register(organisation=organisation, by=staff_of(organisation), **person_app(name=""))
+    assert not LedgerEntry.objects.exists()
+
+
+def test_secret_reset_revokes_every_token_of_the_app_at_once(
+    flow: Flow, vendor_staff: User, stranger_app: Application
+) -> None:
+    first = flow.tokens()
+    second = flow.tokens()
+    others = Flow(client=flow.client, app=stranger_app, secret="other-" + "y" * 40).tokens()
+    assert flow.me(second["access_token"]).status_code == 200
+    live = AccessToken.objects.filter(application=flow.app).count()
+    live += RefreshToken.objects.filter(application=flow.app).count()
+
+    new_secret = application_secret_reset(application=flow.app, by=vendor_staff)
+
+    for token in (first, second):
+        assert flow.me(token["access_token"]).status_code == 401
+        flow.secret = new_secret  # the vendor's own client, now on the new secret
+        refused = flow.refresh(token["refresh_token"])
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+    assert not AccessToken.objects.filter(application=flow.app).exists()
+    assert not RefreshToken.objects.filter(application=flow.app).exists()
+    # Another app's tokens and the person's grant are untouched; the app asks the person again.
+    assert flow.me(others["access_token"]).status_code == 200
+    assert Grant.objects.get(application=flow.app).is_live()
+    assert flow.tokens()["access_token"]
+    entry = LedgerEntry.objects.get(kind=LedgerEntry.Kind.APP_SECRET_RESET)
+    assert (entry.actor_type, entry.actor_id) == ("vendor_org", str(flow.app.organisation_id))
+    assert entry.record_ids == [flow.app.client_id] and entry.reason == f"staff {vendor_staff.pk}"
+    assert entry.record_count == live > 0
 
 
 # Demo shop
