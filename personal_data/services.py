@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import Http404
 from django.utils import timezone
 
@@ -107,6 +107,17 @@ class ErasureReport:
     key_destroyed: bool = False
 
 
+def _sqlite_log_truncate() -> None:
+    # secure_delete zeroes the erased rows in the database file, but WAL keeps the earlier page
+    # images in the -wal file until a checkpoint copies the log back and the log restarts.
+    # Truncating it now takes them off the disk with the erasure (docs/security.md, "SQLite").
+    # A reader in the middle of a read makes it wait (busy timeout) and then give up without an
+    # error; the log is overwritten from its start after the next complete checkpoint anyway.
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 @transaction.atomic
 def person_erase(*, person: User, actor_type: str = "person") -> ErasureReport:
     """Crypto-shred a person's store: destroy their data key and delete every record.
@@ -130,6 +141,7 @@ def person_erase(*, person: User, actor_type: str = "person") -> ErasureReport:
         subject=subject,
         record_count=sum(report.records.values()),
     )
+    transaction.on_commit(_sqlite_log_truncate)
     return report
 
 

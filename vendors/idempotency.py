@@ -36,6 +36,14 @@ def _response_open(existing: IdempotencyKey, owner: User) -> Document:
     return document
 
 
+def _replay(existing: IdempotencyKey, *, digest: str, owner: User) -> Document:
+    if existing.request_hash != digest or existing.owner_id != owner.pk:
+        raise IdempotencyConflict()
+    if not existing.response:
+        raise IdempotencyConflict("This Idempotency-Key was used before its answer was kept.")
+    return _response_open(existing, owner)
+
+
 def idempotent_create(
     *,
     application: Application,
@@ -55,14 +63,11 @@ def idempotent_create(
     with transaction.atomic():
         existing = IdempotencyKey.objects.select_for_update().filter(application=application, key=key).first()
         if existing is not None:
-            if existing.request_hash != digest or existing.owner_id != owner.pk:
-                raise IdempotencyConflict()
-            if not existing.response:
-                raise IdempotencyConflict("This Idempotency-Key was used before its answer was kept.")
-            return _response_open(existing, owner), False
-        document = create()
+            return _replay(existing, digest=digest, owner=owner), False
         try:
+            # The record and its key in one savepoint: if the key is taken, neither stays.
             with transaction.atomic():
+                document = create()
                 IdempotencyKey.objects.create(
                     application=application,
                     key=key,
@@ -78,8 +83,13 @@ def idempotent_create(
                     ),
                 )
         except IntegrityError:
-            # A concurrent retry won the race: undo ours and answer as a replay.
-            raise IdempotencyConflict(
-                "A request with this Idempotency-Key is still being processed."
-            ) from None
+            # A concurrent request with this key got there first (no row to lock when both
+            # looked). PostgreSQL let our insert wait for its transaction, so it has committed:
+            # answer as its replay, as a retry after it would have been answered.
+            existing = IdempotencyKey.objects.filter(application=application, key=key).first()
+            if existing is None:
+                raise IdempotencyConflict(
+                    "A request with this Idempotency-Key is still being processed."
+                ) from None
+            return _replay(existing, digest=digest, owner=owner), False
         return document, True

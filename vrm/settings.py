@@ -9,6 +9,7 @@ malformed key is a system-check error naming the variable, never a silent fallba
 from __future__ import annotations
 
 import os
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -168,6 +169,22 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and envbool
     # each cost more to plan than to run (docs/performance.md). Behind a pooler in transaction
     # mode that cannot keep prepared statements (PgBouncer before 1.21), set VRM_DB_PREPARE=False.
     DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default (`make run`) serves threads that write at once (docs/security.md,
+    # "SQLite"). WAL lets readers go on beside the one writer; IMMEDIATE takes the write lock at
+    # BEGIN, so a transaction that read first never fails upgrading its lock ("database is
+    # locked" without waiting); the timeout is how long a writer waits its turn. secure_delete
+    # overwrites deleted content in the file, so an erased person's rows do not linger in free pages.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        transaction_mode="IMMEDIATE",
+        timeout=envint("VRM_SQLITE_TIMEOUT", 20),
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON",
+    )
+    # Django's SQLite test database lives in memory, where WAL does not exist and the live
+    # server's threads share one connection: a file (one per run) tests what `make run` runs.
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(Path(tempfile.gettempdir()) / f"vrm-test-{os.getpid()}.sqlite3"),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"

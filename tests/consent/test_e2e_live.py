@@ -18,7 +18,6 @@ import pytest
 import requests
 from authlib.integrations.requests_client import OAuth2Session, OAuthError
 from django.conf import settings
-from django.db import connection
 
 from consent.models import AccessToken, Grant
 from consent.oauth import checksum
@@ -217,10 +216,6 @@ def test_authlib_client_credentials_for_organisation_scopes_only(
     assert refused.value.error == "invalid_scope"
 
 
-@pytest.mark.skipif(
-    connection.vendor != "postgresql",
-    reason="needs PostgreSQL: SQLite serialises the live server's writes, so there is no race to test",
-)
 def test_two_parallel_refreshes_with_the_same_token_exactly_one_succeeds(
     live_server: Any, alice: Any, shop_app: Application
 ) -> None:
