@@ -56,6 +56,11 @@ class OrganisationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     inlines = (MembershipInline,)
     actions = ("mark_verified", "mark_unverified")
 
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        # Deleting would cascade to its apps, grants and people's alerts with no ledger entry and
+        # no receipts; ending an organisation is a service of its own (issue #20), not a row delete.
+        return False
+
     def _set_verified(self, request: HttpRequest, queryset: QuerySet[Organisation], verified: bool) -> int:
         changed = 0
         for organisation in queryset.order_by("pk"):

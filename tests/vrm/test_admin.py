@@ -315,3 +315,13 @@ def test_posting_add_change_delete_of_personal_and_credential_models_is_refused(
     # Her records and her vendor's token are as they were.
     me = Client().get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {seeded['tokens']['access_token']}")
     assert me.status_code == 200
+
+
+def test_an_organisation_cannot_be_deleted_from_the_admin(operator: User, shop_app: Any) -> None:
+    client = Client()
+    client.force_login(operator)
+    org = shop_app.organisation
+    assert client.post(f"/admin/vendors/organisation/{org.pk}/delete/", {"post": "yes"}).status_code == 403
+    bulk = {"action": "delete_selected", "_selected_action": [org.pk], "post": "yes"}
+    client.post("/admin/vendors/organisation/", bulk)
+    assert type(org).objects.filter(pk=org.pk).exists()
