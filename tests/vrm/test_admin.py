@@ -27,6 +27,7 @@ from personal_data.services import import_stage, preferences_update, record_crea
 from personal_data.transfer import import_parse
 from tests.conftest import purchase_data
 from tests.consent.conftest import SECRET, Flow
+from vendors.models import Organisation
 
 PERSONAL = "personal data: metadata only, no add, change or delete"
 CREDENTIAL = "credential: read-only, no secret shown"
@@ -317,10 +318,11 @@ def test_posting_add_change_delete_of_personal_and_credential_models_is_refused(
     assert me.status_code == 200
 
 
-def test_an_organisation_cannot_be_deleted_from_the_admin(operator: User, shop_app: Any) -> None:
+def test_an_organisation_cannot_be_deleted_from_the_admin(operator: User) -> None:
+    # One without apps: Django's delete view already refuses a cascade into the read-only apps.
+    org = Organisation.objects.create(name="Lonely Foods", website="https://lonely.example", verified=True)
     client = Client()
     client.force_login(operator)
-    org = shop_app.organisation
     assert client.post(f"/admin/vendors/organisation/{org.pk}/delete/", {"post": "yes"}).status_code == 403
     bulk = {"action": "delete_selected", "_selected_action": [org.pk], "post": "yes"}
     client.post("/admin/vendors/organisation/", bulk)
