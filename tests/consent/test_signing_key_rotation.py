@@ -244,3 +244,11 @@ def test_a_key_from_the_environment_is_rotated_only_into_a_named_file(
     assert LedgerPublicKey.objects.get(retired_at=None).kid == jwk_thumbprint(new.public_raw())
     with pytest.raises(CommandError, match="Cannot write the new key"):
         _rotate("--out", str(out))  # never overwrites a file
+
+
+def test_seal_ledger_names_a_key_outside_the_history(settings: Any, db: Any) -> None:
+    append(1)
+    ledger_seal()
+    settings.VRM_LEDGER_SIGNING_KEY = SigningKey.generate().private_pem()
+    with pytest.raises(CommandError, match="Not sealed: the configured VRM_LEDGER_SIGNING_KEY"):
+        call_command("seal_ledger")
