@@ -424,6 +424,8 @@ def _check_checkpoint(cp: tuple[Any, ...], tree: CompactRange, previous: int, ch
         stored_key_id=None if key_id is None else bytes(key_id),
     )
     if why or signer is None:
+        if not chain.keys:
+            why = f"{why} (the key history is empty: run seal_ledger once to register the configured key)"
         raise _Problem(f"{where}: {why}")
     chain.checkpoint(where, signer)
 

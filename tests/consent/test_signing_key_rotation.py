@@ -217,6 +217,7 @@ def test_first_use_registers_only_the_key_that_signed_the_newest_checkpoint(sett
     append(2)
     ledger_seal()
     LedgerPublicKey.objects.all().delete()
+    assert "the key history is empty: run seal_ledger once" in (ledger_verify().first_problem or "")
     original = settings.VRM_LEDGER_SIGNING_KEY
     settings.VRM_LEDGER_SIGNING_KEY = SigningKey.generate().private_pem()
     append(1)
