@@ -26,6 +26,26 @@ from audit.selectors import (
 from core.problems import PROBLEM_CONTENT_TYPE, problem_type
 
 
+class JwkOut(serializers.Serializer[dict[str, Any]]):
+    kty = serializers.CharField()
+    crv = serializers.CharField()
+    x = serializers.CharField()
+    kid = serializers.CharField()
+    alg = serializers.CharField()
+    use = serializers.CharField()
+
+
+class PublicKeyOut(serializers.Serializer[dict[str, Any]]):
+    key_id = serializers.CharField(help_text="hex of the 4-byte C2SP key id in checkpoint notes")
+    kid = serializers.CharField(help_text="RFC 7638 thumbprint: the `kid` of consent receipts")
+    public_key = serializers.CharField(help_text="base64 raw Ed25519 public key")
+    public_key_pem = serializers.CharField()
+    jwk = JwkOut()
+    created_at = serializers.DateTimeField()
+    retired_at = serializers.DateTimeField(allow_null=True)
+    current = serializers.BooleanField()
+
+
 class CheckpointOut(serializers.Serializer[dict[str, Any]]):
     origin = serializers.CharField()
     tree_size = serializers.IntegerField()
@@ -33,8 +53,12 @@ class CheckpointOut(serializers.Serializer[dict[str, Any]]):
     created_at = serializers.DateTimeField()
     note = serializers.CharField(help_text="C2SP signed-note checkpoint")
     signature = serializers.CharField(help_text="base64 Ed25519 signature of the note body")
-    public_key = serializers.CharField(help_text="base64 raw Ed25519 public key")
-    public_key_pem = serializers.CharField()
+    key_id = serializers.CharField(help_text="hex key id of the key that signed this checkpoint")
+    public_key = serializers.CharField(
+        allow_null=True, help_text="base64 raw Ed25519 public key that signed this checkpoint"
+    )
+    public_key_pem = serializers.CharField(allow_null=True)
+    keys = PublicKeyOut(many=True, help_text="the key history, oldest first; old keys verify old proofs")
 
 
 class InclusionOut(serializers.Serializer[dict[str, Any]]):
@@ -87,7 +111,7 @@ class PublicLedgerView(APIView):
 class CheckpointView(PublicLedgerView):
     @extend_schema(responses={200: CheckpointOut, 404: ProblemOut}, auth=[])
     def get(self, request: Request) -> Response:
-        """Return the newest signed checkpoint and the ledger public key; 404 before the first seal."""
+        """Return the newest signed checkpoint and every public key with its key ids; 404 before a seal."""
         checkpoint = checkpoint_latest()
         if checkpoint is None:
             return _problem(404, "Not Found", "The ledger has no checkpoint yet.")

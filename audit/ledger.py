@@ -7,8 +7,10 @@ docs/ledger.md is the outside reader's copy of these formats; change both togeth
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -42,6 +44,8 @@ _str = encode_basestring
 # C2SP signed-note signature type for Ed25519.
 _ED25519_TYPE = b"\x01"
 _EM_DASH = "\u2014"
+# Ours are about 130 characters; a note with witness cosignatures stays far below this.
+MAX_NOTE_CHARS = 16_384
 
 
 def b64(data: bytes) -> str:
@@ -163,22 +167,137 @@ def signature_line(*, name: str, public_raw: bytes, signature: bytes) -> str:
 
 
 def note_sign(*, key: SigningKey, origin: str, tree_size: int, root_hash: bytes) -> tuple[str, bytes]:
-    """Sign a checkpoint; return the whole note (body, blank line, signature line) and the signature."""
+    """Sign a checkpoint; return the whole note (body, blank line, signature line) and the signature.
+
+    The signature line carries the key id (`key_id`), so a verifier picks the key it was
+    signed with from the key history.
+    """
     body = checkpoint_body(origin=origin, tree_size=tree_size, root_hash=root_hash)
     signature = key.sign(body.encode())
     line = signature_line(name=origin, public_raw=key.public_raw(), signature=signature)
     return f"{body}\n{line}", signature
 
 
-def note_problem(
-    *, note: str, public_raw: bytes, tree_size: int, root_hash: bytes, signature: bytes
-) -> str | None:
-    """Return why note is not a valid signed checkpoint of tree_size and root_hash, or None."""
-    note_origin = note.split("\n", 1)[0]
-    body = checkpoint_body(origin=note_origin, tree_size=tree_size, root_hash=root_hash)
-    expected = f"{body}\n{signature_line(name=note_origin, public_raw=public_raw, signature=signature)}"
-    if note != expected:
-        return "its note does not state this tree size, root and signature under the ledger key"
-    if not verify_signature(public_raw, signature, body.encode()):
-        return "its signature does not verify with the ledger public key"
+@dataclass(frozen=True)
+class NoteSignature:
+    name: str
+    key_id: bytes
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class Note:
+    """A parsed checkpoint note: what its body states and who signed it."""
+
+    origin: str
+    tree_size: int
+    root_hash: bytes
+    body: str
+    signatures: tuple[NoteSignature, ...]
+
+
+def note_parse(text: str) -> Note:
+    """Parse a C2SP checkpoint note; raise ValueError saying what is malformed.
+
+    Trailing blank lines are ignored (`jq -r .note > file` adds one); everything else must be
+    exact, since the signature covers the body byte for byte.
+    """
+    if len(text) > MAX_NOTE_CHARS:
+        raise ValueError(f"a checkpoint note is at most {MAX_NOTE_CHARS} characters")
+    text = text.rstrip("\n") + "\n"
+    body, blank, signed = text.partition("\n\n")
+    if not blank:
+        raise ValueError("no blank line between the note body and its signatures")
+    lines = body.split("\n")
+    if len(lines) != 3:
+        raise ValueError("the note body must have three lines: origin, tree size, root hash")
+    origin, size_text, root_text = lines
+    if not origin or origin != origin.strip():
+        raise ValueError("the note's origin line is empty or padded")
+    if not (size_text.isascii() and size_text.isdigit()) or (size_text != "0" and size_text[0] == "0"):
+        raise ValueError(f"the note's tree size {size_text[:40]!r} is not a decimal number")
+    root_hash = _b64_exact(root_text, "root hash")
+    if len(root_hash) != HASH_BYTES:
+        raise ValueError("the note's root hash is not 32 bytes")
+    signatures = []
+    for line in signed.rstrip("\n").split("\n"):
+        parts = line.split(" ")
+        if len(parts) != 3 or parts[0] != _EM_DASH or not parts[1]:
+            raise ValueError("a signature line must read: em dash, space, key name, space, base64")
+        blob = _b64_exact(parts[2], "signature")
+        if len(blob) < 5:
+            raise ValueError("a signature line holds less than a key id and a signature")
+        signatures.append(NoteSignature(name=parts[1], key_id=blob[:4], signature=blob[4:]))
+    return Note(
+        origin=origin,
+        tree_size=int(size_text),
+        root_hash=root_hash,
+        body=body + "\n",
+        signatures=tuple(signatures),
+    )
+
+
+def _b64_exact(text: str, what: str) -> bytes:
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"the note's {what} is not standard base64") from None
+    if b64(raw) != text:
+        raise ValueError(f"the note's {what} is not canonical base64")
+    return raw
+
+
+def note_signer(note: Note, keys: Iterable[bytes]) -> bytes | None:
+    """Return the public key (from keys) whose Ed25519 signature of the note verifies, or None.
+
+    Only signature lines under the note's own origin count; others (witness cosignatures) are
+    ignored, as C2SP signed-note verifiers do with keys they do not know.
+    """
+    by_id: dict[bytes, list[bytes]] = {}
+    for public_raw in keys:
+        by_id.setdefault(key_id(name=note.origin, public_raw=public_raw), []).append(public_raw)
+    for line in note.signatures:
+        if line.name != note.origin:
+            continue
+        for public_raw in by_id.get(line.key_id, []):
+            if verify_signature(public_raw, line.signature, note.body.encode()):
+                return public_raw
     return None
+
+
+def note_problem(
+    *,
+    note: str,
+    keys: Iterable[bytes],
+    tree_size: int,
+    root_hash: bytes,
+    signature: bytes,
+    stored_key_id: bytes | None,
+) -> tuple[str | None, bytes | None]:
+    """Check a stored checkpoint's note against its row and the key history.
+
+    Return (why it is not a valid signed checkpoint of tree_size and root_hash, None) or
+    (None, the public key that signed it).
+    """
+    try:
+        parsed = note_parse(note)
+    except ValueError as exc:
+        return f"its note cannot be read: {exc}", None
+    if (
+        parsed.tree_size != tree_size
+        or parsed.root_hash != root_hash
+        or len(parsed.signatures) != 1
+        or parsed.signatures[0].name != parsed.origin
+        or parsed.signatures[0].signature != signature
+    ):
+        return "its note does not state this tree size, root and signature", None
+    note_key_id = parsed.signatures[0].key_id
+    if stored_key_id is not None and stored_key_id != note_key_id:
+        return f"its key id {stored_key_id.hex()} differs from its note's, {note_key_id.hex()}", None
+    keys = list(keys)
+    if not any(key_id(name=parsed.origin, public_raw=k) == note_key_id for k in keys):
+        return f"its key id {note_key_id.hex()} is not in the key history", None
+    signer = note_signer(parsed, keys)
+    if signer is None:
+        return f"its signature does not verify with the key of its key id, {note_key_id.hex()}", None
+    return None, signer

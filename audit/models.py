@@ -105,9 +105,34 @@ class LedgerCheckpoint(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     note = models.TextField()
     signature = models.BinaryField(max_length=64)
+    # The 4-byte C2SP key id of the signing key, as in the note's signature line. NULL for
+    # checkpoints sealed before migration 0004 (their note still names the key): adding a NOT NULL
+    # column would make SQLite rebuild the table and drop its append-only triggers.
+    key_id = models.BinaryField(max_length=4, null=True)
 
     class Meta:
         ordering: ClassVar[list[str]] = ["tree_size"]
 
     def __str__(self) -> str:
         return f"checkpoint at tree size {self.tree_size}"
+
+
+class LedgerPublicKey(models.Model):
+    """A public key that signs, or once signed, checkpoints and consent receipts (never a private key).
+
+    The history lets old checkpoints and receipts verify after a rotation; each key after the
+    first is introduced by a `key.signing_rotated` entry sealed under its predecessor, which is
+    what makes a key added here by hand detectable (docs/ledger.md, "Signing keys").
+    """
+
+    public_key = models.BinaryField(max_length=32, unique=True)
+    # RFC 7638 thumbprint: the `kid` of consent receipts' JWS header.
+    kid = models.CharField(max_length=43, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"ledger public key {self.kid}"

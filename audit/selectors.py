@@ -15,8 +15,8 @@ from django.http import Http404
 
 from audit import ledger
 from audit.merkle import consistency_proof, inclusion_proof
-from audit.models import LedgerCheckpoint, LedgerEntry, LedgerLeaf
-from core.keys import signing_key
+from audit.models import LedgerCheckpoint, LedgerEntry, LedgerLeaf, LedgerPublicKey
+from core.crypto import b64url, public_key_pem
 
 
 def checkpoint_latest() -> LedgerCheckpoint | None:
@@ -35,22 +35,77 @@ def _checkpoint_at(tree_size: int | None) -> LedgerCheckpoint:
     return checkpoint
 
 
-def checkpoint_document(*, checkpoint: LedgerCheckpoint) -> dict[str, Any]:
-    """Return a checkpoint with everything an outside party needs to check its signature."""
-    key = signing_key()
+def signing_keys() -> list[LedgerPublicKey]:
+    """Return the key history, oldest first: every public key that signs or once signed."""
+    return list(LedgerPublicKey.objects.order_by("created_at", "id"))
+
+
+def signing_keys_public() -> list[bytes]:
+    """Return the raw public keys of the key history, oldest first."""
+    return [bytes(k.public_key) for k in signing_keys()]
+
+
+def signing_key_known(*, public_raw: bytes) -> bool | None:
+    """Tell whether a public key is in the key history; None while the history is empty."""
+    if LedgerPublicKey.objects.filter(public_key=public_raw).exists():
+        return True
+    return False if LedgerPublicKey.objects.exists() else None
+
+
+def signing_key_by_kid(*, kid: str) -> bytes | None:
+    """Return the raw public key whose RFC 7638 thumbprint is kid (a receipt's `kid`), if known."""
+    key = LedgerPublicKey.objects.filter(kid=kid).first()
+    return None if key is None else bytes(key.public_key)
+
+
+def signing_key_jwk(public_raw: bytes, kid: str) -> dict[str, str]:
+    """Return a public key as the JWK (RFC 8037) that verifies consent receipts."""
+    return {"kty": "OKP", "crv": "Ed25519", "x": b64url(public_raw), "kid": kid, "alg": "EdDSA", "use": "sig"}
+
+
+def _key_document(key: LedgerPublicKey, origin: str) -> dict[str, Any]:
+    public_raw = bytes(key.public_key)
     return {
-        "origin": checkpoint.note.split("\n", 1)[0],
+        "key_id": ledger.key_id(name=origin, public_raw=public_raw).hex(),
+        "kid": key.kid,
+        "public_key": ledger.b64(public_raw),
+        "public_key_pem": public_key_pem(public_raw),
+        "jwk": signing_key_jwk(public_raw, key.kid),
+        "created_at": ledger.rfc3339(key.created_at),
+        "retired_at": None if key.retired_at is None else ledger.rfc3339(key.retired_at),
+        "current": key.retired_at is None,
+    }
+
+
+def checkpoint_document(*, checkpoint: LedgerCheckpoint) -> dict[str, Any]:
+    """Return a checkpoint with everything an outside party needs to check its signature.
+
+    `public_key` and `key_id` name the key that signed this checkpoint; `keys` is the whole key
+    history (old keys verify old checkpoints and receipts), the current one marked.
+    """
+    origin = checkpoint.note.split("\n", 1)[0]
+    keys = [_key_document(k, origin) for k in signing_keys()]
+    try:
+        note_key_id = ledger.note_parse(checkpoint.note).signatures[0].key_id.hex()
+    except (ValueError, IndexError):
+        note_key_id = ""
+    signer = next((k for k in keys if k["key_id"] == note_key_id), None)
+    return {
+        "origin": origin,
         "tree_size": checkpoint.tree_size,
         "root_hash": ledger.b64(bytes(checkpoint.root_hash)),
         "created_at": ledger.rfc3339(checkpoint.created_at),
         "note": checkpoint.note,
         "signature": ledger.b64(bytes(checkpoint.signature)),
-        "public_key": ledger.b64(key.public_raw()),
-        "public_key_pem": key.public_pem(),
+        "key_id": note_key_id,
+        "public_key": signer["public_key"] if signer else None,
+        "public_key_pem": signer["public_key_pem"] if signer else None,
+        "keys": keys,
     }
 
 
-def _leaf_hashes(tree_size: int) -> list[bytes]:
+def leaf_hashes(tree_size: int) -> list[bytes]:
+    """Return the stored leaf hashes of the tree of tree_size, in leaf order."""
     # Fine up to a few million leaves (32 bytes each); beyond that, store interior nodes.
     hashes = LedgerLeaf.objects.filter(leaf_index__lt=tree_size).order_by("leaf_index")
     return [bytes(h) for h in hashes.values_list("leaf_hash", flat=True)]
@@ -66,7 +121,7 @@ def ledger_inclusion_proof(*, entry_id: int, tree_size: int | None = None) -> di
     leaf = LedgerLeaf.objects.filter(entry_id=entry_id).first()
     if leaf is None or leaf.leaf_index >= checkpoint.tree_size:
         raise Http404("That entry is not sealed in that checkpoint.")
-    proof = inclusion_proof(leaf.leaf_index, _leaf_hashes(checkpoint.tree_size))
+    proof = inclusion_proof(leaf.leaf_index, leaf_hashes(checkpoint.tree_size))
     return {
         "entry_id": entry_id,
         "leaf_index": leaf.leaf_index,
@@ -85,7 +140,7 @@ def ledger_consistency_proof(*, first: int, second: int | None = None) -> dict[s
     old, new = _checkpoint_at(first), _checkpoint_at(second)
     if old.tree_size > new.tree_size:
         raise Http404("The first tree size must not exceed the second.")
-    proof = consistency_proof(old.tree_size, _leaf_hashes(new.tree_size))
+    proof = consistency_proof(old.tree_size, leaf_hashes(new.tree_size))
     return {
         "first": old.tree_size,
         "second": new.tree_size,

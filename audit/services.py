@@ -9,17 +9,20 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, Exists, Max, OuterRef
+from django.db.models import Count, Exists, F, Max, OuterRef, Window
+from django.db.models.functions import Lead
 from django.utils import timezone
 
 from audit import ledger
-from audit.merkle import CompactRange, leaf_hash
-from audit.models import LedgerCheckpoint, LedgerEntry, LedgerLeaf
+from audit.merkle import CompactRange, consistency_proof, leaf_hash, verify_consistency
+from audit.models import LedgerCheckpoint, LedgerEntry, LedgerLeaf, LedgerPublicKey
+from audit.selectors import checkpoint_latest, leaf_hashes, signing_keys_public
+from core.crypto import SigningKey, jwk_thumbprint, public_key_check
 from core.keys import signing_key
 
 MAX_SCOPES = 32
@@ -197,6 +200,9 @@ def ledger_seal(
     order; one whose transaction commits after a seal simply gets a later index at the next.
     """
     _take_sealer_lock()
+    # Every run checks the key (and registers it on first use), not only runs that sign: a
+    # sealer configured with a key the history does not know fails at once, loudly.
+    key = signing_key_use()
     tree = _tree_state()
     start = tree.size
     for rows in _unsealed_chunks(chunk_size):
@@ -211,24 +217,128 @@ def ledger_seal(
     if tree.size == start:
         return None
     root = tree.root()
-    note, signature = ledger.note_sign(
-        key=signing_key(), origin=ledger.origin(), tree_size=tree.size, root_hash=root
-    )
+    origin = ledger.origin()
+    note, signature = ledger.note_sign(key=key, origin=origin, tree_size=tree.size, root_hash=root)
     return LedgerCheckpoint.objects.create(
         tree_size=tree.size,
         root_hash=root,
         compact_range=ledger.join_hashes(tree.to_list()),
         note=note,
         signature=signature,
+        key_id=ledger.key_id(name=origin, public_raw=key.public_raw()),
     )
+
+
+# --- signing keys ------------------------------------------------------------------------------
+
+
+class SigningKeyUnknown(RuntimeError):
+    """The configured signing key's public half is not in the key history."""
+
+
+@transaction.atomic
+def signing_key_use() -> SigningKey:
+    """Return the configured signing key, refusing one whose public half is not in the key history.
+
+    On first use with an empty history, register the key: at once on a ledger with no checkpoint
+    yet, and on one sealed before the history existed only if it signed the newest checkpoint.
+    Raise SigningKeyUnknown otherwise: signing with a key nobody can look up would leave
+    checkpoints and receipts that no longer verify (docs/ledger.md, "Signing keys").
+    """
+    key = signing_key()
+    public_raw = key.public_raw()
+    if LedgerPublicKey.objects.filter(public_key=public_raw).exists():
+        return key
+    kid = jwk_thumbprint(public_raw)
+    if LedgerPublicKey.objects.exists():
+        raise SigningKeyUnknown(
+            f"the configured VRM_LEDGER_SIGNING_KEY (kid {kid}) is not in the key history: configure "
+            "the key the history names as current, or introduce a new key with rotate_signing_key"
+        )
+    newest = checkpoint_latest()
+    if newest is not None:
+        try:
+            signer = ledger.note_signer(ledger.note_parse(newest.note), [public_raw])
+        except ValueError:
+            signer = None
+        if signer is None:
+            raise SigningKeyUnknown(
+                f"the configured VRM_LEDGER_SIGNING_KEY (kid {kid}) did not sign the newest "
+                f"checkpoint (tree size {newest.tree_size}); configure the key that did"
+            )
+    # ignore_conflicts: two processes may register the same key on their first use at once.
+    LedgerPublicKey.objects.bulk_create(
+        [LedgerPublicKey(public_key=public_raw, kid=kid)], ignore_conflicts=True
+    )
+    return key
+
+
+@dataclass(frozen=True)
+class SigningKeyRotation:
+    old_kid: str
+    new_kid: str
+    handover: LedgerCheckpoint
+
+
+ROTATION_ACTOR = "rotate_signing_key"
+# The reason of a key.signing_rotated entry: the RFC 7638 thumbprints of the old and new keys.
+_ROTATION_REASON = re.compile(r"old ([A-Za-z0-9_-]{43}) new ([A-Za-z0-9_-]{43})")
+
+
+@transaction.atomic
+def signing_key_rotate(*, public_raw: bytes) -> SigningKeyRotation:
+    """Make a new public key the current signing key, handing over under the old one.
+
+    Append a `key.signing_rotated` entry naming both keys and seal it under the configured (old)
+    key, so the old key itself vouches for the new one; then retire the old key and record the
+    new one. The private key never reaches this function.
+    """
+    try:
+        public_key_check(public_raw)
+    except ValueError as exc:
+        raise ValueError(f"the new key is not usable: {exc}") from None
+    old = signing_key_use()
+    if LedgerPublicKey.objects.filter(public_key=public_raw).exists():
+        raise ValueError("the new key is already in the key history; generate a fresh one")
+    old_kid, new_kid = jwk_thumbprint(old.public_raw()), jwk_thumbprint(public_raw)
+    ledger_append(
+        kind=LedgerEntry.Kind.SIGNING_KEY_ROTATED,
+        actor_type=LedgerEntry.ActorType.OPERATOR,
+        actor_id=ROTATION_ACTOR,
+        reason=f"old {old_kid} new {new_kid}",
+    )
+    handover = ledger_seal()
+    assert handover is not None  # noqa: S101 (the entry just appended is there to seal)
+    now = timezone.now()
+    LedgerPublicKey.objects.filter(retired_at__isnull=True).update(retired_at=now)
+    LedgerPublicKey.objects.create(public_key=public_raw, kid=new_kid, created_at=now)
+    return SigningKeyRotation(old_kid=old_kid, new_kid=new_kid, handover=handover)
+
+
+# --- verification ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class VerifyResult:
+    """What ledger_verify found.
+
+    `ok` only when at least one sealed entry was checked and nothing was wrong: an empty ledger
+    is not "intact", it is unverified (`empty`), since deleting everything would look the same.
+    `warnings` are findings that are not proof of tampering (gaps in entry ids).
+    """
+
     ok: bool
     entries: int
     checkpoints: int
     first_problem: str | None = None
+    warnings: tuple[str, ...] = ()
+    unsealed: int = 0
+    # The tree size of the outside checkpoint proved consistent, when one was given.
+    outside_size: int | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.first_problem is None and self.entries == 0
 
 
 class _Problem(Exception):
@@ -239,6 +349,49 @@ class _Problem(Exception):
 class _Tally:
     entries: int = 0
     checkpoints: int = 0
+    outside_size: int | None = None
+
+
+@dataclass
+class _KeyChain:
+    """Which keys may sign the next checkpoint.
+
+    The first checkpoint's signer starts the chain. A `key.signing_rotated` entry introduces its
+    new key once a checkpoint signed by the old key it names covers it; after the new key has
+    signed a checkpoint, the old one may not sign again. A key put into the history by hand,
+    without a handover signed by its predecessor, therefore cannot sign checkpoints that verify.
+    """
+
+    keys: list[bytes]
+    allowed: set[str] = field(default_factory=set)
+    vouched: set[str] = field(default_factory=set)
+    successor_of: dict[str, str] = field(default_factory=dict)
+    pending: list[tuple[str, str]] = field(default_factory=list)
+
+    def entry(self, entry: list[Any]) -> None:
+        if entry[2] == LedgerEntry.Kind.SIGNING_KEY_ROTATED:
+            match = _ROTATION_REASON.fullmatch(entry[11])
+            if match:
+                self.pending.append((match[1], match[2]))
+
+    def checkpoint(self, where: str, signer: bytes) -> None:
+        kid = jwk_thumbprint(signer)
+        if not self.vouched:
+            self.allowed = {kid}
+            self.vouched.add(kid)
+        if kid not in self.allowed:
+            raise _Problem(
+                f"{where}: it is signed by key {kid}, which no handover sealed under the key before "
+                "it introduced (or which a newer key has replaced)"
+            )
+        if kid in self.successor_of:
+            self.allowed.discard(self.successor_of[kid])
+        for old, new in self.pending:
+            if old == kid:
+                self.allowed.add(new)
+                self.vouched.add(new)
+                self.successor_of[new] = old
+        self.pending.clear()
 
 
 def _sealed_chunks(size: int, chunk_size: int) -> Iterator[list[tuple[Any, ...]]]:
@@ -251,8 +404,8 @@ def _sealed_chunks(size: int, chunk_size: int) -> Iterator[list[tuple[Any, ...]]
         )
 
 
-def _check_checkpoint(cp: tuple[Any, ...], tree: CompactRange, previous: int, public_raw: bytes) -> None:
-    tree_size, root_hash, compact_range, note, signature = cp
+def _check_checkpoint(cp: tuple[Any, ...], tree: CompactRange, previous: int, chain: _KeyChain) -> None:
+    tree_size, root_hash, compact_range, note, signature, key_id = cp
     root = tree.root()
     where = f"checkpoint at tree size {tree_size}"
     if bytes(root_hash) != root:
@@ -262,18 +415,27 @@ def _check_checkpoint(cp: tuple[Any, ...], tree: CompactRange, previous: int, pu
         )
     if bytes(compact_range) != ledger.join_hashes(tree.to_list()):
         raise _Problem(f"{where}: its stored tree state does not match the entries")
-    why = ledger.note_problem(
-        note=note, public_raw=public_raw, tree_size=tree_size, root_hash=root, signature=bytes(signature)
+    why, signer = ledger.note_problem(
+        note=note,
+        keys=chain.keys,
+        tree_size=tree_size,
+        root_hash=root,
+        signature=bytes(signature),
+        stored_key_id=None if key_id is None else bytes(key_id),
     )
-    if why:
+    if why or signer is None:
+        if not chain.keys:
+            why = f"{why} (the key history is empty: run seal_ledger once to register the configured key)"
         raise _Problem(f"{where}: {why}")
+    chain.checkpoint(where, signer)
 
 
-def _verify(tally: _Tally, chunk_size: int, on_progress: Progress | None) -> None:
-    public_raw = signing_key().public_raw()
+def _verify(tally: _Tally, chunk_size: int, on_progress: Progress | None) -> tuple[int, bytes]:
+    """Check every sealed entry and checkpoint; return the newest checkpoint's size and root."""
+    chain = _KeyChain(keys=signing_keys_public())
     checkpoints = list(
         LedgerCheckpoint.objects.order_by("tree_size").values_list(
-            "tree_size", "root_hash", "compact_range", "note", "signature"
+            "tree_size", "root_hash", "compact_range", "note", "signature", "key_id"
         )
     )
     size = checkpoints[-1][0] if checkpoints else 0
@@ -304,10 +466,11 @@ def _verify(tally: _Tally, chunk_size: int, on_progress: Progress | None) -> Non
                 raise _Problem(
                     f"entry {entry[0]} at leaf index {leaf_index}: its content does not match its leaf hash"
                 )
+            chain.entry(entry)
             tree.append(digest)
             tally.entries = tree.size
             while cp is not None and cp[0] == tree.size:
-                _check_checkpoint(cp, tree, previous, public_raw)
+                _check_checkpoint(cp, tree, previous, chain)
                 tally.checkpoints += 1
                 previous = tree.size
                 cp = next(pending, None)
@@ -324,17 +487,136 @@ def _verify(tally: _Tally, chunk_size: int, on_progress: Progress | None) -> Non
         raise _Problem(
             f"leaf index {stray.leaf_index} (entry {stray.entry_id}) is not covered by any checkpoint"
         )
+    if checkpoints:
+        for public_raw in chain.keys:
+            kid = jwk_thumbprint(public_raw)
+            if kid not in chain.vouched:
+                raise _Problem(
+                    f"the key history holds key {kid}, which neither signed the first checkpoint "
+                    "nor was handed over to by a sealed rotation entry"
+                )
+    return size, tree.root()
 
 
-def ledger_verify(*, chunk_size: int = CHUNK_SIZE, on_progress: Progress | None = None) -> VerifyResult:
+def _check_outside(tally: _Tally, note_text: str, size: int, root: bytes) -> None:
+    """Prove the database's tree (size, root) consistent with a checkpoint kept outside it."""
+    try:
+        note = ledger.note_parse(note_text)
+    except ValueError as exc:
+        raise _Problem(f"the checkpoint given cannot be read: {exc}") from None
+    where = f"the checkpoint given (tree size {note.tree_size})"
+    if note.origin != ledger.origin():
+        raise _Problem(f"{where} is for {note.origin!r}, not for this ledger ({ledger.origin()!r})")
+    keys = signing_keys_public()
+    if ledger.note_signer(note, keys) is None:
+        ours = [line.key_id for line in note.signatures if line.name == note.origin]
+        known = {ledger.key_id(name=note.origin, public_raw=k) for k in keys}
+        if not any(key_id in known for key_id in ours):
+            named = ", ".join(key_id.hex() for key_id in ours) or "none"
+            raise _Problem(f"{where}: its key id ({named}) is not in the key history")
+        raise _Problem(f"{where}: its signature does not verify with the key of its key id")
+    if note.tree_size > size:
+        raise _Problem(
+            f"{where} is larger than the ledger's tree ({size} entries): entries it covered were "
+            "removed, with the checkpoints over them"
+        )
+    if note.tree_size > 0:
+        # RFC 9162 section 2.1.4: the proof a log would serve, from the stored leaves, checked
+        # against the outside root and the newest checkpoint's root (verified above).
+        proof = consistency_proof(note.tree_size, leaf_hashes(size))
+        if not verify_consistency(note.tree_size, size, note.root_hash, root, proof):
+            raise _Problem(
+                f"{where} is not consistent with the ledger's tree at size {size}: entries it "
+                "covered were changed, reordered or removed, or the log was forked"
+            )
+    tally.outside_size = note.tree_size
+
+
+MAX_GAPS_REPORTED = 10
+
+
+def _issued_id_high() -> int | None:
+    """Return the highest entry id the database has handed out, or None if it cannot tell."""
+    table = LedgerEntry._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT pg_sequence_last_value(pg_get_serial_sequence(%s, 'id')::regclass)", [table]
+            )
+        elif connection.vendor == "sqlite":
+            cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
+        else:
+            return None
+        row = cursor.fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def _id_gap_warnings() -> list[str]:
+    """Name the ranges of entry ids missing between the lowest and the highest ever issued.
+
+    Not proof of deletion: PostgreSQL hands out sequence values outside transactions, so every
+    rolled-back append leaves a gap (docs/ledger.md, "Gaps in entry ids").
+    """
+    why = (
+        "a rolled-back transaction leaves such a gap on PostgreSQL; deleting entries not yet sealed would too"
+    )
+    gaps = (
+        LedgerEntry.objects.annotate(next_id=Window(Lead("id"), order_by=F("id").asc()))
+        .filter(next_id__gt=F("id") + 1)
+        .order_by("id")
+        .values_list("id", "next_id")
+    )
+    ranges = [(lo + 1, hi - 1) for lo, hi in gaps]
+    top = LedgerEntry.objects.aggregate(top=Max("id"))["top"]
+    issued = _issued_id_high()
+    if top is not None and issued is not None and issued > top:
+        ranges.append((top + 1, issued))
+    warnings = [
+        f"entry ids {lo}..{hi} are missing ({hi - lo + 1}): {why}"
+        if lo != hi
+        else f"entry id {lo} is missing: {why}"
+        for lo, hi in ranges[:MAX_GAPS_REPORTED]
+    ]
+    if len(ranges) > MAX_GAPS_REPORTED:
+        missing = sum(hi - lo + 1 for lo, hi in ranges[MAX_GAPS_REPORTED:])
+        warnings.append(f"and {len(ranges) - MAX_GAPS_REPORTED} more gaps in entry ids ({missing} ids)")
+    return warnings
+
+
+def ledger_verify(
+    *,
+    chunk_size: int = CHUNK_SIZE,
+    on_progress: Progress | None = None,
+    outside_checkpoint: str | None = None,
+) -> VerifyResult:
     """Recompute every leaf and checkpoint root from the entries and check every signature.
 
     Stop at the first problem and name it (entry id and leaf index, or checkpoint tree size);
-    `entries` and `checkpoints` then count what was found intact before it.
+    `entries` and `checkpoints` then count what was found intact before it. With
+    `outside_checkpoint` (a signed note kept outside the database), also prove the database's
+    tree consistent with it. Gaps in entry ids come back as warnings.
     """
     tally = _Tally()
+    unsealed = LedgerEntry.objects.filter(leaf__isnull=True).count()
+    warnings = tuple(_id_gap_warnings())
     try:
-        _verify(tally, chunk_size, on_progress)
+        size, root = _verify(tally, chunk_size, on_progress)
+        if outside_checkpoint is not None:
+            _check_outside(tally, outside_checkpoint, size, root)
     except _Problem as problem:
-        return VerifyResult(False, tally.entries, tally.checkpoints, first_problem=str(problem))
-    return VerifyResult(True, tally.entries, tally.checkpoints)
+        return VerifyResult(
+            False,
+            tally.entries,
+            tally.checkpoints,
+            first_problem=str(problem),
+            warnings=warnings,
+            unsealed=unsealed,
+        )
+    return VerifyResult(
+        tally.entries > 0,
+        tally.entries,
+        tally.checkpoints,
+        warnings=warnings,
+        unsealed=unsealed,
+        outside_size=tally.outside_size,
+    )

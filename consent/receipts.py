@@ -2,7 +2,9 @@
 
 The document follows the Kantara Consent Receipt v1.1 and ISO/IEC TS 27560 consent record
 (docs/consent.md maps each field); it is signed as a compact JWS (EdDSA, Ed25519) with
-VRM_LEDGER_SIGNING_KEY, whose public key `/api/v1/ledger/checkpoint` publishes.
+VRM_LEDGER_SIGNING_KEY. Its protected header names the key by `kid` (the RFC 7638 thumbprint),
+and `/api/v1/ledger/checkpoint` publishes every key of the key history with its kid, so a receipt
+keeps verifying after the signing key is rotated.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from django.db.models import Max
 from django.utils import timezone
 from jwcrypto import jwk, jws
 
+from audit.selectors import signing_key_by_kid, signing_key_jwk
+from audit.services import signing_key_use
 from consent.models import Grant, Receipt
 from consent.scopes import SCOPES
+from core.crypto import jwk_thumbprint
 from core.formats import rfc3339
-from core.keys import signing_key
 from personal_data.pseudonyms import pairwise_subject
 
 RECEIPT_VERSION = "vrm-receipt/1 (Kantara CR v1.1, ISO/IEC TS 27560)"
@@ -51,14 +55,6 @@ def history_from(grant: Grant) -> str | None:
 @lru_cache(maxsize=4)
 def _jwk(pem: str) -> jwk.JWK:
     return jwk.JWK.from_pem(pem.encode())
-
-
-def signing_jwk() -> jwk.JWK:
-    return _jwk(signing_key().private_pem())
-
-
-def public_jwk() -> dict[str, Any]:
-    return json.loads(signing_jwk().export_public())
 
 
 def receipt_document(*, grant: Grant, event: str, number: int) -> dict[str, Any]:
@@ -126,22 +122,33 @@ def receipt_document(*, grant: Grant, event: str, number: int) -> dict[str, Any]
 
 
 def receipt_sign(document: dict[str, Any]) -> str:
-    key = signing_jwk()
+    """Sign a receipt with the configured key (refused unless it is in the key history)."""
+    signing = signing_key_use()
     token = jws.JWS(json.dumps(document, sort_keys=True, separators=(",", ":")).encode())
+    kid = jwk_thumbprint(signing.public_raw())
     token.add_signature(
-        key,
+        _jwk(signing.private_pem()),
         alg="EdDSA",
-        protected=json.dumps({"alg": "EdDSA", "typ": "vrm-receipt+jws", "kid": key.thumbprint()}),
+        protected=json.dumps({"alg": "EdDSA", "typ": "vrm-receipt+jws", "kid": kid}),
     )
     return token.serialize(compact=True)
 
 
 def receipt_verify(compact: str, public_key: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Verify a receipt's signature and return its document; raise jws.InvalidJWSSignature."""
-    key = jwk.JWK(**(public_key or public_jwk()))
+    """Verify a receipt's signature and return its document; raise jws.InvalidJWSSignature.
+
+    Without public_key (a JWK), take the key its header's `kid` names from the key history, so a
+    receipt signed before a rotation verifies under the key that signed it.
+    """
     token = jws.JWS()
     token.deserialize(compact)
-    token.verify(key, alg="EdDSA")
+    if public_key is None:
+        kid = token.jose_header.get("kid")
+        public_raw = signing_key_by_kid(kid=kid) if isinstance(kid, str) else None
+        if public_raw is None or not isinstance(kid, str):
+            raise jws.InvalidJWSSignature(f"the receipt's key id {kid!r} is not in the key history")
+        public_key = signing_key_jwk(public_raw, kid)
+    token.verify(jwk.JWK(**public_key), alg="EdDSA")
     return json.loads(token.payload)
 
 

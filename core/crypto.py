@@ -342,6 +342,39 @@ class SigningKey:
         return self.private.sign(message)
 
 
+def public_key_check(public_raw: bytes) -> bytes:
+    """Return public_raw if it is a valid raw Ed25519 public key; raise KeyFormatError otherwise."""
+    try:
+        Ed25519PublicKey.from_public_bytes(public_raw)
+    except ValueError:
+        raise KeyFormatError("not a raw 32-byte Ed25519 public key") from None
+    return public_raw
+
+
+def public_key_pem(public_raw: bytes) -> str:
+    """Return a raw Ed25519 public key as PEM (SubjectPublicKeyInfo)."""
+    return (
+        Ed25519PublicKey.from_public_bytes(public_raw)
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+def b64url(data: bytes) -> str:
+    """Return unpadded base64url (RFC 7515 section 2), as JOSE writes keys and key ids."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def jwk_thumbprint(public_raw: bytes) -> str:
+    """Return the RFC 7638 SHA-256 thumbprint of a raw Ed25519 key: the `kid` of its JWK.
+
+    RFC 8037 section 2: the required members of an OKP key are crv, kty and x, hashed as JSON
+    with sorted keys and no whitespace.
+    """
+    members = f'{{"crv":"Ed25519","kty":"OKP","x":"{b64url(public_raw)}"}}'
+    return b64url(sha256(members.encode("ascii")))
+
+
 def verify_signature(public_raw: bytes, signature: bytes, message: bytes) -> bool:
     """Return whether signature is a valid Ed25519 signature of message by public_raw."""
     try:

@@ -8,8 +8,10 @@ from typing import Any
 from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.db import DatabaseError
 
-from core.crypto import KeyFormatError, MasterKeyRing, SigningKey, parse_index_key
+from audit.selectors import signing_key_known
+from core.crypto import KeyFormatError, MasterKeyRing, SigningKey, jwk_thumbprint, parse_index_key
 
 _KEYS: list[tuple[str, str, Callable[[str | None], object]]] = [
     ("vrm.E001", "VRM_MASTER_KEYS", MasterKeyRing.parse),
@@ -43,6 +45,37 @@ def check_keys(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) ->
                 )
             )
     return errors
+
+
+@register(Tags.database)
+def check_signing_key_history(
+    app_configs: Sequence[AppConfig] | None = None, databases: Sequence[str] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Report a configured signing key that the key history does not know (`migrate`, `check --database`).
+
+    The sealer and receipt signing refuse such a key at run time anyway (audit.services.
+    signing_key_use); this says so before the first request does.
+    """
+    if not databases:
+        return []
+    try:
+        public_raw = SigningKey.parse(settings.VRM_LEDGER_SIGNING_KEY).public_raw()
+    except KeyFormatError:
+        return []  # vrm.E003 reports it
+    try:
+        known = signing_key_known(public_raw=public_raw)
+    except DatabaseError:
+        return []  # not migrated yet
+    if known is False:
+        return [
+            Error(
+                f"VRM_LEDGER_SIGNING_KEY (kid {jwk_thumbprint(public_raw)}) is not in the key history.",
+                hint="Configure the key the history names as current, or introduce a new key with "
+                "`manage.py rotate_signing_key` (docs/ledger.md, 'Signing keys').",
+                id="vrm.E004",
+            )
+        ]
+    return []
 
 
 @register(Tags.security, deploy=True)

@@ -70,6 +70,18 @@ def envsecret(name: str, dev_file: str | None = None) -> str | None:
     return None
 
 
+def envsecret_path(name: str, dev_file: str | None = None) -> Path | None:
+    """Return the file envsecret(name, dev_file) reads, or None when the value is in NAME itself."""
+    if os.environ.get(name):
+        return None
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        return Path(path)
+    if DEBUG and dev_file and (DEV_KEYS_DIR / dev_file).is_file():
+        return DEV_KEYS_DIR / dev_file
+    return None
+
+
 DEBUG = envbool("VRM_DEBUG", False)
 # HTTPS is assumed in production; tests and `make run` serve plain http on loopback.
 HTTPS = envbool("VRM_HTTPS", not DEBUG)
@@ -80,6 +92,8 @@ VRM_SECRET_KEY_SET = bool(SECRET_KEY)
 VRM_MASTER_KEYS = envsecret("VRM_MASTER_KEYS", "master_keys")
 VRM_INDEX_KEY = envsecret("VRM_INDEX_KEY", "index_key")
 VRM_LEDGER_SIGNING_KEY = envsecret("VRM_LEDGER_SIGNING_KEY", "ledger_signing_key.pem")
+# Where that key was read from, so rotate_signing_key can replace it (None: from the environment).
+VRM_LEDGER_SIGNING_KEY_PATH = envsecret_path("VRM_LEDGER_SIGNING_KEY", "ledger_signing_key.pem")
 VRM_ISSUER = envstr("VRM_ISSUER", "http://127.0.0.1:8000").rstrip("/")
 # Named on consent receipts as the jurisdiction the consent was given under.
 VRM_JURISDICTION = envstr("VRM_JURISDICTION", "EU")

@@ -13,6 +13,7 @@ from django.db import DatabaseError, connection, transaction
 from django.http import Http404
 from django.test import Client
 from django.urls import reverse
+from jwcrypto import jwk
 
 from audit import ledger
 from audit.merkle import leaf_hash, root_from_leaf_hashes, verify_consistency, verify_inclusion
@@ -297,8 +298,10 @@ def test_checkpoint_endpoint_returns_the_documented_json(client: Client) -> None
         "created_at",
         "note",
         "signature",
+        "key_id",
         "public_key",
         "public_key_pem",
+        "keys",
     }
     assert doc["tree_size"] == 5
     assert doc["origin"] == ledger.origin()
@@ -307,6 +310,11 @@ def test_checkpoint_endpoint_returns_the_documented_json(client: Client) -> None
     assert doc["public_key_pem"].startswith("-----BEGIN PUBLIC KEY-----")
     body = doc["note"].partition("\n\n")[0] + "\n"
     assert verify_signature(_b64(doc["public_key"]), _b64(doc["signature"]), body.encode())
+    (key,) = doc["keys"]
+    assert key["current"] and key["retired_at"] is None
+    assert key["key_id"] == doc["key_id"] == bytes(checkpoint.key_id).hex()
+    assert key["public_key"] == doc["public_key"]
+    assert key["kid"] == key["jwk"]["kid"] == jwk.JWK(**key["jwk"]).thumbprint()
 
 
 @pytest.mark.django_db
@@ -357,13 +365,21 @@ def test_verify_ledger_exits_0_when_intact(sealed_ledger: list[LedgerEntry], cap
     append(2)  # unsealed entries are pending, not a problem
     call_command("verify_ledger")
     assert "ledger intact: 30 entries, 3 checkpoints" in capsys.readouterr().out
-    assert ledger_verify() == VerifyResult(ok=True, entries=30, checkpoints=3)
+    assert ledger_verify() == VerifyResult(ok=True, entries=30, checkpoints=3, unsealed=2)
 
 
 @pytest.mark.django_db
-def test_verify_ledger_on_an_empty_ledger(capsys: Any) -> None:
-    call_command("verify_ledger")
-    assert "ledger intact: 0 entries, 0 checkpoints" in capsys.readouterr().out
+@pytest.mark.parametrize("unsealed", [0, 2])
+def test_an_empty_ledger_is_never_reported_intact(unsealed: int, capsys: Any) -> None:
+    append(unsealed)
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("verify_ledger")
+    assert exit_info.value.code == 1
+    out, err = capsys.readouterr()
+    assert "intact" not in out + err
+    assert f"nothing to verify: no entry has been sealed yet ({unsealed} awaiting the sealer)" in err
+    result = ledger_verify()
+    assert not result.ok and result.empty and result.entries == 0
 
 
 @pytest.mark.django_db

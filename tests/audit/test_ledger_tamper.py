@@ -108,20 +108,22 @@ def test_a_reordered_pair_of_leaves_is_named_by_its_checkpoint(
     assert "checkpoint at tree size 20: its root does not match the entries" in _verify_fails(capsys)
 
 
-def test_a_checkpoint_re_signed_with_another_key_is_named(
+def test_a_checkpoint_re_signed_with_a_key_outside_the_history_is_named(
     sealed_ledger: list[LedgerEntry], capsys: Any
 ) -> None:
     # Keep the true root, so only the signature can give the forgery away.
     with connection.cursor() as cursor:
         cursor.execute("SELECT root_hash FROM audit_ledgercheckpoint WHERE tree_size = 20")
         root = bytes(cursor.fetchone()[0])
-    note, signature = ledger.note_sign(
-        key=SigningKey.generate(), origin=ledger.origin(), tree_size=20, root_hash=root
-    )
+    forger = SigningKey.generate()
+    note, signature = ledger.note_sign(key=forger, origin=ledger.origin(), tree_size=20, root_hash=root)
+    forged_id = ledger.key_id(name=ledger.origin(), public_raw=forger.public_raw())
     _sql(
-        "UPDATE audit_ledgercheckpoint SET note = %s, signature = %s WHERE tree_size = 20", [note, signature]
+        "UPDATE audit_ledgercheckpoint SET note = %s, signature = %s, key_id = %s WHERE tree_size = 20",
+        [note, signature, forged_id],
     )
-    assert "checkpoint at tree size 20: its note does not state" in _verify_fails(capsys)
+    err = _verify_fails(capsys)
+    assert "checkpoint at tree size 20: its key id" in err and "is not in the key history" in err
 
 
 def test_a_forged_root_re_signed_with_another_key_is_named(

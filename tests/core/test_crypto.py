@@ -152,6 +152,18 @@ def test_signing_key_parses_pem_and_raw_base64() -> None:
             crypto.SigningKey.parse(bad)
 
 
+def test_jwk_thumbprint_and_public_pem_agree_with_jwcrypto() -> None:
+    from jwcrypto import jwk
+
+    key = crypto.SigningKey.generate()
+    reference = jwk.JWK.from_pem(key.private_pem().encode())
+    assert crypto.jwk_thumbprint(key.public_raw()) == reference.thumbprint()
+    assert crypto.public_key_pem(key.public_raw()) == key.public_pem()
+    assert crypto.public_key_check(key.public_raw()) == key.public_raw()
+    with pytest.raises(crypto.KeyFormatError):
+        crypto.public_key_check(b"\x01" * 31)
+
+
 def test_only_the_crypto_module_imports_cryptography() -> None:
     import pathlib
     import re

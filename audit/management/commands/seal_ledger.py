@@ -1,10 +1,10 @@
 import time
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from audit.services import ledger_seal
+from audit.services import SigningKeyUnknown, ledger_seal
 
 
 class Command(BaseCommand):
@@ -31,7 +31,10 @@ class Command(BaseCommand):
         # The bar appears only for big batches: a quiet ledger gives one short line per seal.
         with tqdm(unit="entry", file=self.stderr, delay=2.0) as bar:
             started = time.monotonic()
-            checkpoint = ledger_seal(on_progress=bar.update)
+            try:
+                checkpoint = ledger_seal(on_progress=bar.update)
+            except SigningKeyUnknown as exc:
+                raise CommandError(f"Not sealed: {exc}.") from None
             sealed = bar.n
         if checkpoint is None:
             self.stdout.write("Nothing to seal.")

@@ -1,8 +1,9 @@
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from tqdm import tqdm
 
+from audit.outside import checkpoint_source_read
 from audit.selectors import checkpoint_latest
 from audit.services import ledger_verify
 
@@ -10,15 +11,48 @@ from audit.services import ledger_verify
 class Command(BaseCommand):
     help = (
         "Recompute every ledger leaf and checkpoint root from the entries and check every "
-        "signature. Exit 0 if intact; otherwise print the first bad entry or checkpoint and exit 1."
+        "signature under the key its key id names. Exit 0 if intact; otherwise print the first bad "
+        "entry or checkpoint and exit 1. An empty ledger is not intact: it exits 1 with 'nothing "
+        "to verify'. Gaps in entry ids are printed as warnings."
     )
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--checkpoint",
+            metavar="FILE_OR_URL",
+            help="a checkpoint kept outside the database (the signed note, or the JSON "
+            "GET /api/v1/ledger/checkpoint serves, in a file or at an http(s) URL): prove the "
+            "ledger consistent with it (RFC 9162)",
+        )
+
+    def handle(self, *args: Any, checkpoint: str | None, **options: Any) -> None:
+        outside = None
+        if checkpoint is not None:
+            try:
+                outside = checkpoint_source_read(checkpoint)
+            except ValueError as exc:
+                self.stderr.write(f"ledger not verified: the checkpoint given cannot be used: {exc}")
+                raise SystemExit(1) from None
         newest = checkpoint_latest()
         total = newest.tree_size if newest else 0
         with tqdm(total=total, unit="entry", file=self.stderr, delay=2.0) as bar:
-            result = ledger_verify(on_progress=bar.update)
-        if not result.ok:
+            result = ledger_verify(on_progress=bar.update, outside_checkpoint=outside)
+        for warning in result.warnings:
+            self.stderr.write(f"warning: {warning}")
+        if result.first_problem is not None:
             self.stderr.write(f"ledger NOT intact: {result.first_problem}")
             raise SystemExit(1)
+        if result.empty:
+            # Deleting every entry, leaf and checkpoint would look like this too: never "intact".
+            self.stderr.write(
+                f"nothing to verify: no entry has been sealed yet ({result.unsealed} awaiting the sealer)"
+            )
+            raise SystemExit(1)
         self.stdout.write(f"ledger intact: {result.entries} entries, {result.checkpoints} checkpoints")
+        if result.outside_size is not None:
+            self.stdout.write(
+                f"consistent with the checkpoint given (tree size {result.outside_size}; "
+                f"the ledger's tree has {result.entries})"
+            )
+        if result.unsealed:
+            self.stdout.write(f"{result.unsealed} entries are not sealed yet and were not checked")
