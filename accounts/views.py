@@ -12,7 +12,9 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
+from accounts.limits import TooManyAttempts, password_reconfirm, too_many_attempts
 from accounts.models import User
+from accounts.permissions import signed_in_user
 from accounts.reauth import password_confirmed
 
 _HOME_BY_ROLE: dict[str, str] = {
@@ -47,7 +49,13 @@ def reauth(request: HttpRequest) -> HttpResponse:
         next_url = "/"
     form = ReauthForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if request.user.check_password(form.cleaned_data["password"]):
+        try:
+            confirmed = password_reconfirm(
+                request, user=signed_in_user(request), password=form.cleaned_data["password"]
+            )
+        except TooManyAttempts as refused:
+            return too_many_attempts(request, wait=refused.wait, reason="reconfirm")
+        if confirmed:
             password_confirmed(request)
             return redirect(next_url)
         form.add_error("password", "That is not your password.")

@@ -18,6 +18,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.forms import SignupForm
+from accounts.limits import TooManyAttempts, password_reconfirm, too_many_attempts
 from accounts.permissions import person_required, signed_in_user
 from accounts.reauth import recent_password_required
 from consent.selectors import visibility_for_person
@@ -389,7 +390,11 @@ def account_delete_view(request: HttpRequest) -> HttpResponse:
     person = signed_in_user(request)
     error = ""
     if request.method == "POST":
-        if person.check_password(request.POST.get("password", "")):
+        try:
+            confirmed = password_reconfirm(request, user=person, password=request.POST.get("password", ""))
+        except TooManyAttempts as refused:
+            return too_many_attempts(request, wait=refused.wait, reason="reconfirm")
+        if confirmed:
             logout(request)
             account_delete(person=person)
             return render(request, "personal_data/account_deleted.html")
