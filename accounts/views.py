@@ -5,10 +5,16 @@ A person's sign-up opens their store, so it lives in the portal (portal.views.si
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django import forms
+from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
@@ -16,6 +22,7 @@ from accounts.limits import TooManyAttempts, password_reconfirm, too_many_attemp
 from accounts.models import User
 from accounts.permissions import signed_in_user
 from accounts.reauth import password_confirmed
+from accounts.signup import PendingSignup, SignupLinkInvalid, signup_pending_read
 
 _HOME_BY_ROLE: dict[str, str] = {
     User.Role.PERSON: "dashboard",
@@ -65,3 +72,39 @@ def reauth(request: HttpRequest) -> HttpResponse:
         {"form": form, "next": next_url},
         status=400 if form.errors else 200,
     )
+
+
+def signup_sent(request: HttpRequest, *, again_url_name: str) -> HttpResponse:
+    """The one answer to a valid sign-up form, whether or not the address has an account."""
+    return render(request, "registration/signup_sent.html", {"again_url": reverse(again_url_name)})
+
+
+def signup_confirm(
+    request: HttpRequest,
+    *,
+    token: str,
+    role: str,
+    create: Callable[[PendingSignup], User],
+    button: str,
+    again_url_name: str,
+    done_url_name: str,
+) -> HttpResponse:
+    """Open a sign-up link: GET asks (mail scanners fetch links), POST creates and signs in."""
+    try:
+        pending = signup_pending_read(token=token, role=role)
+    except SignupLinkInvalid:
+        return render(
+            request,
+            "registration/signup_link_invalid.html",
+            {"again_url": reverse(again_url_name)},
+            status=400,
+        )
+    if request.method == "POST":
+        try:
+            user = create(pending)
+        except ValidationError:  # the link was used already: the account exists
+            messages.info(request, "This address already has an account. Please log in.")
+            return redirect("login")
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect(done_url_name)
+    return render(request, "registration/signup_confirm.html", {"email": pending.email, "button": button})

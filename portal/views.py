@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth import login, logout
+from django.contrib.auth import logout
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -17,10 +17,13 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts import views as account_views
 from accounts.forms import SignupForm
 from accounts.limits import TooManyAttempts, password_reconfirm, too_many_attempts
+from accounts.models import User
 from accounts.permissions import person_required, signed_in_user
 from accounts.reauth import recent_password_required
+from accounts.signup import signup_request
 from consent.selectors import visibility_for_person
 from personal_data.categories import RECORD_CATEGORIES, category_get
 from personal_data.schemas import DIETARY
@@ -39,7 +42,7 @@ from portal.activity import activity_for_person, entry_sentence, grant_dates_for
 from portal.closet import closet_picture
 from portal.export import export_chunks, export_zip
 from portal.forms import field_specs, form_payload
-from portal.services import account_delete, person_signup
+from portal.services import account_delete, person_signup_confirm
 from vendors.alerts import (
     alert_allow_contact,
     alert_get_for_person,
@@ -434,13 +437,33 @@ def alert_contact(request: HttpRequest, alert_id: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
+    """Ask for an address and a password; answer alike whether the address has an account or not."""
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = person_signup(
+        signup_request(
             email=form.cleaned_data["email"],
             password=form.cleaned_data["password1"],
             display_name=form.cleaned_data.get("display_name", ""),
+            role=User.Role.PERSON,
+            confirm_url_name="signup-confirm",
         )
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("dashboard")
+        return redirect("signup-sent")
     return render(request, "registration/signup.html", {"form": form})
+
+
+@require_http_methods(["GET"])
+def signup_sent(request: HttpRequest) -> HttpResponse:
+    return account_views.signup_sent(request, again_url_name="signup")
+
+
+@require_http_methods(["GET", "POST"])
+def signup_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    return account_views.signup_confirm(
+        request,
+        token=token,
+        role=User.Role.PERSON,
+        create=lambda pending: person_signup_confirm(pending=pending),
+        button="Create my store",
+        again_url_name="signup",
+        done_url_name="dashboard",
+    )

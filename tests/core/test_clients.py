@@ -63,3 +63,19 @@ def test_the_public_ledger_limit_ignores_a_forged_forwarded_for(
     ]
     assert statuses == [404, 404, 429]
     cache.clear()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("VRM_BEHIND_PROXY", "perhaps", "VRM_BEHIND_PROXY must be a boolean"),
+        ("VRM_PROXY_COUNT", "0", "VRM_PROXY_COUNT must be at least 1"),
+        ("VRM_LOGIN_ADDRESS_RATE", "lots", "VRM_LOGIN_ADDRESS_RATE must be a rate"),
+        ("VRM_LOGIN_ADDRESS_RATE", "0/m", "VRM_LOGIN_ADDRESS_RATE must be a rate"),
+    ],
+)
+def test_bad_proxy_and_rate_settings_fail_loudly(variable: str, value: str, message: str) -> None:
+    from tests.vrm.test_settings import _manage, _production_env
+
+    result = _manage("check", env=_production_env(**{variable: value}))
+    assert result.returncode != 0 and message in result.stderr
