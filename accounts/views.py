@@ -1,6 +1,8 @@
-"""The role-aware landing page and re-authentication; login, logout and reset are Django's own views.
+"""The role-aware landing page, re-authentication, and the sign-up pages both sign-ups share.
 
-A person's sign-up opens their store, so it lives in the portal (portal.views.signup).
+Login, logout and reset are Django's own views. A person's sign-up opens their store, so it
+lives in the portal (portal.views.signup) and vendor staff's in vendors; both answer through
+`signup_sent` and `signup_confirm` here (accounts/signup.py says why).
 """
 
 from __future__ import annotations

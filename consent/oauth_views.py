@@ -193,9 +193,7 @@ class RateLimitedTokenView(TokenView):
             key=f"{client_id}|{client_address(request)}",
             rate=f"{settings.VRM_TOKEN_FAILURES_PER_MINUTE}/m",
         )
-        allowance = Limit(
-            group="oauth-token", key=client_id, rate=f"{settings.VRM_TOKEN_RATE_PER_MINUTE}/m"
-        )
+        allowance = Limit(group="oauth-token", key=client_id, rate=f"{settings.VRM_TOKEN_RATE_PER_MINUTE}/m")
         wait = limit_wait(request, failures) or limit_wait(request, allowance)
         if wait:
             return _slow_down(wait)
