@@ -5,4 +5,5 @@ class AccountsConfig(AppConfig):
     name = "accounts"
 
     def ready(self) -> None:
-        from accounts import reauth  # noqa: F401  (counts a login as a fresh password confirmation)
+        # Signal receivers: a failed login counts against its address; a login confirms the password.
+        from accounts import limits, reauth  # noqa: F401

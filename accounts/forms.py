@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 
 from accounts.models import User
@@ -17,10 +16,12 @@ class SignupForm(UserCreationForm):  # type: ignore[type-arg]
         labels = {"email": "E-mail address", "display_name": "Your name (optional)"}
 
     def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip().lower()
-        if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this e-mail address already exists.")
-        return email
+        return str(self.cleaned_data["email"]).strip().lower()
+
+    def validate_unique(self) -> None:
+        # Whether the address has an account must not show on the form (accounts/signup.py):
+        # the answer is an e-mail to the address, and the account is made only from its link.
+        pass
 
 
 class LoginForm(AuthenticationForm):

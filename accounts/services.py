@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 
 from accounts.models import User
+from accounts.signup import PendingSignup
+
+# Auditors and operators are made by the operator, never by signing up.
+SIGNUP_ROLES = (User.Role.PERSON, User.Role.VENDOR_STAFF)
 
 
 @transaction.atomic
@@ -24,3 +29,23 @@ def account_upsert(*, email: str, password: str, role: str, display_name: str = 
     user.set_password(password)
     user.save()
     return user, created
+
+
+@transaction.atomic
+def account_signup(*, pending: PendingSignup) -> User:
+    """Create the account a confirmed sign-up link describes; refuse an address that has one.
+
+    Never touches an existing account: a link used twice, or raced by another sign-up, is refused.
+    """
+    if pending.role not in SIGNUP_ROLES:
+        raise ValidationError({"role": ["Nobody signs up for this kind of account."]})
+    if User.objects.filter(email__iexact=pending.email).exists():
+        raise ValidationError({"email": ["This address already has an account."]})
+    user = User(email=pending.email, display_name=pending.display_name, role=pending.role)
+    user.password = pending.password_hash  # hashed when the form was sent
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:  # the same link opened twice at once
+        raise ValidationError({"email": ["This address already has an account."]}) from None
+    return user

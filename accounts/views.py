@@ -1,19 +1,29 @@
-"""The role-aware landing page and re-authentication; login, logout and reset are Django's own views.
+"""The role-aware landing page, re-authentication, and the sign-up pages both sign-ups share.
 
-A person's sign-up opens their store, so it lives in the portal (portal.views.signup).
+Login, logout and reset are Django's own views. A person's sign-up opens their store, so it
+lives in the portal (portal.views.signup) and vendor staff's in vendors; both answer through
+`signup_sent` and `signup_confirm` here (accounts/signup.py says why).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django import forms
+from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
+from accounts.limits import TooManyAttempts, password_reconfirm, too_many_attempts
 from accounts.models import User
-from accounts.permissions import local_path
+from accounts.permissions import local_path, signed_in_user
 from accounts.reauth import password_confirmed
+from accounts.signup import PendingSignup, SignupLinkInvalid, signup_pending_read
 
 _HOME_BY_ROLE: dict[str, str] = {
     User.Role.PERSON: "dashboard",
@@ -45,7 +55,13 @@ def reauth(request: HttpRequest) -> HttpResponse:
     next_url = local_path(request, request.GET.get("next") or request.POST.get("next"), "/")
     form = ReauthForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if request.user.check_password(form.cleaned_data["password"]):
+        try:
+            confirmed = password_reconfirm(
+                request, user=signed_in_user(request), password=form.cleaned_data["password"]
+            )
+        except TooManyAttempts as refused:
+            return too_many_attempts(request, wait=refused.wait, reason="reconfirm")
+        if confirmed:
             password_confirmed(request)
             return redirect(next_url)
         form.add_error("password", "That is not your password.")
@@ -55,3 +71,39 @@ def reauth(request: HttpRequest) -> HttpResponse:
         {"form": form, "next": next_url},
         status=400 if form.errors else 200,
     )
+
+
+def signup_sent(request: HttpRequest, *, again_url_name: str) -> HttpResponse:
+    """The one answer to a valid sign-up form, whether or not the address has an account."""
+    return render(request, "registration/signup_sent.html", {"again_url": reverse(again_url_name)})
+
+
+def signup_confirm(
+    request: HttpRequest,
+    *,
+    token: str,
+    role: str,
+    create: Callable[[PendingSignup], User],
+    button: str,
+    again_url_name: str,
+    done_url_name: str,
+) -> HttpResponse:
+    """Open a sign-up link: GET asks (mail scanners fetch links), POST creates and signs in."""
+    try:
+        pending = signup_pending_read(token=token, role=role)
+    except SignupLinkInvalid:
+        return render(
+            request,
+            "registration/signup_link_invalid.html",
+            {"again_url": reverse(again_url_name)},
+            status=400,
+        )
+    if request.method == "POST":
+        try:
+            user = create(pending)
+        except ValidationError:  # the link was used already: the account exists
+            messages.info(request, "This address already has an account. Please log in.")
+            return redirect("login")
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect(done_url_name)
+    return render(request, "registration/signup_confirm.html", {"email": pending.email, "button": button})

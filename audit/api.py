@@ -14,7 +14,6 @@ from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from audit.selectors import (
@@ -24,6 +23,7 @@ from audit.selectors import (
     ledger_inclusion_proof,
 )
 from core.problems import PROBLEM_CONTENT_TYPE, problem_type
+from core.ratelimits import AddressScopedRateThrottle
 
 
 class JwkOut(serializers.Serializer[dict[str, Any]]):
@@ -104,7 +104,7 @@ class PublicLedgerView(APIView):
     permission_classes = (AllowAny,)
     authentication_classes = ()
     # Proofs read every leaf hash up to a checkpoint: limit each address (VRM_LEDGER_RATE).
-    throttle_classes = (ScopedRateThrottle,)
+    throttle_classes = (AddressScopedRateThrottle,)
     throttle_scope = "ledger"
 
 

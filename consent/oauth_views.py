@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import calendar
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
@@ -17,7 +18,6 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from django_ratelimit.core import get_usage
 from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.models import get_access_token_model
 from oauth2_provider.oauth2_backends import OAuthLibCore
@@ -37,6 +37,8 @@ from consent.scopes import SCOPES, SENSITIVE_SCOPES
 from consent.selectors import application_find
 from consent.services import grant_authorize
 from consent.types import OAuthApplication
+from core.clients import client_address
+from core.ratelimits import Limit, limit_count, limit_wait
 from personal_data.pseudonyms import pairwise_subject
 
 AccessToken = get_access_token_model()
@@ -207,43 +209,50 @@ class AuthorizeView(BaseAuthorizationView):
 
 
 def _client_id(request: HttpRequest) -> str:
-    """The client a token request comes from (HTTP Basic or form body), for rate limiting."""
-    import base64
-
+    """The client a token request says it comes from (HTTP Basic or form body), unverified."""
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if header.lower().startswith("basic "):
         try:
             return base64.b64decode(header[6:]).decode().split(":", 1)[0]
         except (ValueError, UnicodeDecodeError):
             return "malformed"
-    return request.POST.get("client_id", "") or request.META.get("REMOTE_ADDR", "")
+    return request.POST.get("client_id", "")
 
 
-def _rate_key(group: str, request: HttpRequest) -> str:
-    return _client_id(request)
+def _slow_down(wait: int) -> HttpResponse:
+    response = JsonResponse(
+        {"error": "slow_down", "error_description": "Too many token requests; retry later."}, status=429
+    )
+    response["Retry-After"] = str(wait)
+    return response
 
 
 class RateLimitedTokenView(TokenView):
-    """The token endpoint: one transaction per request, and a per-client rate limit."""
+    """The token endpoint: one transaction per request, and two counts per client.
+
+    A client id is public, so requests that fail client authentication are counted apart,
+    per client id and address, and never spend the client's own allowance: a stranger with
+    the id and a wrong secret slows only themselves (and whoever shares their address), and
+    is refused before a secret hash is computed. Authenticated requests spend the client's
+    allowance (VRM_TOKEN_RATE_PER_MINUTE), wherever they come from.
+    """
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        usage = get_usage(
-            request,
-            group="oauth-token",
-            key=_rate_key,
-            rate=f"{settings.VRM_TOKEN_RATE_PER_MINUTE}/m",
-            method="POST",
-            increment=True,
+        client_id = _client_id(request)
+        failures = Limit(
+            group="oauth-token-failures",
+            key=f"{client_id}|{client_address(request)}",
+            rate=f"{settings.VRM_TOKEN_FAILURES_PER_MINUTE}/m",
         )
-        if usage and usage["should_limit"]:
-            response = JsonResponse(
-                {"error": "slow_down", "error_description": "Too many token requests; retry later."},
-                status=429,
-            )
-            response["Retry-After"] = str(max(1, usage["time_left"]))
-            return response
+        allowance = Limit(group="oauth-token", key=client_id, rate=f"{settings.VRM_TOKEN_RATE_PER_MINUTE}/m")
+        wait = limit_wait(request, failures) or limit_wait(request, allowance)
+        if wait:
+            return _slow_down(wait)
         with transaction.atomic():
-            return super().post(request, *args, **kwargs)
+            response = super().post(request, *args, **kwargs)
+        # oauthlib answers 401 invalid_client exactly when client authentication failed.
+        limit_count(request, failures if response.status_code == 401 else allowance)
+        return response
 
 
 class AtomicRevokeTokenView(RevokeTokenView):

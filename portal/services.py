@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from accounts.models import User
-from accounts.services import account_upsert
+from accounts.services import account_signup, account_upsert
+from accounts.signup import PendingSignup
 from consent.selectors import grants_live_for_person
 from consent.services import grant_revoke
 from personal_data.services import person_erase, person_store_open
@@ -17,6 +19,16 @@ def person_signup(*, email: str, password: str, display_name: str = "") -> User:
     user = User.objects.create_user(
         email=email, password=password, display_name=display_name, role=User.Role.PERSON
     )
+    person_store_open(person=user)
+    return user
+
+
+@transaction.atomic
+def person_signup_confirm(*, pending: PendingSignup) -> User:
+    """Create the person a confirmed sign-up link describes and open their store."""
+    if pending.role != User.Role.PERSON:
+        raise ValidationError({"role": ["This link is not for a personal store."]})
+    user = account_signup(pending=pending)
     person_store_open(person=user)
     return user
 

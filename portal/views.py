@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth import login, logout
+from django.contrib.auth import logout
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -16,9 +16,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts import views as account_views
 from accounts.forms import SignupForm
+from accounts.limits import TooManyAttempts, password_reconfirm, too_many_attempts
+from accounts.models import User
 from accounts.permissions import local_path, person_required, signed_in_user
 from accounts.reauth import recent_password_required
+from accounts.signup import signup_request
 from consent.selectors import visibility_for_person
 from personal_data.categories import RECORD_CATEGORIES, category_get
 from personal_data.schemas import DIETARY
@@ -37,7 +41,7 @@ from portal.activity import activity_for_person, entry_sentence, grant_dates_for
 from portal.closet import closet_picture
 from portal.export import export_chunks, export_zip
 from portal.forms import field_specs, form_payload
-from portal.services import account_delete, person_signup
+from portal.services import account_delete, person_signup_confirm
 from vendors.alerts import (
     alert_allow_contact,
     alert_get_for_person,
@@ -386,7 +390,11 @@ def account_delete_view(request: HttpRequest) -> HttpResponse:
     person = signed_in_user(request)
     error = ""
     if request.method == "POST":
-        if person.check_password(request.POST.get("password", "")):
+        try:
+            confirmed = password_reconfirm(request, user=person, password=request.POST.get("password", ""))
+        except TooManyAttempts as refused:
+            return too_many_attempts(request, wait=refused.wait, reason="reconfirm")
+        if confirmed:
             logout(request)
             account_delete(person=person)
             return render(request, "personal_data/account_deleted.html")
@@ -426,13 +434,33 @@ def alert_contact(request: HttpRequest, alert_id: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
+    """Ask for an address and a password; answer alike whether the address has an account or not."""
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = person_signup(
+        signup_request(
             email=form.cleaned_data["email"],
             password=form.cleaned_data["password1"],
             display_name=form.cleaned_data.get("display_name", ""),
+            role=User.Role.PERSON,
+            confirm_url_name="signup-confirm",
         )
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("dashboard")
+        return redirect("signup-sent")
     return render(request, "registration/signup.html", {"form": form})
+
+
+@require_http_methods(["GET"])
+def signup_sent(request: HttpRequest) -> HttpResponse:
+    return account_views.signup_sent(request, again_url_name="signup")
+
+
+@require_http_methods(["GET", "POST"])
+def signup_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    return account_views.signup_confirm(
+        request,
+        token=token,
+        role=User.Role.PERSON,
+        create=lambda pending: person_signup_confirm(pending=pending),
+        button="Create my store",
+        again_url_name="signup",
+        done_url_name="dashboard",
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -102,6 +103,18 @@ def vendor_staff(db: Any) -> User:
 @pytest.fixture
 def operator(db: Any) -> User:
     return User.objects.create_superuser(email="ops@example.com", password=PASSWORD)
+
+
+def signup_link(email: str) -> str:
+    """The path of the newest sign-up confirmation link e-mailed to `email` (locmem outbox)."""
+    from django.core import mail
+
+    for message in reversed(mail.outbox):
+        if email in message.to and (
+            found := re.search(r"https?://[^/\s]+(/\S*/signup/confirm/\S+/)", message.body)
+        ):
+            return found.group(1)
+    raise AssertionError(f"no sign-up link was e-mailed to {email}")
 
 
 def purchase_data(**overrides: Any) -> dict[str, Any]:

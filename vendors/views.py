@@ -9,14 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth import login
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts import views as account_views
 from accounts.models import User
 from accounts.permissions import signed_in_user, vendor_required
+from accounts.services import account_signup
+from accounts.signup import signup_request
 from consent.scopes import SCOPES, SENSITIVE_SCOPES
 from vendors import services
 from vendors.forms import ApplicationForm, ApplicationRegisterForm, OrganisationForm, StaffSignupForm
@@ -57,18 +59,36 @@ def _application_for_staff(request: HttpRequest, client_id: str) -> Application:
 
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
+    """Ask for an address and a password; answer alike whether the address has an account or not."""
     form = StaffSignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        try:
-            user = services.vendor_staff_signup(
-                email=form.cleaned_data["email"], password=form.cleaned_data["password1"]
-            )
-        except ValidationError as error:
-            form.add_error("email", error.message_dict.get("email", error.messages))
-        else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            return redirect("vendors:organisation_create")
+        signup_request(
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password1"],
+            display_name="",
+            role=User.Role.VENDOR_STAFF,
+            confirm_url_name="vendors:signup_confirm",
+        )
+        return redirect("vendors:signup_sent")
     return render(request, "vendors/signup.html", {"form": form})
+
+
+@require_http_methods(["GET"])
+def signup_sent(request: HttpRequest) -> HttpResponse:
+    return account_views.signup_sent(request, again_url_name="vendors:signup")
+
+
+@require_http_methods(["GET", "POST"])
+def signup_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    return account_views.signup_confirm(
+        request,
+        token=token,
+        role=User.Role.VENDOR_STAFF,
+        create=lambda pending: account_signup(pending=pending),
+        button="Create staff account",
+        again_url_name="vendors:signup",
+        done_url_name="vendors:organisation_create",
+    )
 
 
 @vendor_required

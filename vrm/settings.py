@@ -9,6 +9,7 @@ malformed key is a system-check error naming the variable, never a silent fallba
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -49,6 +50,14 @@ def envint(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
+
+
+def envrate(name: str, default: str) -> str:
+    """A rate as django-ratelimit reads it: count/[multiplier]unit, e.g. 30/10m or 5/s."""
+    value = envstr(name, default).strip()
+    if not re.fullmatch(r"[0-9]+/[0-9]*[smhd]", value) or value.startswith("0"):
+        raise ImproperlyConfigured(f"{name} must be a rate such as 30/10m (count/[n]s|m|h|d), got {value!r}")
+    return value
 
 
 def envlist(name: str, default: str) -> list[str]:
@@ -203,6 +212,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
+    # First, so a slowed-down address costs no password hash (docs/security.md, "Logins").
+    "accounts.limits.AddressSlowdownBackend",
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
@@ -234,15 +245,30 @@ def _cache_config(url: str) -> dict[str, str]:
 
 CACHES = {"default": _cache_config(envstr("CACHE_URL", "locmem://"))}
 
-# Failed-login throttling: 5 failures for an account or from an address lock it for 15 min.
+# Behind a reverse proxy every request comes from the proxy's address: with VRM_BEHIND_PROXY the
+# client address is read from X-Forwarded-For, from the entry the last VRM_PROXY_COUNT trusted
+# proxies appended (core/clients.py). Off, the header is ignored: anyone can write it.
+VRM_BEHIND_PROXY = envbool("VRM_BEHIND_PROXY", False)
+VRM_PROXY_COUNT = envint("VRM_PROXY_COUNT", 1)
+if VRM_PROXY_COUNT < 1:
+    raise ImproperlyConfigured(f"VRM_PROXY_COUNT must be at least 1, got {VRM_PROXY_COUNT}")
+
+# Failed logins (docs/security.md, "Logins"): 5 wrong passwords for one account from one address
+# pause that pair for 15 minutes; the account stays open from everywhere else. An address with
+# too many failures over all accounts is slowed: refused (429, Retry-After) until its window ends.
 AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
 AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = timedelta(minutes=15)
-AXES_LOCKOUT_PARAMETERS = [["username"], ["ip_address"]]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "core.clients.client_address"
+AXES_USERNAME_CALLABLE = "accounts.limits.login_username"
+AXES_LOCKOUT_CALLABLE = "accounts.limits.lockout_response"
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+# Attempts refused during a pause check no password, so they neither count nor extend it.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_VERBOSE = False
+VRM_LOGIN_ADDRESS_RATE = envrate("VRM_LOGIN_ADDRESS_RATE", "30/10m")
 # axes.W001 flags a per-process (local memory) cache; vrm.W001 says the same in deploy checks,
 # where it matters, instead of on every development command.
 SILENCED_SYSTEM_CHECKS = ["axes.W001"]
@@ -317,7 +343,7 @@ CSRF_COOKIE_SECURE = HTTPS
 SECURE_HSTS_SECONDS = 31536000 if HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS
-if envbool("VRM_BEHIND_PROXY", False):
+if VRM_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -380,6 +406,9 @@ OAUTH2_PROVIDER = {
 }
 # Token endpoint: per-client limit (requests per minute) answered with 429 and Retry-After.
 VRM_TOKEN_RATE_PER_MINUTE = envint("VRM_TOKEN_RATE_PER_MINUTE", 60)
+# Failed client authentication is counted apart, per client id and address, so requests with a
+# vendor's public client id and a wrong secret never spend that vendor's allowance above.
+VRM_TOKEN_FAILURES_PER_MINUTE = envint("VRM_TOKEN_FAILURES_PER_MINUTE", 10)
 
 REST_FRAMEWORK = {
     # Secure by default: a view that declares nothing is refused.

@@ -14,6 +14,8 @@ admin.site.site_title = "vrm operations"
 urlpatterns = [
     path("", account_views.home, name="home"),
     path("accounts/signup/", portal_views.signup, name="signup"),
+    path("accounts/signup/sent/", portal_views.signup_sent, name="signup-sent"),
+    path("accounts/signup/confirm/<str:token>/", portal_views.signup_confirm, name="signup-confirm"),
     path("accounts/", include("accounts.urls")),
     path("", include("portal.urls")),
     path("vendor/", include("vendors.urls")),

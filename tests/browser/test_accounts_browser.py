@@ -8,7 +8,7 @@ import pytest
 
 from personal_data.services import record_create
 from tests.browser.conftest import screenshot
-from tests.conftest import PASSWORD, purchase_data
+from tests.conftest import PASSWORD, purchase_data, signup_link
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,6 +20,10 @@ def test_sign_up_log_out_and_back_in(page: Any) -> None:
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_label("Password confirmation").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
+    page.wait_for_url("**/accounts/signup/sent/")
+    assert page.get_by_role("heading", name="Check your e-mail").is_visible()
+    page.goto(signup_link("carol@example.com"))
+    page.get_by_role("button", name="Create my store").click()
     page.wait_for_url("**/dashboard/")
     assert page.get_by_role("heading", name="Hello, Carol").is_visible()
 

@@ -13,7 +13,7 @@ from accounts.models import User
 from personal_data.models import PendingImport
 from personal_data.selectors import records_for_owner
 from tests.browser.conftest import screenshot
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, signup_link
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -72,6 +72,9 @@ def _sign_up(page: Any, email: str = EMAIL, name: str = "Dora") -> None:
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_label("Password confirmation").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
+    page.wait_for_url("**/accounts/signup/sent/")
+    page.goto(signup_link(email))
+    page.get_by_role("button", name="Create my store").click()
     page.wait_for_url("**/dashboard/")
 
 

@@ -47,8 +47,9 @@ def _portal_routes() -> list[Route]:
     ]
 
 
-# The portal pages anyone may open: sign-up, checked on its own below.
-PUBLIC = {"signup"}
+# The portal pages anyone may open: sign-up and its confirmation, checked on their own below
+# and in tests/accounts/test_signup.py.
+PUBLIC = {"signup", "signup-sent", "signup-confirm"}
 ROUTES = [route for route in _portal_routes() if route.name not in PUBLIC]
 
 
@@ -339,3 +340,5 @@ def test_sign_up_is_open_to_anonymous_visitors(db: Any) -> None:
     response = Client().get(reverse("signup"))
     assert response.status_code == 200
     assert 'name="password1"' in response.content.decode()
+    assert Client().get(reverse("signup-sent")).status_code == 200
+    assert Client().get(reverse("signup-confirm", args=["not-a-link"])).status_code == 400

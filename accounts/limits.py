@@ -1,0 +1,123 @@
+"""Limits on guessing passwords: logins (with django-axes) and password re-confirmation.
+
+- One account from one address: 5 wrong passwords pause that pair for 15 minutes (axes,
+  `AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]`). Nobody can lock a person out
+  from the person's own address, and a shared address is not locked for every account.
+- One address over all accounts: past `VRM_LOGIN_ADDRESS_RATE` failures it is slowed, i.e.
+  refused with 429 and Retry-After until its window ends, before any password is checked.
+- Re-confirming the password of a signed-in account (re-authentication, account deletion):
+  5 wrong passwords per account per 15 minutes, wherever they come from.
+
+All of them key on `core.clients.client_address` and live in the shared cache.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.signals import user_login_failed
+from django.core.exceptions import PermissionDenied
+from django.dispatch import receiver
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from accounts.models import User
+from core.clients import client_address
+from core.ratelimits import Limit, limit_count, limit_wait
+
+# Set on a request the slow-down refused, for `lockout_response` (axes hands it the request).
+SLOWED_ATTRIBUTE = "vrm_slowed_for"
+
+
+def _cooloff_seconds() -> int:
+    return int(settings.AXES_COOLOFF_TIME.total_seconds())
+
+
+def login_username(request: HttpRequest, credentials: dict[str, Any] | None) -> str | None:
+    """The account a login attempt names, as axes counts it: the e-mail, case-folded.
+
+    Logins match e-mails case-insensitively, so `Alice@…` and `alice@…` must share one count.
+    """
+    username = (credentials or {}).get(settings.AXES_USERNAME_FORM_FIELD)
+    if username is None:
+        username = request.POST.get(settings.AXES_USERNAME_FORM_FIELD) if request is not None else None
+    return username.strip().lower() if isinstance(username, str) else None
+
+
+def _address_limit(request: HttpRequest) -> Limit:
+    return Limit(group="login-failures", key=client_address(request), rate=settings.VRM_LOGIN_ADDRESS_RATE)
+
+
+class AddressSlowdownBackend:
+    """Refuse every login from an address that has failed too often lately, before any hash.
+
+    Like axes's backend it only refuses and never signs anyone in, so it has no `get_user`
+    (which would make it the backend of `login()` calls that name none). It flags the request
+    as axes does for a lockout, so axes neither counts the refused attempt against the account
+    nor lets it through, and its middleware answers with `lockout_response`.
+    """
+
+    def authenticate(self, request: HttpRequest | None, **credentials: Any) -> None:
+        if request is None:
+            return None
+        wait = limit_wait(request, _address_limit(request))
+        if wait:
+            setattr(request, SLOWED_ATTRIBUTE, wait)
+            setattr(request, "axes_locked_out", True)  # noqa: B010 (an attribute axes reads)
+            raise PermissionDenied("Too many failed logins from this address.")
+        return None
+
+
+@receiver(user_login_failed)
+def _count_address_failure(sender: object, request: Any = None, **kwargs: Any) -> None:
+    # An attempt the slow-down refused checked no password: it does not extend the wait.
+    if isinstance(request, HttpRequest) and not getattr(request, SLOWED_ATTRIBUTE, 0):
+        limit_count(request, _address_limit(request))
+
+
+def too_many_attempts(request: HttpRequest, *, wait: int, reason: str) -> HttpResponse:
+    """A 429 page saying why and for how long (Retry-After in seconds)."""
+    response = render(
+        request,
+        "accounts/locked_out.html",
+        {"reason": reason, "minutes": max(1, -(-wait // 60))},
+        status=429,
+    )
+    response["Retry-After"] = str(wait)
+    return response
+
+
+def lockout_response(
+    request: HttpRequest, original_response: HttpResponse | None = None, credentials: Any = None
+) -> HttpResponse:
+    """Axes's answer to a refused login: the address slow-down or the account-and-address pause."""
+    slowed = getattr(request, SLOWED_ATTRIBUTE, 0)
+    if slowed:
+        return too_many_attempts(request, wait=slowed, reason="address")
+    return too_many_attempts(request, wait=_cooloff_seconds(), reason="account")
+
+
+class TooManyAttempts(Exception):
+    def __init__(self, wait: int) -> None:
+        super().__init__(f"retry in {wait} s")
+        self.wait = wait
+
+
+def password_reconfirm(request: HttpRequest, *, user: User, password: str) -> bool:
+    """Check a signed-in account's password again, counting wrong ones per account.
+
+    Raises TooManyAttempts, before checking anything, once `AXES_FAILURE_LIMIT` wrong passwords
+    were given within the cool-off time: whoever holds the session cannot guess on.
+    """
+    minutes = max(1, _cooloff_seconds() // 60)
+    limit = Limit(
+        group="password-reconfirm", key=str(user.pk), rate=f"{settings.AXES_FAILURE_LIMIT}/{minutes}m"
+    )
+    wait = limit_wait(request, limit)
+    if wait:
+        raise TooManyAttempts(wait)
+    if user.check_password(password):
+        return True
+    limit_count(request, limit)
+    return False

@@ -1,0 +1,158 @@
+"""Password guessing is limited without handing anyone a way to lock others out (#13 item 5)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+
+from accounts.models import User
+from accounts.reauth import SESSION_KEY
+from tests.conftest import PASSWORD
+
+ATTACKER = "203.0.113.9"
+VICTIM = "198.51.100.7"
+PROXY = "10.0.0.1"
+LOGIN = "/accounts/login/"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache(time_machine: Any) -> Iterator[None]:
+    # Fixed windows: a frozen clock keeps a test's attempts in one window.
+    time_machine.move_to(dt.datetime.now(dt.UTC), tick=False)
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def _login(client: Client, email: str, password: str, **extra: str) -> Any:
+    return client.post(LOGIN, {"username": email, "password": password}, **extra)
+
+
+def _signed_in(client: Client) -> bool:
+    return "_auth_user_id" in client.session
+
+
+def test_an_attacker_locks_the_account_only_from_their_own_address(alice: User) -> None:
+    attacker, victim = Client(REMOTE_ADDR=ATTACKER), Client(REMOTE_ADDR=VICTIM)
+    for _ in range(5):
+        _login(attacker, "alice@example.com", "wrong")
+    refused = _login(attacker, "alice@example.com", PASSWORD)
+    assert refused.status_code == 429 and int(refused["Retry-After"]) == 15 * 60
+    assert "paused for 15 minutes" in refused.content.decode() and not _signed_in(attacker)
+
+    response = _login(victim, "alice@example.com", PASSWORD)
+    assert response.status_code == 302 and _signed_in(victim)
+
+
+def test_the_case_of_the_e_mail_does_not_buy_more_guesses(alice: User) -> None:
+    attacker = Client(REMOTE_ADDR=ATTACKER)
+    for spelling in ("alice@example.com", "Alice@example.com", "ALICE@example.com", "alice@Example.com"):
+        _login(attacker, spelling, "wrong")
+    assert _login(attacker, "aLiCe@example.com", "wrong").status_code == 429
+    assert _login(attacker, "alice@EXAMPLE.com", PASSWORD).status_code == 429
+
+
+def test_a_noisy_address_is_slowed_for_every_account_then_let_go(
+    alice: User, bob: User, settings: Any, time_machine: Any
+) -> None:
+    settings.VRM_LOGIN_ADDRESS_RATE = "4/m"
+    noisy, elsewhere = Client(REMOTE_ADDR=ATTACKER), Client(REMOTE_ADDR=VICTIM)
+    for n in range(4):  # a few guesses at many accounts: no account reaches its own lock
+        assert _login(noisy, f"person{n}@example.com", "wrong").status_code == 200
+    slowed = _login(noisy, "bob@example.com", PASSWORD)
+    assert slowed.status_code == 429 and not _signed_in(noisy)
+    wait = int(slowed["Retry-After"])
+    assert 1 <= wait <= 60 and "slowed down" in slowed.content.decode()
+    # Only that address: bob logs in from his own.
+    assert _login(elsewhere, "bob@example.com", PASSWORD).status_code == 302
+
+    # Slowed, not locked: once the window is over the address may try again, and the attempts
+    # refused meanwhile counted against no account.
+    for _ in range(6):
+        assert _login(noisy, "alice@example.com", "wrong").status_code == 429
+    time_machine.shift(dt.timedelta(seconds=wait + 1))
+    assert _login(noisy, "alice@example.com", PASSWORD).status_code == 302
+
+
+def test_without_VRM_BEHIND_PROXY_x_forwarded_for_is_ignored(alice: User, settings: Any) -> None:
+    settings.VRM_BEHIND_PROXY = False
+    attacker = Client(REMOTE_ADDR=ATTACKER)
+    for n in range(5):  # a fresh forged address every time buys nothing
+        _login(attacker, "alice@example.com", "wrong", HTTP_X_FORWARDED_FOR=f"192.0.2.{n}")
+    refused = _login(attacker, "alice@example.com", PASSWORD, HTTP_X_FORWARDED_FOR="192.0.2.99")
+    assert refused.status_code == 429
+    # ...and a forged header cannot borrow the victim's address either.
+    victim = Client(REMOTE_ADDR=VICTIM)
+    assert _login(victim, "alice@example.com", PASSWORD, HTTP_X_FORWARDED_FOR=ATTACKER).status_code == 302
+
+
+def test_behind_a_proxy_two_people_are_counted_by_their_forwarded_addresses(
+    alice: User, settings: Any
+) -> None:
+    settings.VRM_BEHIND_PROXY = True
+    settings.VRM_PROXY_COUNT = 1
+    attacker = Client(REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR=ATTACKER)
+    victim = Client(REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR=VICTIM)
+    for _ in range(5):
+        _login(attacker, "alice@example.com", "wrong")
+    assert _login(attacker, "alice@example.com", PASSWORD).status_code == 429
+    # What the client writes left of what the proxy appended is not believed.
+    forged = {"HTTP_X_FORWARDED_FOR": f"{VICTIM}, {ATTACKER}"}
+    assert _login(attacker, "alice@example.com", PASSWORD, **forged).status_code == 429
+    assert _login(victim, "alice@example.com", PASSWORD).status_code == 302
+
+
+def test_failed_admin_logins_count_against_the_address_too(alice: User, settings: Any) -> None:
+    settings.VRM_LOGIN_ADDRESS_RATE = "2/m"
+    noisy = Client(REMOTE_ADDR=ATTACKER)
+    for n in range(2):
+        noisy.post("/admin/login/", {"username": f"ops{n}@example.com", "password": "wrong"})
+    assert _login(noisy, "alice@example.com", PASSWORD).status_code == 429
+    assert noisy.post("/admin/login/", {"username": "x@example.com", "password": "y"}).status_code == 429
+
+
+def _stale_session(client: Client, user: User) -> None:
+    client.force_login(user)
+    session = client.session
+    session[SESSION_KEY] = 0  # confirmed long ago
+    session.save()
+
+
+def test_re_authentication_cannot_be_guessed_without_limit(alice: User) -> None:
+    thief = Client(REMOTE_ADDR=ATTACKER)
+    _stale_session(thief, alice)
+    for _ in range(5):
+        assert thief.post("/accounts/confirm/?next=/data/export/", {"password": "guess"}).status_code == 400
+    refused = thief.post("/accounts/confirm/?next=/data/export/", {"password": PASSWORD})
+    assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
+    assert thief.session[SESSION_KEY] == 0  # still not confirmed
+    # Counted per account, not per address or session: another session of alice's is refused too.
+    other = Client(REMOTE_ADDR=VICTIM)
+    _stale_session(other, alice)
+    assert other.post("/accounts/confirm/", {"password": PASSWORD}).status_code == 429
+
+
+def test_the_deletion_password_cannot_be_guessed_without_limit(alice: User) -> None:
+    thief = Client(REMOTE_ADDR=ATTACKER)
+    thief.force_login(alice)  # a fresh login counts as a fresh confirmation
+    for _ in range(5):
+        assert thief.post("/account/delete/", {"password": "guess"}).status_code == 400
+    refused = thief.post("/account/delete/", {"password": PASSWORD})
+    assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
+    assert User.objects.filter(pk=alice.pk).exists()
+    # Both pages share one count: re-authentication is refused as well.
+    assert thief.post("/accounts/confirm/", {"password": PASSWORD}).status_code == 429
+
+
+def test_a_right_password_confirms_while_attempts_are_left(alice: User) -> None:
+    client = Client(REMOTE_ADDR=VICTIM)
+    _stale_session(client, alice)
+    for _ in range(4):
+        client.post("/accounts/confirm/", {"password": "typo"})
+    response = client.post("/accounts/confirm/?next=/data/export/", {"password": PASSWORD})
+    assert response.status_code == 302 and response["Location"] == "/data/export/"
