@@ -37,7 +37,7 @@ def test_vendor_signs_up_and_registers_an_app(page: Any) -> None:
     page.get_by_label("Short description (optional)").fill("Fresh food, delivered.")
     page.get_by_role("button", name="Create organisation").click()
     page.wait_for_url("**/vendor/")
-    assert page.get_by_text("not verified yet").is_visible()
+    assert page.get_by_text("not verified yet — an operator checks organisations").is_visible()
 
     page.get_by_role("link", name="Register an application").click()
     page.wait_for_url("**/vendor/apps/new/")
