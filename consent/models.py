@@ -46,6 +46,11 @@ class Grant(models.Model):
     ended_by = models.CharField(max_length=20, blank=True)
     end_reason = models.CharField(max_length=120, blank=True)
     amended_at = models.DateTimeField(null=True, blank=True)
+    # What the vendor may read, copied under a key of the grant's own (personal_data.shares);
+    # destroyed with the key when the grant ends, so nothing of it can be opened afterwards.
+    share = models.OneToOneField(
+        "personal_data.Share", on_delete=models.SET_NULL, null=True, blank=True, related_name="grant"
+    )
 
     class Meta:
         ordering: ClassVar[list[str]] = ["-created_at"]

@@ -16,10 +16,22 @@ from django.utils import timezone
 from accounts.models import User
 from audit.services import ledger_append
 from consent.models import AccessToken, Grant, RefreshToken
-from consent.receipts import receipt_issue
-from consent.scopes import PERSON_SCOPES, SENSITIVE_SCOPES
+from consent.receipts import history_from, receipt_issue
+from consent.scopes import PERSON_SCOPES, SCOPES, SENSITIVE_SCOPES
 from consent.types import OAuthApplication
+from personal_data.categories import RECORD_CATEGORIES
+from personal_data.keys import StoreLocked
+from personal_data.models import Share
 from personal_data.pseudonyms import person_subject
+from personal_data.shares import (
+    PREFERENCES,
+    ShareFilters,
+    share_create,
+    share_create_empty,
+    share_destroy,
+    share_narrow,
+    share_refill,
+)
 
 DURATIONS = (1, 7, 30, 90, 365)
 SENSITIVE_MAX_DAYS = 90
@@ -76,6 +88,44 @@ def _ledger(
     )
 
 
+def share_categories(scopes: Iterable[str]) -> tuple[str, ...]:
+    """The store categories a grant's scopes let its vendor read (records and preferences)."""
+    readable = set()
+    for scope in scopes:
+        category = SCOPES[scope].category
+        if scope.endswith(":read") and (category in RECORD_CATEGORIES or category == PREFERENCES):
+            readable.add(category)
+    return tuple(sorted(c for c in readable if c is not None))
+
+
+def _filters(grant: Grant) -> ShareFilters:
+    since = history_from(grant)
+    return ShareFilters(
+        categories=share_categories(grant.scopes),
+        include_gifts=grant.include_gifts,
+        since=dt.date.fromisoformat(since) if since else None,
+        record_ids=None if grant.record_ids is None else tuple(grant.record_ids),
+    )
+
+
+def _share_fill(grant: Grant, person: User) -> None:
+    """Copy what the grant covers under its own key (the person is signed in: their key is open)."""
+    if grant.share is None:
+        grant.share = share_create(owner=person, filters=_filters(grant))
+        grant.save(update_fields=["share"])
+    else:
+        share_refill(share=grant.share, owner=person, filters=_filters(grant))
+
+
+def _share_end(grant: Grant) -> None:
+    """Destroy the grant's key and every copy under it, in the caller's transaction."""
+    share = grant.share
+    if share is not None:
+        grant.share = None
+        grant.save(update_fields=["share"])
+        share_destroy(share=share)
+
+
 def _tokens_delete(grant: Grant) -> int:
     refreshed, _ = RefreshToken.objects.filter(grant=grant).delete()
     accessed, _ = AccessToken.objects.filter(grant=grant).delete()
@@ -124,6 +174,7 @@ def grant_authorize(
             include_gifts=include_gifts,
         )
         event = "created"
+    _share_fill(grant, person)
     _ledger(grant, f"grant.{event}", actor_type="person", actor_id=person_subject(person), scopes=chosen)
     receipt_issue(grant=grant, event=event)
     return grant
@@ -156,6 +207,8 @@ def grant_amend(
     grant.purposes = {s: p for s, p in grant.purposes.items() if s in new_scopes}
     grant.ends_at, grant.amended_at = ends_at, timezone.now()
     grant.save()
+    if grant.share is not None:  # narrowing only deletes copies: no key needed
+        share_narrow(share=grant.share, categories=share_categories(new_scopes))
     _ledger(grant, "grant.amended", actor_type="person", actor_id=person_subject(by), scopes=new_scopes)
     receipt_issue(grant=grant, event="amended")
     return grant
@@ -164,6 +217,7 @@ def grant_amend(
 def _end(grant: Grant, *, status: str, by: str, reason: str) -> Grant:
     grant.status, grant.ended_at, grant.ended_by, grant.end_reason = status, timezone.now(), by, reason
     grant.save()
+    _share_end(grant)
     return grant
 
 
@@ -330,6 +384,7 @@ def grant_for_records(
         include_gifts=True,
         record_ids=[str(r) for r in record_ids],
     )
+    _share_fill(grant, person)
     _ledger(
         grant,
         "grant.created",
@@ -340,3 +395,37 @@ def grant_for_records(
     )
     receipt_issue(grant=grant, event="created")
     return grant
+
+
+@transaction.atomic
+def grant_share_ensure(*, grant: Grant) -> Share:
+    """The grant's share, made now for a grant from before grant keys existed.
+
+    Its copies can be made while the person's data key is still wrapped by the master key (an
+    account not yet moved to person-held keys) or while they are signed in; otherwise the share
+    starts empty and is filled at their next sign-in (`grants_shares_fill`).
+    """
+    grant = Grant.objects.select_for_update().select_related("share").get(pk=grant.pk)
+    if grant.share is not None:
+        return grant.share
+    try:
+        _share_fill(grant, grant.person)
+    except StoreLocked:
+        grant.share = share_create_empty(owner=grant.person, filters=_filters(grant))
+        grant.save(update_fields=["share"])
+    if grant.share is None:
+        raise StoreLocked("the grant's share could not be made")
+    return grant.share
+
+
+def grants_shares_fill(*, person: User) -> int:
+    """At sign-in: give every live grant of the person its copies, where it has none yet."""
+    filled = 0
+    for grant in Grant.objects.filter(person=person, status=Grant.Status.ACTIVE).select_related("share"):
+        if not grant.is_live():
+            continue
+        if grant.share is None or not grant.share.filled:
+            with transaction.atomic():
+                _share_fill(grant, person)
+            filled += 1
+    return filled

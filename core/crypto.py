@@ -260,6 +260,8 @@ def key_unwrap(kek: bytes, wrapped: bytes, *, context: str) -> bytes:
 
 
 _HPKE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
+# Its own version byte, so a row's payload tells which key opens it: 1 the data key, 2 the private key.
+SEALED_TO_VERSION = 2
 
 
 def keypair_new() -> tuple[bytes, bytes]:
@@ -279,12 +281,12 @@ def seal_to(public_raw: bytes, plaintext: bytes, info: bytes) -> bytes:
     ciphertext to its place as the associated data does for records.
     """
     public = X25519PublicKey.from_public_bytes(public_raw)
-    return bytes([FORMAT_VERSION]) + _HPKE.encrypt(plaintext, public, info=info)
+    return bytes([SEALED_TO_VERSION]) + _HPKE.encrypt(plaintext, public, info=info)
 
 
 def open_sealed_to(private_raw: bytes, blob: bytes, info: bytes) -> bytes:
     """Open what seal_to sealed; raise CryptoError unless key, blob and info all match."""
-    if not blob or blob[0] != FORMAT_VERSION:
+    if not blob or blob[0] != SEALED_TO_VERSION:
         raise CryptoError("unknown sealed-to format")
     try:
         return _HPKE.decrypt(blob[1:], X25519PrivateKey.from_private_bytes(private_raw), info=info)

@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from personal_data import store
+from personal_data.keys import keys_hold, person_key_new
 from personal_data.categories import category_get
 from personal_data.models import PersonKey, Purchase
 from personal_data.store import Document
@@ -334,14 +335,19 @@ def _seed_chunk(*, numbers: range, purchases: int, prefix: str) -> tuple[int, in
         for n in todo
     ]
     User.objects.bulk_create(users)
-    keys = [store.person_key_new(user.pk) for user in users]
-    PersonKey.objects.bulk_create(keys)
+    # Person-held keys, wrapped by a recovery code that is thrown away (no password: nobody signs
+    # in as a synthetic person); the opened keys stay on the user objects for the caller's run.
+    made = [person_key_new(user.pk, password=None) for user in users]
+    PersonKey.objects.bulk_create([person_key for person_key, _, _ in made])
+    for user, (_, _, opened) in zip(users, made, strict=True):
+        keys_hold(user, opened)
+    keys = [opened for _, _, opened in made]
 
     cat = category_get("purchases")
     rows: list[Purchase] = []
-    for n, user, person_key in zip(todo, users, keys, strict=True):
+    for n, user, opened in zip(todo, users, keys, strict=True):
         rng = random.Random(f"vrm-scale-{prefix}-{n}")  # noqa: S311 (synthetic data, not secrets)
-        data_key = store.data_key(person_key)
+        data_key = opened.data
         for i in range(purchases):
             doc = purchase_document(rng, rng.choice(catalogue), today=today)
             if i == 0:

@@ -17,13 +17,27 @@ from django.utils import timezone
 
 
 class PersonKey(models.Model):
-    """A person's data key, stored only wrapped by a master key. Deleting it shreds the store."""
+    """A person's keys, each stored only wrapped. Deleting the row shreds the store.
+
+    The data key is wrapped by a key derived from the person's password (Argon2id, parameters in
+    `password_kdf`) and by their recovery code; nothing the operator holds opens it. Accounts made
+    before person-held keys still have it wrapped by a master key (`master_key_id`,
+    `wrapped_key`) until their next sign-in moves it (docs/security.md, "People hold the key").
+    The X25519 key pair lets the server seal writes to the person while they are away: the
+    public half in clear, the private half sealed under the data key.
+    """
 
     person = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="data_key"
     )
-    master_key_id = models.CharField(max_length=32, db_index=True)
-    wrapped_key = models.BinaryField()
+    # Legacy wrap by a master key: empty once the person holds their key.
+    master_key_id = models.CharField(max_length=32, db_index=True, blank=True)
+    wrapped_key = models.BinaryField(null=True)
+    password_kdf = models.CharField(max_length=128, blank=True)
+    password_wrap = models.BinaryField(null=True)
+    recovery_wrap = models.BinaryField(null=True)
+    public_key = models.BinaryField(max_length=32, null=True)
+    private_wrap = models.BinaryField(null=True)
     # Random per person; pseudonyms derive from it, so erasing it unlinks them for good.
     pseudonym_salt = models.BinaryField()
     created_at = models.DateTimeField(default=timezone.now)
@@ -115,6 +129,9 @@ class Preferences(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
     )
     payload = models.BinaryField()
+    # The contact choices ({"email", "safety_alerts_only"}) in clear as well: recall alerts and
+    # reminders are sent while the person is away, when the sealed document cannot be opened.
+    contact = models.JSONField(default=dict)
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -122,6 +139,71 @@ class Preferences(models.Model):
 
     def __str__(self) -> str:
         return f"preferences of {self.owner_id}"
+
+
+class AwaitingRewrap(models.Model):
+    """A record written while its owner was away, sealed to their public key until they sign in."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    category = models.CharField(max_length=16)
+    record_id = models.UUIDField()
+
+    def __str__(self) -> str:
+        return f"{self.category} {self.record_id} awaiting its owner"
+
+
+class Share(models.Model):
+    """Copies of some of a person's records sealed under a key of their own, for one reader.
+
+    The store knows nothing of consent: a share is described by plain filters (categories,
+    gifts, the earliest date, named records), and consent keeps one per live grant. The share
+    key is wrapped by a master key so vendor reads work while the person is away; deleting the
+    share destroys the key and every copy at once.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    master_key_id = models.CharField(max_length=32, db_index=True)
+    wrapped_key = models.BinaryField()
+    categories = models.JSONField(default=list)
+    include_gifts = models.BooleanField(default=False)
+    since = models.DateField(null=True)
+    record_ids = models.JSONField(null=True)
+    # False while a share made without the person's key waits for their next sign-in.
+    filled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"share {self.pk} of {self.owner_id}"
+
+
+class SharedCopy(models.Model):
+    """One record (or the preferences document) as a share's reader may see it.
+
+    The payload is the record's whole document, sealed under the share key and bound to the
+    share, category and record. The clear columns repeat the record's own (its date, when it
+    was stored, its blind GTIN index, the gift flag) so reads filter and page without opening.
+    """
+
+    share = models.ForeignKey(Share, on_delete=models.CASCADE, related_name="copies")
+    category = models.CharField(max_length=16)
+    record_id = models.UUIDField()
+    payload = models.BinaryField()
+    date = models.DateField(null=True)
+    created_at = models.DateTimeField()
+    gtin_index = models.BinaryField(max_length=16, null=True)
+    is_gift = models.BooleanField(default=False)
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["share", "category", "record_id"], name="one_copy_per_record"),
+        ]
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(fields=["share", "category", "-created_at", "-record_id"], name="copy_page"),
+        ]
+
+    def __str__(self) -> str:
+        return f"copy of {self.category} {self.record_id} in {self.share_id}"
 
 
 class PendingImport(models.Model):

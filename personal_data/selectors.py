@@ -244,7 +244,15 @@ def preferences_get(*, owner: User) -> Document:
     row = Preferences.objects.filter(owner_id=owner.pk).first()
     if row is None:
         return store.preferences_default()
-    return store.preferences_open(store.owner_data_key(owner), row)
+    return store.preferences_open(store.owner_keys(owner), row)
+
+
+def contact_preferences(*, owner: User) -> dict[str, Any]:
+    """The person's contact choices, readable while they are away (a clear column)."""
+    row = Preferences.objects.filter(owner_id=owner.pk).only("contact").first()
+    if row is None or not row.contact:
+        return dict(store.preferences_default()["contact"])
+    return dict(row.contact)
 
 
 def records_matching_codes(

@@ -8,35 +8,115 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import User
 from audit.services import ledger_append
+from core import crypto
 from core.keys import master_keyring
 from personal_data import store
 from personal_data.categories import RECORD_CATEGORIES, category_get
-from personal_data.models import PendingImport, PersonKey, Preferences
+from personal_data.keys import (
+    StoreLocked,
+    keys_hold,
+    keys_recover,
+    keys_unlock,
+    person_key_new,
+    recovery_rewrap,
+    wrap_with_password,
+)
+from personal_data.models import AwaitingRewrap, PendingImport, PersonKey, Preferences, Share
 from personal_data.pseudonyms import ledger_pseudonym
 from personal_data.schemas import PreferencesSchema
 from personal_data.selectors import record_row_for_owner
+from personal_data.shares import shares_sync_preferences, shares_sync_record, shares_sync_records
 from personal_data.store import Document
 from personal_data.transfer import ImportPlan
 
 
 @transaction.atomic
-def person_store_open(*, person: User) -> PersonKey:
-    """Give a person their own random data key (wrapped by the newest master key), once."""
-    existing = store.person_key_get(person.pk)
-    if existing is not None:
-        return existing
-    person_key = store.person_key_new(person.pk)
+def person_store_open(*, person: User, password: str | None) -> str | None:
+    """Give a person their own keys, once, and hold them open for this request.
+
+    Return the recovery code to show the person once (None if the store already existed).
+    Without a password (bulk seeding) the data key is wrapped by the recovery code alone.
+    """
+    if store.person_key_get(person.pk) is not None:
+        return None
+    person_key, code, keys = person_key_new(person.pk, password=password)
     person_key.save(force_insert=True)
-    return person_key
+    keys_hold(person, keys)
+    return code
 
 
-def _key_for_write(owner: User) -> bytes:
-    return store.data_key(person_store_open(person=owner))
+@transaction.atomic
+def person_unlock(*, person: User, password: str) -> str | None:
+    """Open the person's keys with their password (at sign-in) and hold them for this request.
+
+    An account made before person-held keys moves to them now: its data key is wrapped by the
+    password and a new recovery code, the master-key wrap is dropped, and the code is returned
+    to be shown once. Records a vendor wrote while the person was away move under the data key.
+    Raise WrongSecret if the password does not open the store.
+    """
+    person_key = PersonKey.objects.select_for_update().get(person_id=person.pk)
+    keys, code = keys_unlock(person_key, password)
+    if code is not None:
+        person_key.save()
+        subject = ledger_pseudonym(person_id=person.pk)
+        ledger_append(
+            kind="key.rotated",
+            actor_type="person",
+            actor_id=subject,
+            subject=subject,
+            reason="data key moved from the master key to the person's password and recovery code",
+        )
+    store.person_key_forget(person)
+    keys_hold(person, keys)
+    records_settle(owner=person)
+    return code
+
+
+@transaction.atomic
+def person_recover(*, person: User, code: str, new_password: str) -> str:
+    """Open the store with the recovery code, wrap it under a new password and a new code.
+
+    Return the new recovery code (the old one no longer opens anything). Raise WrongSecret.
+    """
+    person_key = PersonKey.objects.select_for_update().get(person_id=person.pk)
+    keys = keys_recover(person_key, code)
+    wrap_with_password(person_key, keys.data, new_password)
+    new_code = recovery_rewrap(person_key, keys.data)
+    person_key.save()
+    store.person_key_forget(person)
+    keys_hold(person, keys)
+    return new_code
+
+
+@transaction.atomic
+def person_password_rewrap(*, person: User, new_password: str) -> None:
+    """Wrap the person's open data key under a new password (a password change while signed in)."""
+    keys = store.owner_keys(person)
+    person_key = PersonKey.objects.select_for_update().get(person_id=person.pk)
+    wrap_with_password(person_key, keys.data, new_password)
+    person_key.save()
+
+
+@transaction.atomic
+def records_settle(*, owner: User) -> int:
+    """Move records sealed to the owner's public key under their data key; return how many."""
+    keys = store.owner_keys(owner)
+    waiting = list(AwaitingRewrap.objects.select_for_update().filter(owner_id=owner.pk))
+    for item in waiting:
+        cat = category_get(item.category)
+        row = cat.model.objects.filter(owner_id=owner.pk, pk=item.record_id).first()
+        if row is not None and store.row_sealed_to_person(row):
+            doc = store.row_open(cat, row, keys)
+            store.row_fill(cat, row, keys.data, {k: v for k, v in doc.items() if k not in store.META_FIELDS})
+            row.save(update_fields=["payload"])
+        item.delete()
+    return len(waiting)
 
 
 @transaction.atomic
@@ -56,10 +136,18 @@ def record_create(
     row = cat.model(owner_id=owner.pk)
     if cat.name == "purchases":
         row.source = source  # type: ignore[attr-defined]
-    key = _key_for_write(owner)
-    store.row_fill(cat, row, key, doc)
+    try:
+        keys = store.owner_keys(owner)
+        store.row_fill(cat, row, keys.data, doc)
+    except StoreLocked:
+        # The person is away (a vendor's write): seal to their public key; it moves under the
+        # data key when they next sign in.
+        store.row_fill(cat, row, None, doc, public_key=store.owner_public_key(owner))
+        AwaitingRewrap.objects.create(owner_id=owner.pk, category=cat.name, record_id=row.pk)
     row.save(force_insert=True)
-    return store.row_open(cat, row, key)
+    document = store.row_document(cat, row, doc)
+    shares_sync_record(owner_id=owner.pk, category=cat.name, row=row, doc=document)
+    return document
 
 
 @transaction.atomic
@@ -69,35 +157,41 @@ def record_update(
     """Change some fields of one of the owner's records; the result is validated as a whole."""
     cat = category_get(category)
     row = record_row_for_owner(owner=owner, category=category, record_id=record_id, lock=True)
-    key = _key_for_write(owner)
-    current = store.row_open(cat, row, key)
+    keys = store.owner_keys(owner)
+    current = store.row_open(cat, row, keys)
     doc = store.validate(cat.schema, {**store.editable(current), **data})
     if cat.name == "purchases":
         doc["source_vendor"] = current.get("source_vendor", "")
-    store.row_fill(cat, row, key, doc)
+    store.row_fill(cat, row, keys.data, doc)
     row.updated_at = timezone.now()
     row.save()
-    return store.row_open(cat, row, key)
+    document = store.row_open(cat, row, keys)
+    shares_sync_record(owner_id=owner.pk, category=cat.name, row=row, doc=document)
+    return document
 
 
 @transaction.atomic
 def record_delete(*, owner: User, category: str, record_id: uuid.UUID | str) -> None:
-    """Delete one of the owner's records."""
-    record_row_for_owner(owner=owner, category=category, record_id=record_id, lock=True).delete()
+    """Delete one of the owner's records (and its copies in every share)."""
+    row = record_row_for_owner(owner=owner, category=category, record_id=record_id, lock=True)
+    shares_sync_record(owner_id=owner.pk, category=category_get(category).name, row=row, doc=None)
+    row.delete()
 
 
 @transaction.atomic
 def preferences_update(*, owner: User, data: Mapping[str, Any]) -> Document:
     """Replace the owner's preferences document."""
     doc = store.validate(PreferencesSchema, data)
-    key = _key_for_write(owner)
+    keys = store.owner_keys(owner)
     Preferences.objects.update_or_create(
         owner_id=owner.pk,
         defaults={
-            "payload": store.preferences_seal(key, owner.pk, doc),
+            "payload": store.preferences_seal(keys.data, owner.pk, doc),
+            "contact": doc["contact"],
             "updated_at": timezone.now(),
         },
     )
+    shares_sync_preferences(owner_id=owner.pk, doc=doc)
     return doc
 
 
@@ -131,6 +225,8 @@ def person_erase(*, person: User, actor_type: str = "person") -> ErasureReport:
         report.records[name], _ = cat.model.objects.filter(owner_id=person.pk).delete()
     report.records["preferences"], _ = Preferences.objects.filter(owner_id=person.pk).delete()
     PendingImport.objects.filter(owner_id=person.pk).delete()
+    Share.objects.filter(owner_id=person.pk).delete()
+    AwaitingRewrap.objects.filter(owner_id=person.pk).delete()
     deleted, _ = PersonKey.objects.filter(person_id=person.pk).delete()
     store.person_key_forget(person)
     report.key_destroyed = bool(deleted)
@@ -155,54 +251,58 @@ class RotationReport:
 def master_key_rotate(
     *, batch_size: int = 500, on_batch: Callable[[int, int], None] | None = None
 ) -> RotationReport:
-    """Rewrap every data key under the newest master key, one committed batch at a time.
+    """Rewrap every key the master key wraps under the newest master key, a committed batch at a time.
 
-    Interrupting loses nothing: each batch commits on its own and a re-run picks up the keys
-    still wrapped by an older master key.
+    Those are the grant shares' keys and, until their owners next sign in, the data keys of
+    accounts made before person-held keys. Interrupting loses nothing: each batch commits on its
+    own and a re-run picks up the keys still wrapped by an older master key.
     """
     ring = master_keyring()
     newest = ring.newest_id
-    report = RotationReport(already_current=PersonKey.objects.filter(master_key_id=newest).count())
-    pending = PersonKey.objects.exclude(master_key_id=newest)
-    total = pending.count()
+    legacy = PersonKey.objects.exclude(master_key_id__in=[newest, ""])
+    shares = Share.objects.exclude(master_key_id=newest)
+    report = RotationReport(
+        already_current=PersonKey.objects.filter(master_key_id=newest).count()
+        + Share.objects.filter(master_key_id=newest).count()
+    )
+    total = legacy.count() + shares.count()
     if on_batch:
         on_batch(0, total)
-    failed_ids: list[uuid.UUID] = []
-    while True:
-        with transaction.atomic():
-            batch = list(
-                pending.exclude(person_id__in=failed_ids)
-                .order_by("person_id")
-                .select_for_update()[:batch_size]
-            )
-            if not batch:
-                break
-            now = timezone.now()
-            done = []
-            for person_key in batch:
-                try:
-                    plain = store.data_key(person_key)
-                except store.StoreError:
-                    failed_ids.append(person_key.person_id)
-                    report.failed.append(str(person_key.person_id))
-                    continue
-                person_key.master_key_id, person_key.wrapped_key = ring.wrap(
-                    plain, context=str(person_key.person_id)
-                )
-                person_key.rewrapped_at = now
-                done.append(person_key)
-            PersonKey.objects.bulk_update(done, ["master_key_id", "wrapped_key", "rewrapped_at"])
-            if done:
-                ledger_append(
-                    kind="key.rotated",
-                    actor_type="operator",
-                    actor_id="rotate_master_key",
-                    record_count=len(done),
-                    reason=f"data keys rewrapped under {newest}",
-                )
-            report.rewrapped += len(done)
-        if on_batch:
-            on_batch(len(batch), total)
+    kinds: tuple[tuple[QuerySet[Any], Callable[[Any], str], str], ...] = (
+        (legacy, lambda key: str(key.person_id), "data keys"),
+        (shares, lambda share: f"share/{share.pk}", "share keys"),
+    )
+    for pending, context, what in kinds:
+        failed: list[Any] = []
+        while True:
+            with transaction.atomic():
+                batch = list(pending.exclude(pk__in=failed).order_by("pk").select_for_update()[:batch_size])
+                if not batch:
+                    break
+                done = []
+                for item in batch:
+                    try:
+                        plain = ring.unwrap(
+                            item.master_key_id, bytes(item.wrapped_key), context=context(item)
+                        )
+                    except crypto.CryptoError:
+                        failed.append(item.pk)
+                        report.failed.append(str(item.pk))
+                        continue
+                    item.master_key_id, item.wrapped_key = ring.wrap(plain, context=context(item))
+                    done.append(item)
+                type(batch[0]).objects.bulk_update(done, ["master_key_id", "wrapped_key"])
+                if done:
+                    ledger_append(
+                        kind="key.rotated",
+                        actor_type="operator",
+                        actor_id="rotate_master_key",
+                        record_count=len(done),
+                        reason=f"{what} rewrapped under {newest}",
+                    )
+                report.rewrapped += len(done)
+            if on_batch:
+                on_batch(len(batch), total)
     return report
 
 
@@ -217,12 +317,12 @@ def records_import(
     """Store every record of a validated import plan, all or nothing; return counts per category."""
     if not plan.ok:
         raise ValueError("only a plan without problems can be imported")
-    key = _key_for_write(owner)
+    key = store.owner_keys(owner).data
     total, done = sum(len(docs) for docs in plan.records.values()), 0
     for name, documents in plan.records.items():
         cat = RECORD_CATEGORIES[name]
         for start in range(0, len(documents), batch_size):
-            rows = []
+            rows, docs = [], []
             for doc in documents[start : start + batch_size]:
                 doc = dict(doc)
                 row = cat.model(owner_id=owner.pk)
@@ -230,7 +330,9 @@ def records_import(
                     row.source = doc.pop("source", "import")  # type: ignore[attr-defined]
                 store.row_fill(cat, row, key, doc)
                 rows.append(row)
+                docs.append(store.row_document(cat, row, doc))
             cat.model.objects.bulk_create(rows)
+            shares_sync_records(owner_id=owner.pk, category=name, rows=list(zip(rows, docs, strict=True)))
             done += len(rows)
             if on_progress:
                 on_progress(done, total)
@@ -265,7 +367,7 @@ def import_stage(*, owner: User, plan: ImportPlan, filename: str) -> PendingImpo
     pending = PendingImport(owner_id=owner.pk, counts=plan.counts, filename=filename[:200])
     doc = {"records": plan.records, "preferences": plan.preferences}
     pending.payload = store.document_seal(
-        key=_key_for_write(owner), table=PENDING_TABLE, row_id=pending.pk, owner_id=owner.pk, doc=doc
+        key=store.owner_keys(owner).data, table=PENDING_TABLE, row_id=pending.pk, owner_id=owner.pk, doc=doc
     )
     pending.save(force_insert=True)
     return pending
@@ -287,7 +389,7 @@ def import_confirm(
     if pending is None:
         raise Http404("No import is waiting for confirmation.")
     doc = store.document_open(
-        key=_key_for_write(owner),
+        keys=store.owner_keys(owner),
         table=PENDING_TABLE,
         row_id=pending.pk,
         owner_id=owner.pk,

@@ -20,8 +20,9 @@ from rest_framework import serializers
 
 from accounts.models import User
 from core import crypto
-from core.keys import index_subkey, master_keyring
+from core.keys import index_subkey
 from personal_data.categories import Category
+from personal_data.keys import Keys, StoreError, StoreLocked, is_legacy, keys_drop, keys_held, legacy_data_key
 from personal_data.models import EncryptedRecord, PersonKey, Preferences
 from personal_data.schemas import PreferencesSchema, StrictSchema
 from personal_data.validators import gtin_normalise
@@ -31,10 +32,6 @@ Document = dict[str, Any]
 RowId = uuid.UUID | str
 # Fields a document carries that are not content: set by the store, never by input.
 META_FIELDS = ("id", "source", "source_vendor", "next_refill_on")
-
-
-class StoreError(Exception):
-    """A row cannot be opened: its ciphertext or its owner's key is damaged or gone."""
 
 
 def _jsonable(value: Any) -> Any:
@@ -115,38 +112,31 @@ def person_key_of(owner: User | uuid.UUID) -> PersonKey | None:
 def person_key_forget(owner: User) -> None:
     if hasattr(owner, "__dict__"):
         owner.__dict__.pop(_MEMO, None)
+        keys_drop(owner)
     if hasattr(owner, "_state"):
         owner._state.fields_cache.pop("data_key", None)
 
 
-def person_key_new(owner_id: uuid.UUID) -> PersonKey:
-    data_key = crypto.random_key()
-    key_id, wrapped = master_keyring().wrap(data_key, context=str(owner_id))
-    return PersonKey(
-        person_id=owner_id,
-        master_key_id=key_id,
-        wrapped_key=wrapped,
-        pseudonym_salt=crypto.random_key(),
-    )
-
-
-def data_key(person_key: PersonKey) -> bytes:
-    try:
-        return master_keyring().unwrap(
-            person_key.master_key_id,
-            bytes(person_key.wrapped_key),
-            context=str(person_key.person_id),
-        )
-    except crypto.CryptoError as exc:
-        raise StoreError(f"data key of {person_key.person_id} cannot be unwrapped: {exc}") from exc
-
-
-def owner_data_key(owner: User | uuid.UUID) -> bytes:
-    """The owner's unwrapped data key (owner: a user object, or an id)."""
+def owner_keys(owner: User | uuid.UUID) -> Keys:
+    """The owner's opened keys: held for this request (they signed in), or, for an account made
+    before person-held keys, opened with the master key. Otherwise StoreLocked."""
+    held = keys_held(owner)
+    if held is not None:
+        return held
     person_key = person_key_of(owner)
     if person_key is None:
         raise StoreError(f"{getattr(owner, 'pk', owner)} has no data key")
-    return data_key(person_key)
+    if is_legacy(person_key):
+        return Keys(data=legacy_data_key(person_key))
+    raise StoreLocked(f"the store of {getattr(owner, 'pk', owner)} is locked: its owner is signed out")
+
+
+def owner_public_key(owner: User | uuid.UUID) -> bytes:
+    """The public key a write is sealed to while the person is away."""
+    person_key = person_key_of(owner)
+    if person_key is None or person_key.public_key is None:
+        raise StoreError(f"{getattr(owner, 'pk', owner)} has no public key")
+    return bytes(person_key.public_key)
 
 
 # Documents and rows.
@@ -176,12 +166,38 @@ def _unseal(
         raise StoreError(f"record {row_id} cannot be opened: {exc}") from exc
 
 
-def _open(key: bytes, table: str, row_id: RowId, owner_id: RowId, payload: bytes) -> Document:
-    return json.loads(_unseal(partial(crypto.unseal, key), table, row_id, owner_id, payload))
+def opener(keys: Keys) -> Callable[[bytes, bytes], bytes]:
+    """Return open(blob, aad) for a person's keys: a payload sealed under the data key (version 1)
+    or sealed to their public key while they were away (version 2, by the private key)."""
+    unseal_v1 = crypto.unsealer(keys.data)
+
+    def open_payload(blob: bytes, aad: bytes) -> bytes:
+        if blob[:1] == bytes([crypto.SEALED_TO_VERSION]):
+            if keys.private is None:
+                raise crypto.CryptoError("sealed to a public key, and no private key is open")
+            return crypto.open_sealed_to(keys.private, blob, aad)
+        return unseal_v1(blob, aad)
+
+    return open_payload
 
 
-def row_fill(category: Category, row: EncryptedRecord, key: bytes, doc: Document) -> None:
-    """Write a validated document into a row: clear columns, blind indexes and ciphertext."""
+def _open(keys: Keys, table: str, row_id: RowId, owner_id: RowId, payload: bytes) -> Document:
+    return json.loads(_unseal(opener(keys), table, row_id, owner_id, payload))
+
+
+def row_fill(
+    category: Category,
+    row: EncryptedRecord,
+    key: bytes | None,
+    doc: Document,
+    *,
+    public_key: bytes | None = None,
+) -> None:
+    """Write a validated document into a row: clear columns, blind indexes and ciphertext.
+
+    The content is sealed under the data key, or, without it (the person is away: a vendor's
+    write), to the person's public key, which the server can seal to but not open.
+    """
     content = {k: v for k, v in doc.items() if k not in ("shared", *category.flags)}
     row.shared = doc["shared"]
     for flag in category.flags:
@@ -190,7 +206,24 @@ def row_fill(category: Category, row: EncryptedRecord, key: bytes, doc: Document
     setattr(row, category.date_field, dt.date.fromisoformat(date) if date else None)
     for field in category.indexed:
         setattr(row, f"{field}_index", blind_index(field, content.get(field, "")))
-    row.payload = _seal(key, category.table, row.pk, row.owner_id, content)
+    if key is not None:
+        row.payload = _seal(key, category.table, row.pk, row.owner_id, content)
+    elif public_key is not None:
+        row.payload = _seal_to(public_key, category.table, row.pk, row.owner_id, content)
+    else:
+        raise ValueError("a row is sealed under the data key or to the public key")
+
+
+def _seal_to(public_key: bytes, table: str, row_id: RowId, owner_id: RowId, doc: Mapping[str, Any]) -> bytes:
+    plaintext = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    aad = crypto.record_aad(table=table, record_id=str(row_id), owner_id=str(owner_id))
+    return crypto.seal_to(public_key, plaintext, aad)
+
+
+def row_sealed_to_person(row: EncryptedRecord | Mapping[str, Any]) -> bool:
+    """Whether a row's content waits, sealed to the public key, to move under the data key."""
+    payload = _getter(row)("payload")
+    return bytes(payload[:1]) == bytes([crypto.SEALED_TO_VERSION])
 
 
 def _next_refill(doc: Document) -> str | None:
@@ -220,12 +253,21 @@ def _clear_part(category: Category, get: Callable[[str], Any], row_id: str) -> D
     return clear
 
 
-def row_open(category: Category, row: EncryptedRecord | Mapping[str, Any], key: bytes) -> Document:
+def row_open(category: Category, row: EncryptedRecord | Mapping[str, Any], keys: Keys) -> Document:
     """Return a row (a model instance, or a mapping of its open_columns) as its document."""
     get = _getter(row)
-    row_id = get("id")
-    doc = _clear_part(category, get, str(row_id))
-    doc.update(_open(key, category.table, row_id, get("owner_id"), get("payload")))
+    return row_document(
+        category, row, _open(keys, category.table, get("id"), get("owner_id"), get("payload"))
+    )
+
+
+def row_document(
+    category: Category, row: EncryptedRecord | Mapping[str, Any], content: Mapping[str, Any]
+) -> Document:
+    """The document of a row whose content is already in hand (just written, or just opened)."""
+    get = _getter(row)
+    doc = _clear_part(category, get, str(get("id")))
+    doc.update({k: v for k, v in content.items() if k not in ("id", "shared", "source", *category.flags)})
     if category.name == "purchases":
         doc.setdefault("source_vendor", "")
     if category.name == "prescriptions":
@@ -240,8 +282,8 @@ def rows_open(
     rows = list(rows)
     if not rows:
         return []
-    key = owner_data_key(owner)
-    return [row_open(category, row, key) for row in rows]
+    keys = owner_keys(owner)
+    return [row_open(category, row, keys) for row in rows]
 
 
 def rows_open_json(
@@ -258,8 +300,7 @@ def rows_open_json(
     rows = list(rows)
     if not rows:
         return {}
-    key = owner_data_key(owner)
-    unseal = crypto.unsealer(key)
+    unseal = opener(owner_keys(owner))
     # The rows are the owner's: bind each to the owner asked for, so a row of anyone else fails
     # to open here exactly as it would under that person's own id and key.
     owner_id = str(getattr(owner, "pk", owner))
@@ -306,8 +347,8 @@ def preferences_seal(key: bytes, owner_id: uuid.UUID, doc: Mapping[str, Any]) ->
     return _seal(key, PREFERENCES_TABLE, owner_id, owner_id, doc)
 
 
-def preferences_open(key: bytes, row: Preferences) -> Document:
-    return _open(key, PREFERENCES_TABLE, row.pk, row.pk, bytes(row.payload))
+def preferences_open(keys: Keys, row: Preferences) -> Document:
+    return _open(keys, PREFERENCES_TABLE, row.pk, row.pk, bytes(row.payload))
 
 
 def preferences_default() -> Document:
@@ -319,5 +360,17 @@ def document_seal(*, key: bytes, table: str, row_id: RowId, owner_id: RowId, doc
     return _seal(key, table, row_id, owner_id, doc)
 
 
-def document_open(*, key: bytes, table: str, row_id: RowId, owner_id: RowId, payload: bytes) -> Any:
-    return _open(key, table, row_id, owner_id, payload)
+def document_open(*, keys: Keys, table: str, row_id: RowId, owner_id: RowId, payload: bytes) -> Any:
+    return _open(keys, table, row_id, owner_id, payload)
+
+
+def seal_under(key: bytes, *, aad: bytes, doc: Any) -> bytes:
+    """Seal a JSON document under any key (a share's copies, a kept first response)."""
+    return crypto.seal(key, orjson.dumps(doc), aad)
+
+
+def open_under(key: bytes, *, aad: bytes, blob: bytes) -> Any:
+    try:
+        return orjson.loads(crypto.unseal(key, blob, aad))
+    except crypto.CryptoError as exc:
+        raise StoreError(f"a sealed document cannot be opened: {exc}") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.hashers import check_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -10,36 +11,55 @@ from accounts.services import account_signup, account_upsert
 from accounts.signup import PendingSignup
 from consent.selectors import grants_live_for_person
 from consent.services import grant_revoke
-from personal_data.services import person_erase, person_store_open
+from personal_data.keys import recovery_code_issue
+from personal_data.services import person_erase, person_recover, person_store_open, person_unlock
 
 
 @transaction.atomic
 def person_signup(*, email: str, password: str, display_name: str = "") -> User:
-    """Create a person's account and open their encrypted store (a fresh data key)."""
+    """Create a person's account and their store, its keys wrapped by the password and a recovery
+    code; the keys stay open on the returned user, and `recovery_code_issued` gives the code."""
     user = User.objects.create_user(
         email=email, password=password, display_name=display_name, role=User.Role.PERSON
     )
-    person_store_open(person=user)
+    recovery_code_issue(user, person_store_open(person=user, password=password))
     return user
 
 
 @transaction.atomic
-def person_signup_confirm(*, pending: PendingSignup) -> User:
-    """Create the person a confirmed sign-up link describes and open their store."""
+def person_signup_confirm(*, pending: PendingSignup, password: str) -> User:
+    """Create the person a confirmed sign-up link describes and open their store.
+
+    The link carries only the password's hash; the person types the password again on the
+    confirmation page, since only the password itself can wrap their data key.
+    """
     if pending.role != User.Role.PERSON:
         raise ValidationError({"role": ["This link is not for a personal store."]})
+    if not check_password(password, pending.password_hash):
+        raise ValidationError({"password": ["That is not the password you chose when you signed up."]})
     user = account_signup(pending=pending)
-    person_store_open(person=user)
+    recovery_code_issue(user, person_store_open(person=user, password=password))
     return user
 
 
 @transaction.atomic
-def person_upsert(*, email: str, password: str, display_name: str = "") -> tuple[User, bool]:
-    """Create or reset a person's account with this e-mail, with an open store (demo seeding)."""
+def person_upsert(
+    *, email: str, password: str, display_name: str = "", recovery_code: str | None = None
+) -> tuple[User, bool]:
+    """Create or reset a person's account with this e-mail, with an open store (demo seeding).
+
+    Resetting the password of an existing person needs their recovery code (the data key is
+    theirs); without it their store keeps its old wrap and `StoreLocked` is raised.
+    """
     user, created = account_upsert(
         email=email, password=password, role=User.Role.PERSON, display_name=display_name
     )
-    person_store_open(person=user)
+    code = person_store_open(person=user, password=password)
+    if code is None and recovery_code is not None:
+        code = person_recover(person=user, code=recovery_code, new_password=password)
+    elif code is None:
+        person_unlock(person=user, password=password)
+    recovery_code_issue(user, code)
     return user, created
 
 

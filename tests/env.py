@@ -29,6 +29,10 @@ os.environ["VRM_LEDGER_SIGNING_KEY"] = (
 )
 os.environ["VRM_EMAIL_URL"] = "locmem"
 os.environ["VRM_TASKS_BACKEND"] = "immediate"
+# Opening a person's store costs an Argon2id derivation (32 MiB, 0.1-0.25 s in production); tests
+# sign people in thousands of times, so they use the cheapest valid cost, as with the password hasher.
+os.environ["VRM_KDF_MEMORY_KIB"] = "8"
+os.environ["VRM_KDF_ITERATIONS"] = "1"
 # The live server answers each keep-alive HTTP connection in a thread of its own; with persistent
 # database connections such a thread holds one for as long as the client (a browser, a
 # requests.Session) keeps the socket open, which can outlast the run and keep the test database

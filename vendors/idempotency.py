@@ -11,7 +11,9 @@ from accounts.models import User
 from core import crypto
 from core.keys import index_subkey
 from core.problems import IdempotencyConflict
-from personal_data import store
+from personal_data.keys import StoreError
+from personal_data.models import Share
+from personal_data.shares import share_open, share_seal
 from personal_data.store import Document
 from vendors.models import Application, IdempotencyKey
 
@@ -25,29 +27,29 @@ def request_hash(body: object) -> str:
 _TABLE = IdempotencyKey._meta.db_table
 
 
-def _response_open(existing: IdempotencyKey, owner: User) -> Document:
-    document: Document = store.document_open(
-        key=store.owner_data_key(owner),
-        table=_TABLE,
-        row_id=str(existing.record_id),
-        owner_id=owner.pk,
-        payload=bytes(existing.response),
-    )
-    return document
+def _aad(owner_id: object, record_id: object) -> bytes:
+    return f"vrm/{_TABLE}/v1|{record_id}|{owner_id}".encode()
 
 
-def _replay(existing: IdempotencyKey, *, digest: str, owner: User) -> Document:
+def _replay(existing: IdempotencyKey, *, digest: str, owner: User, share: Share) -> Document:
     if existing.request_hash != digest or existing.owner_id != owner.pk:
         raise IdempotencyConflict()
     if not existing.response:
         raise IdempotencyConflict("This Idempotency-Key was used before its answer was kept.")
-    return _response_open(existing, owner)
+    try:
+        document: Document = share_open(
+            share=share, aad=_aad(owner.pk, existing.record_id), blob=bytes(existing.response)
+        )
+    except StoreError:  # kept under another grant's key, since ended
+        raise IdempotencyConflict("This Idempotency-Key was used under another grant.") from None
+    return document
 
 
 def idempotent_create(
     *,
     application: Application,
     owner: User,
+    share: Share,
     key: str,
     body: object,
     create: Callable[[], Document],
@@ -56,14 +58,15 @@ def idempotent_create(
 
     Return the document and whether it was created now. A retry returns the document as it was
     first given, never the record as it is now: the person may have hidden it or added to it, and
-    a write-only grant must not read that. Raise IdempotencyConflict when the key was used with
+    a write-only grant must not read that. The first answer is kept sealed under the key of the
+    grant's share, so it dies with the grant. Raise IdempotencyConflict when the key was used with
     another body (or for another person), or when its first answer was not kept.
     """
     digest = request_hash(body)
     with transaction.atomic():
         existing = IdempotencyKey.objects.select_for_update().filter(application=application, key=key).first()
         if existing is not None:
-            return _replay(existing, digest=digest, owner=owner), False
+            return _replay(existing, digest=digest, owner=owner, share=share), False
         try:
             # The record and its key in one savepoint: if the key is taken, neither stays.
             with transaction.atomic():
@@ -74,13 +77,7 @@ def idempotent_create(
                     request_hash=digest,
                     record_id=document["id"],
                     owner=owner,
-                    response=store.document_seal(
-                        key=store.owner_data_key(owner),
-                        table=_TABLE,
-                        row_id=document["id"],
-                        owner_id=owner.pk,
-                        doc=document,
-                    ),
+                    response=share_seal(share=share, aad=_aad(owner.pk, document["id"]), doc=document),
                 )
         except IntegrityError:
             # A concurrent request with this key got there first (no row to lock when both
@@ -91,5 +88,5 @@ def idempotent_create(
                 raise IdempotencyConflict(
                     "A request with this Idempotency-Key is still being processed."
                 ) from None
-            return _replay(existing, digest=digest, owner=owner), False
+            return _replay(existing, digest=digest, owner=owner, share=share), False
         return document, True

@@ -23,7 +23,7 @@ from rest_framework import serializers
 
 from audit.services import ledger_append
 from personal_data.schemas import GtinField, StrictSchema
-from personal_data.selectors import preferences_get, records_matching_codes
+from personal_data.selectors import contact_preferences, records_matching_codes
 from personal_data.store import validate
 from vendors.models import Alert, Application, Organisation, Recall
 from vendors.selectors import organisation_is_verified
@@ -196,7 +196,7 @@ def alerts_notify(*, recall: Recall) -> int:
         for alert in pending.iterator(chunk_size=500):
             # Danger goes out whatever the contact settings say: no need to read them.
             if recall.severity != Recall.Severity.DANGER and not _wants_email(
-                preferences_get(owner=alert.person), recall.severity
+                {"contact": contact_preferences(owner=alert.person)}, recall.severity
             ):
                 continue
             EmailMessage(subject, body, to=[alert.person.email], connection=connection).send()

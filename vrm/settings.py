@@ -245,6 +245,14 @@ def _cache_config(url: str) -> dict[str, str]:
 
 CACHES = {"default": _cache_config(envstr("CACHE_URL", "locmem://"))}
 
+# The Argon2id cost of the key each person's password wraps their data key with (docs/security.md,
+# "People hold the key"): tuned so that opening the store at sign-in takes 100-250 ms here
+# (bench/keys.py prints the figure for the machine it runs on).
+VRM_KDF_MEMORY_KIB = envint("VRM_KDF_MEMORY_KIB", 32768)
+VRM_KDF_ITERATIONS = envint("VRM_KDF_ITERATIONS", 3)
+if VRM_KDF_MEMORY_KIB < 8 or VRM_KDF_ITERATIONS < 1:
+    raise ImproperlyConfigured("VRM_KDF_MEMORY_KIB must be at least 8 and VRM_KDF_ITERATIONS at least 1")
+
 # Behind a reverse proxy every request comes from the proxy's address: with VRM_BEHIND_PROXY the
 # client address is read from X-Forwarded-For, from the entry the last VRM_PROXY_COUNT trusted
 # proxies appended (core/clients.py). Off, the header is ignored: anyone can write it.

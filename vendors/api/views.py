@@ -11,12 +11,14 @@ transaction that read or wrote the data.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from functools import cache
 from typing import Any
 
 import orjson
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.request import Request
@@ -28,13 +30,15 @@ from consent.models import Grant
 from consent.oauth import BearerAuthentication
 from consent.receipts import history_from
 from consent.selectors import grant_store_filters
-from consent.services import access_denied_record, access_record
+from consent.services import access_denied_record, access_record, grant_share_ensure
 from core.formats import rfc3339
 from core.problems import body_limit_check
 from core.request_ids import request_id_of
-from personal_data import selectors, services
+from personal_data import selectors, services, shares
+from personal_data.models import Share
 from personal_data.pseudonyms import pairwise_subject
 from personal_data.schemas import PreferencesSchema, PurchaseSchema
+from personal_data.store import preferences_default
 from vendors.api.pagination import KeysetPagination
 from vendors.api.permissions import PersonGrantPermission, bearer_client, bearer_token
 from vendors.api.serializers import (
@@ -80,6 +84,13 @@ class PersonApiView(APIView):
     def person(self) -> User:
         person: User = self.grant.person
         return person
+
+    @property
+    def share(self) -> Share:
+        """What the grant lets this vendor read: copies under the grant's own key."""
+        grant = self.grant
+        share = grant.share if grant.share_id is not None else None
+        return share if share is not None else grant_share_ensure(grant=grant)
 
     def record_access(
         self,
@@ -214,17 +225,18 @@ class RecordListView(PersonApiView):
             filters["since"] = params["since"]
         # The page and its ledger entry in one transaction.
         with transaction.atomic():
-            rows = selectors.records_shared_page(
-                owner=self.person,
+            share = self.share
+            rows = shares.copies_page(
+                share=share,
                 category=self.category,
                 limit=limit + 1,  # one more tells whether a next page exists
                 after=after,
+                since=filters["since"],
                 until=params.get("until"),
                 gtin=params.get("gtin"),
-                **filters,
             )
             page = rows[:limit]
-            documents = selectors.records_open_json(owner=self.person, category=self.category, rows=page)
+            documents = shares.copies_open_json(share=share, category=self.category, rows=page)
             self.record_access("access.read", record_ids=list(documents))
         next_after = (page[-1]["created_at"], str(page[-1]["id"])) if len(rows) > limit else None
         # The documents are JSON already: the renderer embeds them as they are.
@@ -236,13 +248,19 @@ class RecordDetailView(PersonApiView):
 
     def get(self, request: Request, record_id: str) -> Response:
         _strict_query(request, set())
+        try:
+            record_uuid = str(uuid.UUID(record_id))
+        except ValueError:
+            raise Http404("No such record.") from None
         with transaction.atomic():
-            document = selectors.record_get_shared(
-                owner=self.person,
+            document = shares.copy_get(
+                share=self.share,
                 category=self.category,
-                record_id=record_id,
-                **grant_store_filters(self.grant),
+                record_id=record_uuid,
+                since=grant_store_filters(self.grant)["since"],
             )
+            if document is None:  # not shared, not covered, someone else's, or no such record
+                raise Http404("No such record.")
             self.record_access("access.read", record_ids=[document["id"]])
         return Response(document)
 
@@ -271,7 +289,11 @@ class PreferencesView(PersonApiView):
     def get(self, request: Request) -> Response:
         _strict_query(request, set())
         with transaction.atomic():
-            document = selectors.preferences_get(owner=self.person)
+            document = shares.copy_get(
+                share=self.share, category=shares.PREFERENCES, record_id=str(self.person.pk)
+            )
+            if document is None:
+                document = preferences_default()
             self.record_access("access.read", record_count=1, reason="preferences")
         return Response(document)
 
@@ -337,6 +359,7 @@ class PurchaseList(RecordListView):
                 document, _created = idempotent_create(
                     application=client,
                     owner=self.person,
+                    share=self.share,
                     key=key,
                     body=request.data,
                     create=create,
