@@ -7,6 +7,15 @@ What differs is the e-mail, which only the address's owner reads:
 - an address with an account gets "someone tried to sign up with your address; if it was you,
   log in or reset your password", and the account is left untouched.
 
+Opening the link is not enough: the confirmation page asks for the password chosen at sign-up
+and checks it against the one the link carries. Otherwise anyone could sign up a victim's
+address with a password of their own, wait for the victim to confirm, and sign in to the
+account the victim now uses (account pre-hijacking).
+
+Sign-up mail is limited: per client address (a 429 page, `VRM_SIGNUP_ADDRESS_RATE`) and per
+recipient (`VRM_SIGNUP_RECIPIENT_RATE`; past it the answer is the same but no mail goes out),
+so the form cannot be used to flood someone's mailbox.
+
 Nothing is stored until the link is used (no half-made accounts to squat an address): the
 link carries the sign-up itself, signed by Django's signing machinery (with its timestamp)
 and with the password hash sealed under a key derived from SECRET_KEY, so the hash is never
@@ -21,14 +30,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth.hashers import make_password
+from django.contrib.auth.hashers import check_password, make_password
 from django.core import signing
 from django.core.mail import EmailMessage
+from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
 
 from accounts.models import User
-from core.crypto import CryptoError, derive_key, seal, unseal
+from core.clients import client_address
+from core.crypto import CryptoError, derive_key, keyed_hash, seal, unseal
+from core.ratelimits import Limit, limit_count, limit_wait
 
 LINK_MAX_AGE = timedelta(hours=24)
 _SALT = "vrm.accounts.signup"
@@ -82,10 +94,42 @@ def signup_pending_read(*, token: str, role: str) -> PendingSignup:
     return PendingSignup(email=email, display_name=display_name, password_hash=password_hash, role=role)
 
 
-def signup_request(*, email: str, password: str, display_name: str, role: str, confirm_url_name: str) -> None:
+def signup_wait(request: HttpRequest) -> int:
+    """Seconds this client address must wait before its next sign-up (0: go ahead)."""
+    return limit_wait(request, _address_limit(request))
+
+
+def _address_limit(request: HttpRequest) -> Limit:
+    return Limit(group="signup-address", key=client_address(request), rate=settings.VRM_SIGNUP_ADDRESS_RATE)
+
+
+def _recipient_limit(email: str) -> Limit:
+    # Keyed by a hash: the cache never holds the address itself.
+    digest = keyed_hash(_key(), email.encode()).hex()[:32]
+    return Limit(group="signup-recipient", key=digest, rate=settings.VRM_SIGNUP_RECIPIENT_RATE)
+
+
+def signup_password_matches(pending: PendingSignup, password: str) -> bool:
+    """Whether the password typed on the confirmation page is the one chosen at sign-up."""
+    return check_password(password, pending.password_hash)
+
+
+def signup_request(
+    request: HttpRequest, *, email: str, password: str, display_name: str, role: str, confirm_url_name: str
+) -> None:
     """Answer a sign-up by e-mail only: a confirmation link for a new address, a warning to the
-    owner of an address that already has an account. Nothing is written."""
+    owner of an address that already has an account. Nothing is written.
+
+    The caller checks `signup_wait` first. Past the recipient's limit nothing is sent, and the
+    answer stays the same (it must not tell whether the address has an account).
+    """
     email = email.strip().lower()
+    limit_count(request, _address_limit(request))
+    recipient = _recipient_limit(email)
+    if limit_wait(request, recipient):
+        make_password(password)  # the same work as a sent sign-up, so timing tells nothing
+        return
+    limit_count(request, recipient)
     # Hash on both paths: an address with an account must not answer faster.
     password_hash = make_password(password)
     exists = User.objects.filter(email__iexact=email).exists()

@@ -23,7 +23,7 @@ from accounts.limits import TooManyAttempts, password_reconfirm, too_many_attemp
 from accounts.models import User
 from accounts.permissions import local_path, signed_in_user
 from accounts.reauth import password_confirmed
-from accounts.signup import PendingSignup, SignupLinkInvalid, signup_pending_read
+from accounts.signup import PendingSignup, SignupLinkInvalid, signup_password_matches, signup_pending_read
 
 _HOME_BY_ROLE: dict[str, str] = {
     User.Role.PERSON: "dashboard",
@@ -78,17 +78,26 @@ def signup_sent(request: HttpRequest, *, again_url_name: str) -> HttpResponse:
     return render(request, "registration/signup_sent.html", {"again_url": reverse(again_url_name)})
 
 
+class SignupConfirmForm(forms.Form):
+    password = forms.CharField(
+        label="The password you chose when you signed up",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
 def signup_confirm(
     request: HttpRequest,
     *,
     token: str,
     role: str,
-    create: Callable[[PendingSignup], User],
+    create: Callable[[PendingSignup, str], User],
     button: str,
     again_url_name: str,
     done_url_name: str,
 ) -> HttpResponse:
-    """Open a sign-up link: GET asks (mail scanners fetch links), POST creates and signs in."""
+    """Open a sign-up link: GET asks (mail scanners fetch links); POST, with the password chosen
+    at sign-up, creates the account and signs in (accounts/signup.py says why it asks)."""
     try:
         pending = signup_pending_read(token=token, role=role)
     except SignupLinkInvalid:
@@ -98,12 +107,24 @@ def signup_confirm(
             {"again_url": reverse(again_url_name)},
             status=400,
         )
-    if request.method == "POST":
-        try:
-            user = create(pending)
-        except ValidationError:  # the link was used already: the account exists
-            messages.info(request, "This address already has an account. Please log in.")
-            return redirect("login")
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect(done_url_name)
-    return render(request, "registration/signup_confirm.html", {"email": pending.email, "button": button})
+    form = SignupConfirmForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        password = form.cleaned_data["password"]
+        if signup_password_matches(pending, password):
+            try:
+                user = create(pending, password)
+            except ValidationError:  # the link was used already: the account exists
+                messages.info(request, "This address already has an account. Please log in.")
+                return redirect("login")
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect(done_url_name)
+        form.add_error(
+            "password",
+            "That is not the password chosen when signing up. If you did not sign up, close this page.",
+        )
+    return render(
+        request,
+        "registration/signup_confirm.html",
+        {"email": pending.email, "button": button, "form": form},
+        status=400 if form.errors else 200,
+    )

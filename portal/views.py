@@ -22,7 +22,7 @@ from accounts.limits import TooManyAttempts, password_reconfirm, too_many_attemp
 from accounts.models import User
 from accounts.permissions import local_path, person_required, signed_in_user
 from accounts.reauth import recent_password_required
-from accounts.signup import signup_request
+from accounts.signup import signup_request, signup_wait
 from consent.selectors import visibility_for_person
 from personal_data.categories import RECORD_CATEGORIES, category_get
 from personal_data.schemas import DIETARY
@@ -436,8 +436,11 @@ def alert_contact(request: HttpRequest, alert_id: str) -> HttpResponse:
 def signup(request: HttpRequest) -> HttpResponse:
     """Ask for an address and a password; answer alike whether the address has an account or not."""
     form = SignupForm(request.POST or None)
+    if request.method == "POST" and (wait := signup_wait(request)):
+        return too_many_attempts(request, wait=wait, reason="signup")
     if request.method == "POST" and form.is_valid():
         signup_request(
+            request,
             email=form.cleaned_data["email"],
             password=form.cleaned_data["password1"],
             display_name=form.cleaned_data.get("display_name", ""),
@@ -459,7 +462,7 @@ def signup_confirm(request: HttpRequest, token: str) -> HttpResponse:
         request,
         token=token,
         role=User.Role.PERSON,
-        create=lambda pending: person_signup_confirm(pending=pending),
+        create=lambda pending, password: person_signup_confirm(pending=pending),
         button="Create my store",
         again_url_name="signup",
         done_url_name="dashboard",

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.test import override_settings
 
@@ -54,6 +55,13 @@ def _fast_password_hashing() -> Iterator[None]:
     """
     with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    """Every test starts with empty rate-limit counters (the local-memory cache outlives tests)."""
+    cache.clear()
+    yield
 
 
 @pytest.fixture

@@ -15,10 +15,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import views as account_views
+from accounts.limits import too_many_attempts
 from accounts.models import User
 from accounts.permissions import signed_in_user, vendor_required
 from accounts.services import account_signup
-from accounts.signup import signup_request
+from accounts.signup import signup_request, signup_wait
 from consent.scopes import SCOPES, SENSITIVE_SCOPES
 from vendors import services
 from vendors.forms import ApplicationForm, ApplicationRegisterForm, OrganisationForm, StaffSignupForm
@@ -61,8 +62,11 @@ def _application_for_staff(request: HttpRequest, client_id: str) -> Application:
 def signup(request: HttpRequest) -> HttpResponse:
     """Ask for an address and a password; answer alike whether the address has an account or not."""
     form = StaffSignupForm(request.POST or None)
+    if request.method == "POST" and (wait := signup_wait(request)):
+        return too_many_attempts(request, wait=wait, reason="signup")
     if request.method == "POST" and form.is_valid():
         signup_request(
+            request,
             email=form.cleaned_data["email"],
             password=form.cleaned_data["password1"],
             display_name="",
@@ -84,7 +88,7 @@ def signup_confirm(request: HttpRequest, token: str) -> HttpResponse:
         request,
         token=token,
         role=User.Role.VENDOR_STAFF,
-        create=lambda pending: account_signup(pending=pending),
+        create=lambda pending, password: account_signup(pending=pending),
         button="Create staff account",
         again_url_name="vendors:signup",
         done_url_name="vendors:organisation_create",

@@ -277,6 +277,10 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_VERBOSE = False
 VRM_LOGIN_ADDRESS_RATE = envrate("VRM_LOGIN_ADDRESS_RATE", "30/10m")
+# Sign-up mail (accounts/signup.py): per client address, and per recipient so that nobody can
+# flood an inbox through the form.
+VRM_SIGNUP_ADDRESS_RATE = envrate("VRM_SIGNUP_ADDRESS_RATE", "20/h")
+VRM_SIGNUP_RECIPIENT_RATE = envrate("VRM_SIGNUP_RECIPIENT_RATE", "3/h")
 # axes.W001 flags a per-process (local memory) cache; vrm.W001 says the same in deploy checks,
 # where it matters, instead of on every development command.
 SILENCED_SYSTEM_CHECKS = ["axes.W001"]

@@ -31,7 +31,7 @@ def test_signup_creates_a_person_with_their_own_key(
         },
     )
     assert response.status_code == 302 and response["Location"] == "/accounts/signup/sent/"
-    response = client.post(signup_link("new.person@example.com"))
+    response = client.post(signup_link("new.person@example.com"), {"password": PASSWORD})
     assert response.status_code == 302 and response["Location"] == "/dashboard/"
     user = User.objects.get(email="new.person@example.com")
     assert user.role == User.Role.PERSON and user.password.startswith("argon2")

@@ -120,7 +120,7 @@ def test_a_new_address_gets_a_link_that_creates_the_account_and_signs_in(
     browser = Client()
     page = browser.get(path)  # a mail scanner fetching the link creates nothing
     assert page.status_code == 200 and NEW in page.content.decode() and not User.objects.exists()
-    response = browser.post(path)
+    response = browser.post(path, {"password": PASSWORD})
     assert response.status_code == 302 and response["Location"] == kind.done
     user = User.objects.get(email=NEW)
     assert user.role == kind.role and user.password.startswith("argon2") and user.check_password(PASSWORD)
@@ -138,9 +138,9 @@ def test_a_new_address_gets_a_link_that_creates_the_account_and_signs_in(
 def test_a_link_creates_one_account_once(kind: Kind, db: Any) -> None:
     _post(kind, NEW)
     path = signup_link(NEW)
-    assert Client().post(path).status_code == 302
+    assert Client().post(path, {"password": PASSWORD}).status_code == 302
     created = User.objects.values().get(email=NEW)
-    again = Client().post(path)
+    again = Client().post(path, {"password": PASSWORD})
     assert again.status_code == 302 and again["Location"] == reverse("login")
     assert "_auth_user_id" not in again.wsgi_request.session
     assert User.objects.values().get(email=NEW) == created
@@ -152,8 +152,8 @@ def test_of_two_links_for_one_address_the_first_used_wins(db: Any) -> None:
     _post(PERSON, NEW, "second passphrase here")
     second = signup_link(NEW)
     assert first != second
-    Client().post(second)
-    assert Client().post(first)["Location"] == reverse("login")
+    Client().post(second, {"password": "second passphrase here"})
+    assert Client().post(first, {"password": "first passphrase here"})["Location"] == reverse("login")
     assert User.objects.get(email=NEW).check_password("second passphrase here")
 
 
@@ -184,3 +184,54 @@ def test_sign_up_never_makes_an_auditor_or_an_operator(db: Any) -> None:
         with pytest.raises(ValidationError):
             account_signup(pending=PendingSignup(email=NEW, display_name="", password_hash="x", role=role))
     assert not User.objects.exists()
+
+
+@KINDS
+def test_someone_who_signs_up_a_victims_address_cannot_own_the_account(kind: Kind, db: Any) -> None:
+    # The attacker signs up the victim's address with a password of their own; the link goes to
+    # the victim, who opens it. Without the attacker's password nothing is created, so the
+    # attacker can never sign in to an account the victim then uses (account pre-hijacking).
+    _post(kind, NEW, "attackers own passphrase")
+    path = signup_link(NEW)
+    victim = Client()
+    assert victim.post(path).status_code == 400  # no password: the form asks for it
+    response = victim.post(path, {"password": "the victims guess here"})
+    assert response.status_code == 400
+    assert "not the password chosen when signing up" in response.content.decode()
+    assert not User.objects.filter(email=NEW).exists()
+    assert "_auth_user_id" not in victim.session
+
+
+@pytest.fixture
+def signup_rates(settings: Any) -> None:
+    settings.VRM_SIGNUP_ADDRESS_RATE = "5/h"
+    settings.VRM_SIGNUP_RECIPIENT_RATE = "2/h"
+
+
+@KINDS
+def test_the_form_cannot_flood_a_mailbox_and_still_answers_alike(
+    kind: Kind, db: Any, signup_rates: None, alice: User
+) -> None:
+    for email in (NEW, NEW, NEW, TAKEN, TAKEN, TAKEN):
+        response = Client(REMOTE_ADDR=f"10.0.0.{len(mail.outbox) + 1}").post(
+            reverse(kind.form),
+            {"email": email, "password1": PASSWORD, "password2": PASSWORD, **dict(kind.fields)},
+        )
+        assert response.status_code == 302 and response["Location"] == reverse(kind.sent)
+    # Two mails per recipient an hour, whichever answer they carry; the third is not sent.
+    assert sorted(m.to[0] for m in mail.outbox) == sorted([NEW, NEW, TAKEN, TAKEN])
+
+
+@KINDS
+def test_one_address_signing_up_many_is_slowed(kind: Kind, db: Any, signup_rates: None) -> None:
+    client = Client(REMOTE_ADDR="10.9.9.9")
+    for n in range(5):
+        data = {"email": f"p{n}@example.com", "password1": PASSWORD, "password2": PASSWORD}
+        assert client.post(reverse(kind.form), {**data, **dict(kind.fields)}).status_code == 302
+    data = {"email": "p9@example.com", "password1": PASSWORD, "password2": PASSWORD, **dict(kind.fields)}
+    refused = client.post(reverse(kind.form), data)
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    assert len(mail.outbox) == 5
+    # Another address is not affected.
+    other = Client(REMOTE_ADDR="10.9.9.10").post(reverse(kind.form), data)
+    assert other.status_code == 302

@@ -23,6 +23,7 @@ def test_sign_up_log_out_and_back_in(page: Any) -> None:
     page.wait_for_url("**/accounts/signup/sent/")
     assert page.get_by_role("heading", name="Check your e-mail").is_visible()
     page.goto(signup_link("carol@example.com"))
+    page.get_by_label("The password you chose when you signed up").fill(PASSWORD)
     page.get_by_role("button", name="Create my store").click()
     page.wait_for_url("**/dashboard/")
     assert page.get_by_role("heading", name="Hello, Carol").is_visible()

@@ -74,6 +74,7 @@ def _sign_up(page: Any, email: str = EMAIL, name: str = "Dora") -> None:
     page.get_by_role("button", name="Create account").click()
     page.wait_for_url("**/accounts/signup/sent/")
     page.goto(signup_link(email))
+    page.get_by_label("The password you chose when you signed up").fill(PASSWORD)
     page.get_by_role("button", name="Create my store").click()
     page.wait_for_url("**/dashboard/")
 

@@ -28,6 +28,7 @@ def test_vendor_signs_up_and_registers_an_app(page: Any) -> None:
     page.get_by_role("button", name="Create staff account").click()
     page.wait_for_url("**/vendor/signup/sent/")
     page.goto(signup_link("dev@grocer.example"))
+    page.get_by_label("The password you chose when you signed up").fill(PASSWORD)
     page.get_by_role("button", name="Create staff account").click()
     page.wait_for_url("**/vendor/organisation/new/")
 

@@ -343,7 +343,7 @@ def test_vendor_signup_creates_staff_and_asks_for_the_organisation(client: Clien
 
     response = client.post(path, {"email": "New@Shop.example", "password1": PASSWORD, "password2": PASSWORD})
     assert response["Location"] == reverse("vendors:signup_sent")
-    response = client.post(signup_link("new@shop.example"))
+    response = client.post(signup_link("new@shop.example"), {"password": PASSWORD})
     assert response["Location"] == reverse("vendors:organisation_create")
     staff = User.objects.get(email="new@shop.example")
     assert staff.role == User.Role.VENDOR_STAFF and staff.check_password(PASSWORD)
