@@ -95,9 +95,13 @@ def signup_confirm(
     button: str,
     again_url_name: str,
     done_url_name: str,
+    signed_in: Callable[[HttpRequest, User], HttpResponse | None] | None = None,
 ) -> HttpResponse:
     """Open a sign-up link: GET asks (mail scanners fetch links); POST, with the password chosen
-    at sign-up, creates the account and signs in (accounts/signup.py says why it asks)."""
+    at sign-up, creates the account and signs in (accounts/signup.py says why it asks).
+
+    `signed_in(request, user)` runs right after the sign-in and may answer instead of the
+    redirect to `done_url_name` (a person's store shows its recovery code first)."""
     try:
         pending = signup_pending_read(token=token, role=role)
     except SignupLinkInvalid:
@@ -117,7 +121,8 @@ def signup_confirm(
                 messages.info(request, "This address already has an account. Please log in.")
                 return redirect("login")
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            return redirect(done_url_name)
+            answer = signed_in(request, user) if signed_in is not None else None
+            return answer if answer is not None else redirect(done_url_name)
         form.add_error(
             "password",
             "That is not the password chosen when signing up. If you did not sign up, close this page.",

@@ -30,8 +30,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from personal_data import store
-from personal_data.keys import keys_hold, person_key_new
 from personal_data.categories import category_get
+from personal_data.keys import keys_hold, person_key_new
 from personal_data.models import PersonKey, Purchase
 from personal_data.store import Document
 from personal_data.validators import gtin_check_digit

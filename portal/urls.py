@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portal import views
+from portal import keyviews, views
 
 urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
@@ -12,6 +12,7 @@ urlpatterns = [
     path("data/import/<str:pending_id>/confirm/", views.data_import_confirm, name="data-import-confirm"),
     path("data/export/", views.data_export, name="data-export"),
     path("account/delete/", views.account_delete_view, name="account-delete"),
+    path("account/unlock/", keyviews.store_unlock, name="store-unlock"),
     path("data/<str:category>/", views.data_list, name="data-list"),
     path("data/<str:category>/add/", views.data_add, name="data-add"),
     path("data/<str:category>/<str:record_id>/edit/", views.data_edit, name="data-edit"),

@@ -41,6 +41,7 @@ from portal.activity import activity_for_person, entry_sentence, grant_dates_for
 from portal.closet import closet_picture
 from portal.export import export_chunks, export_zip
 from portal.forms import field_specs, form_payload
+from portal.keyviews import signup_signed_in
 from portal.services import account_delete, person_signup_confirm
 from vendors.alerts import (
     alert_allow_contact,
@@ -462,7 +463,8 @@ def signup_confirm(request: HttpRequest, token: str) -> HttpResponse:
         request,
         token=token,
         role=User.Role.PERSON,
-        create=lambda pending, password: person_signup_confirm(pending=pending),
+        create=lambda pending, password: person_signup_confirm(pending=pending, password=password),
+        signed_in=signup_signed_in,
         button="Create my store",
         again_url_name="signup",
         done_url_name="dashboard",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -10,10 +11,13 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.test import override_settings
+from django.http import HttpRequest
+from django.test import Client, override_settings
 
 from accounts.models import User
 from accounts.services import account_upsert
+from personal_data.keys import keys_held
+from portal.keysession import COOKIE, keys_into_session
 from portal.services import person_signup
 
 PASSWORD = "correct horse battery staple"
@@ -55,6 +59,34 @@ def _fast_password_hashing() -> Iterator[None]:
     """
     with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
         yield
+
+
+def _force_login_with_keys(self: Client, user: Any, backend: str | None = None) -> None:
+    """Client.force_login that, like a real sign-in with the password, also opens a person's
+    store for the session: with the keys the user object holds (person_signup leaves them open).
+
+    A user read afresh from the database holds no keys, exactly as after a password reset.
+    """
+    _original_force_login(self, user, backend)
+    keys = keys_held(user)
+    if keys is None:
+        return
+    request = HttpRequest()
+    request.session = self.session
+    request.user = user
+    keys_into_session(request, keys)
+    request.session.save()
+    self.cookies[COOKIE] = base64.b64encode(request._vrm_new_keys_cookie).decode()
+
+
+_original_force_login = Client.force_login
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _sign_in_opens_the_store() -> Iterator[None]:
+    Client.force_login = _force_login_with_keys  # type: ignore[method-assign]
+    yield
+    Client.force_login = _original_force_login  # type: ignore[method-assign]
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from accounts import views as account_views
 from audit import api as ledger_api
 from consent import oauth_views
+from portal import keyviews
 from portal import views as portal_views
 
 admin.site.site_header = "vrm operations"
@@ -16,6 +17,8 @@ urlpatterns = [
     path("accounts/signup/", portal_views.signup, name="signup"),
     path("accounts/signup/sent/", portal_views.signup_sent, name="signup-sent"),
     path("accounts/signup/confirm/<str:token>/", portal_views.signup_confirm, name="signup-confirm"),
+    # A person's sign-in also opens their store (portal/keyviews.py).
+    path("accounts/login/", keyviews.PersonLoginView.as_view(), name="login"),
     path("accounts/", include("accounts.urls")),
     path("", include("portal.urls")),
     path("vendor/", include("vendors.urls")),
