@@ -156,3 +156,64 @@ def test_a_right_password_confirms_while_attempts_are_left(alice: User) -> None:
         client.post("/accounts/confirm/", {"password": "typo"})
     response = client.post("/accounts/confirm/?next=/data/export/", {"password": PASSWORD})
     assert response.status_code == 302 and response["Location"] == "/data/export/"
+
+
+NEW_PASSWORD = "a fresh and long passphrase"
+
+
+def _change(client: Client, old: str, path: str = "/accounts/password_change/") -> Any:
+    return client.post(
+        path, {"old_password": old, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
+    )
+
+
+@pytest.mark.parametrize("path", ["/accounts/password_change/", "/admin/password_change/"])
+def test_the_old_password_of_a_password_change_cannot_be_guessed_without_limit(
+    alice: User, operator: User, path: str
+) -> None:
+    user = operator if path.startswith("/admin/") else alice
+    thief = Client(REMOTE_ADDR=ATTACKER)
+    thief.force_login(user)
+    assert thief.get(path).status_code == 200
+    for _ in range(5):
+        guessed = _change(thief, "guess", path)
+        assert guessed.status_code == 200 and "old_password" in guessed.context["form"].errors
+    refused = _change(thief, PASSWORD, path)
+    assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD) and not user.check_password(NEW_PASSWORD)
+    # One count per account with re-authentication: that is refused as well.
+    assert thief.post("/accounts/confirm/", {"password": PASSWORD}).status_code == 429
+
+
+@pytest.mark.parametrize(
+    ("path", "done"),
+    [
+        ("/accounts/password_change/", "/accounts/password_change/done/"),
+        ("/admin/password_change/", "/admin/password_change/done/"),
+    ],
+)
+def test_the_right_old_password_changes_it_while_attempts_are_left(
+    alice: User, operator: User, path: str, done: str
+) -> None:
+    user = operator if path.startswith("/admin/") else alice
+    client = Client(REMOTE_ADDR=VICTIM)
+    client.force_login(user)
+    for _ in range(4):
+        _change(client, "typo", path)
+    changed = _change(client, PASSWORD, path)
+    assert changed.status_code == 302 and changed["Location"] == done
+    assert client.get(done).status_code == 200 and _signed_in(client)  # the session survives
+    user.refresh_from_db()
+    assert user.check_password(NEW_PASSWORD)
+
+
+def test_admin_logins_are_paused_per_account_and_address(operator: User) -> None:
+    attacker, elsewhere = Client(REMOTE_ADDR=ATTACKER), Client(REMOTE_ADDR=VICTIM)
+    for _ in range(5):
+        attacker.post("/admin/login/", {"username": operator.email, "password": "wrong"})
+    assert (
+        attacker.post("/admin/login/", {"username": operator.email, "password": PASSWORD}).status_code == 429
+    )
+    signed_in = elsewhere.post("/admin/login/", {"username": operator.email, "password": PASSWORD})
+    assert signed_in.status_code == 302 and _signed_in(elsewhere)
