@@ -17,7 +17,7 @@ from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
@@ -93,7 +93,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
             return too_many_attempts(request, wait=refused.wait, reason="reconfirm")
 
 
-def admin_password_change(request: HttpRequest) -> HttpResponse:
+def admin_password_change(request: HttpRequest) -> HttpResponseBase:
     """The admin's own "change password" page (an operator's password), counted the same way.
 
     What `AdminSite.password_change` does, with the limited view in place of Django's.
