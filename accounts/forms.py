@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
 from accounts.limits import password_reconfirm
-from accounts.models import User
+from accounts.models import User, email_key
 
 
 class SignupForm(UserCreationForm):  # type: ignore[type-arg]
@@ -19,7 +19,7 @@ class SignupForm(UserCreationForm):  # type: ignore[type-arg]
         labels = {"email": "E-mail address", "display_name": "Your name (optional)"}
 
     def clean_email(self) -> str:
-        return str(self.cleaned_data["email"]).strip().lower()
+        return email_key(str(self.cleaned_data["email"]))
 
     def validate_unique(self) -> None:
         # Whether the address has an account must not show on the form (accounts/signup.py):

@@ -27,7 +27,7 @@ from django.core.mail import EmailMessage
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from accounts.models import User
+from accounts.models import User, email_key
 from core.crypto import CryptoError, derive_key, seal, unseal
 
 LINK_MAX_AGE = timedelta(hours=24)
@@ -85,10 +85,10 @@ def signup_pending_read(*, token: str, role: str) -> PendingSignup:
 def signup_request(*, email: str, password: str, display_name: str, role: str, confirm_url_name: str) -> None:
     """Answer a sign-up by e-mail only: a confirmation link for a new address, a warning to the
     owner of an address that already has an account. Nothing is written."""
-    email = email.strip().lower()
+    email = email_key(email)
     # Hash on both paths: an address with an account must not answer faster.
     password_hash = make_password(password)
-    exists = User.objects.filter(email__iexact=email).exists()
+    exists = User.objects.with_email(email).exists()
     if exists:
         subject = "Someone tried to sign up with your e-mail address"
         body = render_to_string(

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache
-from django.test import Client
+from django.test import Client, RequestFactory
 
-from accounts.models import User
+from accounts.limits import login_username
+from accounts.models import User, email_key
 from accounts.reauth import SESSION_KEY
 from tests.conftest import PASSWORD
 
@@ -217,3 +218,59 @@ def test_admin_logins_are_paused_per_account_and_address(operator: User) -> None
     )
     signed_in = elsewhere.post("/admin/login/", {"username": operator.email, "password": PASSWORD})
     assert signed_in.status_code == 302 and _signed_in(elsewhere)
+
+
+def _pause_from_attacker(email: str) -> Client:
+    User.objects.create_user(email=email, password=PASSWORD)
+    attacker = Client(REMOTE_ADDR=ATTACKER)
+    for _ in range(5):
+        _login(attacker, email, "wrong")
+    assert _login(attacker, email, PASSWORD).status_code == 429
+    return attacker
+
+
+@pytest.mark.parametrize(
+    ("email", "spelling"),
+    [
+        ("alicia@example.com", "al\u0131cia@example.com"),  # dotless ı: PostgreSQL's UPPER() gives I
+        ("iris@example.com", "\u0131r\u0131s@example.com"),
+    ],
+)
+def test_a_spelling_only_the_database_would_fold_does_not_reach_the_account(
+    db: Any, email: str, spelling: str
+) -> None:
+    attacker = _pause_from_attacker(email)
+    # No fresh guesses at the account under another spelling, and no way in with it.
+    for client in (attacker, Client(REMOTE_ADDR=VICTIM)):
+        response = _login(client, spelling, PASSWORD)
+        assert response.status_code == 200 and not _signed_in(client)
+
+
+@pytest.mark.parametrize(
+    ("email", "spelling"),
+    [
+        ("stella@example.com", "\u017ftella@example.com"),  # long ſ, NFKC s
+        ("kate@example.com", "\u212aATE@example.com"),  # Kelvin sign, NFKC K
+        ("nina@example.com", "\u00a0NINA@EXAMPLE.COM"),  # a no-break space before it
+    ],
+)
+def test_every_spelling_that_reaches_the_account_shares_its_count(db: Any, email: str, spelling: str) -> None:
+    attacker = _pause_from_attacker(email)
+    assert _login(attacker, spelling, PASSWORD).status_code == 429
+    elsewhere = Client(REMOTE_ADDR=VICTIM)
+    assert _login(elsewhere, spelling, PASSWORD).status_code == 302 and _signed_in(elsewhere)
+
+
+@pytest.mark.parametrize(
+    ("typed", "key"),
+    [
+        (" Alice@Example.COM ", "alice@example.com"),
+        ("\u017ftella@Example.com", "stella@example.com"),
+        ("al\u0131ce@example.com", "al\u0131ce@example.com"),
+        ("\u00c0lice@example.com", "\u00c0lice@example.com"),
+    ],
+)
+def test_axes_counts_a_login_under_the_key_the_login_looks_up(typed: str, key: str) -> None:
+    # Also when axes reads the raw form field, before Django's form normalised it.
+    raw = RequestFactory().post(LOGIN, {"username": typed})
+    assert login_username(raw, None) == login_username(raw, {"username": typed}) == email_key(typed) == key

@@ -184,3 +184,18 @@ def test_sign_up_never_makes_an_auditor_or_an_operator(db: Any) -> None:
         with pytest.raises(ValidationError):
             account_signup(pending=PendingSignup(email=NEW, display_name="", password_hash="x", role=role))
     assert not User.objects.exists()
+
+
+@KINDS
+def test_an_address_only_the_database_would_fold_onto_an_account_is_another_address(
+    kind: Kind, alice: User
+) -> None:
+    # PostgreSQL's UPPER() makes `alıce` `ALICE`: sign-up must not tell that mailbox about alice.
+    spelling = "al\u0131ce@example.com"
+    _post(kind, spelling)
+    (message,) = mail.outbox
+    assert (
+        message.to == [spelling]
+        and "/signup/confirm/" in message.body
+        and "already has one" not in message.body
+    )
