@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, UserCreationForm
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
 
-from accounts.models import User
+from accounts.limits import password_reconfirm
+from accounts.models import User, email_key
 
 
 class SignupForm(UserCreationForm):  # type: ignore[type-arg]
@@ -16,7 +19,7 @@ class SignupForm(UserCreationForm):  # type: ignore[type-arg]
         labels = {"email": "E-mail address", "display_name": "Your name (optional)"}
 
     def clean_email(self) -> str:
-        return str(self.cleaned_data["email"]).strip().lower()
+        return email_key(str(self.cleaned_data["email"]))
 
     def validate_unique(self) -> None:
         # Whether the address has an account must not show on the form (accounts/signup.py):
@@ -29,3 +32,21 @@ class LoginForm(AuthenticationForm):
         super().__init__(*args, **kwargs)
         self.fields["username"].label = "E-mail address"
         self.fields["username"].widget.attrs.update(autocomplete="email", autofocus=True)
+
+
+class LimitedPasswordChangeForm(PasswordChangeForm):
+    """Django's password change, its old password checked through the re-confirmation limit.
+
+    Raises accounts.limits.TooManyAttempts from validation once the account has given too many
+    wrong passwords; the view turns it into a 429.
+    """
+
+    def __init__(self, user: User, *args: Any, request: HttpRequest, **kwargs: Any) -> None:
+        super().__init__(user, *args, **kwargs)
+        self.request = request
+
+    def clean_old_password(self) -> str:
+        old_password = str(self.cleaned_data["old_password"])
+        if not password_reconfirm(self.request, user=self.user, password=old_password):
+            raise ValidationError(self.error_messages["password_incorrect"], code="password_incorrect")
+        return old_password

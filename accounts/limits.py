@@ -22,7 +22,7 @@ from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from accounts.models import User
+from accounts.models import User, email_key
 from core.clients import client_address
 from core.ratelimits import Limit, limit_count, limit_wait
 
@@ -35,14 +35,16 @@ def _cooloff_seconds() -> int:
 
 
 def login_username(request: HttpRequest, credentials: dict[str, Any] | None) -> str | None:
-    """The account a login attempt names, as axes counts it: the e-mail, case-folded.
+    """The account a login attempt names, as axes counts it: the key the login looks it up by.
 
-    Logins match e-mails case-insensitively, so `Alice@…` and `alice@…` must share one count.
+    `Alice@…` and `alice@…` reach one account and must share one count; `email_key` is the
+    exact lookup key of logins (accounts/models.py), so no spelling reaches an account under
+    another count.
     """
     username = (credentials or {}).get(settings.AXES_USERNAME_FORM_FIELD)
     if username is None:
         username = request.POST.get(settings.AXES_USERNAME_FORM_FIELD) if request is not None else None
-    return username.strip().lower() if isinstance(username, str) else None
+    return email_key(username) if isinstance(username, str) else None
 
 
 def _address_limit(request: HttpRequest) -> Limit:

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import string
+import unicodedata
 import uuid
 from typing import Any, ClassVar
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.utils import timezone
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def email_key(value: str) -> str:
+    """The spelling an account is stored, looked up and counted under.
+
+    NFKC (as Django's login form already applies to what is typed: `ſ` is `s`, the Kelvin sign
+    `K`), trimmed, then ASCII letters lower-cased; other letters are never case-mapped.
+    Accounts are found by exact match on this key, never by the database's case-insensitive
+    match: PostgreSQL's UPPER() maps the dotless `ı` to `I`, so `alıce@…` reached alice under
+    a spelling the lockout counted apart. Login lockout keys on this same function, so every
+    spelling that reaches an account shares that account's count.
+    """
+    return unicodedata.normalize("NFKC", value).strip().translate(_ASCII_LOWER)
 
 
 class UserManager(BaseUserManager["User"]):
@@ -16,7 +33,7 @@ class UserManager(BaseUserManager["User"]):
     def _create(self, email: str, password: str | None, **extra: Any) -> User:
         if not email:
             raise ValueError("An e-mail address is required.")
-        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user = self.model(email=email_key(email), **extra)
         user.set_password(password)
         user.save(using=self._db)
         return user
@@ -31,7 +48,11 @@ class UserManager(BaseUserManager["User"]):
         return self._create(email, password, **extra)
 
     def get_by_natural_key(self, username: str | None) -> User:
-        return self.get(email__iexact=username or "")
+        return self.get(email=email_key(username or ""))
+
+    def with_email(self, email: str) -> models.QuerySet[User]:
+        """The account (at most one) this address reaches, as a login would find it."""
+        return self.filter(email=email_key(email))
 
 
 class User(AbstractBaseUser, PermissionsMixin):

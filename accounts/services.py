@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from accounts.models import User
+from accounts.models import User, email_key
 from accounts.signup import PendingSignup
 
 # Auditors and operators are made by the operator, never by signing up.
@@ -19,10 +19,10 @@ def account_upsert(*, email: str, password: str, role: str, display_name: str = 
     A person's account must come with a store: make people with `portal.services.person_upsert`,
     which calls this and opens the store (the store sits above accounts).
     """
-    user = User.objects.filter(email__iexact=email).first()
+    user = User.objects.with_email(email).first()
     created = user is None
     if user is None:
-        user = User(email=email.lower())
+        user = User(email=email_key(email))
     user.display_name = display_name
     user.role = role
     user.is_active = True
@@ -39,7 +39,7 @@ def account_signup(*, pending: PendingSignup) -> User:
     """
     if pending.role not in SIGNUP_ROLES:
         raise ValidationError({"role": ["Nobody signs up for this kind of account."]})
-    if User.objects.filter(email__iexact=pending.email).exists():
+    if User.objects.with_email(pending.email).exists():
         raise ValidationError({"email": ["This address already has an account."]})
     user = User(email=pending.email, display_name=pending.display_name, role=pending.role)
     user.password = pending.password_hash  # hashed when the form was sent

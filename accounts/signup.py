@@ -37,7 +37,7 @@ from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from accounts.models import User
+from accounts.models import User, email_key
 from core.clients import client_address
 from core.crypto import CryptoError, derive_key, keyed_hash, seal, unseal
 from core.ratelimits import Limit, limit_count, limit_wait
@@ -123,7 +123,7 @@ def signup_request(
     The caller checks `signup_wait` first. Past the recipient's limit nothing is sent, and the
     answer stays the same (it must not tell whether the address has an account).
     """
-    email = email.strip().lower()
+    email = email_key(email)
     limit_count(request, _address_limit(request))
     recipient = _recipient_limit(email)
     if limit_wait(request, recipient):
@@ -132,7 +132,7 @@ def signup_request(
     limit_count(request, recipient)
     # Hash on both paths: an address with an account must not answer faster.
     password_hash = make_password(password)
-    exists = User.objects.filter(email__iexact=email).exists()
+    exists = User.objects.with_email(email).exists()
     if exists:
         subject = "Someone tried to sign up with your e-mail address"
         body = render_to_string(

@@ -11,5 +11,7 @@ urlpatterns = [
         auth_views.LoginView.as_view(authentication_form=LoginForm, redirect_authenticated_user=True),
         name="login",
     ),
+    # Before Django's own, which it replaces: the old password is counted (accounts/limits.py).
+    path("password_change/", views.PasswordChangeView.as_view(), name="password_change"),
     path("", include("django.contrib.auth.urls")),
 ]

@@ -1,6 +1,7 @@
 """The role-aware landing page, re-authentication, and the sign-up pages both sign-ups share.
 
-Login, logout and reset are Django's own views. A person's sign-up opens their store, so it
+Login, logout and reset are Django's own views; password change is Django's too, with its old
+password counted like every re-confirmation (PasswordChangeView). A person's sign-up opens their store, so it
 lives in the portal (portal.views.signup) and vendor staff's in vendors; both answer through
 `signup_sent` and `signup_confirm` here (accounts/signup.py says why).
 """
@@ -8,17 +9,20 @@ lives in the portal (portal.views.signup) and vendor staff's in vendors; both an
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django import forms
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
+from accounts.forms import LimitedPasswordChangeForm
 from accounts.limits import TooManyAttempts, password_reconfirm, too_many_attempts
 from accounts.models import User
 from accounts.permissions import local_path, signed_in_user
@@ -71,6 +75,34 @@ def reauth(request: HttpRequest) -> HttpResponse:
         {"form": form, "next": next_url},
         status=400 if form.errors else 200,
     )
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Django's password change (same URL, templates and session update), its old password
+    counted with every other re-confirmation of the account's password (accounts/limits.py)."""
+
+    form_class = LimitedPasswordChangeForm
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {**super().get_form_kwargs(), "request": self.request}
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return super().post(request, *args, **kwargs)
+        except TooManyAttempts as refused:
+            return too_many_attempts(request, wait=refused.wait, reason="reconfirm")
+
+
+def admin_password_change(request: HttpRequest) -> HttpResponseBase:
+    """The admin's own "change password" page (an operator's password), counted the same way.
+
+    What `AdminSite.password_change` does, with the limited view in place of Django's.
+    """
+    request.current_app = admin.site.name
+    return PasswordChangeView.as_view(
+        success_url=reverse("admin:password_change_done", current_app=admin.site.name),
+        extra_context=admin.site.each_context(request),
+    )(request)
 
 
 def signup_sent(request: HttpRequest, *, again_url_name: str) -> HttpResponse:

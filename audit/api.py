@@ -44,6 +44,16 @@ class PublicKeyOut(serializers.Serializer[dict[str, Any]]):
     created_at = serializers.DateTimeField()
     retired_at = serializers.DateTimeField(allow_null=True)
     current = serializers.BooleanField()
+    predecessor_kid = serializers.CharField(
+        allow_null=True, help_text="`kid` of the key that handed over to this one (null for the first key)"
+    )
+    handover_signature = serializers.CharField(
+        allow_null=True,
+        help_text="base64 Ed25519 signature by the predecessor of the handover statement naming this key",
+    )
+    possession_signature = serializers.CharField(
+        allow_null=True, help_text="base64 Ed25519 signature by this key of its possession statement"
+    )
 
 
 class CheckpointOut(serializers.Serializer[dict[str, Any]]):
@@ -58,7 +68,10 @@ class CheckpointOut(serializers.Serializer[dict[str, Any]]):
         allow_null=True, help_text="base64 raw Ed25519 public key that signed this checkpoint"
     )
     public_key_pem = serializers.CharField(allow_null=True)
-    keys = PublicKeyOut(many=True, help_text="the key history, oldest first; old keys verify old proofs")
+    keys = PublicKeyOut(
+        many=True,
+        help_text="the chain of trusted keys, oldest first, with their handovers; old keys verify old proofs",
+    )
 
 
 class InclusionOut(serializers.Serializer[dict[str, Any]]):

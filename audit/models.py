@@ -120,9 +120,12 @@ class LedgerCheckpoint(models.Model):
 class LedgerPublicKey(models.Model):
     """A public key that signs, or once signed, checkpoints and consent receipts (never a private key).
 
-    The history lets old checkpoints and receipts verify after a rotation; each key after the
-    first is introduced by a `key.signing_rotated` entry sealed under its predecessor, which is
-    what makes a key added here by hand detectable (docs/ledger.md, "Signing keys").
+    The history lets old checkpoints and receipts verify after a rotation. Each key after the
+    first carries its handover: its predecessor's signature of a statement naming it, and its
+    own signature proving possession. Only a key reachable from the first key by valid handovers
+    is trusted (audit.selectors.signing_key_chain), so a row added here by hand, or by anyone who
+    can only write to the database, is never trusted (docs/ledger.md, "Signing keys"). The table
+    is append-only (migration 0005), except that retired_at may be set once.
     """
 
     public_key = models.BinaryField(max_length=32, unique=True)
@@ -130,6 +133,15 @@ class LedgerPublicKey(models.Model):
     kid = models.CharField(max_length=43, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
     retired_at = models.DateTimeField(null=True, blank=True)
+    # NULL for the first key. Not unique: a forged row naming the current key as its predecessor
+    # must not be able to block the real rotation that comes after it.
+    predecessor = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="successors"
+    )
+    # Ed25519 signatures of core.crypto.handover_statement by the predecessor and of
+    # core.crypto.possession_statement by this key; NULL for the first key.
+    handover_signature = models.BinaryField(max_length=64, null=True)
+    possession_signature = models.BinaryField(max_length=64, null=True)
 
     class Meta:
         ordering: ClassVar[list[str]] = ["created_at", "id"]

@@ -16,7 +16,7 @@ from django.http import Http404
 from audit import ledger
 from audit.merkle import consistency_proof, inclusion_proof
 from audit.models import LedgerCheckpoint, LedgerEntry, LedgerLeaf, LedgerPublicKey
-from core.crypto import b64url, public_key_pem
+from core.crypto import b64url, handover_verify, jwk_thumbprint, public_key_pem
 
 
 def checkpoint_latest() -> LedgerCheckpoint | None:
@@ -36,13 +36,65 @@ def _checkpoint_at(tree_size: int | None) -> LedgerCheckpoint:
 
 
 def signing_keys() -> list[LedgerPublicKey]:
-    """Return the key history, oldest first: every public key that signs or once signed."""
+    """Return the key history as stored, oldest first, trusted or not (signing_key_chain says which)."""
     return list(LedgerPublicKey.objects.order_by("created_at", "id"))
 
 
 def signing_keys_public() -> list[bytes]:
-    """Return the raw public keys of the key history, oldest first."""
+    """Return the raw public keys of the key history as stored, oldest first."""
     return [bytes(k.public_key) for k in signing_keys()]
+
+
+def _first_key(keys: list[LedgerPublicKey]) -> LedgerPublicKey | None:
+    first = LedgerCheckpoint.objects.order_by("tree_size").only("note").first()
+    if first is None:
+        # Before the first seal: the key registered first (ids are handed out in order, so a
+        # row inserted later cannot claim to be older, whatever its created_at says).
+        return next((k for k in keys if k.predecessor_id is None), None)
+    try:
+        note = ledger.note_parse(first.note)
+    except ValueError:
+        return None
+    return next((k for k in keys if ledger.note_signer(note, [bytes(k.public_key)]) is not None), None)
+
+
+def _handed_over(old: LedgerPublicKey, new: LedgerPublicKey) -> bool:
+    if new.handover_signature is None or new.possession_signature is None:
+        return False
+    return handover_verify(
+        old_public=bytes(old.public_key),
+        new_public=bytes(new.public_key),
+        handover_signature=bytes(new.handover_signature),
+        possession_signature=bytes(new.possession_signature),
+    )
+
+
+def signing_key_chain() -> list[LedgerPublicKey]:
+    """Return the trusted keys, oldest first: the first key and each key it handed over to, in turn.
+
+    The first key is the one that signed the first checkpoint (before any seal, the first key
+    registered): trusted on first use, as an auditor pins it by keeping that checkpoint. Every
+    later key is trusted only if its predecessor's handover signature and its own possession
+    signature verify; what the database says about it (a ledger entry, retired_at) grants nothing.
+    """
+    keys = list(LedgerPublicKey.objects.order_by("id"))
+    chain: list[LedgerPublicKey] = []
+    current = _first_key(keys)
+    while current is not None and current.kid == jwk_thumbprint(bytes(current.public_key)):
+        chain.append(current)
+        tip = current
+        # Two valid successors would take the old private key; the first wins, the other stays
+        # untrusted and verify_ledger names it.
+        current = next(
+            (k for k in keys if k.predecessor_id == tip.pk and k not in chain and _handed_over(tip, k)),
+            None,
+        )
+    return chain
+
+
+def signing_keys_trusted_public() -> list[bytes]:
+    """Return the raw public keys of the chain of trusted keys, oldest first."""
+    return [bytes(k.public_key) for k in signing_key_chain()]
 
 
 def signing_key_known(*, public_raw: bytes) -> bool | None:
@@ -53,9 +105,8 @@ def signing_key_known(*, public_raw: bytes) -> bool | None:
 
 
 def signing_key_by_kid(*, kid: str) -> bytes | None:
-    """Return the raw public key whose RFC 7638 thumbprint is kid (a receipt's `kid`), if known."""
-    key = LedgerPublicKey.objects.filter(kid=kid).first()
-    return None if key is None else bytes(key.public_key)
+    """Return the trusted raw public key whose RFC 7638 thumbprint is kid (a receipt's `kid`), if any."""
+    return next((bytes(k.public_key) for k in signing_key_chain() if k.kid == kid), None)
 
 
 def signing_key_jwk(public_raw: bytes, kid: str) -> dict[str, str]:
@@ -63,7 +114,9 @@ def signing_key_jwk(public_raw: bytes, kid: str) -> dict[str, str]:
     return {"kty": "OKP", "crv": "Ed25519", "x": b64url(public_raw), "kid": kid, "alg": "EdDSA", "use": "sig"}
 
 
-def _key_document(key: LedgerPublicKey, origin: str) -> dict[str, Any]:
+def _key_document(
+    key: LedgerPublicKey, origin: str, *, predecessor: LedgerPublicKey | None, current: bool
+) -> dict[str, Any]:
     public_raw = bytes(key.public_key)
     return {
         "key_id": ledger.key_id(name=origin, public_raw=public_raw).hex(),
@@ -73,18 +126,31 @@ def _key_document(key: LedgerPublicKey, origin: str) -> dict[str, Any]:
         "jwk": signing_key_jwk(public_raw, key.kid),
         "created_at": ledger.rfc3339(key.created_at),
         "retired_at": None if key.retired_at is None else ledger.rfc3339(key.retired_at),
-        "current": key.retired_at is None,
+        "current": current,
+        # The handover, so an outsider who pinned the first key can check every later one.
+        "predecessor_kid": None if predecessor is None else predecessor.kid,
+        "handover_signature": _b64_or_none(key.handover_signature),
+        "possession_signature": _b64_or_none(key.possession_signature),
     }
+
+
+def _b64_or_none(value: bytes | memoryview | None) -> str | None:
+    return None if value is None else ledger.b64(bytes(value))
 
 
 def checkpoint_document(*, checkpoint: LedgerCheckpoint) -> dict[str, Any]:
     """Return a checkpoint with everything an outside party needs to check its signature.
 
-    `public_key` and `key_id` name the key that signed this checkpoint; `keys` is the whole key
-    history (old keys verify old checkpoints and receipts), the current one marked.
+    `public_key` and `key_id` name the key that signed this checkpoint; `keys` is the chain of
+    trusted keys (old keys verify old checkpoints and receipts), each with its handover, the
+    newest marked current. A key in the history that no valid handover reaches is left out.
     """
     origin = checkpoint.note.split("\n", 1)[0]
-    keys = [_key_document(k, origin) for k in signing_keys()]
+    chain = signing_key_chain()
+    keys = [
+        _key_document(k, origin, predecessor=chain[i - 1] if i else None, current=i == len(chain) - 1)
+        for i, k in enumerate(chain)
+    ]
     try:
         note_key_id = ledger.note_parse(checkpoint.note).signatures[0].key_id.hex()
     except (ValueError, IndexError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -21,8 +21,21 @@ from django.utils import timezone
 from audit import ledger
 from audit.merkle import CompactRange, consistency_proof, leaf_hash, verify_consistency
 from audit.models import LedgerCheckpoint, LedgerEntry, LedgerLeaf, LedgerPublicKey
-from audit.selectors import checkpoint_latest, leaf_hashes, signing_keys_public
-from core.crypto import SigningKey, jwk_thumbprint, public_key_check
+from audit.selectors import (
+    checkpoint_latest,
+    leaf_hashes,
+    signing_key_chain,
+    signing_keys_public,
+    signing_keys_trusted_public,
+)
+from core.crypto import (
+    SigningKey,
+    handover_statement,
+    jwk_thumbprint,
+    possession_statement,
+    public_key_check,
+    verify_signature,
+)
 from core.keys import signing_key
 
 MAX_SCOPES = 32
@@ -281,26 +294,38 @@ class SigningKeyRotation:
 
 
 ROTATION_ACTOR = "rotate_signing_key"
-# The reason of a key.signing_rotated entry: the RFC 7638 thumbprints of the old and new keys.
-_ROTATION_REASON = re.compile(r"old ([A-Za-z0-9_-]{43}) new ([A-Za-z0-9_-]{43})")
 
 
 @transaction.atomic
-def signing_key_rotate(*, public_raw: bytes) -> SigningKeyRotation:
-    """Make a new public key the current signing key, handing over under the old one.
+def signing_key_rotate(*, public_raw: bytes, possession_signature: bytes) -> SigningKeyRotation:
+    """Make a new public key the current signing key, handed over by the old one.
 
-    Append a `key.signing_rotated` entry naming both keys and seal it under the configured (old)
-    key, so the old key itself vouches for the new one; then retire the old key and record the
-    new one. The private key never reaches this function.
+    The configured (old) key signs core.crypto.handover_statement naming the new key; the new
+    key's holder must have signed possession_statement (`possession_signature`). Both signatures
+    are stored on the new key's row, and that is what makes it trusted. Record the rotation in a
+    `key.signing_rotated` entry sealed under the old key, then retire the old key. The new
+    private key never reaches this function.
     """
     try:
         public_key_check(public_raw)
     except ValueError as exc:
         raise ValueError(f"the new key is not usable: {exc}") from None
     old = signing_key_use()
+    old_public = old.public_raw()
+    old_kid, new_kid = jwk_thumbprint(old_public), jwk_thumbprint(public_raw)
+    chain = signing_key_chain()
+    if not chain or bytes(chain[-1].public_key) != old_public:
+        raise SigningKeyUnknown(
+            f"the configured VRM_LEDGER_SIGNING_KEY (kid {old_kid}) is not the newest key of the chain "
+            "of handovers, so a key it hands over to would not be trusted; run verify_ledger"
+        )
     if LedgerPublicKey.objects.filter(public_key=public_raw).exists():
         raise ValueError("the new key is already in the key history; generate a fresh one")
-    old_kid, new_kid = jwk_thumbprint(old.public_raw()), jwk_thumbprint(public_raw)
+    if not verify_signature(
+        public_raw, possession_signature, possession_statement(old_public=old_public, new_public=public_raw)
+    ):
+        raise ValueError("the new key's possession signature does not verify")
+    handover_signature = old.sign(handover_statement(old_public=old_public, new_public=public_raw))
     ledger_append(
         kind=LedgerEntry.Kind.SIGNING_KEY_ROTATED,
         actor_type=LedgerEntry.ActorType.OPERATOR,
@@ -310,8 +335,15 @@ def signing_key_rotate(*, public_raw: bytes) -> SigningKeyRotation:
     handover = ledger_seal()
     assert handover is not None  # noqa: S101 (the entry just appended is there to seal)
     now = timezone.now()
-    LedgerPublicKey.objects.filter(retired_at__isnull=True).update(retired_at=now)
-    LedgerPublicKey.objects.create(public_key=public_raw, kid=new_kid, created_at=now)
+    LedgerPublicKey.objects.filter(pk=chain[-1].pk, retired_at__isnull=True).update(retired_at=now)
+    LedgerPublicKey.objects.create(
+        public_key=public_raw,
+        kid=new_kid,
+        created_at=now,
+        predecessor=chain[-1],
+        handover_signature=handover_signature,
+        possession_signature=possession_signature,
+    )
     return SigningKeyRotation(old_kid=old_kid, new_kid=new_kid, handover=handover)
 
 
@@ -356,42 +388,27 @@ class _Tally:
 class _KeyChain:
     """Which keys may sign the next checkpoint.
 
-    The first checkpoint's signer starts the chain. A `key.signing_rotated` entry introduces its
-    new key once a checkpoint signed by the old key it names covers it; after the new key has
-    signed a checkpoint, the old one may not sign again. A key put into the history by hand,
-    without a handover signed by its predecessor, therefore cannot sign checkpoints that verify.
+    `keys` is the whole key history (to name the key of any key id), `trusted` the kids of the
+    chain of handovers from the first key, in order (audit.selectors.signing_key_chain). A
+    checkpoint must be signed by a trusted key no older than the signer of the checkpoint before
+    it: once the new key has signed, the old one may not sign again.
     """
 
     keys: list[bytes]
-    allowed: set[str] = field(default_factory=set)
-    vouched: set[str] = field(default_factory=set)
-    successor_of: dict[str, str] = field(default_factory=dict)
-    pending: list[tuple[str, str]] = field(default_factory=list)
-
-    def entry(self, entry: list[Any]) -> None:
-        if entry[2] == LedgerEntry.Kind.SIGNING_KEY_ROTATED:
-            match = _ROTATION_REASON.fullmatch(entry[11])
-            if match:
-                self.pending.append((match[1], match[2]))
+    trusted: list[str]
+    position: int = 0
 
     def checkpoint(self, where: str, signer: bytes) -> None:
         kid = jwk_thumbprint(signer)
-        if not self.vouched:
-            self.allowed = {kid}
-            self.vouched.add(kid)
-        if kid not in self.allowed:
+        if kid not in self.trusted:
             raise _Problem(
-                f"{where}: it is signed by key {kid}, which no handover sealed under the key before "
-                "it introduced (or which a newer key has replaced)"
+                f"{where}: it is signed by key {kid}, which no valid handover signature from the "
+                "first key reaches"
             )
-        if kid in self.successor_of:
-            self.allowed.discard(self.successor_of[kid])
-        for old, new in self.pending:
-            if old == kid:
-                self.allowed.add(new)
-                self.vouched.add(new)
-                self.successor_of[new] = old
-        self.pending.clear()
+        index = self.trusted.index(kid)
+        if index < self.position:
+            raise _Problem(f"{where}: it is signed by key {kid}, which a newer key has replaced")
+        self.position = index
 
 
 def _sealed_chunks(size: int, chunk_size: int) -> Iterator[list[tuple[Any, ...]]]:
@@ -432,7 +449,7 @@ def _check_checkpoint(cp: tuple[Any, ...], tree: CompactRange, previous: int, ch
 
 def _verify(tally: _Tally, chunk_size: int, on_progress: Progress | None) -> tuple[int, bytes]:
     """Check every sealed entry and checkpoint; return the newest checkpoint's size and root."""
-    chain = _KeyChain(keys=signing_keys_public())
+    chain = _KeyChain(keys=signing_keys_public(), trusted=[k.kid for k in signing_key_chain()])
     checkpoints = list(
         LedgerCheckpoint.objects.order_by("tree_size").values_list(
             "tree_size", "root_hash", "compact_range", "note", "signature", "key_id"
@@ -466,7 +483,6 @@ def _verify(tally: _Tally, chunk_size: int, on_progress: Progress | None) -> tup
                 raise _Problem(
                     f"entry {entry[0]} at leaf index {leaf_index}: its content does not match its leaf hash"
                 )
-            chain.entry(entry)
             tree.append(digest)
             tally.entries = tree.size
             while cp is not None and cp[0] == tree.size:
@@ -490,10 +506,10 @@ def _verify(tally: _Tally, chunk_size: int, on_progress: Progress | None) -> tup
     if checkpoints:
         for public_raw in chain.keys:
             kid = jwk_thumbprint(public_raw)
-            if kid not in chain.vouched:
+            if kid not in chain.trusted:
                 raise _Problem(
-                    f"the key history holds key {kid}, which neither signed the first checkpoint "
-                    "nor was handed over to by a sealed rotation entry"
+                    f"the key history holds key {kid}, which no valid handover signature from the "
+                    "first key reaches"
                 )
     return size, tree.root()
 
@@ -507,13 +523,14 @@ def _check_outside(tally: _Tally, note_text: str, size: int, root: bytes) -> Non
     where = f"the checkpoint given (tree size {note.tree_size})"
     if note.origin != ledger.origin():
         raise _Problem(f"{where} is for {note.origin!r}, not for this ledger ({ledger.origin()!r})")
-    keys = signing_keys_public()
+    # Only a trusted key: a rewritten history (a new first key) fails against a kept checkpoint.
+    keys = signing_keys_trusted_public()
     if ledger.note_signer(note, keys) is None:
         ours = [line.key_id for line in note.signatures if line.name == note.origin]
         known = {ledger.key_id(name=note.origin, public_raw=k) for k in keys}
         if not any(key_id in known for key_id in ours):
             named = ", ".join(key_id.hex() for key_id in ours) or "none"
-            raise _Problem(f"{where}: its key id ({named}) is not in the key history")
+            raise _Problem(f"{where}: its key id ({named}) is not in the key history's chain of trusted keys")
         raise _Problem(f"{where}: its signature does not verify with the key of its key id")
     if note.tree_size > size:
         raise _Problem(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import calendar
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
@@ -34,7 +35,7 @@ from consent.authorization import authorization_request_check
 from consent.forms import ConsentForm
 from consent.oauth import checksum
 from consent.scopes import SCOPES, SENSITIVE_SCOPES
-from consent.selectors import application_find
+from consent.selectors import application_find, application_pk_for
 from consent.services import grant_authorize
 from consent.types import OAuthApplication
 from core.clients import client_address
@@ -208,66 +209,140 @@ class AuthorizeView(BaseAuthorizationView):
         return render(request, "consent/authorize.html", context, status=status)
 
 
-def _client_id(request: HttpRequest) -> str:
-    """The client a token request says it comes from (HTTP Basic or form body), unverified."""
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    if header.lower().startswith("basic "):
-        try:
-            return base64.b64decode(header[6:]).decode().split(":", 1)[0]
-        except (ValueError, UnicodeDecodeError):
-            return "malformed"
-    return request.POST.get("client_id", "")
+def _basic_client_id(oauth_request: OauthlibRequest) -> str | None:
+    """The client id of the HTTP Basic credentials, read exactly as DOT reads them.
+
+    Mirrors `OAuth2Validator._authenticate_basic_auth`: the scheme must be "Basic" (case and
+    all), and the user part is form-decoded (`unquote_plus`, RFC 6749 §2.3.1), so `%41bc` is
+    the client `Abc`. Whatever DOT cannot read as Basic credentials, it ignores: so do we.
+    """
+    scheme, _, encoded = str(oauth_request.headers.get("HTTP_AUTHORIZATION") or "").partition(" ")
+    if scheme != "Basic" or not encoded:
+        return None
+    try:  # oauthlib's Request has no `encoding`, so DOT ends up with UTF-8
+        encoding = oauth_request.encoding or settings.DEFAULT_CHARSET or "utf-8"
+    except AttributeError:
+        encoding = "utf-8"
+    try:
+        user, separator, _secret = base64.b64decode(encoded).decode(encoding).partition(":")
+    except (TypeError, ValueError):  # binascii.Error and UnicodeDecodeError are ValueErrors
+        return None
+    return unquote_plus(user) if separator else None
 
 
-def _slow_down(wait: int) -> HttpResponse:
-    response = JsonResponse(
-        {"error": "slow_down", "error_description": "Too many token requests; retry later."}, status=429
-    )
-    response["Retry-After"] = str(wait)
+class _TwoClients(Exception):
+    """One request carries credentials of two different clients."""
+
+
+class _NoSuchClient(Exception):
+    """A client id no client can have, which DOT's lookup would crash on (a NUL on PostgreSQL)."""
+
+
+def _claimed_client(view: OAuthLibMixin, request: HttpRequest) -> str:
+    """The key of the client whose secret this request may make DOT check.
+
+    DOT tries the Basic credentials first and, if they fail, the client id and secret oauthlib
+    parsed from the body and query: one request can name two clients. Each id is resolved to
+    the application DOT would load, so every spelling DOT accepts for a client is counted as
+    that client, whatever the encoding. Ids that resolve to nothing cost no secret hash and
+    share one key. Raises _TwoClients if the request names two different applications, and
+    _NoSuchClient for an id that cannot exist.
+    """
+    uri, method, body, headers = view.get_oauthlib_core()._extract_params(request)
+    oauth_request = OauthlibRequest(uri, method, body, headers)
+    named = {_basic_client_id(oauth_request), oauth_request.client_id}
+    if any("\x00" in str(c) for c in named if c):
+        raise _NoSuchClient
+    resolved = {application_pk_for(client_id=str(c)) for c in named if c} - {None}
+    if len(resolved) > 1:
+        raise _TwoClients
+    return f"app:{resolved.pop()}" if resolved else "unknown"
+
+
+def _oauth_error(status: int, error: str, description: str, wait: int = 0) -> HttpResponse:
+    response = JsonResponse({"error": error, "error_description": description}, status=status)
+    if wait:
+        response["Retry-After"] = str(wait)
     return response
 
 
-class RateLimitedTokenView(TokenView):
-    """The token endpoint: one transaction per request, and two counts per client.
+def _failures(request: HttpRequest, client: str) -> Limit:
+    """Failed client authentication, per client and address, shared by every endpoint that
+    checks a client secret (token, revocation, introspection)."""
+    return Limit(
+        group="oauth-token-failures",
+        key=f"{client}|{client_address(request)}",
+        rate=f"{settings.VRM_TOKEN_FAILURES_PER_MINUTE}/m",
+    )
+
+
+class ClientAuthenticationLimited(OAuthLibMixin):
+    """Refuse a client's failing address before any secret hash, and count its failures.
 
     A client id is public, so requests that fail client authentication are counted apart,
-    per client id and address, and never spend the client's own allowance: a stranger with
-    the id and a wrong secret slows only themselves (and whoever shares their address), and
-    is refused before a secret hash is computed. Authenticated requests spend the client's
-    allowance (VRM_TOKEN_RATE_PER_MINUTE), wherever they come from.
+    per client and address: a stranger with the id and a wrong secret slows only themselves
+    (and whoever shares their address), and is refused before a secret hash is computed.
     """
 
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        client_id = _client_id(request)
-        failures = Limit(
-            group="oauth-token-failures",
-            key=f"{client_id}|{client_address(request)}",
-            rate=f"{settings.VRM_TOKEN_FAILURES_PER_MINUTE}/m",
-        )
-        allowance = Limit(group="oauth-token", key=client_id, rate=f"{settings.VRM_TOKEN_RATE_PER_MINUTE}/m")
-        wait = limit_wait(request, failures) or limit_wait(request, allowance)
+    def limited(
+        self, request: HttpRequest, handle: Callable[[], HttpResponse], *, allowance: bool
+    ) -> HttpResponse:
+        try:
+            client = _claimed_client(self, request)
+        except _TwoClients:
+            # RFC 6749 §2.3: one authentication method, for one client, per request.
+            return _oauth_error(400, "invalid_request", "Credentials of more than one client.")
+        except _NoSuchClient:
+            return _oauth_error(401, "invalid_client", "Client authentication failed.")
+        failures = _failures(request, client)
+        spent = Limit(group="oauth-token", key=client, rate=f"{settings.VRM_TOKEN_RATE_PER_MINUTE}/m")
+        wait = limit_wait(request, failures) or (limit_wait(request, spent) if allowance else 0)
         if wait:
-            return _slow_down(wait)
-        with transaction.atomic():
-            response = super().post(request, *args, **kwargs)
-        # oauthlib answers 401 invalid_client exactly when client authentication failed.
-        limit_count(request, failures if response.status_code == 401 else allowance)
+            return _oauth_error(429, "slow_down", "Too many requests; retry later.", wait)
+        response = handle()
+        # oauthlib (and our introspection) answer 401 exactly when client authentication failed.
+        if response.status_code == 401:
+            limit_count(request, failures)
+        elif allowance:
+            limit_count(request, spent)
         return response
 
 
-class AtomicRevokeTokenView(RevokeTokenView):
+class RateLimitedTokenView(ClientAuthenticationLimited, TokenView):
+    """The token endpoint: one transaction per request, and two counts per client.
+
+    Failed client authentication is counted as for every endpoint that checks a secret
+    (ClientAuthenticationLimited); authenticated requests spend the client's allowance
+    (VRM_TOKEN_RATE_PER_MINUTE), wherever they come from.
+    """
+
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        with transaction.atomic():
-            return super().post(request, *args, **kwargs)
+        def handle() -> HttpResponse:
+            with transaction.atomic():
+                return super(RateLimitedTokenView, self).post(request, *args, **kwargs)
+
+        return self.limited(request, handle, allowance=True)
+
+
+class AtomicRevokeTokenView(ClientAuthenticationLimited, RevokeTokenView):
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def handle() -> HttpResponse:
+            with transaction.atomic():
+                return super(AtomicRevokeTokenView, self).post(request, *args, **kwargs)
+
+        return self.limited(request, handle, allowance=False)
 
 
 @method_decorator(csrf_exempt, name="dispatch")
-class IntrospectView(OAuthLibMixin, View):
+class IntrospectView(ClientAuthenticationLimited, View):
     """RFC 7662 introspection, for the authenticated client that owns the token (POST only)."""
 
     http_method_names = ["post"]
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return self.limited(request, lambda: self._introspect(request), allowance=False)
+
+    def _introspect(self, request: HttpRequest) -> HttpResponse:
         core = self.get_oauthlib_core()
         uri, method, body, headers = core._extract_params(request)
         oauth_request = OauthlibRequest(uri, method, body, headers)

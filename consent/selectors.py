@@ -110,6 +110,12 @@ def application_find(client_id: str) -> OAuthApplication | None:
     return get_application_model().objects.select_related("organisation").filter(client_id=client_id).first()
 
 
+def application_pk_for(*, client_id: str) -> str | None:
+    """Return the pk of the application DOT resolves `client_id` to (an exact match), or None."""
+    pk = get_application_model().objects.filter(client_id=client_id).values_list("pk", flat=True).first()
+    return None if pk is None else str(pk)
+
+
 def application_by_client_id(client_id: str) -> OAuthApplication:
     """Return the OAuth application with this client id or raise Http404."""
     application = application_find(client_id)

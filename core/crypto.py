@@ -384,3 +384,35 @@ def verify_signature(public_raw: bytes, signature: bytes, message: bytes) -> boo
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+# A signing-key handover (docs/ledger.md, "Signing keys"): the old key signs a statement naming
+# the new one, and the new key signs a statement of its own, proving that whoever takes over
+# holds its private half. Distinct first lines keep one signature from standing in for the other.
+_HANDOVER = "vrm/signing-key-handover/v1"
+_POSSESSION = "vrm/signing-key-possession/v1"
+
+
+def _key_statement(context: str, old_public: bytes, new_public: bytes) -> bytes:
+    return f"{context}\nold {b64url(old_public)}\nnew {b64url(new_public)}\n".encode("ascii")
+
+
+def handover_statement(*, old_public: bytes, new_public: bytes) -> bytes:
+    """Return the statement the old key signs to hand over to the new key."""
+    return _key_statement(_HANDOVER, old_public, new_public)
+
+
+def possession_statement(*, old_public: bytes, new_public: bytes) -> bytes:
+    """Return the statement the new key signs to prove its holder takes over from the old key."""
+    return _key_statement(_POSSESSION, old_public, new_public)
+
+
+def handover_verify(
+    *, old_public: bytes, new_public: bytes, handover_signature: bytes, possession_signature: bytes
+) -> bool:
+    """Return whether the old key handed over to the new key and the new key accepted it."""
+    return verify_signature(
+        old_public, handover_signature, handover_statement(old_public=old_public, new_public=new_public)
+    ) and verify_signature(
+        new_public, possession_signature, possession_statement(old_public=old_public, new_public=new_public)
+    )

@@ -24,19 +24,21 @@ PASSWORD = "correct horse battery staple"
 # What vrm/settings.py configures, read before the fast hasher below replaces it for the run.
 PRODUCTION_PASSWORD_HASHERS = list(django_settings.PASSWORD_HASHERS)
 LEDGER_TABLES = ("audit_ledgerleaf", "audit_ledgercheckpoint", "audit_ledgerentry")
+# The signing-key history is append-only too (audit migration 0005).
+KEY_TABLE = "audit_ledgerpublickey"
 
 
-def ledger_wipe() -> None:
-    """Empty the ledger tables behind the triggers' back (test databases only)."""
+def ledger_wipe(tables: tuple[str, ...] = (*LEDGER_TABLES, KEY_TABLE)) -> None:
+    """Empty the ledger tables (and the key history) behind the triggers' back (test databases only)."""
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # Foreign keys are deferred; pending checks would block ALTER TABLE.
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            for table in LEDGER_TABLES:
+            for table in tables:
                 cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
-            for table in LEDGER_TABLES:
+            for table in tables:
                 cursor.execute(f"DELETE FROM {table}")
-            for table in LEDGER_TABLES:
+            for table in tables:
                 cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
         else:
             cursor.execute(
@@ -45,7 +47,7 @@ def ledger_wipe() -> None:
             triggers = cursor.fetchall()
             for name, _ in triggers:
                 cursor.execute(f"DROP TRIGGER {name}")
-            for table in LEDGER_TABLES:
+            for table in tables:
                 cursor.execute(f"DELETE FROM {table}")
             for _, sql in triggers:
                 cursor.execute(sql)

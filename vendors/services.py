@@ -37,7 +37,7 @@ REDIRECT_URI_MAX_LENGTH = 2000
 def vendor_staff_signup(*, email: str, password: str) -> User:
     """Create a vendor-staff account; refuse an e-mail address that already has one."""
     # create_user, not account_upsert: sign-up must never reset somebody else's password.
-    if User.objects.filter(email__iexact=email).exists():
+    if User.objects.with_email(email).exists():
         raise ValidationError({"email": ["An account with this e-mail address already exists."]})
     return User.objects.create_user(email=email, password=password, role=User.Role.VENDOR_STAFF)
 

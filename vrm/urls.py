@@ -39,6 +39,12 @@ urlpatterns = [
         name="api-docs",
     ),
     path(".well-known/oauth-authorization-server", oauth_views.server_metadata, name="oauth-metadata"),
+    # Before the admin's own, which it replaces: the old password is counted (accounts/limits.py).
+    path(
+        "admin/password_change/",
+        admin.site.admin_view(account_views.admin_password_change),
+        name="admin-password-change",
+    ),
     path("admin/", admin.site.urls),
     # The public ledger endpoints (audit/api.py): no authentication, hashes only.
     path("api/v1/ledger/checkpoint", ledger_api.CheckpointView.as_view(), name="ledger-checkpoint"),

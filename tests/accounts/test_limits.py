@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache
-from django.test import Client
+from django.test import Client, RequestFactory
 
-from accounts.models import User
+from accounts.limits import login_username
+from accounts.models import User, email_key
 from accounts.reauth import SESSION_KEY
 from tests.conftest import PASSWORD
 
@@ -156,3 +157,120 @@ def test_a_right_password_confirms_while_attempts_are_left(alice: User) -> None:
         client.post("/accounts/confirm/", {"password": "typo"})
     response = client.post("/accounts/confirm/?next=/data/export/", {"password": PASSWORD})
     assert response.status_code == 302 and response["Location"] == "/data/export/"
+
+
+NEW_PASSWORD = "a fresh and long passphrase"
+
+
+def _change(client: Client, old: str, path: str = "/accounts/password_change/") -> Any:
+    return client.post(
+        path, {"old_password": old, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
+    )
+
+
+@pytest.mark.parametrize("path", ["/accounts/password_change/", "/admin/password_change/"])
+def test_the_old_password_of_a_password_change_cannot_be_guessed_without_limit(
+    alice: User, operator: User, path: str
+) -> None:
+    user = operator if path.startswith("/admin/") else alice
+    thief = Client(REMOTE_ADDR=ATTACKER)
+    thief.force_login(user)
+    assert thief.get(path).status_code == 200
+    for _ in range(5):
+        guessed = _change(thief, "guess", path)
+        assert guessed.status_code == 200 and "old_password" in guessed.context["form"].errors
+    refused = _change(thief, PASSWORD, path)
+    assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD) and not user.check_password(NEW_PASSWORD)
+    # One count per account with re-authentication: that is refused as well.
+    assert thief.post("/accounts/confirm/", {"password": PASSWORD}).status_code == 429
+
+
+@pytest.mark.parametrize(
+    ("path", "done"),
+    [
+        ("/accounts/password_change/", "/accounts/password_change/done/"),
+        ("/admin/password_change/", "/admin/password_change/done/"),
+    ],
+)
+def test_the_right_old_password_changes_it_while_attempts_are_left(
+    alice: User, operator: User, path: str, done: str
+) -> None:
+    user = operator if path.startswith("/admin/") else alice
+    client = Client(REMOTE_ADDR=VICTIM)
+    client.force_login(user)
+    for _ in range(4):
+        _change(client, "typo", path)
+    changed = _change(client, PASSWORD, path)
+    assert changed.status_code == 302 and changed["Location"] == done
+    assert client.get(done).status_code == 200 and _signed_in(client)  # the session survives
+    user.refresh_from_db()
+    assert user.check_password(NEW_PASSWORD)
+
+
+def test_admin_logins_are_paused_per_account_and_address(operator: User) -> None:
+    attacker, elsewhere = Client(REMOTE_ADDR=ATTACKER), Client(REMOTE_ADDR=VICTIM)
+    for _ in range(5):
+        attacker.post("/admin/login/", {"username": operator.email, "password": "wrong"})
+    assert (
+        attacker.post("/admin/login/", {"username": operator.email, "password": PASSWORD}).status_code == 429
+    )
+    signed_in = elsewhere.post("/admin/login/", {"username": operator.email, "password": PASSWORD})
+    assert signed_in.status_code == 302 and _signed_in(elsewhere)
+
+
+def _pause_from_attacker(email: str) -> Client:
+    User.objects.create_user(email=email, password=PASSWORD)
+    attacker = Client(REMOTE_ADDR=ATTACKER)
+    for _ in range(5):
+        _login(attacker, email, "wrong")
+    assert _login(attacker, email, PASSWORD).status_code == 429
+    return attacker
+
+
+@pytest.mark.parametrize(
+    ("email", "spelling"),
+    [
+        ("alicia@example.com", "al\u0131cia@example.com"),  # dotless ı: PostgreSQL's UPPER() gives I
+        ("iris@example.com", "\u0131r\u0131s@example.com"),
+    ],
+)
+def test_a_spelling_only_the_database_would_fold_does_not_reach_the_account(
+    db: Any, email: str, spelling: str
+) -> None:
+    attacker = _pause_from_attacker(email)
+    # No fresh guesses at the account under another spelling, and no way in with it.
+    for client in (attacker, Client(REMOTE_ADDR=VICTIM)):
+        response = _login(client, spelling, PASSWORD)
+        assert response.status_code == 200 and not _signed_in(client)
+
+
+@pytest.mark.parametrize(
+    ("email", "spelling"),
+    [
+        ("stella@example.com", "\u017ftella@example.com"),  # long ſ, NFKC s
+        ("kate@example.com", "\u212aATE@example.com"),  # Kelvin sign, NFKC K
+        ("nina@example.com", "\u00a0NINA@EXAMPLE.COM"),  # a no-break space before it
+    ],
+)
+def test_every_spelling_that_reaches_the_account_shares_its_count(db: Any, email: str, spelling: str) -> None:
+    attacker = _pause_from_attacker(email)
+    assert _login(attacker, spelling, PASSWORD).status_code == 429
+    elsewhere = Client(REMOTE_ADDR=VICTIM)
+    assert _login(elsewhere, spelling, PASSWORD).status_code == 302 and _signed_in(elsewhere)
+
+
+@pytest.mark.parametrize(
+    ("typed", "key"),
+    [
+        (" Alice@Example.COM ", "alice@example.com"),
+        ("\u017ftella@Example.com", "stella@example.com"),
+        ("al\u0131ce@example.com", "al\u0131ce@example.com"),
+        ("\u00c0lice@example.com", "\u00c0lice@example.com"),
+    ],
+)
+def test_axes_counts_a_login_under_the_key_the_login_looks_up(typed: str, key: str) -> None:
+    # Also when axes reads the raw form field, before Django's form normalised it.
+    raw = RequestFactory().post(LOGIN, {"username": typed})
+    assert login_username(raw, None) == login_username(raw, {"username": typed}) == email_key(typed) == key

@@ -235,3 +235,18 @@ def test_one_address_signing_up_many_is_slowed(kind: Kind, db: Any, signup_rates
     # Another address is not affected.
     other = Client(REMOTE_ADDR="10.9.9.10").post(reverse(kind.form), data)
     assert other.status_code == 302
+
+
+@KINDS
+def test_an_address_only_the_database_would_fold_onto_an_account_is_another_address(
+    kind: Kind, alice: User
+) -> None:
+    # PostgreSQL's UPPER() makes `alıce` `ALICE`: sign-up must not tell that mailbox about alice.
+    spelling = "al\u0131ce@example.com"
+    _post(kind, spelling)
+    (message,) = mail.outbox
+    assert (
+        message.to == [spelling]
+        and "/signup/confirm/" in message.body
+        and "already has one" not in message.body
+    )

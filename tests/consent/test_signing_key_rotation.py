@@ -2,6 +2,7 @@
 
 Checkpoint notes carry the C2SP key id, receipts the RFC 7638 thumbprint as `kid`; both are looked
 up in the key history (audit.LedgerPublicKey), which the public checkpoint endpoint publishes.
+Only keys reachable from the first key by handovers signed by their predecessor are trusted.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import DatabaseError, connection, transaction
 from django.test import Client
 from django.urls import reverse
 from jwcrypto import jwk, jws
@@ -26,8 +28,15 @@ from audit.services import SigningKeyUnknown, ledger_seal, ledger_verify
 from consent.models import Grant
 from consent.receipts import receipt_verify
 from consent.services import grant_amend, grant_authorize, grant_revoke
-from core.crypto import SigningKey, jwk_thumbprint, verify_signature
-from tests.audit.conftest import append
+from core.crypto import (
+    SigningKey,
+    handover_statement,
+    jwk_thumbprint,
+    possession_statement,
+    verify_signature,
+)
+from tests.audit.conftest import append, postgres_only
+from tests.conftest import KEY_TABLE, ledger_wipe
 from vrm.checks import check_signing_key_history
 
 
@@ -89,6 +98,20 @@ def test_checkpoints_and_receipts_signed_before_a_rotation_verify_after_it(
     handover = LedgerEntry.objects.get(kind=LedgerEntry.Kind.SIGNING_KEY_ROTATED)
     assert handover.reason == f"old {old_kid} new {new_kid}"
     assert hasattr(handover, "leaf")
+    # The trust itself: the old key signed the handover, the new key proved possession.
+    old_public, new_public = SigningKey.parse(old_pem).public_raw(), SigningKey.parse(new_pem).public_raw()
+    new_row = LedgerPublicKey.objects.get(kid=new_kid)
+    assert new_row.predecessor is not None and new_row.predecessor.kid == old_kid
+    assert verify_signature(
+        old_public,
+        bytes(new_row.handover_signature),
+        handover_statement(old_public=old_public, new_public=new_public),
+    )
+    assert verify_signature(
+        new_public,
+        bytes(new_row.possession_signature),
+        possession_statement(old_public=old_public, new_public=new_public),
+    )
 
     # Until restarted, processes keep signing with the old key; that stays valid.
     grant_amend(grant=grant, by=alice, scopes=["purchases:read"])
@@ -118,6 +141,14 @@ def test_checkpoints_and_receipts_signed_before_a_rotation_verify_after_it(
     assert keys[new_id.hex()]["current"] and keys[new_id.hex()]["retired_at"] is None
     assert not keys[old_id.hex()]["current"] and keys[old_id.hex()]["retired_at"]
     assert doc["key_id"] == new_id.hex() and doc["public_key"] == keys[new_id.hex()]["public_key"]
+    # An outsider who pinned the old key checks the handover from what the endpoint publishes.
+    published = keys[new_id.hex()]
+    assert keys[old_id.hex()]["predecessor_kid"] is None and published["predecessor_kid"] == old_kid
+    assert verify_signature(
+        old_public,
+        base64.b64decode(published["handover_signature"]),
+        handover_statement(old_public=old_public, new_public=new_public),
+    )
     for checkpoint, key_id in ((old_checkpoint, old_id), (new_checkpoint, new_id)):
         note = ledger.note_parse(checkpoint.note)
         assert note.signatures[0].key_id == key_id
@@ -163,17 +194,137 @@ def test_a_key_added_to_the_history_by_hand_fails_verification(settings: Any, db
     result = ledger_verify()
     assert not result.ok
     assert result.first_problem == (
-        f"the key history holds key {jwk_thumbprint(intruder.public_raw())}, which neither signed the "
-        "first checkpoint nor was handed over to by a sealed rotation entry"
+        f"the key history holds key {jwk_thumbprint(intruder.public_raw())}, which no valid handover "
+        "signature from the first key reaches"
     )
     # And a checkpoint it signs is refused as well (the intruder's key is the configured one now).
     settings.VRM_LEDGER_SIGNING_KEY = intruder.private_pem()
     append(1)
     ledger_seal()
     result = ledger_verify()
-    assert result.first_problem is not None and "which no handover sealed under the key before it" in (
+    assert result.first_problem is not None and "which no valid handover signature from the first key" in (
         result.first_problem
     )
+
+
+def _forge_handover(real_kid: str, attacker: SigningKey, *, signer: SigningKey) -> None:
+    """Do what anyone with the app's database role can: a rotation entry and a key row, by INSERT."""
+    attacker_public = attacker.public_raw()
+    attacker_kid = jwk_thumbprint(attacker_public)
+    real = LedgerPublicKey.objects.get(kid=real_kid)
+    append(
+        1,
+        kind=LedgerEntry.Kind.SIGNING_KEY_ROTATED,
+        actor_type=LedgerEntry.ActorType.CLIENT,
+        reason=f"old {real_kid} new {attacker_kid}",
+    )
+    statement = {"old_public": bytes(real.public_key), "new_public": attacker_public}
+    LedgerPublicKey.objects.create(
+        public_key=attacker_public,
+        kid=attacker_kid,
+        predecessor=real,
+        # The best they can do without the real private key: sign the handover with another key.
+        handover_signature=signer.sign(handover_statement(**statement)),
+        possession_signature=attacker.sign(possession_statement(**statement)),
+    )
+
+
+@pytest.mark.parametrize("handover_by", ["attacker", "stranger"])
+def test_a_handover_forged_by_insert_is_not_trusted_anywhere(
+    alice: Any, shop_app: Any, settings: Any, client: Client, capsys: Any, handover_by: str
+) -> None:
+    real_pem = settings.VRM_LEDGER_SIGNING_KEY
+    real_kid = jwk_thumbprint(SigningKey.parse(real_pem).public_raw())
+    grant = _grant(alice, shop_app)
+    assert ledger_seal() is not None
+    attacker = SigningKey.generate()
+    attacker_kid = jwk_thumbprint(attacker.public_raw())
+    signer = attacker if handover_by == "attacker" else SigningKey.generate()
+    _forge_handover(real_kid, attacker, signer=signer)
+    assert ledger_seal() is not None  # the real sealer seals the forged rotation entry
+
+    # Before the attacker signs anything, the untrusted row already fails verification.
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("verify_ledger")
+    assert exit_info.value.code == 1
+    assert f"the key history holds key {attacker_kid}, which no valid handover" in capsys.readouterr().err
+
+    # The attacker seals checkpoints and signs a receipt with their key.
+    settings.VRM_LEDGER_SIGNING_KEY = attacker.private_pem()
+    append(2)
+    forged_checkpoint = ledger_seal()
+    assert forged_checkpoint is not None
+    grant_amend(grant=grant, by=alice, scopes=["purchases:read"])
+    forged_receipt = grant.receipts.order_by("-number").first()
+    assert forged_receipt is not None and _header(forged_receipt.jws)["kid"] == attacker_kid
+
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("verify_ledger")
+    assert exit_info.value.code == 1
+    assert (
+        f"checkpoint at tree size {forged_checkpoint.tree_size}: it is signed by key {attacker_kid}, "
+        "which no valid handover signature from the first key reaches"
+    ) in capsys.readouterr().err
+    with pytest.raises(jws.InvalidJWSSignature, match="not in the key history"):
+        receipt_verify(forged_receipt.jws)
+    first_receipt = grant.receipts.get(number=1)
+    assert receipt_verify(first_receipt.jws) == first_receipt.document  # the real key still verifies
+
+    # The public key list leaves the attacker's key out and names no key for their checkpoint.
+    doc = client.get(reverse("ledger-checkpoint")).json()
+    assert [k["kid"] for k in doc["keys"]] == [real_kid]
+    assert doc["keys"][0]["current"]
+    assert doc["tree_size"] == forged_checkpoint.tree_size and doc["public_key"] is None
+
+
+def _raw(sql: str, params: list[Any] | None = None) -> None:
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        f"UPDATE {KEY_TABLE} SET public_key = %s",
+        f"UPDATE {KEY_TABLE} SET handover_signature = %s",
+        f"UPDATE {KEY_TABLE} SET kid = 'forged'",
+        f"UPDATE {KEY_TABLE} SET retired_at = NULL",
+        f"DELETE FROM {KEY_TABLE}",
+    ],
+)
+def test_the_database_refuses_to_change_or_delete_a_key(
+    settings: Any, key_file: Path, db: Any, statement: str
+) -> None:
+    append(1)
+    _rotate()
+    _restart(settings, key_file)
+    assert ledger_seal() is None
+    params = [SigningKey.generate().public_raw()] if "%s" in statement else None
+    with pytest.raises(DatabaseError, match="append-only"):
+        _raw(statement, params)
+    assert LedgerPublicKey.objects.count() == 2
+    assert ledger_verify().ok
+
+
+def test_a_key_is_retired_once_and_only_by_setting_retired_at(db: Any) -> None:
+    append(1)
+    ledger_seal()
+    (key,) = LedgerPublicKey.objects.all()
+    assert key.retired_at is None
+    _raw(f"UPDATE {KEY_TABLE} SET retired_at = %s", ["2026-01-01 00:00:00+00:00"])
+    with pytest.raises(DatabaseError, match="append-only"):
+        _raw(f"UPDATE {KEY_TABLE} SET retired_at = %s", ["2027-01-01 00:00:00+00:00"])
+    with pytest.raises(DatabaseError, match="append-only"):
+        _raw(f"UPDATE {KEY_TABLE} SET retired_at = %s, kid = 'other'", ["2027-01-01 00:00:00+00:00"])
+
+
+@postgres_only
+def test_the_database_refuses_to_truncate_the_key_history(db: Any) -> None:
+    append(1)
+    ledger_seal()
+    _raw("SET CONSTRAINTS ALL IMMEDIATE")
+    with pytest.raises(DatabaseError, match="append-only"):
+        _raw(f"TRUNCATE {KEY_TABLE} CASCADE")
 
 
 def test_a_receipt_naming_an_unknown_kid_does_not_verify(alice: Any, shop_app: Any) -> None:
@@ -216,7 +367,7 @@ def test_first_use_registers_only_the_key_that_signed_the_newest_checkpoint(sett
     # A ledger sealed before the key history existed: checkpoints, no history row.
     append(2)
     ledger_seal()
-    LedgerPublicKey.objects.all().delete()
+    ledger_wipe((KEY_TABLE,))  # what a database from before the key history looks like
     assert "the key history is empty: run seal_ledger once" in (ledger_verify().first_problem or "")
     original = settings.VRM_LEDGER_SIGNING_KEY
     settings.VRM_LEDGER_SIGNING_KEY = SigningKey.generate().private_pem()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from collections.abc import Iterator
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 from django.test import Client
+from oauth2_provider import oauth2_validators
 
 from tests.consent.conftest import Flow, basic
 
@@ -80,3 +82,87 @@ def test_authenticated_requests_keep_their_per_client_allowance(flow: Flow, sett
     assert _guess(second, flow.app.client_id, flow.secret).status_code == 400
     limited = _guess(first, flow.app.client_id, flow.secret)
     assert limited.status_code == 429 and int(limited["Retry-After"]) >= 1
+
+
+@pytest.fixture
+def hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every client secret DOT checks (each one an Argon2 hash), by the client checked."""
+    checked: list[str] = []
+    real = oauth2_validators.check_password
+
+    def counting(password: str, encoded: str, *args: Any, **kwargs: Any) -> bool:
+        checked.append(encoded)
+        return bool(real(password, encoded, *args, **kwargs))
+
+    monkeypatch.setattr(oauth2_validators, "check_password", counting)
+    return checked
+
+
+def _percent_encoded(client_id: str, n: int) -> str:
+    """The client id with its n-th character percent-encoded: DOT form-decodes it back."""
+    return client_id[:n] + f"%{ord(client_id[n]):02X}" + client_id[n + 1 :]
+
+
+def test_every_spelling_dot_decodes_to_the_client_is_counted_as_that_client(
+    flow: Flow, settings: Any, hashes: list[str]
+) -> None:
+    settings.VRM_TOKEN_FAILURES_PER_MINUTE = 3
+    attacker, client_id = Client(REMOTE_ADDR=ATTACKER), flow.app.client_id
+    assert [_guess(attacker, client_id).status_code for _ in range(3)] == [401] * 3
+    # RFC 6749 §2.3.1 form-encodes the Basic user part and DOT decodes it: the same client.
+    for n in range(6):
+        assert _guess(attacker, _percent_encoded(client_id, n)).status_code == 429
+    assert _guess(attacker, _percent_encoded(client_id, 0), flow.secret).status_code == 429
+    assert len(hashes) == 3
+
+
+def test_a_basic_header_dot_ignores_does_not_hide_the_body_credentials(
+    flow: Flow, settings: Any, hashes: list[str]
+) -> None:
+    settings.VRM_TOKEN_FAILURES_PER_MINUTE = 2
+    attacker = Client(REMOTE_ADDR=ATTACKER)
+    body = {**BOGUS_CODE, "client_id": flow.app.client_id, "client_secret": "wrong"}
+    # DOT reads Basic credentials only under the scheme "Basic" and then falls back to the body.
+    for n in range(5):
+        decoy = base64.b64encode(f"decoy{n}:x".encode()).decode()
+        attacker.post("/o/token/", body, HTTP_AUTHORIZATION=f"basic {decoy}")
+    assert len(hashes) == 2
+    # A client id in the query string is read by oauthlib as well.
+    in_query = f"/o/token/?client_id={flow.app.client_id}&client_secret=x"
+    assert attacker.post(in_query, BOGUS_CODE).status_code == 429
+    assert len(hashes) == 2
+
+
+def test_credentials_of_two_clients_in_one_request_are_refused_unchecked(
+    flow: Flow, stranger_app: Any, hashes: list[str]
+) -> None:
+    # DOT would check the Basic secret and, failing that, the body's: two guesses for one count.
+    body = {**BOGUS_CODE, "client_id": stranger_app.client_id, "client_secret": "guess"}
+    response = Client(REMOTE_ADDR=ATTACKER).post("/o/token/", body, **basic(flow.app.client_id, "guess"))
+    assert response.status_code == 400 and response.json()["error"] == "invalid_request"
+    assert hashes == []
+
+
+def test_spellings_dot_does_not_resolve_cost_no_secret_hash(flow: Flow, hashes: list[str]) -> None:
+    # Counted apart from the client only because DOT does not take them for it either:
+    # the lookup is exact, so even the right secret is refused, and no hash is computed.
+    client_id, attacker = flow.app.client_id, Client(REMOTE_ADDR=ATTACKER)
+    spellings = {client_id.upper(), client_id.lower(), f"{client_id} ", f" {client_id}", f"{client_id}\n"}
+    for spelling in spellings - {client_id}:
+        assert _guess(attacker, spelling, flow.secret).status_code == 401
+    assert _guess(attacker, f"{client_id}%00", flow.secret).status_code == 401
+    assert hashes == []
+
+
+def test_revocation_and_introspection_failures_share_the_count(
+    flow: Flow, settings: Any, hashes: list[str]
+) -> None:
+    settings.VRM_TOKEN_FAILURES_PER_MINUTE = 2
+    attacker = Client(REMOTE_ADDR=ATTACKER)
+    credentials = basic(flow.app.client_id, "wrong")
+    assert attacker.post("/o/revoke_token/", {"token": "x"}, **credentials).status_code == 401
+    assert attacker.post("/o/introspect/", {"token": "x"}, **credentials).status_code == 401
+    for path in ("/o/revoke_token/", "/o/introspect/", "/o/token/"):
+        refused = attacker.post(path, {**BOGUS_CODE, "token": "x"}, **credentials)
+        assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
+    assert len(hashes) == 2

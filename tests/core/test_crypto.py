@@ -142,6 +142,32 @@ def test_signatures_verify_and_tampering_fails(message: bytes) -> None:
     assert not crypto.verify_signature(crypto.SigningKey.generate().public_raw(), signature, message)
 
 
+def test_a_handover_verifies_only_signed_by_the_old_key_and_accepted_by_the_new() -> None:
+    old, new, other = (crypto.SigningKey.generate() for _ in range(3))
+    names = {"old_public": old.public_raw(), "new_public": new.public_raw()}
+    handover = old.sign(crypto.handover_statement(**names))
+    possession = new.sign(crypto.possession_statement(**names))
+    assert crypto.handover_verify(**names, handover_signature=handover, possession_signature=possession)
+    forgeries = [
+        # signed by a key other than the old one
+        (other.sign(crypto.handover_statement(**names)), possession),
+        # the new key signing the handover itself
+        (new.sign(crypto.handover_statement(**names)), possession),
+        # one statement's signature standing in for the other
+        (handover, old.sign(crypto.possession_statement(**names))),
+        (possession, handover),
+        # a handover to another key, replayed for this one
+        (
+            old.sign(crypto.handover_statement(old_public=old.public_raw(), new_public=other.public_raw())),
+            possession,
+        ),
+    ]
+    for handover_signature, possession_signature in forgeries:
+        assert not crypto.handover_verify(
+            **names, handover_signature=handover_signature, possession_signature=possession_signature
+        )
+
+
 def test_signing_key_parses_pem_and_raw_base64() -> None:
     key = crypto.SigningKey.generate()
     assert crypto.SigningKey.parse(key.private_pem()).public_raw() == key.public_raw()

@@ -6,14 +6,15 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.keyfiles import backup_path, key_file_replace, key_file_write, staging_path
 from audit.services import SigningKeyUnknown, signing_key_rotate
-from core.crypto import KeyFormatError, SigningKey
+from core.crypto import KeyFormatError, SigningKey, possession_statement
 from core.keys import signing_key
 
 
 class Command(BaseCommand):
     help = (
-        "Start signing ledger checkpoints and consent receipts with a new Ed25519 key. The "
-        "handover is sealed under the old key; old checkpoints and receipts keep verifying under "
+        "Start signing ledger checkpoints and consent receipts with a new Ed25519 key. The old "
+        "key signs the handover to the new one, the new key proves possession, and the rotation is "
+        "sealed under the old key; old checkpoints and receipts keep verifying under "
         "their key id. The new private key replaces the key file (the old one is kept beside it "
         "as a backup), or goes to --out FILE when the key comes from the environment."
     )
@@ -52,7 +53,12 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"Cannot write the new key to {target}: {exc}") from None
         try:
-            rotation = signing_key_rotate(public_raw=new.public_raw())
+            rotation = signing_key_rotate(
+                public_raw=new.public_raw(),
+                possession_signature=new.sign(
+                    possession_statement(old_public=current.public_raw(), new_public=new.public_raw())
+                ),
+            )
         except (SigningKeyUnknown, ValueError, RuntimeError) as exc:
             target.unlink()
             raise CommandError(f"The key was not rotated: {exc}") from None
@@ -69,8 +75,8 @@ class Command(BaseCommand):
                 "wherever the old key is configured."
             )
         self.stdout.write(
-            f"Signing key rotated: old kid {rotation.old_kid}, new kid {rotation.new_kid}. The "
-            f"handover is sealed under the old key in the checkpoint at tree size "
+            f"Signing key rotated: old kid {rotation.old_kid}, new kid {rotation.new_kid}. The old "
+            f"key signed the handover; the rotation is sealed under it in the checkpoint at tree size "
             f"{rotation.handover.tree_size}.\n{where}\nRestart the web processes and seal_ledger "
             "so they sign with the new key; until then they keep signing with the old one, which "
             "stays valid."
