@@ -32,7 +32,7 @@ from consent.models import AccessToken as AccessTokenModel
 from consent.models import Grant, SpentCode
 from consent.scopes import ORGANISATION_SCOPES, PERSON_SCOPES, VERIFIED_ONLY_SCOPES
 from core.statements import Select, Source
-from personal_data.models import PersonKey
+from personal_data.models import PersonKey, Share
 
 AccessToken = get_access_token_model()
 RefreshToken = get_refresh_token_model()
@@ -51,12 +51,15 @@ _TOKEN_READ = Select(
     ),
     Source(Grant, "g", tuple(f.attname for f in Grant._meta.concrete_fields)),
     Source(get_user_model(), "u", ("id", "email", "display_name", "role", "is_active")),
-    Source(PersonKey, "k", ("person_id", "master_key_id", "wrapped_key", "pseudonym_salt")),
+    Source(PersonKey, "k", ("person_id", "master_key_id", "wrapped_key", "pseudonym_salt", "public_key")),
+    # The grant's share: its wrapped key opens what the vendor may read.
+    Source(Share, "s", tuple(f.attname for f in Share._meta.concrete_fields)),
     tail=(
         "FROM {t} LEFT JOIN {a} ON a.id = t.application_id "
         "LEFT JOIN {g} ON g.id = t.grant_id "
         "LEFT JOIN {u} ON u.id = g.person_id "
         "LEFT JOIN {k} ON k.person_id = g.person_id "
+        "LEFT JOIN {s} ON s.id = g.share_id "
         "WHERE t.token_checksum = %s"
     ),
 )
@@ -91,7 +94,7 @@ class GrantValidator(OAuth2Validator):
             person_key = found["k"]
             if person is not None and person_key is not None:
                 person._state.fields_cache["data_key"] = person_key
-            grant._state.fields_cache.update(person=person, application=application)
+            grant._state.fields_cache.update(person=person, application=application, share=found["s"])
             access_token._state.fields_cache["grant"] = grant
             if access_token.user_id == grant.person_id:
                 access_token._state.fields_cache["user"] = person

@@ -11,6 +11,9 @@ wrapped by a master key until their next sign-in moves them (`keys_unlock`).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -41,20 +44,41 @@ class Keys:
     private: bytes | None = None
 
 
-_HELD = "_vrm_keys"
+# The keys opened in this request (or command), by person id: code that reaches the person
+# through a relation (an alert's person) gets another User object for the same account.
+_OPEN: ContextVar[dict[str, Keys] | None] = ContextVar("vrm_open_keys", default=None)
 
 
 def keys_hold(person: User, keys: Keys) -> None:
-    """Keep opened keys on this user object for the rest of the request (never stored)."""
-    person.__dict__[_HELD] = keys
+    """Keep opened keys for the rest of this request or command (in memory only, never stored)."""
+    opened = _OPEN.get()
+    if opened is None:
+        opened = {}
+        _OPEN.set(opened)
+    opened[str(person.pk)] = keys
 
 
 def keys_held(person: User | uuid.UUID) -> Keys | None:
-    return None if isinstance(person, uuid.UUID) else person.__dict__.get(_HELD)
+    opened = _OPEN.get()
+    if opened is None:
+        return None
+    return opened.get(str(person if isinstance(person, uuid.UUID) else person.pk))
 
 
-def keys_drop(person: User) -> None:
-    person.__dict__.pop(_HELD, None)
+def keys_drop(person: User | uuid.UUID) -> None:
+    opened = _OPEN.get()
+    if opened is not None:
+        opened.pop(str(person if isinstance(person, uuid.UUID) else person.pk), None)
+
+
+@contextmanager
+def keys_scope() -> Iterator[None]:
+    """Forget every key opened inside the block when it ends (one request, one test)."""
+    token = _OPEN.set({})
+    try:
+        yield
+    finally:
+        _OPEN.reset(token)
 
 
 _ISSUED = "_vrm_recovery_code"

@@ -251,7 +251,7 @@ def contact_preferences(*, owner: User) -> dict[str, Any]:
     """The person's contact choices, readable while they are away (a clear column)."""
     row = Preferences.objects.filter(owner_id=owner.pk).only("contact").first()
     if row is None or not row.contact:
-        return dict(store.preferences_default()["contact"])
+        return dict(store.preferences_default().get("contact") or {})
     return dict(row.contact)
 
 

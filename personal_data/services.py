@@ -60,7 +60,9 @@ def person_unlock(*, person: User, password: str) -> str | None:
     to be shown once. Records a vendor wrote while the person was away move under the data key.
     Raise WrongSecret if the password does not open the store.
     """
-    person_key = PersonKey.objects.select_for_update().get(person_id=person.pk)
+    person_key = PersonKey.objects.select_for_update().filter(person_id=person.pk).first()
+    if person_key is None:  # a person's account made without a store gets one now
+        return person_store_open(person=person, password=password)
     keys, code = keys_unlock(person_key, password)
     if code is not None:
         person_key.save()
@@ -187,7 +189,7 @@ def preferences_update(*, owner: User, data: Mapping[str, Any]) -> Document:
         owner_id=owner.pk,
         defaults={
             "payload": store.preferences_seal(keys.data, owner.pk, doc),
-            "contact": doc["contact"],
+            "contact": doc.get("contact") or {},
             "updated_at": timezone.now(),
         },
     )

@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
 from core import crypto
-from personal_data.keys import Keys, StoreLocked, keys_hold
+from personal_data.keys import Keys, StoreLocked, keys_hold, keys_scope
 
 COOKIE = "vrm_keys"
 SESSION_FIELD = "_vrm_sealed_keys"
@@ -61,12 +61,13 @@ class PersonKeysMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated and SESSION_FIELD in request.session:
-            keys = keys_from_session(request)
-            if keys is not None:
-                keys_hold(user, keys)
-        response = self.get_response(request)
+        with keys_scope():
+            user = getattr(request, "user", None)
+            if user is not None and user.is_authenticated and SESSION_FIELD in request.session:
+                keys = keys_from_session(request)
+                if keys is not None:
+                    keys_hold(user, keys)
+            response = self.get_response(request)
         cookie_key = getattr(request, _NEW_COOKIE, None)
         if cookie_key is not None:
             response.set_cookie(

@@ -16,7 +16,7 @@ from django.test import Client, override_settings
 
 from accounts.models import User
 from accounts.services import account_upsert
-from personal_data.keys import keys_held
+from personal_data.keys import keys_held, keys_scope
 from portal.keysession import COOKIE, keys_into_session
 from portal.services import person_signup
 
@@ -89,6 +89,12 @@ def _sign_in_opens_the_store() -> Iterator[None]:
     Client.force_login = _force_login_with_keys  # type: ignore[method-assign]
     yield
     Client.force_login = _original_force_login  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def _keys_opened_in_this_test_only() -> Iterator[None]:
+    with keys_scope():
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -32,7 +33,10 @@ def test_signup_creates_a_person_with_their_own_key(
     )
     assert response.status_code == 302 and response["Location"] == "/accounts/signup/sent/"
     response = client.post(signup_link("new.person@example.com"), {"password": PASSWORD})
-    assert response.status_code == 302 and response["Location"] == "/dashboard/"
+    # The person sees their recovery code once, then goes on to the dashboard.
+    assert response.status_code == 200 and 'href="/dashboard/"' in response.content.decode()
+    code = re.search(r"<code>([A-Z2-9-]{35})</code>", response.content.decode())
+    assert code is not None
     user = User.objects.get(email="new.person@example.com")
     assert user.role == User.Role.PERSON and user.password.startswith("argon2")
     assert PersonKey.objects.filter(person=user).exists()

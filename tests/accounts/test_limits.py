@@ -13,6 +13,7 @@ from django.test import Client, RequestFactory
 from accounts.limits import login_username
 from accounts.models import User, email_key
 from accounts.reauth import SESSION_KEY
+from portal.services import person_signup
 from tests.conftest import PASSWORD
 
 ATTACKER = "203.0.113.9"
@@ -221,7 +222,7 @@ def test_admin_logins_are_paused_per_account_and_address(operator: User) -> None
 
 
 def _pause_from_attacker(email: str) -> Client:
-    User.objects.create_user(email=email, password=PASSWORD)
+    person_signup(email=email, password=PASSWORD)
     attacker = Client(REMOTE_ADDR=ATTACKER)
     for _ in range(5):
         _login(attacker, email, "wrong")

@@ -12,10 +12,12 @@ from django.http import Http404
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from accounts.models import User
 from personal_data import selectors, services, store
 from personal_data.categories import RECORD_CATEGORIES
+from personal_data.keys import WrongSecret
 from personal_data.models import PersonKey, Preferences, Purchase
-from tests.conftest import purchase_data
+from tests.conftest import PASSWORD, purchase_data
 
 VALID = {
     "purchases": purchase_data(),
@@ -344,9 +346,8 @@ def test_a_purchase_sealed_without_source_vendor_reads_as_blank(alice: Any) -> N
     # Purchases stored before vendors could give records back have no source_vendor member.
     cat = RECORD_CATEGORIES["purchases"]
     doc = store.validate(cat.schema, purchase_data(notes='"source_vendor":"not a member"'))
-    services.person_store_open(person=alice)
     row = Purchase(owner_id=alice.pk)
-    store.row_fill(cat, row, store.owner_data_key(alice), doc)
+    store.row_fill(cat, row, store.owner_keys(alice).data, doc)
     row.save(force_insert=True)
     expected, _, from_values = _opened_both_ways(alice, "purchases")
     assert expected[0]["source_vendor"] == ""
@@ -422,11 +423,19 @@ def test_the_json_path_opens_only_the_asked_owners_rows(alice: Any, bob: Any) ->
         store.rows_open_json(rx, [{**row, "owner_id": alice.pk}], alice)
 
 
+def test_another_persons_wrapped_key_cannot_open_a_store(alice: Any, bob: Any) -> None:
+    # Wraps are bound to their person: bob's wraps copied onto alice's row open nothing, even
+    # with the password both happen to use.
+    _two_purchases(alice, bob)
+    bobs = PersonKey.objects.get(person=bob)
+    PersonKey.objects.filter(person=alice).update(
+        password_kdf=bobs.password_kdf, password_wrap=bobs.password_wrap, recovery_wrap=bobs.recovery_wrap
+    )
+    with pytest.raises(WrongSecret):
+        services.person_unlock(person=User.objects.get(pk=alice.pk), password=PASSWORD)
+
+
 def test_another_persons_data_key_cannot_open_a_record(alice: Any, bob: Any) -> None:
     a1, _, _ = _two_purchases(alice, bob)
-    bobs_wrapped = PersonKey.objects.get(person=bob)
-    PersonKey.objects.filter(person=alice).update(
-        wrapped_key=bobs_wrapped.wrapped_key, master_key_id=bobs_wrapped.master_key_id
-    )
-    with pytest.raises(store.StoreError, match="cannot be unwrapped"):
-        _read(alice, a1)
+    with pytest.raises(store.StoreError, match="cannot be opened"):
+        store.row_open(RECORD_CATEGORIES["purchases"], a1, store.owner_keys(bob))

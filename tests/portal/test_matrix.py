@@ -49,7 +49,7 @@ def _portal_routes() -> list[Route]:
 
 # The portal pages anyone may open: sign-up and its confirmation, checked on their own below
 # and in tests/accounts/test_signup.py.
-PUBLIC = {"signup", "signup-sent", "signup-confirm"}
+PUBLIC = {"signup", "signup-sent", "signup-confirm", "login"}
 ROUTES = [route for route in _portal_routes() if route.name not in PUBLIC]
 
 
@@ -83,6 +83,7 @@ OWNER: dict[str, Owner] = {
     "data-import-confirm": Owner(405, 302),
     "data-export": Owner(200, 200, reauth=True),
     "account-delete": Owner(200, 200, reauth=True, data=lambda w: {"password": PASSWORD}),
+    "store-unlock": Owner(200, 400),
     "data-list": Owner(200, 200),
     "data-add": Owner(200, 302, data=lambda w: purchase_data()),
     "data-edit": Owner(200, 302, data=lambda w: purchase_data(notes="for the cellar")),

@@ -285,7 +285,8 @@ def test_export_erase_import_round_trip(client: Client, person: Any) -> None:
     assert set(archive.namelist()) >= {"purchases.csv", "closet.csv", "appliances.csv", "prescriptions.csv"}
 
     person_erase(person=person)
-    person_store_open(person=person)
+    person_store_open(person=person, password=PASSWORD)
+    client.force_login(person)  # the session carries the new store's keys
     assert _upload(client, exported, name="export.json", category="").status_code == 200
     client.post(f"/data/import/{PendingImport.objects.get().pk}/confirm/")
 
@@ -298,7 +299,8 @@ def test_export_erase_import_round_trip(client: Client, person: Any) -> None:
 
     # The CSV files import back too.
     person_erase(person=person)
-    person_store_open(person=person)
+    person_store_open(person=person, password=PASSWORD)
+    client.force_login(person)  # the session carries the new store's keys
     for name in before:
         assert (
             _upload(client, archive.read(f"{name}.csv"), name=f"{name}.csv", category=name).status_code == 200

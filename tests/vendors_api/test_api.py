@@ -24,7 +24,7 @@ from core import crypto
 from core.request_ids import FORMAT as REQUEST_ID_FORMAT
 from core.request_ids import HEADER as REQUEST_ID_HEADER
 from personal_data import services
-from personal_data.models import Purchase
+from personal_data.models import SharedCopy
 from personal_data.selectors import records_for_owner
 from personal_data.store import StoreError
 from tests.conftest import purchase_data
@@ -314,9 +314,10 @@ def test_a_page_and_its_ledger_entry_commit_together_in_production_mode(alice: A
     assert response.status_code == 200, response.content
     entry = LedgerEntry.objects.filter(kind="access.read").latest("id")
     assert entry.record_ids == [r["id"] for r in response.json()["results"]] and entry.record_count == 2
-    # A record that fails to open fails the read, and the read leaves no entry.
-    row = Purchase.objects.get(pk=response.json()["results"][0]["id"])
-    Purchase.objects.filter(pk=row.pk).update(payload=row.payload[:-1] + bytes([row.payload[-1] ^ 1]))
+    # A record that fails to open (its copy under the grant's key) fails the read, and the read
+    # leaves no entry.
+    copy = SharedCopy.objects.get(record_id=response.json()["results"][0]["id"])
+    SharedCopy.objects.filter(pk=copy.pk).update(payload=copy.payload[:-1] + bytes([copy.payload[-1] ^ 1]))
     before = LedgerEntry.objects.count()
     with pytest.raises(StoreError):
         api.get("purchases", {"limit": 2})
@@ -509,7 +510,7 @@ def test_a_write_whose_ledger_entry_fails_is_not_stored(alice: Any, api: Api) ->
 def test_a_read_that_fails_leaves_no_entry(alice: Any, api: Api) -> None:
     add_record(alice, "purchases")
     with (
-        mock.patch("vendors.api.views.selectors.records_open_json", side_effect=RuntimeError("store down")),
+        mock.patch("vendors.api.views.shares.copies_open_json", side_effect=RuntimeError("store down")),
         pytest.raises(RuntimeError),
     ):
         api.get("purchases")

@@ -8,7 +8,8 @@ from personal_data.services import master_key_rotate
 
 class Command(BaseCommand):
     help = (
-        "Rewrap every person's data key under the newest master key (the first in "
+        "Rewrap every key the master key wraps (each live grant's key, and the data keys of "
+        "accounts not yet moved to person-held keys) under the newest master key (the first in "
         "VRM_MASTER_KEYS). Safe to interrupt and re-run: each batch commits on its own."
     )
 
@@ -28,10 +29,10 @@ class Command(BaseCommand):
         if bar is not None:
             bar.close()
         self.stdout.write(
-            f"Rewrapped {report.rewrapped} data keys; {report.already_current} were already "
+            f"Rewrapped {report.rewrapped} keys; {report.already_current} were already "
             f"under the newest master key; {len(report.failed)} could not be unwrapped."
         )
-        for person_id in report.failed:
-            self.stderr.write(f"  cannot unwrap the data key of {person_id}")
+        for key_id in report.failed:
+            self.stderr.write(f"  cannot unwrap the key of {key_id}")
         if report.failed:
             raise SystemExit(1)
