@@ -6,15 +6,20 @@ created for a person whose store is empty, so re-running never duplicates anythi
 
 from __future__ import annotations
 
+import json
 import secrets
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from accounts.models import User
 from accounts.services import account_upsert
 from devtools.records import demo_records_seed
 from devtools.vendor import demo_vendor_seed
+from personal_data.keys import WrongSecret, recovery_code_issued
+from personal_data.services import person_erase
 from portal.services import person_upsert
 
 DEMO_PEOPLE = [("alex@example.com", "Alex Morgan", "full"), ("sam@example.com", "Sam Lee", "small")]
@@ -25,15 +30,50 @@ def demo_password() -> str:
     return "demo-" + secrets.token_urlsafe(9)
 
 
+def _codes_load(path: Path) -> dict[str, str]:
+    try:
+        codes = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in codes.items()} if isinstance(codes, dict) else {}
+
+
+def _codes_save(path: Path, codes: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(codes, indent=2))
+    path.chmod(0o600)
+
+
+def _demo_person(email: str, password: str, name: str, codes: dict[str, str]) -> User:
+    """The demo person with a fresh password. Their store is theirs, so resetting the password
+    needs their recovery code (kept under var/ in development); without it the store is
+    erased and made anew, and the demo records are seeded again."""
+    try:
+        person, _ = person_upsert(
+            email=email, password=password, display_name=name, recovery_code=codes.get(email)
+        )
+    except WrongSecret:
+        existing = User.objects.get(email=email)
+        person_erase(person=existing)
+        person, _ = person_upsert(email=email, password=password, display_name=name)
+    code = recovery_code_issued(person)
+    if code is not None:
+        codes[email] = code
+    return person
+
+
 @transaction.atomic
 def demo_seed() -> dict[str, Any]:
     """Create or refresh the demo accounts and data; return the logins."""
     people = []
+    path = Path(settings.VRM_DEMO_RECOVERY_FILE)
+    codes = _codes_load(path)
     for email, name, scale in DEMO_PEOPLE:
         password = demo_password()
-        person, _ = person_upsert(email=email, password=password, display_name=name)
+        person = _demo_person(email, password, name, codes)
         demo_records_seed(person=person, scale=scale)
         people.append({"email": email, "password": password})
+    _codes_save(path, codes)
     auditor_password = demo_password()
     account_upsert(
         email=DEMO_AUDITOR,

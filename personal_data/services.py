@@ -72,7 +72,7 @@ def person_unlock(*, person: User, password: str) -> str | None:
             actor_type="person",
             actor_id=subject,
             subject=subject,
-            reason="data key moved from the master key to the person's password and recovery code",
+            reason="data key moved from the master key to the person: password and recovery code",
         )
     store.person_key_forget(person)
     keys_hold(person, keys)

@@ -6,16 +6,18 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import views as auth_views
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from accounts import views as account_views
 from accounts.forms import LoginForm
 from accounts.models import User
 from accounts.permissions import local_path, person_required, signed_in_user
 from consent.services import grants_shares_fill
 from personal_data.keys import WrongSecret, keys_held, recovery_code_issued
-from personal_data.services import person_recover, person_unlock
+from personal_data.services import person_password_rewrap, person_recover, person_unlock
 from portal.keysession import keys_into_session
 
 
@@ -106,3 +108,19 @@ def store_unlock(request: HttpRequest) -> HttpResponse:
     return render(
         request, "personal_data/store_unlock.html", {"form": form}, status=400 if form.errors else 200
     )
+
+
+class PersonPasswordChangeView(account_views.PasswordChangeView):
+    """The password change, which for a person also wraps their store's key under the new password.
+
+    The store must be open (it is, in a signed-in session; otherwise the person is sent to unlock
+    it first). The old wrap is replaced in the same transaction as the password, and other
+    sessions, whose password hash no longer matches, are signed out with their keys.
+    """
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        user = form.user
+        with transaction.atomic():
+            if user.role == User.Role.PERSON:
+                person_password_rewrap(person=user, new_password=form.cleaned_data["new_password1"])
+            return super().form_valid(form)

@@ -24,6 +24,9 @@ from consent.scopes import SCOPES
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 DEV_KEYS_DIR = VAR_DIR / "keys"
+# seed_demo keeps the demo people's recovery codes here, so that it can reset their passwords on
+# every run without losing their stores (development only: real people's codes are never stored).
+VRM_DEMO_RECOVERY_FILE = DEV_KEYS_DIR / "demo_recovery_codes.json"
 
 
 def envstr(name: str, default: str) -> str:

@@ -19,6 +19,7 @@ urlpatterns = [
     path("accounts/signup/confirm/<str:token>/", portal_views.signup_confirm, name="signup-confirm"),
     # A person's sign-in also opens their store (portal/keyviews.py).
     path("accounts/login/", keyviews.PersonLoginView.as_view(), name="login"),
+    path("accounts/password_change/", keyviews.PersonPasswordChangeView.as_view(), name="password_change"),
     path("accounts/", include("accounts.urls")),
     path("", include("portal.urls")),
     path("vendor/", include("vendors.urls")),

@@ -49,7 +49,7 @@ def _portal_routes() -> list[Route]:
 
 # The portal pages anyone may open: sign-up and its confirmation, checked on their own below
 # and in tests/accounts/test_signup.py.
-PUBLIC = {"signup", "signup-sent", "signup-confirm", "login"}
+PUBLIC = {"signup", "signup-sent", "signup-confirm", "login", "password_change"}
 ROUTES = [route for route in _portal_routes() if route.name not in PUBLIC]
 
 
