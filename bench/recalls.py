@@ -28,7 +28,7 @@ generate_series`, indexes dropped during the load and rebuilt with the migration
 definitions afterwards). Everything recall matching reads is real:
 
 - people are real `accounts.User` rows (unusable passwords), each with a real `PersonKey`
-  (`store.person_key_new`: a fresh data key wrapped by the master key ring), and half of them
+  (`keys.person_key_new`: a fresh data key wrapped by a recovery code thrown away), and half of them
   a real sealed `Preferences` document (mostly defaults, some opted out of e-mail or of
   non-safety alerts), so `alerts_notify` unwraps keys and decrypts preferences as in production;
 - `gtin_index` and `lot_index` are real blind indexes, `store.blind_index("gtin", gtin)` and
@@ -156,6 +156,7 @@ def _people(people: int, common: int, recalled: int, matched_share: float) -> in
 
     from accounts.models import User
     from personal_data import store
+    from personal_data.keys import person_key_new
     from personal_data.models import PersonKey, Preferences
     from personal_data.schemas import PreferencesSchema
 
@@ -182,15 +183,17 @@ def _people(people: int, common: int, recalled: int, matched_share: float) -> in
             )
             for n in numbers
         ]
-        keys = [store.person_key_new(user.pk) for user in users]
+        made = [person_key_new(user.pk, password=None) for user in users]
+        keys = [person_key for person_key, _, _ in made]
         prefs = []
-        for user, key in zip(users, keys, strict=True):
+        for user, (_, _, opened) in zip(users, made, strict=True):
             if rng.random() < PREFERENCES_SHARE:
                 doc = preference_docs[0 if rng.random() < 0.8 else rng.choice((1, 2))]
                 prefs.append(
                     Preferences(
                         owner_id=user.pk,
-                        payload=store.preferences_seal(store.data_key(key), user.pk, doc),
+                        payload=store.preferences_seal(opened.data, user.pk, doc),
+                        contact=doc.get("contact") or {},
                         updated_at=now,
                     )
                 )

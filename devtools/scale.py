@@ -313,6 +313,10 @@ def _seed_job(job: tuple[int, int, int, str]) -> tuple[int, int, int]:
     return stop - start, created, rows
 
 
+# The password of synthetic person 0 (development and benchmark data only; nobody real).
+SCALE_FIRST_PASSWORD = "scale-person-0-only-for-benchmarks"  # noqa: S105
+
+
 @transaction.atomic
 def _seed_chunk(*, numbers: range, purchases: int, prefix: str) -> tuple[int, int]:
     catalogue = catalogue_build(seed=prefix)
@@ -328,16 +332,20 @@ def _seed_chunk(*, numbers: range, purchases: int, prefix: str) -> tuple[int, in
             email=emails[n],
             display_name=f"Scale Person {n:06d}",
             role=User.Role.PERSON,
-            # Synthetic people never log in: an unusable password, and no Argon2 cost per person.
-            password=make_password(None),
+            # Synthetic people never log in (an unusable password, and no Argon2 cost per person),
+            # except the first, as whom benchmarks sign in to grant (SCALE_FIRST_PASSWORD).
+            password=make_password(SCALE_FIRST_PASSWORD if n == 0 else None),
             date_joined=now,
         )
         for n in todo
     ]
     User.objects.bulk_create(users)
-    # Person-held keys, wrapped by a recovery code that is thrown away (no password: nobody signs
-    # in as a synthetic person); the opened keys stay on the user objects for the caller's run.
-    made = [person_key_new(user.pk, password=None) for user in users]
+    # Person-held keys, wrapped by a recovery code that is thrown away; only the first person's
+    # are also wrapped by a password. The opened keys are held for the rest of the caller's run.
+    made = [
+        person_key_new(user.pk, password=SCALE_FIRST_PASSWORD if n == 0 else None)
+        for n, user in zip(todo, users, strict=True)
+    ]
     PersonKey.objects.bulk_create([person_key for person_key, _, _ in made])
     for user, (_, _, opened) in zip(users, made, strict=True):
         keys_hold(user, opened)

@@ -17,10 +17,11 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from accounts.models import User
+from core.keys import master_keyring
 from core.statements import Select, Source
 from personal_data import store
 from personal_data.categories import RECORD_CATEGORIES, category_get
-from personal_data.models import EncryptedRecord, Preferences
+from personal_data.models import AwaitingRewrap, EncryptedRecord, PersonKey, Preferences, Share
 from personal_data.store import Document
 
 
@@ -288,3 +289,42 @@ def records_matching_codes(
             (name, owner_id, str(pk)) for owner_id, pk in rows.values_list("owner_id", "pk").iterator()
         )
     return matches
+
+
+def key_status() -> dict[str, Any]:
+    """Who holds which key: how many people hold their own key, how many are still wrapped by a
+    master key (accounts not signed in since person-held keys), how many grant keys are live,
+    each master key's share of both, and how many records wait, sealed to a person, for them.
+
+    Counts only: nothing here opens a key or reads content.
+    """
+    ring = master_keyring()
+    people = User.objects.filter(role=User.Role.PERSON)
+    keys = PersonKey.objects.all()
+    legacy = keys.filter(password_wrap__isnull=True).exclude(master_key_id="")
+    per_key: dict[str, dict[str, Any]] = {
+        key_id: {"newest": key_id == ring.newest_id, "in_ring": True, "grant_keys": 0, "people": 0}
+        for key_id, _ in ring.keys
+    }
+    counted = (
+        ("grant_keys", Share.objects.values_list("master_key_id", flat=True)),
+        ("people", legacy.values_list("master_key_id", flat=True)),
+    )
+    for what, key_ids in counted:
+        for key_id in key_ids:
+            entry = per_key.setdefault(
+                key_id, {"newest": False, "in_ring": False, "grant_keys": 0, "people": 0}
+            )
+            entry[what] += 1
+    waiting = AwaitingRewrap.objects.all()
+    return {
+        "people": people.count(),
+        "people_holding_their_key": keys.filter(master_key_id="").count(),
+        "people_wrapped_by_master_key": legacy.count(),
+        "people_without_key": people.filter(data_key__isnull=True).count(),
+        "grant_keys_live": Share.objects.count(),
+        "grant_keys_unfilled": Share.objects.filter(filled=False).count(),
+        "records_awaiting_rewrap": waiting.count(),
+        "people_with_records_awaiting_rewrap": waiting.values("owner_id").distinct().count(),
+        "master_keys": per_key,
+    }

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -63,11 +64,16 @@ class PersonKeysMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         with keys_scope():
             user = getattr(request, "user", None)
+            keys = None
             if user is not None and user.is_authenticated and SESSION_FIELD in request.session:
                 keys = keys_from_session(request)
                 if keys is not None:
                     keys_hold(user, keys)
             response = self.get_response(request)
+        if keys is not None and getattr(response, "streaming", False):
+            # A streamed page (the export) is written after this returns: open the keys again
+            # for as long as its chunks are made.
+            response.streaming_content = _with_keys(response.streaming_content, user, keys)  # type: ignore[attr-defined]
         cookie_key = getattr(request, _NEW_COOKIE, None)
         if cookie_key is not None:
             response.set_cookie(
@@ -86,6 +92,12 @@ class PersonKeysMiddleware:
         if isinstance(exception, StoreLocked) and getattr(request, "user", None) is not None:
             return redirect("store-unlock")
         return None
+
+
+def _with_keys(chunks: Iterable[bytes], user: Any, keys: Keys) -> Iterator[bytes]:
+    with keys_scope():
+        keys_hold(user, keys)
+        yield from chunks
 
 
 def _session_has_keys(request: HttpRequest) -> bool:

@@ -29,7 +29,7 @@ os.environ["VRM_LEDGER_SIGNING_KEY"] = (
 )
 os.environ["VRM_EMAIL_URL"] = "locmem"
 os.environ["VRM_TASKS_BACKEND"] = "immediate"
-# Opening a person's store costs an Argon2id derivation (32 MiB, 0.1-0.25 s in production); tests
+# Opening a person's store costs an Argon2id derivation (64 MiB, about 0.13 s in production); tests
 # sign people in thousands of times, so they use the cheapest valid cost, as with the password hasher.
 os.environ["VRM_KDF_MEMORY_KIB"] = "8"
 os.environ["VRM_KDF_ITERATIONS"] = "1"

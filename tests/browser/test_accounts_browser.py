@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -25,6 +26,11 @@ def test_sign_up_log_out_and_back_in(page: Any) -> None:
     page.goto(signup_link("carol@example.com"))
     page.get_by_label("The password you chose when you signed up").fill(PASSWORD)
     page.get_by_role("button", name="Create my store").click()
+    # The recovery code, shown once, before anything else.
+    assert page.get_by_role("heading", name="Your recovery code").is_visible()
+    code = page.get_by_label("Recovery code").inner_text().strip()
+    assert re.fullmatch(r"[A-Z2-9]{5}(-[A-Z2-9]{5}){5}", code)
+    page.get_by_role("link", name="I have kept my code, continue").click()
     page.wait_for_url("**/dashboard/")
     assert page.get_by_role("heading", name="Hello, Carol").is_visible()
 

@@ -23,7 +23,10 @@ def test_seed_scale_creates_people_with_readable_records(alice: Any) -> None:
     assert (report.people_created, report.people_skipped, report.purchases_created) == (7, 0, 210)
     people = list(scale_people(prefix="t"))
     assert [p.email for p in people] == [f"t-{n:06d}@example.test" for n in range(7)]
-    assert all(p.is_person and not p.has_usable_password() for p in people)
+    # Only person 0 can sign in (benchmarks grant as them); nobody else has a password.
+    assert all(p.is_person for p in people)
+    assert [p.has_usable_password() for p in people] == [True] + [False] * 6
+    assert PersonKey.objects.filter(person__in=people, password_wrap__isnull=False).count() == 1
     assert PersonKey.objects.filter(person__in=people).count() == 7
     assert Purchase.objects.filter(owner__in=people).count() == 210
     assert Purchase.objects.filter(owner=alice).count() == 0

@@ -6,6 +6,7 @@ what is stored: the session row, the key rows and the payloads.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -44,7 +45,9 @@ def _fresh(person: User) -> User:
 def _signed_out_person(email: str = "carol@example.com") -> User:
     with keys_scope():
         person = person_signup(email=email, password=PASSWORD, display_name="Carol")
-        services.record_create(owner=person, category="purchases", data=purchase_data(product_name="Carol Cocoa"))
+        services.record_create(
+            owner=person, category="purchases", data=purchase_data(product_name="Carol Cocoa")
+        )
     return _fresh(person)
 
 
@@ -127,7 +130,9 @@ def test_a_password_reset_by_e_mail_asks_for_the_recovery_code(db: Any) -> None:
         person = person_signup(email="erin@example.com", password=PASSWORD)
         recovery = recovery_code_issued(person)  # what the sign-up page showed
         assert recovery is not None
-        services.record_create(owner=person, category="purchases", data=purchase_data(product_name="Erin Espresso"))
+        services.record_create(
+            owner=person, category="purchases", data=purchase_data(product_name="Erin Espresso")
+        )
     person = _fresh(person)
     person.set_password(NEW_PASSWORD)  # what the e-mailed reset link does
     person.save()
@@ -179,7 +184,9 @@ def test_a_vendor_write_while_away_is_sealed_to_the_person_and_moves_at_sign_in(
         )
     token = issue_token(Grant.objects.get(pk=grant.pk))
     with keys_scope():
-        response = Api(token).post("purchases", purchase_data(notes="written by the shop", product_name="Shop Scone"))
+        response = Api(token).post(
+            "purchases", purchase_data(notes="written by the shop", product_name="Shop Scone")
+        )
     assert response.status_code == 201, response.content
     row = Purchase.objects.get(pk=response.json()["id"])
     assert bytes(row.payload)[:1] == bytes([crypto.SEALED_TO_VERSION])
@@ -226,3 +233,13 @@ def test_the_copies_follow_the_person_and_die_with_the_grant(alice: Any, shop_ap
     assert {c for c, _ in copies()} == {"purchases"}
     grant_revoke(grant=Grant.objects.get(pk=grant.pk), by=alice)
     assert not Share.objects.filter(pk=share.pk).exists() and not SharedCopy.objects.exists()
+
+
+def test_a_streamed_export_is_written_with_the_keys_of_the_session(db: Any) -> None:
+    # The export streams after the view returns; the keys must be open while its chunks are made.
+    person = _signed_out_person()
+    client = Client()
+    _login(client, person.email, PASSWORD)
+    response = client.get("/data/export/?format=json")
+    exported = json.loads(b"".join(response.streaming_content))
+    assert [p["product_name"] for p in exported["purchases"]] == ["Carol Cocoa"]

@@ -328,7 +328,7 @@ def test_delete_account_needs_the_password_then_shreds_everything(client: Client
     record_create(owner=person, category="purchases", data=purchase_data())
     preferences_update(owner=person, data={"allergies": ["peanuts"]})
     page = client.get("/account/delete/").content.decode()
-    assert "encryption key is destroyed" in page and "Download everything first" in page
+    assert "your keys are destroyed" in page and "Download everything first" in page
     assert client.post("/account/delete/", {"password": "wrong"}).status_code == 400
     assert User.objects.filter(pk=person.pk).exists()
     response = client.post("/account/delete/", {"password": PASSWORD})

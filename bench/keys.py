@@ -1,0 +1,103 @@
+"""Benchmark person-held keys: opening a store at sign-in, and sealing a grant's copies.
+
+Run by hand against PostgreSQL; it creates (and afterwards drops) a database of its own,
+`vrm_bench_keys`, with ephemeral keys and the production Argon2id cost (VRM_KDF_MEMORY_KIB,
+VRM_KDF_ITERATIONS as configured, defaults 32 MiB and 3 passes):
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \\
+        .venv/bin/python bench/keys.py --records 10000 --rounds 7
+
+Targets (issue #14): opening the store at sign-in under 300 ms (the Argon2id derivation and the
+unwraps; the password check itself is Django's); sealing a grant over 10,000 records under 5 s.
+The machine is shared and noisy: medians and spread over alternating rounds are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.privatedb import bench_environment, recreate  # noqa: E402
+
+BENCH_DB = "vrm_bench_keys"
+PASSWORD = "a benchmark passphrase of some length"  # noqa: S105
+
+
+def _spread(values: list[float]) -> str:
+    median = statistics.median(values)
+    return f"median {median:.0f} ms (min {min(values):.0f}, max {max(values):.0f}, n={len(values)})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--records", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    admin_url = bench_environment(
+        os.environ.get("DATABASE_URL", ""), database=BENCH_DB, script="bench/keys.py"
+    )
+    recreate(admin_url, database=BENCH_DB)
+    try:
+        import django
+
+        django.setup()
+        from django.conf import settings
+        from django.core.management import call_command
+        from tqdm import tqdm
+
+        from accounts.models import User
+        from devtools.scale import catalogue_build, purchase_document
+        from personal_data import store
+        from personal_data.categories import category_get
+        from personal_data.keys import keys_scope
+        from personal_data.models import Purchase
+        from personal_data.services import person_unlock
+        from personal_data.shares import ShareFilters, share_create
+        from portal.services import person_signup
+
+        call_command("migrate", verbosity=0)
+        print(f"Argon2id: {settings.VRM_KDF_MEMORY_KIB} KiB, {settings.VRM_KDF_ITERATIONS} passes")
+        person = person_signup(email="bench@example.test", password=PASSWORD)
+        keys = store.owner_keys(person)
+        cat = category_get("purchases")
+        import random
+
+        rng = random.Random("vrm-bench-keys")  # noqa: S311 (synthetic data)
+        catalogue = catalogue_build(seed="bench-keys")
+        today = person.date_joined.date()
+        rows = []
+        for _ in tqdm(range(args.records), desc="records", unit="rec", file=sys.stderr):
+            row = Purchase(owner_id=person.pk)
+            store.row_fill(cat, row, keys.data, purchase_document(rng, rng.choice(catalogue), today=today))
+            rows.append(row)
+        Purchase.objects.bulk_create(rows, batch_size=5000)
+
+        unlock, seal = [], []
+        for _ in range(args.rounds):
+            with keys_scope():
+                fresh = User.objects.get(pk=person.pk)
+                started = time.perf_counter()
+                person_unlock(person=fresh, password=PASSWORD)
+                unlock.append((time.perf_counter() - started) * 1000)
+                started = time.perf_counter()
+                share_create(owner=fresh, filters=ShareFilters(categories=("purchases",)))
+                seal.append((time.perf_counter() - started) * 1000)
+        print(f"open the store at sign-in (Argon2id + unwraps): {_spread(unlock)}  [target < 300 ms]")
+        print(f"seal a grant over {args.records:,} records: {_spread(seal)}  [target < 5,000 ms]")
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        recreate(admin_url, database=BENCH_DB, drop_only=True)
+
+
+if __name__ == "__main__":
+    main()
