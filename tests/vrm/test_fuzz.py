@@ -38,6 +38,9 @@ HOSTILE = (
     "9" * 40,  # more than any integer column holds
     "-1",
     "٣",  # an Arabic-Indic digit: str.isdigit() says yes, int() says yes, the database says no
+    "²",  # superscript two: str.isdigit() says yes, int() says no
+    "①",  # circled one: str.isdigit() says yes, int() says no
+    "½",  # vulgar half: str.isnumeric() says yes, int() says no
     "9999-12-31",  # a date whose next day does not exist
     "0001-01-01",
     "2026-02-30",
@@ -46,7 +49,7 @@ HOSTILE = (
     "1e999",
 )
 # Path values are a subset: the router has to carry them first.
-HOSTILE_PATH = ("9" * 40, "-1", "٣", "１２", "x" * 300, "..", "0", "a b", "nul\x00byte")
+HOSTILE_PATH = ("9" * 40, "-1", "٣", "１２", "²", "1²", "①", "½", "x" * 300, "..", "0", "a b", "nul\x00byte")
 
 # Every query and form field a view of this project reads, and the OAuth and record fields.
 FIELDS = (
@@ -326,6 +329,12 @@ def test_the_reported_requests_get_a_client_error(world: World) -> None:
 
     assert portal.post("/data/import/not-a-uuid/confirm/").status_code == 404
     assert portal.post("/alerts/٣/contact/").status_code == 404
+    for digits in ("²", "1²", "①", "½"):  # numeric to str.isdigit()/isnumeric(), not to int()
+        assert portal.post(f"/alerts/{digits}/contact/").status_code == 404
+    for digits in ("²", "①", "٣", "１２"):  # a tree size is ASCII digits, as the API documents
+        response = anonymous.get("/api/v1/ledger/proof/consistency", {"first": digits, "second": "1"})
+        assert (response.status_code, response["Content-Type"]) == (400, PROBLEM)
+        assert response.json()["detail"] == "first must be a positive integer"
 
     response = api.post("/api/v1/purchases", DEEP, content_type="application/json")
     assert (response.status_code, response["Content-Type"]) == (400, PROBLEM)
