@@ -83,7 +83,9 @@ def _bad_basic_credentials(header: str) -> bool:
     The header itself is clean (checked before), but base64 hides any byte, and OAuth clients
     form-encode their id and secret (RFC 6749 §2.3.1), so "%00" is a NUL once unquoted: both
     are looked at. Decoding is lenient (missing padding, stray characters), as a library that
-    reads the header may be; what does not decode at all is left to the view to refuse.
+    reads the header may be. What is not UTF-8 once decoded is no client id anyone looks up
+    (django-oauth-toolkit refuses it first), and is left to the view to answer 401: a Bearer
+    token sent as "Basic <token>" decodes to random bytes.
     """
     scheme, _, encoded = header.strip().partition(" ")
     if scheme.lower() != "basic":
@@ -91,7 +93,8 @@ def _bad_basic_credentials(header: str) -> bool:
     encoded = encoded.strip()
     try:
         raw = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=False)
-    except (binascii.Error, ValueError):
+        raw.decode("utf-8")
+    except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
         return False
     return (
         _CREDENTIAL_CONTROL.search(raw) is not None
