@@ -107,7 +107,7 @@ def _size_param(request: Request, name: str) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return None
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):  # isdigit() alone takes "²", which int() refuses
         raise ValueError(f"{name} must be a positive integer")
     return int(raw)
 

@@ -100,6 +100,28 @@ class GrantValidator(OAuth2Validator):
                 access_token._state.fields_cache["user"] = person
         return access_token
 
+    def authenticate_client(self, request: Any, *args: Any, **kwargs: Any) -> bool:
+        """Authenticate the client; in the token endpoint's transaction, also hold its row.
+
+        A secret reset (vendors.services.application_secret_reset) locks the same row before it
+        deletes the app's tokens and codes. A request that checked the old secret then either
+        commits its token first, and the reset deletes it, or finds once the reset commits that
+        the secret it checked is no longer the app's, and fails as invalid_client.
+        """
+        if not super().authenticate_client(request, *args, **kwargs):
+            return False
+        if not transaction.get_connection().in_atomic_block:
+            return True  # introspection, which writes nothing, runs outside a transaction
+        client = request.client
+        held = (
+            type(client)
+            .objects.select_for_update()
+            .filter(pk=client.pk, client_secret=client.client_secret)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        return held is not None
+
     def validate_scopes(
         self, client_id: str, scopes: list[str], client: Any, request: Any, *args: Any, **kwargs: Any
     ) -> bool:

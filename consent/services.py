@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from audit.services import ledger_append
-from consent.models import AccessToken, Grant, RefreshToken
+from consent.models import AccessToken, AuthorizationCode, Grant, RefreshToken
 from consent.receipts import history_from, receipt_issue
 from consent.scopes import PERSON_SCOPES, SCOPES, SENSITIVE_SCOPES
 from consent.types import OAuthApplication
@@ -291,14 +291,19 @@ def grant_tokens_withdraw(*, grant: Grant, event: str, reason: str) -> int:
 
 @transaction.atomic
 def application_tokens_withdraw(*, application: OAuthApplication) -> int:
-    """Delete every access and refresh token of an application; return how many.
+    """Delete every access token, refresh token and unexchanged authorization code of an
+    application; return how many.
 
-    Its grants stay as the people gave them: the app asks each person again to get new tokens.
-    The caller records why (a secret reset writes its own ledger entry).
+    A code is as good as a token to whoever holds the client secret, so it goes too. Its grants
+    stay as the people gave them: the app asks each person again to get new tokens. The caller
+    records why (a secret reset writes its own ledger entry) and holds the application's row
+    (consent.oauth.GrantValidator.authenticate_client waits on it), so no token request that
+    authenticated before can add a token after.
     """
     refreshed, _ = RefreshToken.objects.filter(application_id=application.pk).delete()
     accessed, _ = AccessToken.objects.filter(application_id=application.pk).delete()
-    return refreshed + accessed
+    coded, _ = AuthorizationCode.objects.filter(application_id=application.pk).delete()
+    return refreshed + accessed + coded
 
 
 def token_event_record(

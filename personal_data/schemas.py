@@ -163,7 +163,7 @@ class PrescriptionSchema(StrictSchema):
 
     medication = _text(required=True)
     rxnorm = serializers.RegexField(
-        r"^\d{1,10}$",
+        r"^[0-9]{1,10}$",  # not \d, which also matches "٣" and other non-ASCII digits
         required=False,
         allow_blank=True,
         default="",

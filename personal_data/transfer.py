@@ -94,17 +94,21 @@ def _validate_row(
 ) -> None:
     cat = RECORD_CATEGORIES[category]
     row = dict(row)
+    before = len(plan.problems)
+    if csv_cells:
+        # Only a CSV cell can be a spreadsheet formula: a raw one is refused, and a cell our
+        # export neutralised ("'=x") is the text it stands for ("=x"), carried columns too.
+        # JSON carries text as it is, so a vendor's note "=HYPERLINK(...)" or a merchant
+        # "-Minus Market" comes back from a full export unchanged.
+        _check_cells(row, plan.problems, number, category)
+        row = {k: csv_cell_text(v) if isinstance(v, str) else v for k, v in row.items()}
     record_id = str(row.pop("id", "") or "")
     row.pop("next_refill_on", None)
     carried = {k: row.pop(k) for k in CARRIED if k in row}
-    before = len(plan.problems)
     if record_id:
         if record_id in seen:
             plan.problems.append(ImportProblem(number, category, "id", "This id appears twice in the file."))
         seen.add(record_id)
-    _check_cells(row, plan.problems, number, category)
-    if csv_cells:  # a cell our CSV export neutralised ("'=x") is the text it stands for ("=x")
-        row = {k: csv_cell_text(v) if isinstance(v, str) else v for k, v in row.items()}
     if category == "purchases" and carried.get("source", "import") not in ("manual", "import", "vendor"):
         plan.problems.append(ImportProblem(number, category, "source", "Use manual, import or vendor."))
     try:

@@ -1,65 +1,67 @@
-"""Operators verify organisations here; applications are shown read-only and never their secret."""
+"""Operators verify organisations here; organisations, members and apps are shown read-only."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import cast
 
-from django import forms
 from django.contrib import admin, messages
-from django.db.models import ForeignKey, Model, QuerySet
-from django.forms import ModelChoiceField
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
 from accounts.models import User
 from vendors.models import Application, Membership, Organisation
-from vendors.selectors import organisation_name_problem
 from vendors.services import organisation_verify
 
 
-class StaffOnlyMixin:
-    """Offer only vendor-staff accounts as members: a person's account never joins a vendor."""
+class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
+    """Who belongs to the organisation, shown only: see MembershipAdmin."""
 
-    def formfield_for_foreignkey(
-        self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
-    ) -> ModelChoiceField[Any] | None:
-        if db_field.name == "user":
-            kwargs["queryset"] = User.objects.filter(role=User.Role.VENDOR_STAFF)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
-
-
-class MembershipInline(StaffOnlyMixin, admin.TabularInline):  # type: ignore[type-arg]
     model = Membership
     extra = 0
+    fields = ("user", "created_at")
+    readonly_fields = fields
 
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
 
-class OrganisationAdminForm(forms.ModelForm):  # type: ignore[type-arg]
-    class Meta:
-        model = Organisation
-        fields = ("name", "website", "privacy_contact", "description")
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
 
-    def clean_name(self) -> str:
-        name = str(self.cleaned_data["name"]).strip()
-        if problem := organisation_name_problem(name=name, exclude_pk=self.instance.pk):
-            raise forms.ValidationError(problem)
-        return name
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
 
 
 @admin.register(Organisation)
 class OrganisationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Verification only through the actions, which go through organisation_verify and the ledger."""
+    """Shown read-only; verification only through the actions (organisation_verify, the ledger).
 
-    form = OrganisationAdminForm
+    An organisation's name, website, privacy contact and description are what people read on the
+    consent page and on recalls, and what verification vouched for; the organisation alone writes
+    them (vendor sign-up). An operator who could edit them, or add an organisation, could put a
+    verified name on a vendor of their own. Change permission stays only so the actions run.
+    """
+
     list_display = ("name", "website", "privacy_contact", "verified", "created_at")
     list_filter = ("verified", "created_at")
     search_fields = ("name", "website")
-    readonly_fields = ("verified", "created_at")
+    fields = ("name", "website", "privacy_contact", "description", "verified", "created_at")
+    readonly_fields = fields
     inlines = (MembershipInline,)
     actions = ("mark_verified", "mark_unverified")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # An organisation is created with its first member by vendor sign-up (organisation_create).
+        return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         # Deleting would cascade to its apps, grants and people's alerts with no ledger entry and
         # no receipts; ending an organisation is a service of its own (issue #20), not a row delete.
         return False
+
+    def save_model(self, request: HttpRequest, obj: Organisation, form: object, change: bool) -> None:
+        # Every field is read-only: saving would only write back the row as loaded, over a
+        # verification withdrawn in between.
+        return None
 
     def _set_verified(self, request: HttpRequest, queryset: QuerySet[Organisation], verified: bool) -> int:
         changed = 0
@@ -81,10 +83,25 @@ class OrganisationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(Membership)
-class MembershipAdmin(StaffOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class MembershipAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Read-only: a member acts as the organisation (recalls, app secrets, consent apps under its
+    name), so an operator who could add one could act as any vendor. Members join by vendor
+    sign-up only."""
+
     list_display = ("user", "organisation", "created_at")
     list_filter = ("organisation",)
     search_fields = ("user__email", "organisation__name")
+    fields = ("user", "organisation", "created_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
 
 
 # django-oauth-toolkit registers its own admin for the swapped model; it shows the secret field.

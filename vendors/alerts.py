@@ -44,7 +44,14 @@ def alert_records(*, alert: Alert) -> list[tuple[str, dict[str, Any]]]:
 
 
 def alert_get_for_person(*, person: User, alert_id: int | str) -> Alert:
-    alert = alerts_for_person(person=person).filter(pk=alert_id).first() if str(alert_id).isdigit() else None
+    # ASCII digits only: str.isdigit() also says yes to "²" and "٣", which int() refuses or
+    # reads as another number.
+    text = str(alert_id)
+    alert = (
+        alerts_for_person(person=person).filter(pk=text).first()
+        if text.isascii() and text.isdigit()
+        else None
+    )
     if alert is None:
         raise Http404("No such alert.")
     return alert

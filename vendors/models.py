@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 import uuid
 from typing import Any, ClassVar
@@ -37,19 +38,50 @@ def redirect_uri_problem(uri: str) -> str | None:
 
 NAME_KEY_MAX_LENGTH = 255
 
+# Unicode's Default_Ignorable_Code_Point property (DerivedCoreProperties.txt, unchanged from
+# Unicode 14 to 16): characters a renderer shows as nothing when it has no glyph for them, so
+# "Acme Shop\u034f" looks like "Acme Shop". Python's unicodedata lacks the property, hence the
+# ranges here; vendors/migrations/0009 holds a copy (a migration never imports app code).
+#   00AD soft hyphen; 034F combining grapheme joiner; 061C Arabic letter mark;
+#   115F..1160 Hangul choseong/jungseong fillers; 17B4..17B5 Khmer inherent vowels;
+#   180B..180F Mongolian variation selectors and vowel separator; 200B..200F zero-width
+#   space/(non-)joiner and direction marks; 202A..202E direction embeddings and overrides;
+#   2060..206F word joiner, invisible operators, isolates (2065 reserved); 3164 Hangul filler;
+#   FE00..FE0F variation selectors 1-16; FEFF zero-width no-break space; FFA0 half-width
+#   Hangul filler; FFF0..FFF8 reserved; 1BCA0..1BCA3 shorthand format controls;
+#   1D173..1D17A musical beam and phrase controls; E0000..E0FFF tags, variation selectors
+#   17-256 and reserved.
+DEFAULT_IGNORABLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f-\u1160\u17b4-\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8\U0001bca0-\U0001bca3"
+    "\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
+)
+# Shown as a blank by many fonts (the Hangul fillers, though ignorable, often as a wide one;
+# the Braille blank is not even ignorable): counted as a space, so "Acme\u3164Shop" is
+# "Acme Shop" and not "AcmeShop".
+BLANKS = re.compile("[\u115f\u1160\u3164\uffa0\u2800]")
+
 
 def organisation_name_key(name: str) -> str:
     """Return the form of an organisation's name that no two organisations may share.
 
     Unicode NFKC with case folding (full-width and ligature letters become plain ones, case is
-    ignored), invisible format characters such as zero-width spaces dropped, and any run of
-    whitespace made one space: "ACME  Shop", "acme shop" and "Ａｃｍｅ Shop" are one name.
+    ignored), format characters (Cf) and every default-ignorable code point dropped (zero-width
+    spaces, the combining grapheme joiner, variation selectors, Hangul fillers: nothing a
+    reader sees), and any run of whitespace or blanks made one space: "ACME  Shop",
+    "acme shop", "Ａｃｍｅ Shop" and "Acme Shop\u034f" are one name.
     """
     text = unicodedata.normalize("NFKC", name)
-    text = "".join(c for c in text if unicodedata.category(c) != "Cf")
-    text = unicodedata.normalize("NFKC", text.casefold())
+    text = unicodedata.normalize("NFKC", _drop_invisible(text).casefold())
+    # Once more: case folding and NFKC might make an ignorable character of a visible one.
+    text = _drop_invisible(text)
     # NFKC can lengthen a name several times over; names alike that far are one name anyway.
     return " ".join(text.split())[:NAME_KEY_MAX_LENGTH]
+
+
+def _drop_invisible(text: str) -> str:
+    text = BLANKS.sub(" ", text)
+    return DEFAULT_IGNORABLE.sub("", "".join(c for c in text if unicodedata.category(c) != "Cf"))
 
 
 class NameKeyField(models.CharField):  # type: ignore[type-arg]

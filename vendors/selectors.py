@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 
 from accounts.models import User
@@ -18,9 +19,12 @@ def organisation_name_problem(*, name: str, exclude_pk: uuid.UUID | None = None)
 
     Names are compared by their key (organisation_name_key): case, spacing, full-width letters and
     invisible characters do not make a name new. The database's unique constraint backs this up.
+    A name needs a letter, digit, punctuation mark or symbol that shows (not only invisible or
+    combining characters), and no control characters (a tab or a terminal escape is not part
+    of anyone's name, and would show differently in each place the name appears).
     """
     key = organisation_name_key(name)
-    if not key:
+    if not any(unicodedata.category(c)[0] in "LNPS" for c in key):
         return "Give your organisation's name."
     taken = Organisation.objects.filter(name_key=key)
     if exclude_pk is not None:
@@ -31,6 +35,8 @@ def organisation_name_problem(*, name: str, exclude_pk: uuid.UUID | None = None)
             "look-alike characters) is already registered. If it is yours, ask its staff to add "
             "you; otherwise use your full legal or trading name."
         )
+    if any(unicodedata.category(c) == "Cc" for c in name.strip()):  # stored stripped
+        return "Use letters, digits, spaces and punctuation only: no tabs, line breaks or control characters."
     return None
 
 

@@ -285,10 +285,15 @@ def application_update(
 def application_secret_reset(*, application: Application, by: User) -> str:
     """Give the application a new client secret and return it in plaintext; revoke all its tokens.
 
-    A reset answers a leak, and whoever held the old secret may hold the tokens it fetched: every
-    access and refresh token of the app dies in the same transaction (the grants stay; the app
-    asks each person again), and the ledger records the reset with the number of tokens revoked.
+    A reset answers a leak, and whoever held the old secret may hold the tokens it fetched and
+    the codes it could exchange: every access token, refresh token and unexchanged authorization
+    code of the app dies in the same transaction (the grants stay; the app asks each person
+    again), and the ledger records the reset with the number revoked.
     """
+    # The token endpoint holds this row from client authentication to commit: a token request
+    # that checked the old secret either finished before (its token is deleted below) or, once
+    # this commits, finds the secret it checked gone and issues nothing.
+    Application.objects.select_for_update().filter(pk=application.pk).values_list("pk").first()
     secret = generate_client_secret()
     application.client_secret = secret
     application.hash_client_secret = True

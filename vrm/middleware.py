@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import base64
+import binascii
+import re
+from collections.abc import Callable, Mapping
+from urllib.parse import unquote_to_bytes
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.cache import add_never_cache_headers
@@ -29,12 +33,22 @@ class NoStoreForAuthenticatedMiddleware:
         return response
 
 
+# RFC 9110 §5.5: a header field value holds no control character but the horizontal tab.
+_HEADER_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# RFC 7617 §2: HTTP Basic user-ids and passwords hold no control character at all.
+_CREDENTIAL_CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
+# The header values WSGI passes outside the HTTP_ prefix.
+_PLAIN_HEADERS = ("CONTENT_TYPE", "CONTENT_LENGTH")
+
+
 class RefuseNulMiddleware:
-    """Answer 400 to a request with a NUL character in its path, query or form fields.
+    """Answer 400 to a request with NUL in its path, query or form fields, or a control
+    character in a header (the decoded HTTP Basic credentials included).
 
     No text this site stores or looks up may hold NUL (PostgreSQL refuses it in text columns,
     and no person, vendor or auditor ever means it), so the one check here guards every view,
-    including the OAuth endpoints and URL parameters that no form validates.
+    including the OAuth endpoints, URL parameters that no form validates, and headers that
+    reach a query (the Basic client id, Idempotency-Key).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -47,7 +61,45 @@ class RefuseNulMiddleware:
             or (request.method == "POST" and _has_nul(request.POST))
         ):
             return _refusal(request, "The request contains a NUL character, which no field accepts.")
+        if _bad_header(request.META):
+            return _refusal(request, "A request header contains a control character.")
+        if _bad_basic_credentials(request.META.get("HTTP_AUTHORIZATION", "")):
+            return _refusal(request, "The HTTP Basic credentials contain a control character.")
         return self.get_response(request)
+
+
+def _bad_header(meta: Mapping[str, object]) -> bool:
+    return any(
+        (name.startswith("HTTP_") or name in _PLAIN_HEADERS)
+        and isinstance(value, str)
+        and _HEADER_CONTROL.search(value) is not None
+        for name, value in meta.items()
+    )
+
+
+def _bad_basic_credentials(header: str) -> bool:
+    """Whether Basic credentials decode to text with a control character in it.
+
+    The header itself is clean (checked before), but base64 hides any byte, and OAuth clients
+    form-encode their id and secret (RFC 6749 §2.3.1), so "%00" is a NUL once unquoted: both
+    are looked at. Decoding is lenient (missing padding, stray characters), as a library that
+    reads the header may be. What is not UTF-8 once decoded is no client id anyone looks up
+    (django-oauth-toolkit refuses it first), and is left to the view to answer 401: a Bearer
+    token sent as "Basic <token>" decodes to random bytes.
+    """
+    scheme, _, encoded = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    encoded = encoded.strip()
+    try:
+        raw = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=False)
+        raw.decode("utf-8")
+    except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
+        return False
+    return (
+        _CREDENTIAL_CONTROL.search(raw) is not None
+        or _CREDENTIAL_CONTROL.search(unquote_to_bytes(raw.replace(b"+", b" "))) is not None
+    )
 
 
 def _has_nul(data: object) -> bool:

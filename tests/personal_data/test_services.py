@@ -125,6 +125,7 @@ BAD_INPUT = [
     ("appliances", {"warranty_until": "2200-01-01"}, "warranty_until"),
     ("appliances", {"energy_kwh_per_year": -5}, "energy_kwh_per_year"),
     ("prescriptions", {"rxnorm": "abc"}, "rxnorm"),
+    ("prescriptions", {"rxnorm": "٦١٧٣١٢"}, "rxnorm"),  # digits, but not ASCII ones
     ("prescriptions", {"days_supply": 0}, "days_supply"),
     ("prescriptions", {"notes": "n" * 2001}, "notes"),
 ]

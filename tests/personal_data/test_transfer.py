@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from personal_data import services
@@ -26,3 +27,19 @@ def test_a_raw_formula_in_an_imported_file_is_still_refused(alice: Any) -> None:
     raw = exported.replace("'=1+1", "=1+1")
     plan = import_parse(raw=raw.encode(), filename="purchases.csv", category="purchases")
     assert [p.field for p in plan.problems] == ["notes"]
+
+
+def test_a_json_export_carries_formula_like_text_verbatim(alice: Any) -> None:
+    # A vendor may write any text into a person's record; a JSON file is never opened as a
+    # spreadsheet, so it carries that text as it is and imports back unchanged.
+    tricky = purchase_data(
+        merchant="-Minus Market", notes='=HYPERLINK("http://evil.example","click")', lot="+L1", brand="@home"
+    )
+    services.record_create(owner=alice, category="purchases", data=tricky, source="vendor")
+    (doc,) = records_for_owner(owner=alice, category="purchases")
+    raw = json.dumps({"format": "vrm-export/1", "purchases": [doc]}).encode()
+    plan = import_parse(raw=raw, filename="export.json")
+    assert plan.problems == []
+    (record,) = plan.records["purchases"]
+    assert {k: record[k] for k in tricky} == {k: doc[k] for k in tricky}
+    assert record["merchant"] == "-Minus Market" and record["notes"].startswith("=HYPERLINK")

@@ -275,6 +275,9 @@ def test_export_erase_import_round_trip(client: Client, person: Any) -> None:
     from devtools.records import demo_records_seed
 
     demo_records_seed(person=person)
+    # Text a spreadsheet would run as a formula, as a vendor may write it, survives both trips.
+    tricky = purchase_data(merchant="-Minus Market", notes='=HYPERLINK("http://evil.example","x")', lot="+L1")
+    record_create(owner=person, category="purchases", data=tricky, source="vendor", source_vendor="@Shop")
     before = {
         name: records_for_owner(owner=person, category=name)
         for name in ("purchases", "closet", "appliances", "prescriptions")

@@ -10,7 +10,8 @@ from django.core.exceptions import ValidationError
 
 from accounts.models import User
 from audit.models import LedgerEntry
-from consent.models import AccessToken, Grant, RefreshToken
+from consent.models import AccessToken, AuthorizationCode, Grant, RefreshToken
+from consent.oauth import GrantValidator
 from consent.scopes import PERSON_SCOPES
 from devtools.vendor import demo_vendor_seed
 from tests.consent.conftest import Flow
@@ -354,6 +355,44 @@ def test_secret_reset_revokes_every_token_of_the_app_at_once(
     assert (entry.actor_type, entry.actor_id) == ("vendor_org", str(flow.app.organisation_id))
     assert entry.record_ids == [flow.app.client_id] and entry.reason == f"staff {vendor_staff.pk}"
     assert entry.record_count == live > 0
+
+
+def test_codes_issued_before_a_secret_reset_cannot_be_exchanged_after_it(
+    flow: Flow, vendor_staff: User
+) -> None:
+    # Whoever held the old secret may have a code too: it dies with the tokens.
+    code, verifier = flow.code(), flow.verifier
+    unused = flow.code()
+    flow.secret = application_secret_reset(application=flow.app, by=vendor_staff)
+    for stale in (code, unused):
+        refused = flow.exchange(stale, verifier=verifier)
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+    assert not AuthorizationCode.objects.filter(application=flow.app).exists()
+    assert not AccessToken.objects.filter(application=flow.app).exists()
+    assert LedgerEntry.objects.get(kind=LedgerEntry.Kind.APP_SECRET_RESET).record_count == 2
+    assert flow.tokens()["access_token"]  # a new code, on the new secret
+
+
+def test_a_token_request_past_client_authentication_issues_nothing_after_a_reset(
+    flow: Flow, vendor_staff: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reset lands between the token request's secret check and its token: on PostgreSQL the
+    request waits on the app row the reset holds; here it runs in between on one connection."""
+    code = flow.code()
+    checked = GrantValidator._authenticate_basic_auth
+
+    def reset_after_check(validator: GrantValidator, request: Any) -> bool:
+        ok = checked(validator, request)
+        if ok:
+            application_secret_reset(application=flow.app, by=vendor_staff)
+        return ok
+
+    monkeypatch.setattr(GrantValidator, "_authenticate_basic_auth", reset_after_check)
+    response = flow.exchange(code)
+    assert response.status_code == 401 and response.json()["error"] == "invalid_client"
+    assert not AccessToken.objects.filter(application=flow.app).exists()
+    assert not RefreshToken.objects.filter(application=flow.app).exists()
+    assert not LedgerEntry.objects.filter(kind="token.issued").exists()
 
 
 # Demo shop

@@ -91,6 +91,7 @@ def _cursor(created_at: str, record_id: str) -> str:
         ({"cursor": _cursor("9999-12-31T23:59:59-05:00", "3f1c5a1e-8c1d-4d5e-9a77-0d3b1f2a4c6e")}, "cursor"),
         ({"cursor": _cursor("2026-01-01 10:00:00\x00", "3f1c5a1e-8c1d-4d5e-9a77-0d3b1f2a4c6e")}, "cursor"),
         ({"cursor": _cursor("2026-01-01 10:00:00+00", "not-an-id")}, "cursor"),
+        ({"cursor": _cursor("٢٠٢٦-01-01 10:00:00+00", "3f1c5a1e-8c1d-4d5e-9a77-0d3b1f2a4c6e")}, "cursor"),
         ({"cursor": "%%%not-base64"}, "cursor"),
         ({"gtin": "5012345001235"}, "gtin"),  # wrong check digit
         ({"colour": "red"}, "colour"),

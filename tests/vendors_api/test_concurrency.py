@@ -17,15 +17,17 @@ from typing import Any
 import pytest
 import requests
 from django.core.cache import cache
+from django.db import connection
 from django.test import Client
 
 from audit.models import LedgerEntry
-from consent.models import AccessToken, Grant, RefreshToken
+from consent.models import AccessToken, AuthorizationCode, Grant, RefreshToken
 from personal_data.models import Purchase
 from tests.conftest import purchase_data
 from tests.consent.conftest import REDIRECT, SECRET, Flow
 from tests.vendors_api.conftest import add_record, authorize, issue_token
 from vendors.models import Application, IdempotencyKey
+from vendors.services import application_secret_reset
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -42,9 +44,14 @@ def _roomy_limits(throttle_rates: Callable[..., None], settings: Any) -> Iterato
     cache.clear()
 
 
-def together(calls: list[Callable[[], requests.Response]]) -> list[requests.Response]:
-    """Run the calls in threads released at the same instant; return their responses in order."""
-    barrier = threading.Barrier(len(calls))
+def together(
+    calls: list[Callable[[], requests.Response]], *, barrier: threading.Barrier | None = None
+) -> list[requests.Response]:
+    """Run the calls in threads released at the same instant; return their responses in order.
+
+    Pass a barrier with more parties to release other threads (an in-process service) with them.
+    """
+    barrier = barrier or threading.Barrier(len(calls))
 
     def run(call: Callable[[], requests.Response]) -> requests.Response:
         barrier.wait(timeout=30)
@@ -208,3 +215,48 @@ def test_the_same_idempotency_key_posted_at_once_creates_one_record_and_answers_
     assert len({r.content for r in responses}) == 1
     assert Purchase.objects.filter(owner=alice).count() == before + 1
     assert IdempotencyKey.objects.filter(application=shop_app, key="order-4471").count() == 1
+
+
+def test_a_secret_reset_racing_token_requests_leaves_no_token_or_code_of_the_old_secret(
+    live_server: Any, alice: Any, shop_app: Application, vendor_staff: Any, settings: Any
+) -> None:
+    settings.VRM_TOKEN_FAILURES_PER_MINUTE = 100000  # the old secret fails: not a 429 here
+    # Refreshes lock their refresh token and a reset deletes it: both take the app row first, so
+    # they queue instead of deadlocking, and whatever the order no token of the old secret lives.
+    refreshes = [flow_for(alice, shop_app).tokens()["refresh_token"] for _ in range(THREADS // 2)]
+    flows = [flow_for(alice, shop_app) for _ in range(THREADS // 2)]
+    codes = [(flow.code(), flow.verifier) for flow in flows]
+    calls = [
+        token_post(live_server, shop_app, {"grant_type": "refresh_token", "refresh_token": r})
+        for r in refreshes
+    ] + [
+        token_post(
+            live_server,
+            shop_app,
+            {"grant_type": "authorization_code", "code": c, "redirect_uri": REDIRECT, "code_verifier": v},
+        )
+        for c, v in codes
+    ]
+    barrier = threading.Barrier(len(calls) + 1)
+    reset: list[str] = []
+
+    def reset_secret() -> None:
+        barrier.wait(timeout=30)
+        try:
+            reset.append(application_secret_reset(application=shop_app, by=vendor_staff))
+        finally:
+            connection.close()
+
+    resetter = threading.Thread(target=reset_secret)
+    resetter.start()
+    responses = together(calls, barrier=barrier)
+    resetter.join(timeout=60)
+
+    assert_no_5xx(responses)
+    assert reset and set(statuses(responses)) <= {200, 400, 401}, [r.text[:200] for r in responses]
+    assert not AccessToken.objects.filter(application=shop_app).exists()
+    assert not RefreshToken.objects.filter(application=shop_app).exists()
+    assert not AuthorizationCode.objects.filter(application=shop_app).exists()
+    for response in responses:
+        if response.status_code == 200:
+            assert me(live_server, response.json()["access_token"]).status_code == 401

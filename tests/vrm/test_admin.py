@@ -20,6 +20,7 @@ from django.db.models import Model
 from django.test import Client, RequestFactory
 
 from accounts.models import User
+from audit.models import LedgerEntry
 from consent.models import AccessToken, RefreshToken
 from devtools.records import demo_records_seed
 from personal_data.selectors import preferences_get, records_for_owner
@@ -27,13 +28,14 @@ from personal_data.services import import_stage, preferences_update, record_crea
 from personal_data.transfer import import_parse
 from tests.conftest import purchase_data
 from tests.consent.conftest import SECRET, Flow
-from vendors.models import Organisation
+from vendors.models import Membership, Organisation
 
 PERSONAL = "personal data: metadata only, no add, change or delete"
 CREDENTIAL = "credential: read-only, no secret shown"
 LEDGER = "ledger: read-only"
 ACCOUNTS = "accounts: actions through portal.operator only"
 OPERATIONS = "operations: no personal content"
+VENDOR = "vendor identity and members: read-only, verification only through organisation_verify"
 
 CLASSIFIED: dict[str, str] = {
     "personal_data.Purchase": PERSONAL,
@@ -51,8 +53,8 @@ CLASSIFIED: dict[str, str] = {
     "axes.AccessLog": OPERATIONS,
     "axes.AccessFailureLog": OPERATIONS,
     "django_tasks_database.DBTaskResult": OPERATIONS,
-    "vendors.Organisation": OPERATIONS,
-    "vendors.Membership": OPERATIONS,
+    "vendors.Organisation": VENDOR,
+    "vendors.Membership": VENDOR,
 }
 # Never in the admin: tokens, codes and keys would let an operator act as a vendor or a person;
 # the rest hold a person's content or what a vendor was told about it.
@@ -149,6 +151,17 @@ def test_every_registered_model_is_classified(operator: User) -> None:
             assert not model_admin.has_change_permission(request), label
             assert not model_admin.has_delete_permission(request), label
             assert model_admin.has_view_permission(request), label
+        if CLASSIFIED[label] == VENDOR:
+            # Change permission may stay for admin actions, but no field is editable.
+            assert not model_admin.has_add_permission(request), label
+            assert not model_admin.has_delete_permission(request), label
+            assert set(model_admin.get_fields(request)) <= set(model_admin.get_readonly_fields(request)), (
+                label
+            )
+            for inline in model_admin.get_inline_instances(request):
+                assert not inline.has_add_permission(request, None), label
+                assert not inline.has_change_permission(request), label
+                assert not inline.has_delete_permission(request), label
     accounts = registered["accounts.User"]
     assert not accounts.has_add_permission(request) and not accounts.has_delete_permission(request)
     assert "password" not in accounts.get_fields(request)
@@ -330,3 +343,62 @@ def test_an_organisation_cannot_be_deleted_from_the_admin(operator: User) -> Non
     bulk = {"action": "delete_selected", "_selected_action": [org.pk], "post": "yes"}
     client.post("/admin/vendors/organisation/", bulk)
     assert type(org).objects.filter(pk=org.pk).exists()
+
+
+def _vendor_snapshot() -> list[Any]:
+    return [
+        sorted(map(tuple, Organisation.objects.values_list()), key=repr),
+        sorted(map(tuple, Membership.objects.values_list()), key=repr),
+        sorted(map(tuple, LedgerEntry.objects.values_list("kind", "record_ids")), key=repr),
+    ]
+
+
+def test_the_operator_cannot_join_or_rename_a_verified_vendor(
+    operator: User, shop_org: Organisation, vendor_staff: User
+) -> None:
+    """An operator with a vendor-staff account of their own must not get it into a verified
+    organisation, nor change what people are told the organisation is, through the admin."""
+    insider = User.objects.create_user(email="insider@shop.example", role=User.Role.VENDOR_STAFF)
+    member = Membership.objects.create(user=vendor_staff, organisation=shop_org)
+    client = Client()
+    client.force_login(operator)
+    before = _vendor_snapshot()
+    base = "/admin/vendors/membership/"
+    # A complete form, as the add page asked for it before memberships became read-only.
+    when = {"created_at_0": "2026-01-05", "created_at_1": "10:00:00"}
+    join = {"user": insider.pk, "organisation": shop_org.pk, **when}
+    assert client.post(base + "add/", join).status_code == 403
+    assert client.post(f"{base}{member.pk}/change/", join).status_code == 403
+    assert client.post(f"{base}{member.pk}/delete/", {"post": "yes"}).status_code == 403
+    client.post(base, {"action": "delete_selected", "_selected_action": [member.pk], "post": "yes"})
+    identity = {
+        "name": "Acme Shop Official",
+        "website": "https://evil.example",
+        "privacy_contact": "privacy@evil.example",
+        "description": "Call us on a number of ours",
+        "verified": "on",
+    }
+    inline = {
+        "members-TOTAL_FORMS": "2",
+        "members-INITIAL_FORMS": "1",
+        "members-MIN_NUM_FORMS": "0",
+        "members-MAX_NUM_FORMS": "1000",
+        "members-0-id": member.pk,
+        "members-0-organisation": shop_org.pk,
+        "members-0-user": insider.pk,
+        "members-0-DELETE": "on",
+        "members-1-organisation": shop_org.pk,
+        "members-1-user": insider.pk,
+        "members-1-created_at_0": when["created_at_0"],
+        "members-1-created_at_1": when["created_at_1"],
+    }
+    no_rows = {"members-TOTAL_FORMS": "0", "members-INITIAL_FORMS": "0"}
+    change = f"/admin/vendors/organisation/{shop_org.pk}/change/"
+    for data in ({**identity, **no_rows}, {**identity, **inline}):
+        assert client.post(change, data).status_code in (200, 302, 403)
+    added = client.post("/admin/vendors/organisation/add/", {**identity, "name": "Acme Shop Two", **inline})
+    assert added.status_code == 403
+    assert _vendor_snapshot() == before
+    shop_org.refresh_from_db()
+    assert shop_org.verified and shop_org.website == "https://acme.example"
+    assert not Membership.objects.filter(user=insider).exists()

@@ -10,7 +10,9 @@ or numbers no column holds. The answer may be anything a client can act on (400,
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +38,7 @@ HOSTILE = (
     "9" * 40,  # more than any integer column holds
     "-1",
     "٣",  # an Arabic-Indic digit: str.isdigit() says yes, int() says yes, the database says no
+    "²",  # superscript two: str.isdigit() says yes, int() says no (HOSTILE_PATH has more)
     "9999-12-31",  # a date whose next day does not exist
     "0001-01-01",
     "2026-02-30",
@@ -43,8 +46,9 @@ HOSTILE = (
     "nul\x00byte",  # PostgreSQL text refuses NUL
     "1e999",
 )
-# Path values are a subset: the router has to carry them first.
-HOSTILE_PATH = ("9" * 40, "-1", "٣", "１２", "x" * 300, "..", "0", "a b", "nul\x00byte")
+# Path values are a subset: the router has to carry them first. Numeric to str.isdigit() or
+# isnumeric() but not to int(): "²", "1²", "①", "½".
+HOSTILE_PATH = ("9" * 40, "-1", "٣", "１２", "²", "1²", "①", "½", "x" * 300, "..", "0", "a b", "nul\x00byte")
 
 # Every query and form field a view of this project reads, and the OAuth and record fields.
 FIELDS = (
@@ -81,6 +85,43 @@ JSON_BODIES: tuple[bytes, ...] = (
     b"null",
     b'"' + b"x" * 100_000 + b'"',
 )
+
+
+def _basic(credentials: bytes) -> str:
+    return "Basic " + base64.b64encode(credentials).decode()
+
+
+# Hostile request headers for the routes machines call. The WSGI server hands a header over as
+# latin-1 text, and a NUL inside base64 passes any server, so each of these can arrive.
+HOSTILE_AUTHORIZATION = (
+    _basic(b"a\x00b:x"),  # NUL in the client id, once decoded
+    _basic(b"a:x\x00y"),  # NUL in the secret
+    _basic(b"a%00b:x"),  # NUL once the form-encoded client id is unquoted (RFC 6749 2.3.1)
+    _basic(b"a\x01b:x\x7f"),  # other control characters
+    _basic(b"\xff\xfe:\xed\xa0\x80"),  # not UTF-8
+    _basic(b"no-colon"),
+    _basic("²٣:１２".encode()),
+    "Basic !!!not-base64***",
+    "Basic " + "QUFB" * 3000,  # huge
+    "Basic",
+    "Bearer " + "x" * 10_000,
+    "Bearer nul\x00byte",
+    "Bearer ²٣\xff",
+    "Bearer",
+    "Digest x\x00",
+)
+HOSTILE_HEADERS: tuple[dict[str, str], ...] = (
+    *({"HTTP_AUTHORIZATION": value} for value in HOSTILE_AUTHORIZATION),
+    {"HTTP_IDEMPOTENCY_KEY": "key\x00nul"},
+    {"HTTP_IDEMPOTENCY_KEY": "k" * 10_000},
+    {"HTTP_IDEMPOTENCY_KEY": "ключ-²-\xff"},
+    {"HTTP_IDEMPOTENCY_KEY": "key\x01\x1f\x7f"},
+    {"HTTP_X_REQUEST_ID": "id\x00nul"},
+    {"HTTP_X_REQUEST_ID": "x" * 10_000 + "\r\nSet-Cookie: a=b"},
+    {"HTTP_X_FORWARDED_FOR": "nul\x00, 999.1.1.1, ²"},
+    {"HTTP_USER_AGENT": "agent\x00\x1b[31m"},
+)
+MACHINE_ROUTES = ("api/", "o/", ".well-known/")
 
 SKIPPED = ("admin/", "api/docs/", "api/schema/", "static/")
 
@@ -240,6 +281,23 @@ def test_no_server_error_for_hostile_input(route: Route, package: str, world: Wo
                 _check(failures, f"{persona} POST {url} json {body[:20]!r}", response)
         cache.clear()  # the next persona starts with a fresh allowance
 
+    if route.pattern.startswith(MACHINE_ROUTES):
+        # Hostile headers, sent by the route's own persona: an Authorization header replaces its
+        # token, the others ride along with it. The bodies reach client authentication (a form
+        # with a grant type) and the idempotent create (a valid purchase).
+        client = world.clients[_persona(route, package)]
+        form = {"grant_type": "client_credentials", "token": "t", "client_id": "c"}
+        purchase = json.dumps(purchase_data())
+        for headers in HOSTILE_HEADERS:
+            label = f"{url} {next(iter(headers))}={next(iter(headers.values()))[:30]!r}"
+            _check(failures, f"GET {label}", client.get(url, **headers))
+            if route.pattern.startswith("o/"):
+                _check(failures, f"POST {label}", client.post(url, form, **headers))
+            else:
+                response = client.post(url, purchase, content_type="application/json", **headers)
+                _check(failures, f"POST {label}", response)
+            cache.clear()
+
     assert not failures, "\n".join(failures)
 
 
@@ -269,6 +327,12 @@ def test_the_reported_requests_get_a_client_error(world: World) -> None:
 
     assert portal.post("/data/import/not-a-uuid/confirm/").status_code == 404
     assert portal.post("/alerts/٣/contact/").status_code == 404
+    for digits in ("²", "1²", "①", "½"):  # numeric to str.isdigit()/isnumeric(), not to int()
+        assert portal.post(f"/alerts/{digits}/contact/").status_code == 404
+    for digits in ("²", "①", "٣", "１２"):  # a tree size is ASCII digits, as the API documents
+        response = anonymous.get("/api/v1/ledger/proof/consistency", {"first": digits, "second": "1"})
+        assert (response.status_code, response["Content-Type"]) == (400, PROBLEM)
+        assert response.json()["detail"] == "first must be a positive integer"
 
     response = api.post("/api/v1/purchases", DEEP, content_type="application/json")
     assert (response.status_code, response["Content-Type"]) == (400, PROBLEM)
@@ -282,3 +346,33 @@ def test_the_reported_requests_get_a_client_error(world: World) -> None:
 
     response = anonymous.post("/o/introspect/", {"token": "nul\x00byte"})
     assert (response.status_code, response["Content-Type"]) == (400, PROBLEM)
+
+
+def test_control_characters_in_headers_get_a_problem(world: World, shop_app: Application) -> None:
+    # The review of issue #13: a NUL inside base64 passes any HTTP server and reached the client
+    # lookup; a NUL in Idempotency-Key reached the key lookup. Both are refused before a view.
+    anonymous, api = world.clients["anonymous"], world.clients["api"]
+    hidden_nul = (_basic(b"a\x00b:x"), _basic(b"a%00b:x"), _basic(shop_app.client_id.encode() + b":\x00"))
+    for path in ("/o/token/", "/o/introspect/", "/o/revoke_token/"):
+        for header in hidden_nul:
+            response = anonymous.post(path, {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=header)
+            assert (response.status_code, response["Content-Type"]) == (400, PROBLEM), (path, header)
+            assert "control character" in response.json()["detail"]
+    purchase = json.dumps(purchase_data())
+    for key in ("key\x00nul", "key\x1b[0m"):
+        response = api.post(
+            "/api/v1/purchases", purchase, content_type="application/json", HTTP_IDEMPOTENCY_KEY=key
+        )
+        assert (response.status_code, response["Content-Type"]) == (400, PROBLEM)
+    response = world.clients["portal"].get("/data/purchases/", HTTP_USER_AGENT="agent\x00")
+    assert response.status_code == 400  # a page, not a problem document, for a browser
+
+    # What the standards allow still passes: a tab in a header, non-ASCII in a key (obs-text).
+    response = api.post(
+        "/api/v1/purchases", purchase, content_type="application/json", HTTP_IDEMPOTENCY_KEY="ключ\tkey"
+    )
+    assert response.status_code == 201
+    response = anonymous.post(
+        "/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=_basic(b"unknown%20id:x")
+    )
+    assert response.status_code == 401

@@ -24,7 +24,8 @@ from rest_framework.utils.urls import replace_query_param
 
 Position = tuple[dt.datetime, uuid.UUID]
 INVALID_CURSOR = "Invalid cursor."
-_OUR_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?(\+00)?")
+# [0-9], not \d: a Python \d also matches non-ASCII digits ("٣"), which we never write.
+_OUR_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(\+00)?")
 
 
 def cursor_encode(created_at: str, record_id: str) -> str:
