@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from functools import lru_cache
 from typing import Any
 
-from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404
 
 from accounts.models import User
 from core.keys import master_keyring
-from core.statements import Select, Source
 from personal_data import store
 from personal_data.categories import RECORD_CATEGORIES, category_get
 from personal_data.models import AwaitingRewrap, EncryptedRecord, PersonKey, Preferences, Share
@@ -95,7 +92,7 @@ def records_shared_qs(
     """Records a vendor may be shown: shared ones, gifts only if asked, within the window.
 
     `ids` limits the set to named records (one-off grants); `gtin` matches through the blind
-    index. The vendor API reads pages of the same set with `records_shared_page`.
+    index. Vendor reads open a grant's copies of this set instead (personal_data.shares).
     """
     cat = category_get(category)
     rows = cat.model.objects.filter(owner_id=owner.pk, shared=True)
@@ -111,111 +108,6 @@ def records_shared_qs(
     if gtin:
         rows = rows.filter(**{"gtin_index": store.blind_index("gtin", gtin)})
     return rows
-
-
-@lru_cache(maxsize=512)
-def _page_statement(
-    category: str, *, gifts: bool, since: bool, until: bool, ids: int | None, gtin: bool, after: bool
-) -> Select:
-    """The page read of one shape of filters (a few dozen shapes in all): literal SQL, built once."""
-    cat = RECORD_CATEGORIES[category]
-    # Booleans are literals, not parameters: as parameters PostgreSQL judged a reusable plan for
-    # any value worse than one for shared=TRUE, and planned every page anew (docs/performance.md).
-    where = ["r.owner_id = %s", "r.shared = TRUE"]
-    if not gifts and "is_gift" in cat.flags:
-        where.append("r.is_gift = FALSE")
-    if since:
-        where.append(f"r.{cat.date_field} >= %s")
-    if until:
-        where.append(f"r.{cat.date_field} <= %s")
-    if ids is not None:
-        where.append(f"r.id IN ({', '.join(['%s'] * ids)})")
-    if gtin:
-        where.append("r.gtin_index = %s")
-    if after:
-        where.append("(r.created_at, r.id) < (%s, %s)")
-    return Select(
-        Source(cat.model, "r", store.open_columns(cat)),
-        # The paging key as the database's text: parsed only for the one row a cursor needs.
-        extra=["CAST(r.created_at AS TEXT)"],
-        tail=f"FROM {{r}} WHERE {' AND '.join(where)} ORDER BY r.created_at DESC, r.id DESC LIMIT %s",
-    )
-
-
-def _prep(model: type[EncryptedRecord], attname: str, value: object) -> object:
-    field = next(f for f in model._meta.concrete_fields if f.attname == attname)
-    return field.get_db_prep_value(value, connection)
-
-
-def records_shared_page(
-    *,
-    owner: User,
-    category: str,
-    limit: int,
-    after: tuple[dt.datetime, uuid.UUID] | None = None,
-    since: dt.date | None = None,
-    until: dt.date | None = None,
-    include_gifts: bool = False,
-    ids: list[str] | None = None,
-    gtin: str | None = None,
-) -> list[dict[str, Any]]:
-    """One keyset page of `records_shared_qs`, newest stored first: up to `limit` rows after `after`.
-
-    `after` is the (created_at, id) of the last row of the previous page. Rows are mappings of
-    the columns a document opens from (store.open_columns) plus `created_at`, the database's
-    text of it (the next page's key), read without the ORM's compiler or a model instance per
-    row: the vendor API's hot path.
-    """
-    cat = category_get(category)
-    if ids is not None and not ids:
-        return []
-    statement = _page_statement(
-        category,
-        gifts=include_gifts,
-        since=since is not None,
-        until=until is not None,
-        ids=None if ids is None else len(ids),
-        gtin=bool(gtin),
-        after=after is not None,
-    )
-    model = cat.model
-    params: list[object] = [_prep(model, "owner_id", owner.pk)]
-    params += [_prep(model, cat.date_field, day) for day in (since, until) if day is not None]
-    params += [_prep(model, "id", uuid.UUID(str(i))) for i in ids or ()]
-    if gtin:
-        params.append(store.blind_index("gtin", gtin))
-    if after is not None:
-        params += [_prep(model, "created_at", after[0]), _prep(model, "id", after[1])]
-    params.append(limit)
-    rows = statement.mappings(params)
-    for row in rows:
-        row["created_at"] = row.pop("CAST(r.created_at AS TEXT)")
-    return rows
-
-
-def records_open_json(*, owner: User, category: str, rows: list[dict[str, Any]]) -> dict[str, bytes]:
-    """Decrypt rows of one owner (a page of records_shared_page) into {id: JSON document}."""
-    return store.rows_open_json(category_get(category), rows, owner)
-
-
-def record_get_shared(
-    *,
-    owner: User,
-    category: str,
-    record_id: uuid.UUID | str,
-    since: dt.date | None = None,
-    include_gifts: bool = False,
-    ids: list[str] | None = None,
-) -> Document:
-    """Return one shared record or raise Http404, exactly as for a record that does not exist."""
-    cat = category_get(category)
-    rows = records_shared_qs(
-        owner=owner, category=category, since=since, include_gifts=include_gifts, ids=ids
-    )
-    row = rows.filter(pk=_uuid_or_404(record_id)).first()
-    if row is None:
-        raise Http404("No such record.")
-    return store.rows_open(cat, [row], owner)[0]
 
 
 def purchases_owns(

@@ -286,55 +286,6 @@ def rows_open(
     return [row_open(category, row, keys) for row in rows]
 
 
-def rows_open_json(
-    category: Category, rows: Iterable[EncryptedRecord | Mapping[str, Any]], owner: User | uuid.UUID
-) -> dict[str, bytes]:
-    """Open many rows of one owner straight to JSON: {id: the document row_open gives, as bytes},
-    in the rows' order (the ids as text, for a ledger entry, converted once).
-
-    A sealed payload is already the compact JSON object of a record's content, so the clear
-    columns (id, shared, flags, source) are written as a small object of their own and the
-    payload's members follow it, with no parse and no second encoding. Documents with a field
-    computed from their content (prescriptions' next_refill_on) are parsed and completed after.
-    """
-    rows = list(rows)
-    if not rows:
-        return {}
-    unseal = opener(owner_keys(owner))
-    # The rows are the owner's: bind each to the owner asked for, so a row of anyone else fails
-    # to open here exactly as it would under that person's own id and key.
-    owner_id = str(getattr(owner, "pk", owner))
-    purchases, prescriptions = category.name == "purchases", category.name == "prescriptions"
-    out = {}
-    for row in rows:
-        get = _getter(row)
-        row_id = str(get("id"))
-        head = _clear_part(category, get, row_id)
-        content = _unseal(unseal, category.table, row_id, owner_id, get("payload"))
-        # Written with every purchase since vendors could give records back; older ones lack it.
-        if purchases and _SOURCE_VENDOR_MEMBER not in content:
-            head["source_vendor"] = ""
-        document = _splice(orjson.dumps(head), content)
-        if prescriptions:  # next_refill_on is computed from the content, as row_open does
-            parsed = orjson.loads(document)
-            parsed["next_refill_on"] = _next_refill(parsed)
-            document = orjson.dumps(parsed)
-        out[row_id] = document
-    return out
-
-
-# In the compact JSON that _seal writes, a quote inside a string is always escaped, so these
-# bytes can only be the start of the member itself.
-_SOURCE_VENDOR_MEMBER = b'"source_vendor":'
-
-
-def _splice(head: bytes, content: bytes) -> bytes:
-    """Join two JSON objects' members: b'{"a":1}' and b'{"b":2}' give b'{"a":1,"b":2}'."""
-    if content == b"{}":
-        return head
-    return head[:-1] + b"," + content[1:]
-
-
 def editable(doc: Mapping[str, Any]) -> Document:
     """Return the input-shaped part of a document (without id, source and computed fields)."""
     return {k: v for k, v in doc.items() if k not in META_FIELDS}

@@ -7,18 +7,17 @@ import uuid
 from typing import Any
 
 import pytest
-from django.db import connection, transaction
-from django.test.utils import CaptureQueriesContext
+from django.db import connection
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accounts.models import User
 from consent.models import Grant
 from core.statements import Select, Source
-from personal_data import selectors, services, store
+from personal_data import selectors, services
 from personal_data.categories import RECORD_CATEGORIES
-from personal_data.models import PersonKey, Purchase
+from personal_data.models import PersonKey, Purchase, Share, SharedCopy
+from personal_data.shares import ShareFilters, copies_open_json, copies_page, share_create
 from tests.conftest import purchase_data
 from vendors.api.pagination import cursor_decode
 
@@ -43,14 +42,17 @@ def _purchases(owner: Any, specs: list[tuple[bool, bool, int]]) -> list[str]:
     return ids
 
 
-def _pages(owner: Any, size: int, **filters: Any) -> list[list[dict[str, Any]]]:
-    """Every keyset page of the shared set, following each page's last row as the API does."""
+def _share(owner: Any, **filters: Any) -> Share:
+    """A share of the owner's purchases with these filters (what a grant makes)."""
+    return share_create(owner=owner, filters=ShareFilters(categories=("purchases",), **filters))
+
+
+def _pages(share: Share, size: int, **filters: Any) -> list[list[dict[str, Any]]]:
+    """Every keyset page of the share's copies, following each page's last row as the API does."""
     pages: list[list[dict[str, Any]]] = []
     after = None
     while True:
-        rows = selectors.records_shared_page(
-            owner=owner, category="purchases", limit=size + 1, after=after, **filters
-        )
+        rows = copies_page(share=share, category="purchases", limit=size + 1, after=after, **filters)
         pages.append(rows[:size])
         if len(rows) <= size:
             return pages
@@ -78,43 +80,46 @@ filters = st.fixed_dictionaries(
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(specs=specs, chosen=filters, size=st.integers(1, 6))
-def test_keyset_pages_select_what_the_queryset_selects(
+def test_keyset_pages_of_copies_select_what_the_queryset_selects(
     alice: Any, specs: list[tuple[bool, bool, int]], chosen: dict[str, Any], size: int
 ) -> None:
     Purchase.objects.filter(owner_id=alice.pk).delete()
+    Share.objects.filter(owner_id=alice.pk).delete()
     ids = _purchases(alice, specs)
-    arguments: dict[str, Any] = {}
+    made: dict[str, Any] = {}  # what the share is made with (a grant's choices)
+    read: dict[str, Any] = {}  # what a read asks of it (the API's filters)
     for name, value in chosen.items():
         if name == "pick":
-            arguments["ids"] = [ids[i] for i in value if i < len(ids)]
-        elif name in ("since", "until"):
-            arguments[name] = timezone.now().date() - dt.timedelta(days=value)
+            made["record_ids"] = tuple(ids[i] for i in value if i < len(ids))
+        elif name == "since":
+            made["since"] = timezone.now().date() - dt.timedelta(days=value)
+        elif name == "until":
+            read["until"] = timezone.now().date() - dt.timedelta(days=value)
         else:
-            arguments[name] = value
-    pages = _pages(alice, size, **arguments)
-    expected = selectors.records_shared_qs(owner=alice, category="purchases", **arguments).order_by(*ORDER)
-    columns = store.open_columns(PURCHASES)
-    got = [{k: row[k] for k in columns} for page in pages for row in page]
-    assert got == list(expected.values(*columns))
+            made[name] = value
+    pages = _pages(_share(alice, **made), size, **read)
+    expected = selectors.records_shared_qs(
+        owner=alice,
+        category="purchases",
+        since=made.get("since"),
+        until=read.get("until"),
+        include_gifts=made.get("include_gifts", False),
+        ids=list(made["record_ids"]) if "record_ids" in made else None,
+    ).order_by(*ORDER)
+    got = [str(row["id"]) for page in pages for row in page]
+    assert got == [str(pk) for pk in expected.values_list("pk", flat=True)]
     assert all(len(page) <= size for page in pages)
 
 
 def test_a_page_converts_values_as_the_orm_does(alice: Any) -> None:
     (purchase_id,) = _purchases(alice, [(True, False, 3)])
-    (row,) = selectors.records_shared_page(owner=alice, category="purchases", limit=10)
+    share = _share(alice)
+    (row,) = copies_page(share=share, category="purchases", limit=10)
     assert isinstance(row["id"], uuid.UUID) and str(row["id"]) == purchase_id
-    assert row["shared"] is True and row["is_gift"] is False
     # The paging key stays the database's text; it parses to the ORM's value.
     stored = Purchase.objects.get(pk=purchase_id).created_at
     assert isinstance(row["created_at"], str) and cursor_decode_row(row) == stored
-    assert list(store.rows_open_json(PURCHASES, [row], alice)) == [purchase_id]
-
-
-def test_a_page_by_an_empty_id_list_is_empty_and_asks_nothing(alice: Any) -> None:
-    _purchases(alice, [(True, False, 1)])
-    with CaptureQueriesContext(transaction.get_connection()) as queries:
-        assert selectors.records_shared_page(owner=alice, category="purchases", limit=10, ids=[]) == []
-    assert len(queries) == 0
+    assert list(copies_open_json(share=share, category="purchases", rows=[row])) == [purchase_id]
 
 
 def test_a_page_orders_by_the_time_not_its_text(alice: Any) -> None:
@@ -125,48 +130,50 @@ def test_a_page_orders_by_the_time_not_its_text(alice: Any) -> None:
     moments = [base, base + dt.timedelta(microseconds=500_000), base + dt.timedelta(seconds=1)]
     for pk, moment in zip(ids, moments, strict=True):
         Purchase.objects.filter(pk=pk).update(created_at=moment)
-    rows = selectors.records_shared_page(owner=alice, category="purchases", limit=10)
+    rows = copies_page(share=_share(alice), category="purchases", limit=10)
     assert [str(r["id"]) for r in rows] == ids[::-1]
 
 
 def test_a_page_never_holds_another_persons_rows(alice: Any, bob: Any) -> None:
     _purchases(alice, [(True, False, 1)])
     (bobs,) = _purchases(bob, [(True, False, 1)])
-    rows = selectors.records_shared_page(owner=alice, category="purchases", limit=10)
+    _share(bob)
+    rows = copies_page(share=_share(alice), category="purchases", limit=10)
     assert bobs not in {str(r["id"]) for r in rows} and len(rows) == 1
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements and plans of PostgreSQL")
 def test_a_page_read_is_planned_once_not_on_every_request(alice: Any) -> None:
-    # Booleans are written into the statement: as parameters, PostgreSQL judged its plan for
-    # any value worse than one for shared=TRUE and planned the page anew on every execution.
-    # The table looks like a real one: many people, nearly every record shared, few gifts.
-    others = User.objects.bulk_create(User(email=f"p{n}@example.com", password="!") for n in range(300))
+    # The page statement is prepared by psycopg and PostgreSQL settles on one generic plan for
+    # it, instead of planning the page anew on every request. The table looks like a real one:
+    # many grants, a hundred copies each.
+    _purchases(alice, [(True, False, 1)])
+    share = _share(alice)
+    others = [_share(alice) for _ in range(30)]
     now = timezone.now()
-    Purchase.objects.bulk_create(
+    SharedCopy.objects.bulk_create(
         (
-            Purchase(
-                owner=owner,
+            SharedCopy(
+                share=target,
+                category="purchases",
+                record_id=uuid.uuid4(),
                 payload=b"x",
-                shared=n % 20 != 0,
-                is_gift=n % 25 == 0,
                 created_at=now,
-                updated_at=now,
-                purchased_on=now.date(),
+                date=now.date(),
             )
-            for owner in [alice, *others]
-            for n in range(100)
+            for target in [share, *others]
+            for _ in range(100)
         ),
         batch_size=2000,
     )
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE personal_data_purchase")
+        cursor.execute("ANALYZE personal_data_sharedcopy")
     for _ in range(20):  # psycopg prepares it from the 6th; PostgreSQL plans 5 times, then decides
-        assert len(selectors.records_shared_page(owner=alice, category="purchases", limit=51)) == 51
+        assert len(copies_page(share=share, category="purchases", limit=51)) == 51
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE %s",
-            ['%FROM "personal_data_purchase" "r" WHERE%'],
+            ['%FROM "personal_data_sharedcopy" "c" WHERE%'],
         )
         ((generic, custom),) = cursor.fetchall()
     assert generic > custom

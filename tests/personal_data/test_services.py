@@ -16,7 +16,8 @@ from accounts.models import User
 from personal_data import selectors, services, store
 from personal_data.categories import RECORD_CATEGORIES
 from personal_data.keys import WrongSecret
-from personal_data.models import PersonKey, Preferences, Purchase
+from personal_data.models import PersonKey, Preferences, Purchase, SharedCopy
+from personal_data.shares import ShareFilters, copies_open_json, copies_page, copy_get, share_create
 from tests.conftest import PASSWORD, purchase_data
 
 VALID = {
@@ -239,11 +240,12 @@ def test_shared_reads_leave_out_hidden_gifts_and_old_records(alice: Any) -> None
     assert visible() == {plain["id"], old["id"]}
     assert visible(include_gifts=True) == {plain["id"], old["id"], gift["id"]}
     assert visible(since=dt.date(2025, 1, 1)) == {plain["id"]}
+    share = share_create(
+        owner=alice, filters=ShareFilters(categories=("purchases",), since=dt.date(2025, 1, 1))
+    )
     for record in (hidden, gift, old):
-        with pytest.raises(Http404):
-            selectors.record_get_shared(
-                owner=alice, category="purchases", record_id=record["id"], since=dt.date(2025, 1, 1)
-            )
+        assert copy_get(share=share, category="purchases", record_id=record["id"]) is None
+    assert copy_get(share=share, category="purchases", record_id=plain["id"]) == plain
 
 
 def test_owns_check_uses_the_blind_index_across_gtin_spellings(alice: Any, bob: Any) -> None:
@@ -300,27 +302,31 @@ def test_raw_tables_hold_no_plaintext(alice: Any) -> None:
         assert text.lower().encode() not in raw.lower(), text
 
 
-# Documents opened straight to JSON (the API's list path) are the documents row_open gives.
+# A grant's copies (what the vendor API reads) are the documents row_open gives.
 
 
-def _opened_both_ways(owner: Any, category: str) -> tuple[list[Any], list[Any], list[Any]]:
+def _through_a_share(owner: Any, category: str) -> tuple[list[Any], list[Any]]:
+    """The owner's shared documents, and the documents of a new share's copies, both by id."""
     cat = RECORD_CATEGORIES[category]
-    models = list(cat.model.objects.filter(owner_id=owner.pk).order_by("pk"))
-    values = list(cat.model.objects.filter(owner_id=owner.pk).order_by("pk").values(*store.open_columns(cat)))
-    expected = store.rows_open(cat, models, owner)
-    by_models, by_values = store.rows_open_json(cat, models, owner), store.rows_open_json(cat, values, owner)
-    assert list(by_models) == list(by_values) == [doc["id"] for doc in expected]
-    return expected, list(by_models.values()), list(by_values.values())
+    expected = sorted(
+        (d for d in store.rows_open(cat, cat.model.objects.filter(owner_id=owner.pk), owner) if d["shared"]),
+        key=lambda d: d["id"],
+    )
+    share = share_create(owner=owner, filters=ShareFilters(categories=(category,), include_gifts=True))
+    rows = copies_page(share=share, category=category, limit=1000)
+    copies = sorted(
+        (orjson.loads(d) for d in copies_open_json(share=share, category=category, rows=rows).values()),
+        key=lambda d: d["id"],
+    )
+    return expected, copies
 
 
 @pytest.mark.parametrize("category", list(VALID))
-def test_json_documents_are_the_documents(alice: Any, category: str) -> None:
+def test_a_grants_copies_are_the_documents(alice: Any, category: str) -> None:
     services.record_create(owner=alice, category=category, data=VALID[category])
     services.record_create(owner=alice, category=category, data={**VALID[category], "shared": False})
-    expected, from_models, from_values = _opened_both_ways(alice, category)
-    assert len(expected) == 2
-    assert [orjson.loads(doc) for doc in from_models] == expected
-    assert [orjson.loads(doc) for doc in from_values] == expected
+    expected, copies = _through_a_share(alice, category)
+    assert len(expected) == 1 and copies == expected
 
 
 awkward_text = st.text(
@@ -330,7 +336,7 @@ awkward_text = st.text(
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(notes=awkward_text, merchant=awkward_text.filter(lambda t: t.strip()), vendor=awkward_text)
-def test_json_documents_survive_any_text(alice: Any, notes: str, merchant: str, vendor: str) -> None:
+def test_copies_survive_any_text(alice: Any, notes: str, merchant: str, vendor: str) -> None:
     Purchase.objects.filter(owner_id=alice.pk).delete()
     services.record_create(
         owner=alice,
@@ -339,8 +345,8 @@ def test_json_documents_survive_any_text(alice: Any, notes: str, merchant: str, 
         source="vendor",
         source_vendor=vendor[:200],
     )
-    expected, from_models, from_values = _opened_both_ways(alice, "purchases")
-    assert [orjson.loads(doc) for doc in from_values] == expected == [orjson.loads(d) for d in from_models]
+    expected, copies = _through_a_share(alice, "purchases")
+    assert copies == expected
 
 
 def test_a_purchase_sealed_without_source_vendor_reads_as_blank(alice: Any) -> None:
@@ -350,19 +356,31 @@ def test_a_purchase_sealed_without_source_vendor_reads_as_blank(alice: Any) -> N
     row = Purchase(owner_id=alice.pk)
     store.row_fill(cat, row, store.owner_keys(alice).data, doc)
     row.save(force_insert=True)
-    expected, _, from_values = _opened_both_ways(alice, "purchases")
-    assert expected[0]["source_vendor"] == ""
-    assert [orjson.loads(d) for d in from_values] == expected
+    expected, copies = _through_a_share(alice, "purchases")
+    assert expected[0]["source_vendor"] == "" and copies == expected
 
 
-def test_json_documents_of_a_tampered_row_are_a_clear_error(alice: Any) -> None:
+def test_a_tampered_row_cannot_be_copied_into_a_grant(alice: Any) -> None:
     created = services.record_create(owner=alice, category="purchases", data=purchase_data())
     row = Purchase.objects.get(pk=created["id"])
     payload = bytearray(row.payload)
     payload[-1] ^= 0x01
     Purchase.objects.filter(pk=row.pk).update(payload=bytes(payload))
     with pytest.raises(store.StoreError, match="cannot be opened"):
-        _opened_both_ways(alice, "purchases")
+        _through_a_share(alice, "purchases")
+
+
+def test_a_copy_moved_to_another_grant_does_not_open(alice: Any, bob: Any) -> None:
+    # A copy is bound to its share, category and record: moved anywhere else it fails.
+    services.record_create(owner=alice, category="purchases", data=purchase_data())
+    services.record_create(owner=bob, category="purchases", data=purchase_data())
+    filters = ShareFilters(categories=("purchases",))
+    alices, bobs = share_create(owner=alice, filters=filters), share_create(owner=bob, filters=filters)
+    SharedCopy.objects.filter(share=bobs).update(share=alices)
+    rows = copies_page(share=alices, category="purchases", limit=10)
+    assert len(rows) == 2
+    with pytest.raises(store.StoreError, match="cannot be opened"):
+        copies_open_json(share=alices, category="purchases", rows=rows)
 
 
 # Tampering, swapping and wrong keys.
@@ -400,28 +418,6 @@ def test_ciphertext_swapped_between_people_fails(alice: Any, bob: Any) -> None:
     Purchase.objects.filter(pk=a1.pk).update(payload=b1.payload)
     with pytest.raises(store.StoreError):
         _read(alice, a1)
-
-
-def test_the_json_path_opens_only_the_asked_owners_rows(alice: Any, bob: Any) -> None:
-    # The list path binds every row to the owner it was asked for: another person's row among
-    # them fails, whatever that row's owner column says.
-    a1, _, b1 = _two_purchases(alice, bob)
-    cat = RECORD_CATEGORIES["purchases"]
-    columns = store.open_columns(cat)
-    alices, bobs = (Purchase.objects.filter(pk=r.pk).values(*columns).get() for r in (a1, b1))
-    assert store.rows_open_json(cat, [alices], alice)
-    for rows, owner in (([alices, bobs], alice), ([bobs], alice), ([alices], bob)):
-        with pytest.raises(store.StoreError, match="cannot be opened"):
-            store.rows_open_json(cat, rows, owner)
-    with pytest.raises(store.StoreError, match="cannot be opened"):
-        store.rows_open_json(cat, [{**bobs, "owner_id": alice.pk}], alice)
-    # Prescriptions, whose documents are completed after opening, are bound the same way.
-    rx = RECORD_CATEGORIES["prescriptions"]
-    bobs_rx = services.record_create(owner=bob, category="prescriptions", data=VALID["prescriptions"])
-    row = rx.model.objects.filter(pk=bobs_rx["id"]).values(*store.open_columns(rx)).get()
-    assert orjson.loads(store.rows_open_json(rx, [row], bob)[bobs_rx["id"]]) == bobs_rx
-    with pytest.raises(store.StoreError, match="cannot be opened"):
-        store.rows_open_json(rx, [{**row, "owner_id": alice.pk}], alice)
 
 
 def test_another_persons_wrapped_key_cannot_open_a_store(alice: Any, bob: Any) -> None:
