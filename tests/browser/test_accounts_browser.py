@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from accounts.models import User
 from personal_data.services import record_create
 from tests.browser.conftest import screenshot
 from tests.conftest import PASSWORD, purchase_data, signup_link
@@ -61,3 +62,42 @@ def test_wrong_password_shows_a_clear_message(page: Any, alice: Any) -> None:
     page.get_by_label("Password").fill("not the password")
     page.get_by_role("button", name="Log in").click()
     assert page.get_by_role("alert").first.is_visible()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_recovery_code_and_unlock_pages_read_well(page: Any, width: int) -> None:
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto("/accounts/signup/")
+    page.get_by_label("E-mail address").fill("hana@example.com")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Password confirmation").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_url("**/accounts/signup/sent/")
+    page.goto(signup_link("hana@example.com"))
+    page.get_by_label("The password you chose when you signed up").fill(PASSWORD)
+    page.get_by_role("button", name="Create my store").click()
+    code = page.get_by_label("Recovery code").inner_text().strip()
+    # The whole code is visible on one screen, nothing scrolls sideways.
+    assert page.get_by_label("Recovery code").is_visible()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    screenshot(page, f"recovery-code-{width}")
+    page.get_by_role("link", name="I have kept my code, continue").click()
+    page.wait_for_url("**/dashboard/")
+
+    # A password reset by e-mail: the new password cannot open the store; the code can.
+    person = User.objects.get(email="hana@example.com")
+    person.set_password("a new passphrase here")
+    person.save()
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url("**/accounts/login/")
+    page.get_by_label("E-mail address").fill("hana@example.com")
+    page.get_by_label("Password").fill("a new passphrase here")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/account/unlock/")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    screenshot(page, f"store-unlock-{width}")
+    page.get_by_label("Your recovery code").fill(code.lower().replace("-", " "))
+    page.get_by_label("Your current password").fill("a new passphrase here")
+    page.get_by_role("button", name="Open my store").click()
+    assert page.get_by_role("heading", name="Your recovery code").is_visible()
+    assert page.get_by_label("Recovery code").inner_text().strip() != code
