@@ -42,7 +42,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     admin_url = bench_environment(
-        os.environ.get("DATABASE_URL", ""), database=BENCH_DB, script="bench/keys.py"
+        os.environ.get("DATABASE_URL", ""),
+        database=BENCH_DB,
+        script="bench/keys.py",
+        VRM_HTTPS="False",
+        VRM_ALLOWED_HOSTS="testserver",  # the in-process client that signs in
     )
     recreate(admin_url, database=BENCH_DB)
     try:
@@ -80,8 +84,16 @@ def main() -> None:
             rows.append(row)
         Purchase.objects.bulk_create(rows, batch_size=5000)
 
-        unlock, seal = [], []
+        from django.test import Client
+
+        unlock, sign_in, seal = [], [], []
         for _ in range(args.rounds):
+            with keys_scope():
+                started = time.perf_counter()
+                response = Client().post("/accounts/login/", {"username": person.email, "password": PASSWORD})
+                sign_in.append((time.perf_counter() - started) * 1000)
+                if response.status_code != 302:
+                    sys.exit(f"benchmark failed: sign-in answered {response.status_code}")
             with keys_scope():
                 fresh = User.objects.get(pk=person.pk)
                 started = time.perf_counter()
@@ -90,7 +102,10 @@ def main() -> None:
                 started = time.perf_counter()
                 share_create(owner=fresh, filters=ShareFilters(categories=("purchases",)))
                 seal.append((time.perf_counter() - started) * 1000)
-        print(f"open the store at sign-in (Argon2id + unwraps): {_spread(unlock)}  [target < 300 ms]")
+        print(f"open the store at sign-in (Argon2id + unwraps): {_spread(unlock)}")
+        print(
+            f"the whole sign-in POST (password check, store, session): {_spread(sign_in)}  [target < 300 ms]"
+        )
         print(f"seal a grant over {args.records:,} records: {_spread(seal)}  [target < 5,000 ms]")
     finally:
         from django.db import connections

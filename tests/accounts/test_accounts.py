@@ -44,7 +44,7 @@ def test_signup_creates_a_person_with_their_own_key(
 
 
 def test_production_hashes_with_argon2_and_the_tests_with_md5(alice: Any) -> None:
-    assert PRODUCTION_PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
+    assert PRODUCTION_PASSWORD_HASHERS[0] == "accounts.hashers.VrmArgon2PasswordHasher"
     assert alice.password.startswith("md5$") and alice.check_password(PASSWORD)
 
 
