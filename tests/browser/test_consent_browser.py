@@ -132,3 +132,35 @@ def test_person_consents_then_revokes_by_clicking(
 
     page.goto("/dashboard/")
     assert page.get_by_text("No vendor can see your data right now.").is_visible()
+
+
+def test_allow_shows_that_it_is_working_while_the_copies_are_sealed(
+    page: Any, alice: Any, shop_app: Application
+) -> None:
+    _, challenge = pkce_pair()
+    authorize = "/o/authorize/?" + urlencode(
+        {
+            "response_type": "code",
+            "client_id": shop_app.client_id,
+            "redirect_uri": REDIRECT,
+            "scope": "profile:read purchases:read",
+            "state": "s",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+    )
+    _log_in(page, alice.email)
+    hold = "document.addEventListener('submit', (event) => event.preventDefault())"  # stay on the page
+    for button, shows in (("Deny", False), ("Allow", True)):
+        page.goto(authorize)
+        page.evaluate(hold)
+        page.get_by_role("button", name=button).click()
+        status = page.get_by_role("status")
+        if shows:
+            status.wait_for()
+            assert "Sharing" in status.inner_text()
+            assert page.locator("progress.progress").is_visible()
+            assert page.locator("form[aria-busy=true]").count() == 1
+            screenshot(page, "consent-sharing")
+        else:
+            assert status.count() == 0 and page.locator("progress.progress").is_hidden()
