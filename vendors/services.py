@@ -34,15 +34,6 @@ REDIRECT_URI_MAX_LENGTH = 2000
 
 
 @transaction.atomic
-def vendor_staff_signup(*, email: str, password: str) -> User:
-    """Create a vendor-staff account; refuse an e-mail address that already has one."""
-    # create_user, not account_upsert: sign-up must never reset somebody else's password.
-    if User.objects.with_email(email).exists():
-        raise ValidationError({"email": ["An account with this e-mail address already exists."]})
-    return User.objects.create_user(email=email, password=password, role=User.Role.VENDOR_STAFF)
-
-
-@transaction.atomic
 def organisation_create(
     *, staff: User, name: str, website: str, privacy_contact: str, description: str = ""
 ) -> Organisation:

@@ -21,7 +21,6 @@ from vendors.services import (
     application_secret_reset,
     application_update,
     organisation_create,
-    vendor_staff_signup,
 )
 
 CALLBACK = "https://shop.example/callback"
@@ -105,16 +104,6 @@ def test_organisation_create_refuses_people_and_bad_fields(alice: User, vendor_s
         organisation_create(staff=vendor_staff, name="", website="not a url", privacy_contact="nope")
     assert {"name", "website", "privacy_contact"} <= set(caught.value.message_dict)
     assert not Organisation.objects.exists() and not Membership.objects.exists()
-
-
-def test_vendor_staff_signup_creates_staff_and_never_resets_an_account(alice: User) -> None:
-    staff = vendor_staff_signup(email="new@shop.example", password="a long enough passphrase")
-    assert staff.role == User.Role.VENDOR_STAFF
-    assert staff.check_password("a long enough passphrase")
-    with pytest.raises(ValidationError):
-        vendor_staff_signup(email="ALICE@example.com", password="another passphrase here")
-    alice.refresh_from_db()
-    assert alice.role == User.Role.PERSON and not alice.check_password("another passphrase here")
 
 
 # Registration
