@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.db import connections
+
+from tests.conftest import PASSWORD, signup_link
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -74,3 +77,27 @@ def screenshot(page: Any, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+RECOVERY_CODE = re.compile(r"[A-Z2-9]{5}(-[A-Z2-9]{5}){5}")
+
+
+def person_sign_up(page: Any, email: str, name: str = "") -> str:
+    """Sign up as a person through the pages and the e-mailed link; stop on the recovery-code
+    page (shown once, before anything else) and return the code."""
+    page.goto("/accounts/signup/")
+    page.get_by_label("E-mail address").fill(email)
+    if name:
+        page.get_by_label("Your name (optional)").fill(name)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Password confirmation").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_url("**/accounts/signup/sent/")
+    assert page.get_by_role("heading", name="Check your e-mail").is_visible()
+    page.goto(signup_link(email))
+    page.get_by_label("The password you chose when you signed up").fill(PASSWORD)
+    page.get_by_role("button", name="Create my store").click()
+    assert page.get_by_role("heading", name="Your recovery code").is_visible()
+    code: str = page.get_by_label("Recovery code").inner_text().strip()
+    assert RECOVERY_CODE.fullmatch(code)
+    return code

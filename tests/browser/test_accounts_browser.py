@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
 
 from accounts.models import User
 from personal_data.services import record_create
-from tests.browser.conftest import screenshot
-from tests.conftest import PASSWORD, purchase_data, signup_link
+from tests.browser.conftest import person_sign_up, screenshot
+from tests.conftest import PASSWORD, purchase_data
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_sign_up_log_out_and_back_in(page: Any) -> None:
-    page.goto("/accounts/signup/")
-    page.get_by_label("E-mail address").fill("carol@example.com")
-    page.get_by_label("Your name (optional)").fill("Carol")
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_label("Password confirmation").fill(PASSWORD)
-    page.get_by_role("button", name="Create account").click()
-    page.wait_for_url("**/accounts/signup/sent/")
-    assert page.get_by_role("heading", name="Check your e-mail").is_visible()
-    page.goto(signup_link("carol@example.com"))
-    page.get_by_label("The password you chose when you signed up").fill(PASSWORD)
-    page.get_by_role("button", name="Create my store").click()
-    # The recovery code, shown once, before anything else.
-    assert page.get_by_role("heading", name="Your recovery code").is_visible()
-    code = page.get_by_label("Recovery code").inner_text().strip()
-    assert re.fullmatch(r"[A-Z2-9]{5}(-[A-Z2-9]{5}){5}", code)
+    person_sign_up(page, "carol@example.com", "Carol")
     page.get_by_role("link", name="I have kept my code, continue").click()
     page.wait_for_url("**/dashboard/")
     assert page.get_by_role("heading", name="Hello, Carol").is_visible()
@@ -67,16 +52,7 @@ def test_wrong_password_shows_a_clear_message(page: Any, alice: Any) -> None:
 @pytest.mark.parametrize("width", [1280, 390])
 def test_the_recovery_code_and_unlock_pages_read_well(page: Any, width: int) -> None:
     page.set_viewport_size({"width": width, "height": 900})
-    page.goto("/accounts/signup/")
-    page.get_by_label("E-mail address").fill("hana@example.com")
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_label("Password confirmation").fill(PASSWORD)
-    page.get_by_role("button", name="Create account").click()
-    page.wait_for_url("**/accounts/signup/sent/")
-    page.goto(signup_link("hana@example.com"))
-    page.get_by_label("The password you chose when you signed up").fill(PASSWORD)
-    page.get_by_role("button", name="Create my store").click()
-    code = page.get_by_label("Recovery code").inner_text().strip()
+    code = person_sign_up(page, "hana@example.com")
     # The whole code is visible on one screen, nothing scrolls sideways.
     assert page.get_by_label("Recovery code").is_visible()
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,8 @@ from accounts.models import User
 from personal_data.models import PendingImport
 from personal_data.selectors import records_for_owner
 from personal_data.services import person_unlock
-from tests.browser.conftest import screenshot
-from tests.conftest import PASSWORD, signup_link
+from tests.browser.conftest import person_sign_up, screenshot
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -68,20 +67,7 @@ def _csv(*rows: bytes) -> dict[str, Any]:
 
 
 def _sign_up(page: Any, email: str = EMAIL, name: str = "Dora") -> None:
-    page.goto("/accounts/signup/")
-    page.get_by_label("E-mail address").fill(email)
-    page.get_by_label("Your name (optional)").fill(name)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_label("Password confirmation").fill(PASSWORD)
-    page.get_by_role("button", name="Create account").click()
-    page.wait_for_url("**/accounts/signup/sent/")
-    page.goto(signup_link(email))
-    page.get_by_label("The password you chose when you signed up").fill(PASSWORD)
-    page.get_by_role("button", name="Create my store").click()
-    # The recovery code, shown once, before anything else.
-    assert page.get_by_role("heading", name="Your recovery code").is_visible()
-    code = page.get_by_label("Recovery code").inner_text().strip()
-    assert re.fullmatch(r"[A-Z2-9]{5}(-[A-Z2-9]{5}){5}", code)
+    person_sign_up(page, email, name)
     page.get_by_role("link", name="I have kept my code, continue").click()
     page.wait_for_url("**/dashboard/")
 
