@@ -34,6 +34,10 @@ class LedgerEntry(models.Model):
         PERSON_IMPORT = "person.import"
         PERSON_EXPORT = "person.export"
         PERSON_ERASED = "person.erased"
+        # A reset without the recovery code: the store set aside, brought back, or destroyed.
+        PERSON_STORE_RESTARTED = "person.store_restarted"
+        PERSON_STORE_RESTORED = "person.store_restored"
+        PERSON_STORE_DESTROYED = "person.store_destroyed"
         KEY_ROTATED = "key.rotated"
         RECALL_PUBLISHED = "recall.published"
         RECALL_MATCHED = "recall.matched"

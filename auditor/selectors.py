@@ -73,9 +73,7 @@ def _day_start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=timezone.get_current_timezone())
 
 
-def _within(
-    queryset: _Entries, field: str, date_from: dt.date | None, date_to: dt.date | None
-) -> _Entries:
+def _within(queryset: _Entries, field: str, date_from: dt.date | None, date_to: dt.date | None) -> _Entries:
     if date_from is not None:
         queryset = queryset.filter(**{f"{field}__gte": _day_start(date_from)})
     if date_to is not None:

@@ -1,4 +1,5 @@
-"""Benchmark person-held keys: opening a store at sign-in, and sealing a grant's copies.
+"""Benchmark person-held keys: opening a store at sign-in, sealing a grant's copies, and a reset
+without the recovery code (setting the store aside, and bringing it back with the old code).
 
 Run by hand against PostgreSQL; it creates (and afterwards drops) a database of its own,
 `vrm_bench_keys`, with ephemeral keys and the production Argon2id cost (VRM_KDF_MEMORY_KIB,
@@ -61,15 +62,16 @@ def main() -> None:
         from devtools.scale import catalogue_build, purchase_document
         from personal_data import store
         from personal_data.categories import category_get
-        from personal_data.keys import keys_scope
+        from personal_data.keys import keys_scope, recovery_code_issued
         from personal_data.models import Purchase
-        from personal_data.services import person_unlock
-        from personal_data.shares import ShareFilters, share_create
+        from personal_data.services import person_store_restart, person_store_restore, person_unlock
+        from personal_data.shares import ShareFilters, share_create, share_destroy
         from portal.services import person_signup
 
         call_command("migrate", verbosity=0)
         print(f"Argon2id: {settings.VRM_KDF_MEMORY_KIB} KiB, {settings.VRM_KDF_ITERATIONS} passes")
         person = person_signup(email="bench@example.test", password=PASSWORD)
+        code = recovery_code_issued(person) or ""
         keys = store.owner_keys(person)
         cat = category_get("purchases")
         import random
@@ -86,27 +88,47 @@ def main() -> None:
 
         from django.test import Client
 
-        unlock, sign_in, seal = [], [], []
-        for _ in range(args.rounds):
+        unlock, sign_in, seal, set_aside, restore = [], [], [], [], []
+        password = PASSWORD
+        for round_number in range(args.rounds):
             with keys_scope():
                 started = time.perf_counter()
-                response = Client().post("/accounts/login/", {"username": person.email, "password": PASSWORD})
+                response = Client().post("/accounts/login/", {"username": person.email, "password": password})
                 sign_in.append((time.perf_counter() - started) * 1000)
                 if response.status_code != 302:
                     sys.exit(f"benchmark failed: sign-in answered {response.status_code}")
             with keys_scope():
                 fresh = User.objects.get(pk=person.pk)
                 started = time.perf_counter()
-                person_unlock(person=fresh, password=PASSWORD)
+                person_unlock(person=fresh, password=password)
                 unlock.append((time.perf_counter() - started) * 1000)
                 started = time.perf_counter()
-                share_create(owner=fresh, filters=ShareFilters(categories=("purchases",)))
+                share = share_create(owner=fresh, filters=ShareFilters(categories=("purchases",)))
                 seal.append((time.perf_counter() - started) * 1000)
+                share_destroy(share=share)
+            # A reset without the code: the store is set aside and an empty one started (the
+            # password is tried first, as the page does), then the old code brings it back.
+            password = f"{PASSWORD} {round_number}"
+            with keys_scope():
+                fresh = User.objects.get(pk=person.pk)
+                fresh.set_password(password)  # what the e-mailed reset link does
+                fresh.save()
+                started = time.perf_counter()
+                restart = person_store_restart(person=fresh, password=password)
+                set_aside.append((time.perf_counter() - started) * 1000)
+                started = time.perf_counter()
+                restored = person_store_restore(person=fresh, code=code)
+                restore.append((time.perf_counter() - started) * 1000)
+                if restored.records != args.records or restart.code is None:
+                    sys.exit(f"benchmark failed: {restored.records} of {args.records} records came back")
+                code = restart.code
         print(f"open the store at sign-in (Argon2id + unwraps): {_spread(unlock)}")
         print(
             f"the whole sign-in POST (password check, store, session): {_spread(sign_in)}  [target < 300 ms]"
         )
         print(f"seal a grant over {args.records:,} records: {_spread(seal)}  [target < 5,000 ms]")
+        print(f"set aside a store of {args.records:,} records and start an empty one: {_spread(set_aside)}")
+        print(f"bring {args.records:,} records back with the old recovery code: {_spread(restore)}")
     finally:
         from django.db import connections
 

@@ -142,6 +142,16 @@ def person_key_new(person_id: uuid.UUID, *, password: str | None) -> tuple[Perso
     return person_key, code, keys_open(person_key, data_key)
 
 
+def keys_replace(person_key: PersonKey, password: str) -> tuple[Keys, str]:
+    """Give a key row a new data key, wrapped by this password and a new recovery code, and a new
+    key pair (a fresh store after a reset without the code). The row is changed, unsaved; return
+    the opened keys and the code to show once. The pseudonym salt stays: the person stays the
+    same person to vendors and in the ledger."""
+    data_key = crypto.random_key()
+    code = _add_person_wraps(person_key, data_key, password)
+    return keys_open(person_key, data_key), code
+
+
 def keys_open(person_key: PersonKey, data_key: bytes) -> Keys:
     """The opened keys for a data key: the private key comes out of its wrap under it."""
     if person_key.private_wrap is None:

@@ -218,3 +218,41 @@ class PendingImport(models.Model):
 
     def __str__(self) -> str:
         return f"pending import {self.pk}"
+
+
+class RetiredStore(models.Model):
+    """A store its owner could not open after a password reset and set aside for a new one.
+
+    Its records stay sealed as they were, under the old data key, which only the old recovery
+    code opens (`recovery_wrap`, `private_wrap` are the old key row's). Until `destroy_after`
+    the person may bring them back with that code; then `destroy_retired_stores` deletes the
+    wraps and every record, and nothing can open them again.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    recovery_wrap = models.BinaryField(null=True)
+    private_wrap = models.BinaryField(null=True)
+    record_count = models.PositiveIntegerField(default=0)
+    retired_at = models.DateTimeField(default=timezone.now)
+    destroy_after = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"store of {self.owner_id} set aside until {self.destroy_after:%Y-%m-%d}"
+
+
+class RetiredRecord(models.Model):
+    """One record (or the preferences document) of a retired store, sealed as it was.
+
+    `columns` keeps the clear columns that are not derived from the content (shared, the flags,
+    source, row times), so that a restored record is the same record.
+    """
+
+    store = models.ForeignKey(RetiredStore, on_delete=models.CASCADE, related_name="records")
+    category = models.CharField(max_length=16)
+    record_id = models.UUIDField()
+    payload = models.BinaryField()
+    columns = models.JSONField(default=dict)
+
+    def __str__(self) -> str:
+        return f"retired {self.category} {self.record_id}"

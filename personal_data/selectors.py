@@ -11,14 +11,23 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Min, QuerySet, Sum
 from django.http import Http404
+from django.utils import timezone
 
 from accounts.models import User
 from core.keys import master_keyring
 from personal_data import store
 from personal_data.categories import RECORD_CATEGORIES, category_get
-from personal_data.models import AwaitingRewrap, EncryptedRecord, PersonKey, Preferences, Share
+from personal_data.keys import is_legacy
+from personal_data.models import (
+    AwaitingRewrap,
+    EncryptedRecord,
+    PersonKey,
+    Preferences,
+    RetiredStore,
+    Share,
+)
 from personal_data.store import Document
 
 
@@ -209,6 +218,8 @@ def key_status() -> dict[str, Any]:
             )
             entry[what] += 1
     waiting = AwaitingRewrap.objects.all()
+    retired = RetiredStore.objects.all()
+    next_destruction = retired.aggregate(at=Min("destroy_after"))["at"]
     return {
         "people": people.count(),
         "people_holding_their_key": keys.filter(master_key_id="").count(),
@@ -218,5 +229,24 @@ def key_status() -> dict[str, Any]:
         "grant_keys_unfilled": Share.objects.filter(filled=False).count(),
         "records_awaiting_rewrap": waiting.count(),
         "people_with_records_awaiting_rewrap": waiting.values("owner_id").distinct().count(),
+        "stores_set_aside": retired.count(),
+        "records_set_aside": retired.aggregate(n=Sum("record_count"))["n"] or 0,
+        "next_destruction": next_destruction.isoformat() if next_destruction else None,
         "master_keys": per_key,
     }
+
+
+def store_needs_recovery_code(*, person: User) -> bool:
+    """Whether only the password or the recovery code opens the person's store (a new password
+    alone cannot); false for an account still wrapped by a master key, or without a store."""
+    person_key = store.person_key_get(person.pk)
+    return person_key is not None and not is_legacy(person_key)
+
+
+def retired_stores_for_person(*, person: User) -> list[RetiredStore]:
+    """The person's stores set aside after a reset and still kept, soonest destroyed first."""
+    return list(
+        RetiredStore.objects.filter(owner_id=person.pk, destroy_after__gt=timezone.now()).order_by(
+            "destroy_after"
+        )
+    )

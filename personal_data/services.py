@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,19 +20,37 @@ from core.keys import master_keyring
 from personal_data import store
 from personal_data.categories import RECORD_CATEGORIES, category_get
 from personal_data.keys import (
+    Keys,
     StoreLocked,
+    WrongSecret,
     keys_hold,
     keys_recover,
+    keys_replace,
     keys_unlock,
     person_key_new,
     recovery_rewrap,
     wrap_with_password,
 )
-from personal_data.models import AwaitingRewrap, PendingImport, PersonKey, Preferences, Share
+from personal_data.models import (
+    AwaitingRewrap,
+    EncryptedRecord,
+    PendingImport,
+    PersonKey,
+    Preferences,
+    RetiredRecord,
+    RetiredStore,
+    Share,
+    SharedCopy,
+)
 from personal_data.pseudonyms import ledger_pseudonym
 from personal_data.schemas import PreferencesSchema
 from personal_data.selectors import record_row_for_owner
-from personal_data.shares import shares_sync_preferences, shares_sync_record, shares_sync_records
+from personal_data.shares import (
+    PREFERENCES,
+    shares_sync_preferences,
+    shares_sync_record,
+    shares_sync_records,
+)
 from personal_data.store import Document
 from personal_data.transfer import ImportPlan
 
@@ -143,8 +162,11 @@ def record_create(
         store.row_fill(cat, row, keys.data, doc)
     except StoreLocked:
         # The person is away (a vendor's write): seal to their public key; it moves under the
-        # data key when they next sign in.
-        store.row_fill(cat, row, None, doc, public_key=store.owner_public_key(owner))
+        # data key when they next sign in. The key row is locked so that a store being set
+        # aside at this moment (person_store_restart) either moves this record or is done and
+        # gives the new public key.
+        key_row = PersonKey.objects.select_for_update().get(person_id=owner.pk)
+        store.row_fill(cat, row, None, doc, public_key=bytes(key_row.public_key or b""))
         AwaitingRewrap.objects.create(owner_id=owner.pk, category=cat.name, record_id=row.pk)
     row.save(force_insert=True)
     document = store.row_document(cat, row, doc)
@@ -228,6 +250,7 @@ def person_erase(*, person: User, actor_type: str = "person") -> ErasureReport:
     report.records["preferences"], _ = Preferences.objects.filter(owner_id=person.pk).delete()
     PendingImport.objects.filter(owner_id=person.pk).delete()
     Share.objects.filter(owner_id=person.pk).delete()
+    RetiredStore.objects.filter(owner_id=person.pk).delete()
     AwaitingRewrap.objects.filter(owner_id=person.pk).delete()
     deleted, _ = PersonKey.objects.filter(person_id=person.pk).delete()
     store.person_key_forget(person)
@@ -241,6 +264,242 @@ def person_erase(*, person: User, actor_type: str = "person") -> ErasureReport:
     )
     transaction.on_commit(_sqlite_log_truncate)
     return report
+
+
+# A store set aside after a reset without the recovery code.
+
+RETIRED_KEEP_DAYS = 30
+_BATCH = 2000
+
+
+@dataclass
+class StoreRestart:
+    """What person_store_restart did: the new recovery code, and the store set aside (if any)."""
+
+    code: str | None
+    retired: RetiredStore | None
+
+
+def _retired_columns(category: str, row: EncryptedRecord) -> dict[str, Any]:
+    cat = RECORD_CATEGORIES[category]
+    columns: dict[str, Any] = {
+        "shared": row.shared,
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+    }
+    for flag in cat.flags:
+        columns[flag] = getattr(row, flag)
+    if category == "purchases":
+        columns["source"] = row.source  # type: ignore[attr-defined]
+    return columns
+
+
+def _set_aside(person: User, retired: RetiredStore) -> tuple[int, dict[str, Any]]:
+    """Move every record and the preferences of the person into `retired`, sealed as they are.
+
+    Return how many records moved and the contact choices, which the new store keeps.
+    """
+    moved = 0
+    for name, cat in RECORD_CATEGORIES.items():
+        rows = cat.model.objects.filter(owner_id=person.pk)
+        batch: list[RetiredRecord] = []
+        for row in rows.iterator(chunk_size=_BATCH):
+            batch.append(
+                RetiredRecord(
+                    store=retired,
+                    category=name,
+                    record_id=row.pk,
+                    payload=bytes(row.payload),
+                    columns=_retired_columns(name, row),
+                )
+            )
+            if len(batch) == _BATCH:
+                RetiredRecord.objects.bulk_create(batch)
+                batch = []
+        RetiredRecord.objects.bulk_create(batch)
+        moved += rows.delete()[0]
+    contact: dict[str, Any] = {}
+    prefs = Preferences.objects.filter(owner_id=person.pk).first()
+    if prefs is not None:
+        contact = dict(prefs.contact or {})
+        RetiredRecord.objects.create(
+            store=retired,
+            category=PREFERENCES,
+            record_id=person.pk,
+            payload=bytes(prefs.payload),
+            columns={"updated_at": prefs.updated_at.isoformat()},
+        )
+        prefs.delete()
+    return moved, contact
+
+
+@transaction.atomic
+def person_store_restart(*, person: User, password: str) -> StoreRestart:
+    """Set aside a store the password cannot open (a reset without the recovery code) and give
+    the person an empty one, wrapped by this password and a new recovery code.
+
+    The old records stay sealed as they were, under the old key that only the old recovery code
+    opens, for RETIRED_KEEP_DAYS days: until then person_store_restore brings them back, and then
+    retired_stores_destroy deletes them. Live grants keep going over the new, empty store (their
+    copies of the old records are deleted now). If the password does open the store, nothing is
+    set aside: the store is opened as at sign-in.
+    """
+    try:
+        return StoreRestart(code=person_unlock(person=person, password=password), retired=None)
+    except WrongSecret:
+        pass
+    person_key = PersonKey.objects.select_for_update().get(person_id=person.pk)
+    now = timezone.now()
+    retired = RetiredStore.objects.create(
+        owner_id=person.pk,
+        recovery_wrap=person_key.recovery_wrap,
+        private_wrap=person_key.private_wrap,
+        retired_at=now,
+        destroy_after=now + dt.timedelta(days=RETIRED_KEEP_DAYS),
+    )
+    moved, contact = _set_aside(person, retired)
+    retired.record_count = moved
+    retired.save(update_fields=["record_count"])
+    PendingImport.objects.filter(owner_id=person.pk).delete()
+    AwaitingRewrap.objects.filter(owner_id=person.pk).delete()
+    SharedCopy.objects.filter(share__owner_id=person.pk).delete()
+    keys, code = keys_replace(person_key, password)
+    person_key.save()
+    store.person_key_forget(person)
+    keys_hold(person, keys)
+    if contact:
+        preferences_update(owner=person, data={"contact": contact})
+    subject = ledger_pseudonym(person_id=person.pk)
+    ledger_append(
+        kind="person.store_restarted",
+        actor_type="person",
+        actor_id=subject,
+        subject=subject,
+        record_count=moved,
+        reason=f"reset without recovery code, earlier records kept until {retired.destroy_after:%Y-%m-%d}",
+    )
+    return StoreRestart(code=code, retired=retired)
+
+
+def _restore_rows(person: User, keys: Keys, old: Keys, retired: RetiredStore) -> tuple[int, bool]:
+    """Re-seal the retired records under the current data key, in the live tables."""
+    restored, preferences = 0, False
+    for name, cat in RECORD_CATEGORIES.items():
+        items = retired.records.filter(category=name).order_by("pk")
+        for start in range(0, items.count(), _BATCH):
+            rows, docs = [], []
+            for item in items[start : start + _BATCH]:
+                content = store.document_open(
+                    keys=old,
+                    table=cat.table,
+                    row_id=item.record_id,
+                    owner_id=person.pk,
+                    payload=bytes(item.payload),
+                )
+                columns = item.columns
+                row = cat.model(
+                    id=item.record_id,
+                    owner_id=person.pk,
+                    created_at=dt.datetime.fromisoformat(columns["created_at"]),
+                    updated_at=dt.datetime.fromisoformat(columns["updated_at"]),
+                )
+                if name == "purchases":
+                    row.source = columns.get("source", "manual")  # type: ignore[attr-defined]
+                doc = {**content, "shared": columns["shared"], **{f: columns[f] for f in cat.flags}}
+                store.row_fill(cat, row, keys.data, doc)
+                rows.append(row)
+                docs.append(store.row_document(cat, row, content))
+            cat.model.objects.bulk_create(rows)
+            shares_sync_records(owner_id=person.pk, category=name, rows=list(zip(rows, docs, strict=True)))
+            restored += len(rows)
+    prefs = retired.records.filter(category=PREFERENCES).first()
+    if prefs is not None:
+        doc = store.document_open(
+            keys=old,
+            table=store.PREFERENCES_TABLE,
+            row_id=person.pk,
+            owner_id=person.pk,
+            payload=bytes(prefs.payload),
+        )
+        current = Preferences.objects.filter(owner_id=person.pk).first()
+        # The contact choices are the ones made since: they decide what is e-mailed now.
+        contact = current.contact if current is not None else doc.get("contact") or {}
+        preferences_update(owner=person, data={**doc, "contact": contact})
+        preferences = True
+    return restored, preferences
+
+
+@dataclass
+class StoreRestore:
+    records: int
+    preferences: bool
+
+
+@transaction.atomic
+def person_store_restore(*, person: User, code: str) -> StoreRestore:
+    """Bring back a store set aside after a reset, with its old recovery code, while it is kept.
+
+    The person must be signed in (their current store open): each record is opened with the old
+    key and sealed under the current one, keeping its id and times; the preferences come back
+    with the contact choices made since. Live grants get copies of what they cover. Raise
+    WrongSecret if the code opens no store kept for this person.
+    """
+    keys = store.owner_keys(person)
+    kept = RetiredStore.objects.select_for_update().filter(
+        owner_id=person.pk, destroy_after__gt=timezone.now()
+    )
+    for retired in kept.order_by("-retired_at"):
+        old_key = PersonKey(
+            person_id=person.pk, recovery_wrap=retired.recovery_wrap, private_wrap=retired.private_wrap
+        )
+        try:
+            old = keys_recover(old_key, code)
+        except WrongSecret:
+            continue
+        restored, preferences = _restore_rows(person, keys, old, retired)
+        retired.delete()
+        subject = ledger_pseudonym(person_id=person.pk)
+        ledger_append(
+            kind="person.store_restored",
+            actor_type="person",
+            actor_id=subject,
+            subject=subject,
+            record_count=restored,
+            reason="earlier records brought back with their recovery code",
+        )
+        return StoreRestore(records=restored, preferences=preferences)
+    raise WrongSecret("the recovery code opens no store kept for this person")
+
+
+def retired_stores_destroy(*, now: dt.datetime | None = None) -> tuple[int, int]:
+    """Destroy every store set aside whose time is up: its key wraps and every record, one
+    store per transaction. Return how many stores and records were destroyed."""
+    now = now or timezone.now()
+    stores = records = 0
+    while True:
+        with transaction.atomic():
+            retired = (
+                RetiredStore.objects.select_for_update(skip_locked=True)
+                .filter(destroy_after__lte=now)
+                .order_by("destroy_after")
+                .first()
+            )
+            if retired is None:
+                break
+            subject = ledger_pseudonym(person_id=retired.owner_id)
+            count = retired.record_count
+            retired.delete()
+            ledger_append(
+                kind="person.store_destroyed",
+                actor_type="system",
+                actor_id="destroy_retired_stores",
+                subject=subject,
+                record_count=count,
+                reason="records set aside after a reset: kept 30 days, now destroyed",
+            )
+            transaction.on_commit(_sqlite_log_truncate)
+        stores, records = stores + 1, records + count
+    return stores, records
 
 
 @dataclass

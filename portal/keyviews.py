@@ -2,29 +2,48 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django import forms
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import SetPasswordForm
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
+from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from accounts import views as account_views
 from accounts.forms import LoginForm
+from accounts.limits import TooManyAttempts, password_reconfirm, too_many_attempts
 from accounts.models import User
 from accounts.permissions import local_path, person_required, signed_in_user
 from consent.services import grants_shares_fill
 from personal_data.keys import WrongSecret, keys_held, recovery_code_issued
-from personal_data.services import person_password_rewrap, person_recover, person_unlock
+from personal_data.selectors import retired_stores_for_person, store_needs_recovery_code
+from personal_data.services import (
+    RETIRED_KEEP_DAYS,
+    person_password_rewrap,
+    person_recover,
+    person_store_restore,
+    person_unlock,
+)
 from portal.keysession import keys_into_session
+from portal.services import person_store_start_empty
 
 
-def _recovery_page(request: HttpRequest, code: str, next_url: str, *, reason: str) -> HttpResponse:
+def _recovery_page(
+    request: HttpRequest, code: str, next_url: str, *, reason: str, retired: Any = None
+) -> HttpResponse:
     """Show a recovery code once: it is stored nowhere, and only it opens the store without the password."""
     response = render(
-        request, "personal_data/recovery_code.html", {"code": code, "next": next_url, "reason": reason}
+        request,
+        "personal_data/recovery_code.html",
+        {"code": code, "next": next_url, "reason": reason, "retired": retired},
     )
     response["Cache-Control"] = "no-store"
     return response
@@ -51,6 +70,7 @@ class PersonLoginView(auth_views.LoginView):
         try:
             code = person_unlock(person=user, password=form.cleaned_data["password"])
         except WrongSecret:  # the password was reset by e-mail: only the recovery code opens it
+            self.request.session[STALE] = True
             return redirect("store-unlock")
         _keys_open(self.request, user)
         if code is not None:  # an account that just moved to person-held keys
@@ -65,34 +85,111 @@ def signup_signed_in(request: HttpRequest, person: User) -> HttpResponse | None:
     return _recovery_page(request, code, "/dashboard/", reason="new") if code else None
 
 
-class UnlockForm(forms.Form):
-    recovery_code = forms.CharField(
+STALE = "_vrm_store_password_stale"
+
+
+def _recovery_code_field(
+    help_text: str = "The code of six groups of five letters and digits you were given when you signed up.",
+    **kwargs: Any,
+) -> forms.CharField:
+    return forms.CharField(
         label="Your recovery code",
         max_length=64,
-        help_text="The code of six groups of five letters and digits you were given when you signed up.",
+        help_text=help_text,
         widget=forms.TextInput(
             attrs={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "characters"}
         ),
+        **kwargs,
     )
-    password = forms.CharField(
+
+
+def _password_field(help_text: str) -> forms.CharField:
+    return forms.CharField(
         label="Your current password",
         strip=False,
-        help_text="From now on it opens your store again.",
+        help_text=help_text,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
+
+
+class OpenForm(forms.Form):
+    password = _password_field("The password you sign in with.")
+
+
+class UnlockForm(forms.Form):
+    recovery_code = _recovery_code_field()
+    password = _password_field("From now on it opens your store again.")
+
+
+class StartEmptyForm(forms.Form):
+    password = _password_field("It will open your new store.")
+    understood = forms.BooleanField(
+        label="I understand that my records from before stay locked, and are destroyed after 30 days "
+        "unless I bring them back with my recovery code.",
+        error_messages={"required": "Tick this box to start an empty store."},
+    )
+
+
+class RestoreForm(forms.Form):
+    recovery_code = _recovery_code_field()
+
+
+def _password_checked(request: HttpRequest, form: forms.Form, person: User) -> HttpResponse | bool:
+    """Check the form's password, counting wrong ones (accounts/limits.py); add the error."""
+    try:
+        confirmed = password_reconfirm(request, user=person, password=form.cleaned_data["password"])
+    except TooManyAttempts as refused:
+        return too_many_attempts(request, wait=refused.wait, reason="reconfirm")
+    if not confirmed:
+        form.add_error("password", "That is not your password.")
+    return confirmed
+
+
+def _next(request: HttpRequest) -> str:
+    return local_path(request, request.GET.get("next"), "/dashboard/")
+
+
+def _unlock_page(request: HttpRequest, template: str, context: dict[str, Any]) -> HttpResponse:
+    form = context["form"]
+    response = render(request, template, context, status=400 if form.errors else 200)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @person_required
 @require_http_methods(["GET", "POST"])
 def store_unlock(request: HttpRequest) -> HttpResponse:
-    """Open a store whose password wrap does not match (a password reset by e-mail) with the
-    recovery code; the store is then wrapped by the current password and a new code."""
+    """Open the signed-in person's store when this session holds no keys.
+
+    After a browser restart (the key cookie lives only as long as the browser) the password opens
+    it again. After a reset by e-mail (the password no longer opens it; sign-in noted that) only
+    the recovery code does; the store is then wrapped by the current password and a new code.
+    """
     person = signed_in_user(request)
-    form = UnlockForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
-        if not person.check_password(form.cleaned_data["password"]):
-            form.add_error("password", "That is not your password.")
-        else:
+    post = request.POST if request.method == "POST" else None
+    if not request.session.get(STALE):
+        form: forms.Form = OpenForm(post)
+        if post is not None and form.is_valid():
+            checked = _password_checked(request, form, person)
+            if isinstance(checked, HttpResponse):
+                return checked
+            if checked:
+                try:
+                    code = person_unlock(person=person, password=form.cleaned_data["password"])
+                except WrongSecret:  # a reset: fall through to the recovery code
+                    request.session[STALE] = True
+                    return redirect(request.get_full_path())
+                _keys_open(request, person)
+                if code is not None:
+                    return _recovery_page(request, code, _next(request), reason="moved")
+                return redirect(_next(request))
+        return _unlock_page(request, "personal_data/store_open.html", {"form": form})
+    form = UnlockForm(post)
+    if post is not None and form.is_valid():
+        checked = _password_checked(request, form, person)
+        if isinstance(checked, HttpResponse):
+            return checked
+        if checked:
             try:
                 code = person_recover(
                     person=person,
@@ -102,12 +199,114 @@ def store_unlock(request: HttpRequest) -> HttpResponse:
             except WrongSecret:
                 form.add_error("recovery_code", "This recovery code does not open your store.")
             else:
+                request.session.pop(STALE, None)
                 _keys_open(request, person)
-                next_url = local_path(request, request.GET.get("next"), "/dashboard/")
-                return _recovery_page(request, code, next_url, reason="replaced")
-    return render(
-        request, "personal_data/store_unlock.html", {"form": form}, status=400 if form.errors else 200
+                return _recovery_page(request, code, _next(request), reason="replaced")
+    return _unlock_page(request, "personal_data/store_unlock.html", {"form": form})
+
+
+def _keep_until() -> dt.datetime:
+    return timezone.now() + dt.timedelta(days=RETIRED_KEEP_DAYS)
+
+
+@person_required
+@require_http_methods(["GET", "POST"])
+def store_start_empty(request: HttpRequest) -> HttpResponse:
+    """Without the recovery code: set the old store aside (kept locked 30 days) and start empty."""
+    person = signed_in_user(request)
+    if not request.session.get(STALE):
+        return redirect("store-unlock")
+    form = StartEmptyForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        checked = _password_checked(request, form, person)
+        if isinstance(checked, HttpResponse):
+            return checked
+        if checked:
+            restart = person_store_start_empty(person=person, password=form.cleaned_data["password"])
+            request.session.pop(STALE, None)
+            _keys_open(request, person)
+            if restart.code is None:  # the password opened it after all: nothing was set aside
+                return redirect("/dashboard/")
+            return _recovery_page(
+                request, restart.code, "/dashboard/", reason="restarted", retired=restart.retired
+            )
+    return _unlock_page(
+        request, "personal_data/store_start_empty.html", {"form": form, "keep_until": _keep_until()}
     )
+
+
+@person_required
+@require_http_methods(["GET", "POST"])
+def store_restore(request: HttpRequest) -> HttpResponse:
+    """Bring back the records set aside after a reset, with the old recovery code, while kept."""
+    person = signed_in_user(request)
+    kept = retired_stores_for_person(person=person)
+    form = RestoreForm(request.POST if request.method == "POST" and kept else None)
+    if form.is_bound and form.is_valid():
+        try:
+            restored = person_store_restore(person=person, code=form.cleaned_data["recovery_code"])
+        except WrongSecret:
+            form.add_error(
+                "recovery_code",
+                "This code opens none of your records from before. It is the code you had before "
+                "the reset, not the one you were given with your new store.",
+            )
+        else:
+            grants_shares_fill(person=person)
+            messages.success(
+                request,
+                f"{restored.records} record{pluralize(restored.records)} from before "
+                f"{pluralize(restored.records, 'is,are')} back in your store"
+                + (", with your earlier preferences." if restored.preferences else "."),
+            )
+            return redirect("dashboard")
+    return _unlock_page(request, "personal_data/store_restore.html", {"form": form, "kept": kept})
+
+
+class ResetWithCodeForm(SetPasswordForm):  # type: ignore[type-arg]
+    """Django's new-password form, with the recovery code a person's store needs to stay open."""
+
+    def __init__(self, user: User | None, *args: Any, **kwargs: Any) -> None:
+        super().__init__(user, *args, **kwargs)
+        # Django builds the form for an expired link too, without a user; the page says so.
+        if user is not None and user.role == User.Role.PERSON and store_needs_recovery_code(person=user):
+            self.fields["recovery_code"] = _recovery_code_field(
+                required=False,
+                help_text="The code of six groups of five letters and digits you were given when you "
+                "signed up. Without it your records stay locked.",
+            )
+            self.order_fields(["recovery_code", "new_password1", "new_password2"])
+
+
+class PersonPasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Django's reset from the e-mailed link, which for a person also asks for the recovery code.
+
+    A new password alone cannot open the store (the old one wrapped its key); with the code the
+    store is wrapped by the new password and a new code in the same transaction as the password
+    is set, and a wrong code sets nothing. Without it the password is set and the store stays
+    locked: at sign-in the person is asked for the code again, or may start an empty store.
+    """
+
+    form_class = ResetWithCodeForm
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        code = form.cleaned_data.get("recovery_code")
+        if not code:
+            return super().form_valid(form)
+        with transaction.atomic():
+            try:
+                new_code = person_recover(
+                    person=form.user, code=code, new_password=form.cleaned_data["new_password1"]
+                )
+            except WrongSecret:
+                form.add_error(
+                    "recovery_code",
+                    "This recovery code does not open your store; your password is not changed. "
+                    "Check the code, or leave it empty to set the password anyway.",
+                )
+                return self.form_invalid(form)
+            super().form_valid(form)
+        return _recovery_page(self.request, new_code, reverse("login"), reason="reset")
 
 
 class PersonPasswordChangeView(account_views.PasswordChangeView):

@@ -1,10 +1,14 @@
-"""Workflows of a person's account that cross apps: sign-up and account deletion."""
+"""Workflows of a person's account that cross apps: sign-up, a fresh store, account deletion."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.hashers import check_password
 from django.core.exceptions import ValidationError
+from django.core.mail import EmailMessage
 from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
 
 from accounts.models import User
 from accounts.services import account_signup, account_upsert
@@ -12,7 +16,14 @@ from accounts.signup import PendingSignup
 from consent.selectors import grants_live_for_person
 from consent.services import grant_revoke
 from personal_data.keys import recovery_code_issue
-from personal_data.services import person_erase, person_recover, person_store_open, person_unlock
+from personal_data.services import (
+    StoreRestart,
+    person_erase,
+    person_recover,
+    person_store_open,
+    person_store_restart,
+    person_unlock,
+)
 
 
 @transaction.atomic
@@ -74,3 +85,25 @@ def account_delete(*, person: User) -> None:
         grant_revoke(grant=grant, by=person, reason="account deleted")
     person_erase(person=person)
     person.delete()
+
+
+@transaction.atomic
+def person_store_start_empty(*, person: User, password: str) -> StoreRestart:
+    """Give a person whose password no longer opens their store (a reset) an empty one, and tell
+    them by e-mail what was set aside and until when.
+
+    The e-mail goes whatever the contact choices: it is about the account's safety (if someone
+    else reset the password, the owner learns it while the records can still be brought back).
+    If it cannot be sent, nothing happened.
+    """
+    restart = person_store_restart(person=person, password=password)
+    if restart.retired is not None:
+        body = render_to_string(
+            "personal_data/store_restarted_email.txt",
+            {
+                "retired": restart.retired,
+                "restore_url": settings.VRM_ISSUER + reverse("store-restore"),
+            },
+        )
+        EmailMessage("[vrm] You started an empty store", body, to=[person.email]).send()
+    return restart

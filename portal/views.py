@@ -26,7 +26,13 @@ from accounts.signup import signup_request, signup_wait
 from consent.selectors import visibility_for_person
 from personal_data.categories import RECORD_CATEGORIES, category_get
 from personal_data.schemas import DIETARY
-from personal_data.selectors import category_counts, preferences_get, record_get_for_owner, records_for_owner
+from personal_data.selectors import (
+    category_counts,
+    preferences_get,
+    record_get_for_owner,
+    records_for_owner,
+    retired_stores_for_person,
+)
 from personal_data.services import (
     import_confirm,
     import_stage,
@@ -66,6 +72,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "visibility": visibility_for_person(person=person),
             "unread_alerts": alerts_unread_count(person=person),
             "latest": [(e, entry_sentence(e)) for e in activity_for_person(person=person)[:5]],
+            "set_aside": retired_stores_for_person(person=person),
         },
     )
 

@@ -20,6 +20,12 @@ urlpatterns = [
     # A person's sign-in also opens their store (portal/keyviews.py).
     path("accounts/login/", keyviews.PersonLoginView.as_view(), name="login"),
     path("accounts/password_change/", keyviews.PersonPasswordChangeView.as_view(), name="password_change"),
+    # A person's reset also asks for the recovery code, without which the store stays locked.
+    path(
+        "accounts/reset/<uidb64>/<token>/",
+        keyviews.PersonPasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
     path("accounts/", include("accounts.urls")),
     path("", include("portal.urls")),
     path("vendor/", include("vendors.urls")),

@@ -51,6 +51,9 @@ def test_key_status_counts_people_grant_keys_and_waiting_records(
         "grant_keys_unfilled": 0,
         "records_awaiting_rewrap": 1,
         "people_with_records_awaiting_rewrap": 1,
+        "stores_set_aside": 0,
+        "records_set_aside": 0,
+        "next_destruction": None,
         "master_keys": {newest: {**empty, "grant_keys": 2, "people": 1}},
     }
     assert json.loads(_run("--json")) == status

@@ -437,6 +437,29 @@ def test_the_operator_opens_only_what_a_live_grant_covers(world: World, shop_app
     assert not SharedCopy.objects.exists()
 
 
+def test_the_operator_opens_nothing_of_a_store_set_aside_after_a_reset(world: World) -> None:
+    """A reset without the recovery code sets the old store aside, still sealed under the old key
+    (which only the old code opens), and starts an empty one: neither opens for the operator."""
+    with keys_scope():
+        dora = person_signup(email="dora@example.com", password=secrets.token_urlsafe(24))
+        before = _fill_store(dora, "dora")
+    new_password = secrets.token_urlsafe(24)
+    with keys_scope():
+        restart = services.person_store_restart(person=User.objects.get(pk=dora.pk), password=new_password)
+        assert restart.retired is not None and restart.retired.record_count == 6
+        services.record_create(
+            owner=dora, category="purchases", data=purchase_data(notes=_marker("dora", "after"))
+        )
+    markers = before | {_marker("dora", "after")}
+    with keys_scope():
+        loot = _attack()
+    assert any(table == "personal_data_retiredrecord" for table, _ in loot.blobs.values())
+    assert not [m for m in markers for text in loot.clear if m in text]
+    assert not [m for m in markers for doc in loot.opened if m in doc]
+    # The attack is the same that opens carol's legacy store.
+    assert _read(loot, world)["carol"] == world.markers["carol"]
+
+
 # The admin and the management commands.
 
 

@@ -49,7 +49,8 @@ def _portal_routes() -> list[Route]:
 
 # The portal pages anyone may open: sign-up and its confirmation, checked on their own below
 # and in tests/accounts/test_signup.py.
-PUBLIC = {"signup", "signup-sent", "signup-confirm", "login", "password_change"}
+# The reset link's page is Django's, checked in tests/portal/test_store_reset.py.
+PUBLIC = {"signup", "signup-sent", "signup-confirm", "login", "password_change", "password_reset_confirm"}
 ROUTES = [route for route in _portal_routes() if route.name not in PUBLIC]
 
 
@@ -84,6 +85,9 @@ OWNER: dict[str, Owner] = {
     "data-export": Owner(200, 200, reauth=True),
     "account-delete": Owner(200, 200, reauth=True, data=lambda w: {"password": PASSWORD}),
     "store-unlock": Owner(200, 400),
+    # Only after a sign-in found the store locked by a reset; alice's store is open.
+    "store-start-empty": Owner(302, 302),
+    "store-restore": Owner(200, 200),
     "data-list": Owner(200, 200),
     "data-add": Owner(200, 302, data=lambda w: purchase_data()),
     "data-edit": Owner(200, 302, data=lambda w: purchase_data(notes="for the cellar")),

@@ -70,6 +70,8 @@ NEVER_REGISTERED = (
     "personal_data.AwaitingRewrap",
     "personal_data.Share",
     "personal_data.SharedCopy",
+    "personal_data.RetiredStore",
+    "personal_data.RetiredRecord",
     "vendors.IdempotencyKey",
     "vendors.Alert",
     "sessions.Session",

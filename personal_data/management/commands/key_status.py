@@ -10,7 +10,8 @@ class Command(BaseCommand):
     help = (
         "Report who holds which key: how many people hold their own key and how many are still "
         "wrapped by a master key (they move at their next sign-in), how many grant keys are live, "
-        "per master key, and how many records wait for their person to sign in. Reads no content."
+        "per master key, how many records wait for their person to sign in, and how many stores are "
+        "set aside after a reset. Reads no content."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -37,6 +38,12 @@ class Command(BaseCommand):
             f"(of {status['people_with_records_awaiting_rewrap']} people), sealed to their person's "
             "public key until they sign in."
         )
+        if status["stores_set_aside"]:
+            self.stdout.write(
+                f"Stores set aside after a reset without the recovery code: {status['stores_set_aside']} "
+                f"({status['records_set_aside']} records, locked); the next is destroyed at "
+                f"{status['next_destruction']} by destroy_retired_stores."
+            )
         for key_id, entry in status["master_keys"].items():
             flags = (("newest", entry["newest"]), ("NOT IN THE KEY RING", not entry["in_ring"]))
             notes = ", ".join(name for name, on in flags if on)
