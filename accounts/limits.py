@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
 from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import PermissionDenied
@@ -69,6 +70,13 @@ class AddressSlowdownBackend:
             setattr(request, "axes_locked_out", True)  # noqa: B010 (an attribute axes reads)
             raise PermissionDenied("Too many failed logins from this address.")
         return None
+
+
+def login_allowed(request: HttpRequest, *, username: str) -> bool:
+    """Whether a login naming this account may check a password now (no slow-down, no pause)."""
+    if limit_wait(request, _address_limit(request)):
+        return False
+    return bool(AxesProxyHandler.is_allowed(request, {settings.AXES_USERNAME_FORM_FIELD: username}))
 
 
 @receiver(user_login_failed)

@@ -10,8 +10,10 @@ wrapped by a master key until their next sign-in moves them (`keys_unlock`).
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -179,6 +181,46 @@ def legacy_data_key(person_key: PersonKey) -> bytes:
         raise StoreError(f"data key of {person_key.person_id} cannot be unwrapped: {exc}") from exc
 
 
+# Sign-in runs Argon2id twice at the same cost: Django's password check, and the derivation of
+# the key the store is wrapped with. Both release the GIL, so the second runs on another core
+# while the first is checked (`password_derive_ahead`): sign-in takes the time of one.
+_AHEAD: ContextVar[dict[tuple[str, str], Future[bytes]] | None] = ContextVar("vrm_kdf_ahead", default=None)
+_EXECUTOR: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _EXECUTOR  # noqa: PLW0603 (one pool per process; a forked worker makes its own)
+    if _EXECUTOR is None or _EXECUTOR[0] != os.getpid():
+        _EXECUTOR = (os.getpid(), ThreadPoolExecutor(max_workers=2, thread_name_prefix="vrm-kdf"))
+    return _EXECUTOR[1]
+
+
+@contextmanager
+def password_derive_ahead(person_key: PersonKey | None, password: str) -> Iterator[None]:
+    """Start deriving the password's wrapping key on another thread for the rest of the block,
+    where `keys_unlock` picks it up; without a password wrap, or outside the block, it derives
+    in line. The derivation is forgotten when the block ends."""
+    if person_key is None or not person_key.password_kdf or not password:
+        yield
+        return
+    kdf = crypto.PasswordKdf.decode(person_key.password_kdf)
+    future = _executor().submit(kdf.derive, password)
+    token = _AHEAD.set({(person_key.password_kdf, password): future})
+    try:
+        yield
+    finally:
+        _AHEAD.reset(token)
+        future.cancel()
+
+
+def _password_key(person_key: PersonKey, password: str) -> bytes:
+    ahead = _AHEAD.get()
+    future = ahead.get((person_key.password_kdf, password)) if ahead else None
+    if future is not None:
+        return future.result()
+    return crypto.PasswordKdf.decode(person_key.password_kdf).derive(password)
+
+
 def keys_unlock(person_key: PersonKey, password: str) -> tuple[Keys, str | None]:
     """Open the data key with the password. Return the keys and, for a legacy account whose key
     this call moved to the person (the row is changed, unsaved), its new recovery code."""
@@ -188,10 +230,9 @@ def keys_unlock(person_key: PersonKey, password: str) -> tuple[Keys, str | None]
         return keys_open(person_key, data_key), code
     if person_key.password_wrap is None:
         raise WrongSecret("this store has no password wrap: open it with the recovery code")
-    kdf = crypto.PasswordKdf.decode(person_key.password_kdf)
     try:
         data_key = crypto.key_unwrap(
-            kdf.derive(password),
+            _password_key(person_key, password),
             bytes(person_key.password_wrap),
             context=_context(person_key.person_id, "password"),
         )

@@ -236,6 +236,17 @@ def key_status() -> dict[str, Any]:
     }
 
 
+def person_key_for_sign_in(*, username: str) -> PersonKey | None:
+    """The key row of the active person a sign-in names (found as the login finds accounts)."""
+    if not isinstance(username, str) or len(username) > 254:
+        return None
+    return (
+        PersonKey.objects.filter(person__in=User.objects.with_email(username), person__is_active=True)
+        .filter(person__role=User.Role.PERSON)
+        .first()
+    )
+
+
 def store_needs_recovery_code(*, person: User) -> bool:
     """Whether only the password or the recovery code opens the person's store (a new password
     alone cannot); false for an account still wrapped by a master key, or without a store."""

@@ -19,12 +19,16 @@ from django.views.decorators.http import require_http_methods
 
 from accounts import views as account_views
 from accounts.forms import LoginForm
-from accounts.limits import TooManyAttempts, password_reconfirm, too_many_attempts
+from accounts.limits import TooManyAttempts, login_allowed, password_reconfirm, too_many_attempts
 from accounts.models import User
 from accounts.permissions import local_path, person_required, signed_in_user
 from consent.services import grants_shares_fill
-from personal_data.keys import WrongSecret, keys_held, recovery_code_issued
-from personal_data.selectors import retired_stores_for_person, store_needs_recovery_code
+from personal_data.keys import WrongSecret, keys_held, password_derive_ahead, recovery_code_issued
+from personal_data.selectors import (
+    person_key_for_sign_in,
+    retired_stores_for_person,
+    store_needs_recovery_code,
+)
 from personal_data.services import (
     RETIRED_KEEP_DAYS,
     person_password_rewrap,
@@ -61,6 +65,17 @@ class PersonLoginView(auth_views.LoginView):
 
     authentication_form = LoginForm
     redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        # The store's key is derived from the password while Django checks it (the same
+        # Argon2id cost twice, on two cores): a person's sign-in takes the time of one.
+        # Not for a login the limits will refuse: that must cost the server no Argon2id at all.
+        username, password = request.POST.get("username", ""), request.POST.get("password", "")
+        ahead = (
+            person_key_for_sign_in(username=username) if login_allowed(request, username=username) else None
+        )
+        with password_derive_ahead(ahead, password):
+            return super().post(request, *args, **kwargs)
 
     def form_valid(self, form: Any) -> HttpResponse:
         user: User = form.get_user()

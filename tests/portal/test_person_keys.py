@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from typing import Any
 
 import pytest
@@ -243,3 +244,42 @@ def test_a_streamed_export_is_written_with_the_keys_of_the_session(db: Any) -> N
     response = client.get("/data/export/?format=json")
     exported = json.loads(b"".join(response.streaming_content))
     assert [p["product_name"] for p in exported["purchases"]] == ["Carol Cocoa"]
+
+
+def _derivations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the thread of every Argon2id derivation of a store's wrapping key."""
+    threads: list[str] = []
+    derive = crypto.PasswordKdf.derive
+
+    def recorded(self: crypto.PasswordKdf, password: str) -> bytes:
+        threads.append(threading.current_thread().name)
+        return derive(self, password)
+
+    monkeypatch.setattr(crypto.PasswordKdf, "derive", recorded)
+    return threads
+
+
+def test_sign_in_derives_the_store_key_on_another_thread_while_the_password_is_checked(
+    db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    person = _signed_out_person()
+    threads = _derivations(monkeypatch)
+    client = Client()
+    assert _login(client, person.email, PASSWORD).status_code == 302
+    assert len(threads) == 1 and threads[0].startswith("vrm-kdf"), threads
+    assert "Carol Cocoa" in client.get("/data/purchases/").content.decode()
+    # A wrong password: derived all the same (no answer may come sooner), and nothing opens.
+    threads.clear()
+    other = Client()
+    assert _login(other, person.email, "not the password at all").status_code == 200
+    assert len(threads) == 1 and COOKIE not in other.cookies
+
+
+def test_a_refused_sign_in_costs_no_key_derivation(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    person = _signed_out_person()
+    client = Client()
+    for _ in range(5):
+        _login(client, person.email, "not the password at all")
+    threads = _derivations(monkeypatch)
+    assert _login(client, person.email, PASSWORD).status_code == 429
+    assert threads == []
