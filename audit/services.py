@@ -79,14 +79,17 @@ def ledger_append(
     outcome: str = LedgerEntry.Outcome.ALLOWED,
     reason: str = "",
     request_id: str = "",
+    alone: bool = False,
 ) -> LedgerEntry:
     """Record one action in the ledger, inside the caller's transaction.
 
     Refuse to run outside `transaction.atomic`: an entry must commit or roll back with the action
-    it records. Keep at most MAX_RECORD_IDS ids; `record_count` defaults to the number of ids
-    given, so it stays the full count when the list is cut.
+    it records. Only an action that writes nothing else (a read) may pass `alone=True`: outside a
+    transaction its entry is then one INSERT that commits on its own, before the answer is sent.
+    Keep at most MAX_RECORD_IDS ids; `record_count` defaults to the number of ids given, so it
+    stays the full count when the list is cut.
     """
-    if not transaction.get_connection().in_atomic_block:
+    if not alone and not transaction.get_connection().in_atomic_block:
         raise RuntimeError("ledger_append must run inside the caller's transaction.atomic block")
     if kind not in _KINDS:
         raise ValueError(f"unknown ledger entry kind {kind!r}")

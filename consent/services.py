@@ -71,6 +71,7 @@ def _ledger(
     record_ids: Iterable[str] = (),
     outcome: str = "allowed",
     request_id: str = "",
+    alone: bool = False,
 ) -> None:
     """Record an event of a grant, naming its person by their ledger pseudonym only."""
     ledger_append(
@@ -85,6 +86,7 @@ def _ledger(
         record_ids=record_ids,
         outcome=outcome,
         request_id=request_id,
+        alone=alone,
     )
 
 
@@ -326,11 +328,13 @@ def access_record(
     record_count: int | None = None,
     reason: str = "",
     request_id: str = "",
+    alone: bool = False,
 ) -> None:
-    """Record one vendor access under a grant, inside the transaction that read or wrote the data.
+    """Record one vendor access under a grant, inside the transaction that wrote the data.
 
     `kind` is access.read, access.write or access.check; `record_count` defaults to the number
-    of ids.
+    of ids. A read writes nothing else: it passes `alone=True`, and outside a transaction its
+    entry commits on its own (one statement instead of three, on every vendor read).
     """
     _ledger(
         grant,
@@ -342,6 +346,7 @@ def access_record(
         record_count=record_count,
         reason=reason,
         request_id=request_id,
+        alone=alone,
     )
 
 

@@ -59,6 +59,16 @@ def test_ledger_append_outside_a_transaction_is_refused() -> None:
     assert LedgerEntry.objects.count() == 0
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_read_is_recorded_on_its_own_and_committed_at_once() -> None:
+    # A read writes nothing else: its entry is one INSERT that commits before the answer goes.
+    ledger_append(kind="access.read", actor_type="client", actor_id="client-7", alone=True)
+    with connection.cursor() as cursor:  # a new connection would see it: committed, not pending
+        assert not connection.in_atomic_block
+        cursor.execute("SELECT count(*) FROM audit_ledgerentry WHERE actor_id = 'client-7'")
+        assert cursor.fetchone() == (1,)
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "fields",

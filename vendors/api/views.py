@@ -100,7 +100,8 @@ class PersonApiView(APIView):
         record_count: int | None = None,
         reason: str = "",
     ) -> None:
-        """Record this request's access under the grant (in the caller's transaction)."""
+        """Record this request's access under the grant: a write's in the caller's transaction,
+        a read's (it writes nothing else) as a statement of its own."""
         access_record(
             grant=self.grant,
             client_id=bearer_client(self.request).client_id,
@@ -111,6 +112,7 @@ class PersonApiView(APIView):
             reason=reason,
             # The server's id for this request, never the vendor's X-Request-Id (docs/security.md).
             request_id=request_id_of(self.request),
+            alone=kind != "access.write",
         )
 
     def on_refusal(self, request: Request, status: int, slug: str) -> None:
@@ -178,8 +180,7 @@ class MeView(PersonApiView):
         }
         if "profile:read" in scopes:
             body["name"] = grant.person.display_name
-        with transaction.atomic():
-            self.record_access("access.read", record_count=0, reason="me")
+        self.record_access("access.read", record_count=0, reason="me")
         return Response(body)
 
 
@@ -201,8 +202,7 @@ class ReceiptsView(PersonApiView):
             }
             for r in self.grant.receipts.order_by("number")
         ]
-        with transaction.atomic():
-            self.record_access("access.read", record_count=0, reason="receipts")
+        self.record_access("access.read", record_count=0, reason="receipts")
         return Response(receipts)
 
 
@@ -223,21 +223,20 @@ class RecordListView(PersonApiView):
         filters = grant_store_filters(self.grant)
         if params.get("since") and (filters["since"] is None or params["since"] > filters["since"]):
             filters["since"] = params["since"]
-        # The page and its ledger entry in one transaction.
-        with transaction.atomic():
-            share = self.share
-            rows = shares.copies_page(
-                share=share,
-                category=self.category,
-                limit=limit + 1,  # one more tells whether a next page exists
-                after=after,
-                since=filters["since"],
-                until=params.get("until"),
-                gtin=params.get("gtin"),
-            )
-            page = rows[:limit]
-            documents = shares.copies_open_json(share=share, category=self.category, rows=page)
-            self.record_access("access.read", record_ids=list(documents))
+        share = self.share
+        rows = shares.copies_page(
+            share=share,
+            category=self.category,
+            limit=limit + 1,  # one more tells whether a next page exists
+            after=after,
+            since=filters["since"],
+            until=params.get("until"),
+            gtin=params.get("gtin"),
+        )
+        page = rows[:limit]
+        documents = shares.copies_open_json(share=share, category=self.category, rows=page)
+        # Committed before the page is sent: no read goes unrecorded.
+        self.record_access("access.read", record_ids=list(documents))
         next_after = (page[-1]["created_at"], str(page[-1]["id"])) if len(rows) > limit else None
         # The documents are JSON already: the renderer embeds them as they are.
         return paginator.response(request, [orjson.Fragment(d) for d in documents.values()], next_after)
@@ -252,16 +251,15 @@ class RecordDetailView(PersonApiView):
             record_uuid = str(uuid.UUID(record_id))
         except ValueError:
             raise Http404("No such record.") from None
-        with transaction.atomic():
-            document = shares.copy_get(
-                share=self.share,
-                category=self.category,
-                record_id=record_uuid,
-                since=grant_store_filters(self.grant)["since"],
-            )
-            if document is None:  # not shared, not covered, someone else's, or no such record
-                raise Http404("No such record.")
-            self.record_access("access.read", record_ids=[document["id"]])
+        document = shares.copy_get(
+            share=self.share,
+            category=self.category,
+            record_id=record_uuid,
+            since=grant_store_filters(self.grant)["since"],
+        )
+        if document is None:  # not shared, not covered, someone else's, or no such record
+            raise Http404("No such record.")
+        self.record_access("access.read", record_ids=[document["id"]])
         return Response(document)
 
 
@@ -274,9 +272,8 @@ class PurchasesOwnsView(PersonApiView):
     def get(self, request: Request) -> Response:
         _strict_query(request, {"gtin"})
         gtin = _query(request, OwnsQuery)["gtin"]
-        with transaction.atomic():
-            owns = selectors.purchases_owns(owner=self.person, gtin=gtin, **grant_store_filters(self.grant))
-            self.record_access("access.check", record_count=0)
+        owns = selectors.purchases_owns(owner=self.person, gtin=gtin, **grant_store_filters(self.grant))
+        self.record_access("access.check", record_count=0)
         return Response({"gtin": gtin, "owns": owns})
 
 
@@ -288,13 +285,12 @@ class PreferencesView(PersonApiView):
     @extend_schema(responses=PreferencesSchema)
     def get(self, request: Request) -> Response:
         _strict_query(request, set())
-        with transaction.atomic():
-            document = shares.copy_get(
-                share=self.share, category=shares.PREFERENCES, record_id=str(self.person.pk)
-            )
-            if document is None:
-                document = preferences_default()
-            self.record_access("access.read", record_count=1, reason="preferences")
+        document = shares.copy_get(
+            share=self.share, category=shares.PREFERENCES, record_id=str(self.person.pk)
+        )
+        if document is None:
+            document = preferences_default()
+        self.record_access("access.read", record_count=1, reason="preferences")
         return Response(document)
 
 
