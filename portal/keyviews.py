@@ -146,7 +146,10 @@ class StartEmptyForm(forms.Form):
 
 
 class RestoreForm(forms.Form):
-    recovery_code = _recovery_code_field()
+    recovery_code = _recovery_code_field(
+        "The code you had before your password was reset: six groups of five letters and digits, "
+        "not the code of your new store."
+    )
 
 
 def _password_checked(request: HttpRequest, form: forms.Form, person: User) -> HttpResponse | bool:
@@ -240,8 +243,10 @@ def store_start_empty(request: HttpRequest) -> HttpResponse:
             restart = person_store_start_empty(person=person, password=form.cleaned_data["password"])
             request.session.pop(STALE, None)
             _keys_open(request, person)
-            if restart.code is None:  # the password opened it after all: nothing was set aside
-                return redirect("/dashboard/")
+            if restart.retired is None:  # the password opened it after all: nothing was set aside
+                if restart.code is None:
+                    return redirect("/dashboard/")
+                return _recovery_page(request, restart.code, "/dashboard/", reason="moved")
             return _recovery_page(
                 request, restart.code, "/dashboard/", reason="restarted", retired=restart.retired
             )
