@@ -85,12 +85,9 @@ def person_unlock(*, person: User, password: str) -> str | None:
     keys, code = keys_unlock(person_key, password)
     if code is not None:
         person_key.save()
-        subject = ledger_pseudonym(person_id=person.pk)
-        ledger_append(
-            kind="key.rotated",
-            actor_type="person",
-            actor_id=subject,
-            subject=subject,
+        _entry_by_person(
+            person,
+            "key.rotated",
             reason="data key moved from the master key to the person: password and recovery code",
         )
     store.person_key_forget(person)
@@ -266,6 +263,12 @@ def person_erase(*, person: User, actor_type: str = "person") -> ErasureReport:
     return report
 
 
+def _entry_by_person(person: User, kind: str, **fields: Any) -> None:
+    """Append an entry of something the person did to their own store, under their pseudonym."""
+    subject = ledger_pseudonym(person_id=person.pk)
+    ledger_append(kind=kind, actor_type="person", actor_id=subject, subject=subject, **fields)
+
+
 # A store set aside after a reset without the recovery code.
 
 RETIRED_KEEP_DAYS = 30
@@ -369,12 +372,9 @@ def person_store_restart(*, person: User, password: str) -> StoreRestart:
     keys_hold(person, keys)
     if contact:
         preferences_update(owner=person, data={"contact": contact})
-    subject = ledger_pseudonym(person_id=person.pk)
-    ledger_append(
-        kind="person.store_restarted",
-        actor_type="person",
-        actor_id=subject,
-        subject=subject,
+    _entry_by_person(
+        person,
+        "person.store_restarted",
         record_count=moved,
         reason=f"reset without recovery code, earlier records kept until {retired.destroy_after:%Y-%m-%d}",
     )
@@ -458,12 +458,9 @@ def person_store_restore(*, person: User, code: str) -> StoreRestore:
             continue
         restored, preferences = _restore_rows(person, keys, old, retired)
         retired.delete()
-        subject = ledger_pseudonym(person_id=person.pk)
-        ledger_append(
-            kind="person.store_restored",
-            actor_type="person",
-            actor_id=subject,
-            subject=subject,
+        _entry_by_person(
+            person,
+            "person.store_restored",
             record_count=restored,
             reason="earlier records brought back with their recovery code",
         )

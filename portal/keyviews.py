@@ -243,12 +243,11 @@ def store_start_empty(request: HttpRequest) -> HttpResponse:
             restart = person_store_start_empty(person=person, password=form.cleaned_data["password"])
             request.session.pop(STALE, None)
             _keys_open(request, person)
-            if restart.retired is None:  # the password opened it after all: nothing was set aside
-                if restart.code is None:
-                    return redirect("/dashboard/")
-                return _recovery_page(request, restart.code, "/dashboard/", reason="moved")
+            if restart.code is None:  # the password opened it after all: nothing was set aside
+                return redirect("/dashboard/")
+            reason = "moved" if restart.retired is None else "restarted"
             return _recovery_page(
-                request, restart.code, "/dashboard/", reason="restarted", retired=restart.retired
+                request, restart.code, "/dashboard/", reason=reason, retired=restart.retired
             )
     return _unlock_page(
         request, "personal_data/store_start_empty.html", {"form": form, "keep_until": _keep_until()}
