@@ -80,7 +80,8 @@ class Purchase(EncryptedRecord):
 
     class Meta:
         indexes: ClassVar[list[models.Index]] = [
-            models.Index(fields=["owner", "purchased_on"], name="purchase_owner_date"),
+            # The person's lists: newest first by date, a keyset page is one range scan.
+            models.Index(fields=["owner", "-purchased_on", "-created_at", "-id"], name="purchase_owner_list"),
             # The vendor API pages newest-stored first.
             models.Index(fields=["owner", "-created_at", "-id"], name="purchase_owner_created"),
             models.Index(fields=["gtin_index"], name="purchase_gtin_index"),
@@ -92,7 +93,8 @@ class ClosetItem(EncryptedRecord):
 
     class Meta:
         indexes: ClassVar[list[models.Index]] = [
-            models.Index(fields=["owner", "acquired_on"], name="closet_owner_date"),
+            # The person's lists: newest first by date, a keyset page is one range scan.
+            models.Index(fields=["owner", "-acquired_on", "-created_at", "-id"], name="closet_owner_list"),
             # The vendor API pages newest-stored first.
             models.Index(fields=["owner", "-created_at", "-id"], name="closet_owner_created"),
         ]
@@ -104,7 +106,10 @@ class Appliance(EncryptedRecord):
 
     class Meta:
         indexes: ClassVar[list[models.Index]] = [
-            models.Index(fields=["owner", "purchased_on"], name="appliance_owner_date"),
+            # The person's lists: newest first by date, a keyset page is one range scan.
+            models.Index(
+                fields=["owner", "-purchased_on", "-created_at", "-id"], name="appliance_owner_list"
+            ),
             # The vendor API pages newest-stored first.
             models.Index(fields=["owner", "-created_at", "-id"], name="appliance_owner_created"),
             models.Index(fields=["gtin_index"], name="appliance_gtin_index"),
@@ -116,7 +121,10 @@ class Prescription(EncryptedRecord):
 
     class Meta:
         indexes: ClassVar[list[models.Index]] = [
-            models.Index(fields=["owner", "prescribed_on"], name="prescription_owner_date"),
+            # The person's lists: newest first by date, a keyset page is one range scan.
+            models.Index(
+                fields=["owner", "-prescribed_on", "-created_at", "-id"], name="prescription_owner_list"
+            ),
             # The vendor API pages newest-stored first.
             models.Index(fields=["owner", "-created_at", "-id"], name="prescription_owner_created"),
         ]

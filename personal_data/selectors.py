@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Min, QuerySet, Sum
+from django.db.models import F, Min, OrderBy, Q, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import User
 from core.keys import master_keyring
 from personal_data import store
-from personal_data.categories import RECORD_CATEGORIES, category_get
-from personal_data.keys import is_legacy
+from personal_data.categories import RECORD_CATEGORIES, Category, category_get
+from personal_data.keys import Keys, is_legacy
 from personal_data.models import (
     AwaitingRewrap,
     EncryptedRecord,
@@ -76,7 +78,155 @@ def records_for_owner_qs(
         rows = rows.filter(shared=shared)
     if is_gift is not None and "is_gift" in cat.flags:
         rows = rows.filter(**{"is_gift": is_gift})
-    return rows.order_by(f"-{cat.date_field}", "-created_at", "pk")
+    return rows.order_by(*_newest_first(cat))
+
+
+def _newest_first(cat: Category) -> tuple[OrderBy, ...]:
+    """The owner's lists' order: by the record's date (undated first), then newest stored.
+
+    Explicit about NULLs so PostgreSQL and SQLite agree; the `<category>_owner_list` index has
+    the same shape, so a page is an index range scan however many records the person has.
+    """
+    return (
+        F(cat.date_field).desc(nulls_first=True),
+        F("created_at").desc(),
+        F("id").desc(),
+    )
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a list page starts or ends: one record's place in the list's order."""
+
+    date: dt.date | None
+    created_at: dt.datetime
+    id: uuid.UUID
+
+    def token(self) -> str:
+        date = self.date.isoformat() if self.date else ""
+        return f"{date}~{self.created_at.isoformat()}~{self.id}"
+
+    @classmethod
+    def parse(cls, token: str | None) -> Position | None:
+        """Read a token from a page's link; anything malformed reads as "no position"."""
+        if not token or len(token) > 120:
+            return None
+        try:
+            date, created, row_id = token.split("~")
+            created_at = dt.datetime.fromisoformat(created)
+            if created_at.tzinfo is None:
+                return None
+            return cls(dt.date.fromisoformat(date) if date else None, created_at, uuid.UUID(row_id))
+        except ValueError:
+            return None
+
+
+def _beyond(cat: Category, at: Position, *, older: bool) -> Q:
+    """The records after `at` in the list's order (older=True), or before it (older=False)."""
+    date = cat.date_field
+    side = "lt" if older else "gt"
+    tie = Q(**{f"created_at__{side}": at.created_at}) | Q(created_at=at.created_at, **{f"id__{side}": at.id})
+    if at.date is None:
+        same_date = Q(**{f"{date}__isnull": True})
+        # Undated records come first: everything dated is older than any of them.
+        other = Q(**{f"{date}__isnull": False}) if older else Q(pk__in=[])
+    else:
+        same_date = Q(**{date: at.date})
+        other = (
+            Q(**{f"{date}__lt": at.date})
+            if older
+            else Q(**{f"{date}__gt": at.date}) | Q(**{f"{date}__isnull": True})
+        )
+    return other | (same_date & tie)
+
+
+@dataclass
+class RecordPage:
+    """One page of a person's list: documents, and the positions to link to either side."""
+
+    documents: list[Document]
+    newer: Position | None
+    older: Position | None
+    # When a text search stopped at its scan budget before filling the page.
+    searched_to: Position | None = None
+    # The number of records the clear filters select (None while a text search runs).
+    total: int | None = None
+
+
+SEARCH_BUDGET = 2000
+
+
+def records_page_for_owner(
+    *,
+    owner: User,
+    category: str,
+    size: int,
+    after: Position | None = None,
+    before: Position | None = None,
+    match: Callable[[Document], bool] | None = None,
+    **filters: Any,
+) -> RecordPage:
+    """One page of the owner's records, newest first, opening only what the page needs.
+
+    Dates, `shared` and the clear flags filter in SQL and the page is a keyset range (`after`
+    a position for older records, `before` one for newer): one page is read and opened,
+    whatever the store's size. A `match` on the content (text search) opens records in
+    growing chunks in the list's order and stops when the page is full, or after
+    SEARCH_BUDGET records, when `searched_to` says where to go on.
+    """
+    cat = category_get(category)
+    base = records_for_owner_qs(owner=owner, category=category, **filters)
+    older = before is None
+    rows = base
+    if after is not None and older:
+        rows = rows.filter(_beyond(cat, after, older=True))
+    if before is not None:
+        rows = rows.filter(_beyond(cat, before, older=False)).order_by(
+            F(cat.date_field).asc(nulls_last=True), F("created_at").asc(), F("id").asc()
+        )
+    columns = (*store.open_columns(cat), cat.date_field, "created_at")
+    keys: Keys | None = None
+    found: list[tuple[Position, Document]] = []
+    scanned, chunk = 0, size + 1
+    last: Position | None = None
+    searched_to: Position | None = None
+    while True:
+        window = rows if last is None else rows.filter(_beyond(cat, last, older=older))
+        batch = list(window.values(*columns)[:chunk])
+        for row in batch:
+            last = Position(row[cat.date_field], row["created_at"], row["id"])
+            keys = keys or store.owner_keys(owner)
+            doc = store.row_open(cat, row, keys)
+            if match is None or match(doc):
+                found.append((last, doc))
+                if len(found) > size:
+                    break
+        scanned += len(batch)
+        if len(batch) < chunk or len(found) > size:
+            break
+        if scanned >= SEARCH_BUDGET:
+            searched_to = last
+            break
+        chunk = min(chunk * 4, SEARCH_BUDGET - scanned)
+    more = len(found) > size
+    found = found[:size]
+    if older:
+        newer_link = found[0][0] if after is not None and found else after
+        older_link = found[-1][0] if more else searched_to
+    else:
+        if not more and searched_to is None:
+            # Fewer newer records than a page: the newest page, full.
+            return records_page_for_owner(owner=owner, category=category, size=size, match=match, **filters)
+        found.reverse()
+        newer_link = found[0][0] if more else searched_to
+        older_link = found[-1][0] if found else before
+    return RecordPage(
+        documents=[doc for _, doc in found],
+        newer=newer_link,
+        older=older_link,
+        searched_to=searched_to,
+        total=base.count() if match is None else None,
+    )
 
 
 def records_for_owner(*, owner: User, category: str, **filters: Any) -> list[Document]:

@@ -27,10 +27,11 @@ from consent.selectors import visibility_for_person
 from personal_data.categories import RECORD_CATEGORIES, category_get
 from personal_data.schemas import DIETARY
 from personal_data.selectors import (
+    Position,
     category_counts,
     preferences_get,
     record_get_for_owner,
-    records_for_owner,
+    records_page_for_owner,
     retired_stores_for_person,
 )
 from personal_data.services import (
@@ -119,14 +120,33 @@ def record_title(doc: dict[str, Any]) -> str:
     )
 
 
-def _matches(doc: dict[str, Any], query: str) -> bool:
-    query = query.lower()
-    return any(isinstance(v, str) and query in v.lower() for v in doc.values())
+def _text_match(params: Any, category: str) -> Callable[[dict[str, Any]], bool] | None:
+    """The content filters of a list (search, merchant, brand, status) as one predicate."""
+    query = params.get("q", "").strip().lower()
+    fields = {
+        name: wanted for name in TEXT_FILTERS[category] if (wanted := params.get(name, "").strip().lower())
+    }
+    status = params.get("status", "") if category == "closet" else ""
+    if not (query or fields or status):
+        return None
+
+    def match(doc: dict[str, Any]) -> bool:
+        if query and not any(isinstance(v, str) and query in v.lower() for v in doc.values()):
+            return False
+        if any(wanted not in str(doc.get(name, "")).lower() for name, wanted in fields.items()):
+            return False
+        return not status or doc.get("status") == status
+
+    return match
 
 
 @person_required
 def data_list(request: HttpRequest, category: str) -> HttpResponse:
-    """List, search and filter the person's records of one category."""
+    """List, search and filter the person's records of one category, one page at a time.
+
+    Dates, shared and gifts filter in the database and a page opens only its own records
+    (`records_page_for_owner`); a text search opens records in order until the page is full.
+    """
     person = signed_in_user(request)
     cat = category_get(category)
     params = request.GET
@@ -136,24 +156,24 @@ def data_list(request: HttpRequest, category: str) -> HttpResponse:
         "shared": _yes_no(params.get("shared")),
         "is_gift": _yes_no(params.get("gift")),
     }
-    documents = records_for_owner(owner=person, category=category, **filters)
-    if query := params.get("q", "").strip():
-        documents = [d for d in documents if _matches(d, query)]
-    for name in TEXT_FILTERS[category]:
-        if wanted := params.get(name, "").strip().lower():
-            documents = [d for d in documents if wanted in str(d.get(name, "")).lower()]
-    status = params.get("status", "")
-    if category == "closet" and status:
-        documents = [d for d in documents if d.get("status") == status]
+    page = records_page_for_owner(
+        owner=person,
+        category=category,
+        size=PAGE_SIZE,
+        after=Position.parse(params.get("after")),
+        before=None if "after" in params else Position.parse(params.get("before")),
+        match=_text_match(params, category),
+        **filters,
+    )
     today = timezone.now().date()
-    for doc in documents:
+    for doc in page.documents:
         doc["display_title"] = record_title(doc)
         warranty = _date(doc.get("warranty_until"))
         doc["warranty_soon"] = bool(warranty and today <= warranty <= today + dt.timedelta(days=60))
         doc["warranty_over"] = bool(warranty and warranty < today)
-    page = Paginator(documents, PAGE_SIZE).get_page(params.get("page"))
     query_string = params.copy()
-    query_string.pop("page", None)
+    for name in ("after", "before", "page"):
+        query_string.pop(name, None)
     return render(
         request,
         f"personal_data/list_{category}.html",
@@ -162,9 +182,9 @@ def data_list(request: HttpRequest, category: str) -> HttpResponse:
             "page": page,
             "params": params,
             "query": query_string.urlencode(),
+            "filtered": bool(query_string),
             "text_filters": TEXT_FILTERS[category],
-            "total": len(documents),
-            "picture": closet_picture(documents) if category == "closet" else None,
+            "picture": closet_picture(page.documents) if category == "closet" else None,
         },
     )
 

@@ -106,7 +106,7 @@ def test_a_person_keeps_imports_exports_and_deletes_their_records(page: Any) -> 
     # A purchase by hand: the bad product code is refused with the field's own message.
     _nav(page, "Purchases")
     page.wait_for_url("**/data/purchases/")
-    assert page.get_by_text("No purchases match.").is_visible()
+    assert page.get_by_text("You have not kept any purchases yet").is_visible()
     page.get_by_role("link", name="Add", exact=True).click()
     page.wait_for_url("**/data/purchases/add/")
     page.get_by_label("Merchant").fill("Corner Books")
@@ -280,7 +280,7 @@ def test_screenshots_of_the_portal(page: Any, seeded: Any) -> None:
     _nav(page, "Purchases")
     page.wait_for_url("**/data/purchases/")
     assert page.get_by_text("44 records.").is_visible()
-    assert page.get_by_role("link", name="Next").count() + page.get_by_text("Page 1 of 2").count() > 0
+    assert page.get_by_role("link", name="Older →").is_visible()
     screenshot(page, "data-list")
 
     _nav(page, "Closet")

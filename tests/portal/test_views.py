@@ -62,12 +62,14 @@ def test_list_search_filters_and_pagination(client: Client, person: Any) -> None
             ),
         )
     page = client.get("/data/purchases/").content.decode()
-    assert "30 records" in page and "Page 1 of 2" in page
-    assert "1 record." in client.get("/data/purchases/?q=item 07").content.decode()
-    assert "15 records" in client.get("/data/purchases/?merchant=bakery").content.decode()
-    assert "1 record." in client.get("/data/purchases/?gift=yes").content.decode()
-    assert "1 record." in client.get("/data/purchases/?shared=no").content.decode()
-    assert "0 records" in client.get("/data/purchases/?from=2027-01-01").content.decode()
+    assert "30 records" in page and 'rel="next"' in page and "Item 29" in page and "Item 04" not in page
+    search = client.get("/data/purchases/?q=item 07").content.decode()
+    assert "Item 07" in search and "Item 08" not in search
+    bakery = client.get("/data/purchases/?merchant=bakery").content.decode()
+    assert bakery.count("<tr>") - 1 == 15 and 'rel="next"' not in bakery
+    assert "1 record matches." in client.get("/data/purchases/?gift=yes").content.decode()
+    assert "1 record matches." in client.get("/data/purchases/?shared=no").content.decode()
+    assert "0 records match." in client.get("/data/purchases/?from=2027-01-01").content.decode()
 
 
 def test_edit_toggle_and_delete(client: Client, person: Any) -> None:
