@@ -82,6 +82,10 @@ class LedgerEntry(models.Model):
 
     class Meta:
         verbose_name_plural = "ledger entries"
+        indexes: ClassVar[list[models.Index]] = [
+            # A person's activity, newest first, read by keyset position.
+            models.Index(fields=["subject", "-created_at", "-id"], name="ledger_subject_newest"),
+        ]
 
     def __str__(self) -> str:
         return f"ledger entry {self.pk} {self.kind}"

@@ -1,27 +1,38 @@
-"""The person's view of the ledger: every entry about them, in plain language.
+"""The person's view of the ledger: every entry about them, in plain language, by name.
 
-The ledger knows people only by pseudonym; this is where a signed-in person's pseudonym is
-computed and their entries are told as sentences.
+The ledger knows people only by pseudonym and vendors by client id; this is where a signed-in
+person's pseudonym is computed, where client ids and grants become the organisation's and app's
+names, the scopes the consent page's words and each line the grant's purpose, and where a burst
+of requests ("Demo Shop read 20,070 purchases in 101 requests, 08:23–08:31") becomes one line.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from accounts.models import User
 from audit.models import LedgerEntry
 from audit.selectors import entries_for_subject
+from consent.models import Grant
+from consent.scopes import SCOPES
+from consent.selectors import grants_for_person
 from personal_data.pseudonyms import ledger_pseudonym
+from vendors.models import Application
+from vendors.selectors import applications_by_client_id
 
-# Who did it, for entries whose actor is not a vendor (vendor names come from the caller).
+# Who did it, for entries whose actor is not a vendor.
 _ACTORS = {"person": "You", "operator": "The operator", "system": "vrm", "auditor": "An auditor"}
 
 _SENTENCES: dict[str, str] = {
-    "grant.created": "{actor} received your grant ({scopes})",
-    "grant.amended": "{actor}'s grant was changed ({scopes})",
+    "grant.created": "{actor} received your grant: {scopes}",
+    "grant.amended": "{actor}'s grant was changed: {scopes}",
     "grant.revoked": "{actor}'s grant was revoked",
     "grant.expired": "{actor}'s grant ended",
     "token.issued": "{actor} got an access key under your grant",
@@ -29,8 +40,8 @@ _SENTENCES: dict[str, str] = {
     "token.revoked": "{actor}'s access key was withdrawn",
     "token.reuse_detected": "{actor} reused an old access key; every key of that grant was withdrawn",
     "token.code_replayed": "{actor} replayed a one-time code; every key it got was withdrawn",
-    "access.read": "{actor} read {records}{categories} under your grant{grant_date}",
-    "access.write": "{actor} added {records}{categories} to your store",
+    "access.read": "{actor} read {what}{grant_date}",
+    "access.write": "{actor} added {what} to your store",
     "access.check": "{actor} asked a yes/no question about your purchases",
     "access.denied": "{actor} was refused ({reason})",
     "person.import": "You imported {records}",
@@ -49,44 +60,239 @@ _SENTENCES: dict[str, str] = {
 }
 # The same events told from the person's side, when the person did them.
 _PERSON_SENTENCES: dict[str, str] = {
-    "grant.created": "You granted access ({scopes})",
-    "grant.amended": "You changed a grant ({scopes})",
-    "grant.revoked": "You revoked a grant",
+    "grant.created": "You granted {vendor}: {scopes}",
+    "grant.amended": "You changed {vendor}'s grant: {scopes}",
+    "grant.revoked": "You revoked {vendor}'s grant",
+}
+# A burst of the same request, told once.
+_BURSTS: dict[str, str] = {
+    "access.read": "{actor} read {what} in {count} requests, {span}",
+    "access.write": "{actor} added {what} to your store in {count} requests, {span}",
+    "access.check": "{actor} asked {count} yes/no questions about your purchases, {span}",
+    "access.denied": "{actor} was refused {count} times ({reason}), {span}",
+    "token.issued": "{actor} got {count} access keys under your grant, {span}",
+    "token.refreshed": "{actor} renewed its access key {count} times, {span}",
+}
+# Requests of one vendor under one grant less than this apart are one burst.
+BURST_GAP = dt.timedelta(minutes=10)
+# A page of activity reads at most this many entries (a burst longer than that goes on over the page).
+ENTRY_BUDGET = 20_000
+# What a record of each category is called, one and many.
+_NOUNS = {
+    "purchases": ("purchase", "purchases"),
+    "closet": ("closet item", "closet items"),
+    "appliances": ("appliance", "appliances"),
+    "prescriptions": ("prescription", "prescriptions"),
+    "preferences": ("set of preferences", "sets of preferences"),
 }
 
 
 def _records(count: int) -> str:
-    return "1 record" if count == 1 else f"{count} records"
+    return "1 record" if count == 1 else f"{count:,} records"
 
 
-def _categories(scopes: list[str]) -> str:
-    names = sorted({scope.split(":", 1)[0] for scope in scopes})
-    return f" ({', '.join(names)})" if names else ""
+def _categories(scopes: Iterable[str]) -> list[str]:
+    names: list[str] = []
+    for scope in scopes:
+        known = SCOPES.get(scope)
+        category = known.category if known else scope.split(":", 1)[0]
+        if category and category not in names:
+            names.append(category)
+    return names
 
 
-def entry_sentence(
-    entry: LedgerEntry,
-    *,
-    vendor_name: Callable[[str], str] | None = None,
-    grant_dates: Mapping[str, dt.datetime] | None = None,
-) -> str:
+def _what(count: int, scopes: Iterable[str]) -> str:
+    """ "3 closet items", "1 purchase", "12 records (purchases, closet items)", "your name"."""
+    categories = _categories(scopes)
+    if categories == [] and "profile:read" in scopes:
+        return "your name"
+    if len(categories) == 1 and categories[0] in _NOUNS:
+        one, many = _NOUNS[categories[0]]
+        return f"1 {one}" if count == 1 else f"{count:,} {many}"
+    plural = ", ".join(_NOUNS.get(c, (c, c))[1] for c in categories)
+    return _records(count) + (f" ({plural})" if plural else "")
+
+
+def scope_words(scopes: Iterable[str]) -> str:
+    """The scopes in the consent page's words: "Your purchases, Your closet"."""
+    order = list(SCOPES)
+    ranked = sorted(scopes, key=lambda s: order.index(s) if s in SCOPES else len(order))
+    titles = [SCOPES[s].title if s in SCOPES else s for s in ranked]
+    return ", ".join(titles) or "nothing"
+
+
+def _app_label(app: Application) -> str:
+    organisation = app.organisation.name
+    return organisation if app.name in ("", organisation) else f"{organisation} ({app.name})"
+
+
+@dataclass
+class Names:
+    """Who is behind each client id and grant of a person's entries, and why they asked."""
+
+    grants: dict[str, Grant]
+    apps: dict[str, Application]
+
+    def app_of(self, entry: LedgerEntry) -> Application | None:
+        if entry.actor_type == LedgerEntry.ActorType.CLIENT and entry.actor_id in self.apps:
+            return self.apps[entry.actor_id]
+        grant = self.grants.get(entry.grant_id)
+        return grant.application if grant else None
+
+    def vendor(self, entry: LedgerEntry) -> str:
+        app = self.app_of(entry)
+        if app is not None:
+            return _app_label(app)
+        return "A vendor app that no longer exists" if entry.actor_type == "client" else "A vendor"
+
+    def organisation_id(self, entry: LedgerEntry) -> str:
+        app = self.app_of(entry)
+        return str(app.organisation_id) if app else ""
+
+    def purpose(self, entry: LedgerEntry) -> str:
+        """What the vendor said it needs these scopes for, as the person agreed to it."""
+        grant = self.grants.get(entry.grant_id)
+        purposes = grant.purposes if grant else {}
+        app = self.app_of(entry)
+        said: list[str] = []
+        for scope in entry.scopes:
+            text = purposes.get(scope) or (app.purpose_of(scope) if app else "")
+            if text and text not in said:
+                said.append(text)
+        return "; ".join(said)
+
+    def granted_on(self, entry: LedgerEntry) -> dt.datetime | None:
+        grant = self.grants.get(entry.grant_id)
+        return grant.created_at if grant else None
+
+
+def names_for_person(*, person: User, entries: Iterable[LedgerEntry] = ()) -> Names:
+    """The names behind the person's grants, and behind any other app the entries mention."""
+    grants = {str(g.pk): g for g in grants_for_person(person=person)}
+    known = {g.application.client_id for g in grants.values()}
+    wanted = {e.actor_id for e in entries if e.actor_type == LedgerEntry.ActorType.CLIENT} - known
+    apps: dict[str, Application] = {g.application.client_id: g.application for g in grants.values()}
+    apps.update(applications_by_client_id(wanted) if wanted else {})
+    return Names(grants=grants, apps=apps)
+
+
+def entry_sentence(entry: LedgerEntry, names: Names | None = None) -> str:
     """Describe one ledger entry in a sentence a non-technical person understands."""
-    granted = (grant_dates or {}).get(entry.grant_id)
-    if entry.actor_type in _ACTORS:
-        actor = _ACTORS[entry.actor_type]
+    return _sentence([entry], names)
+
+
+def _span(newest: dt.datetime, oldest: dt.datetime) -> str:
+    first, last = timezone.localtime(oldest), timezone.localtime(newest)
+    if first.date() == last.date():
+        return f"{first:%H:%M}–{last:%H:%M}"
+    return f"{first:%-d %b %H:%M} – {last:%-d %b %H:%M}"
+
+
+def _sentence(entries: list[LedgerEntry], names: Names | None) -> str:
+    entry = entries[0]
+    vendor = names.vendor(entry) if names else f"Vendor app {entry.actor_id}"
+    actor = _ACTORS.get(entry.actor_type, vendor)
+    granted = names.granted_on(entry) if names else None
+    records = sum(e.record_count for e in entries)
+    if len(entries) > 1 and entry.kind in _BURSTS:
+        template = _BURSTS[entry.kind]
+    elif entry.actor_type == "person" and entry.kind in _PERSON_SENTENCES:
+        template = _PERSON_SENTENCES[entry.kind]
     else:
-        actor = vendor_name(entry.actor_id) if vendor_name else f"Vendor app {entry.actor_id}"
-    template = (
-        _PERSON_SENTENCES.get(entry.kind) if entry.actor_type == "person" else None
-    ) or _SENTENCES.get(entry.kind, "{actor}: " + entry.kind)
+        template = _SENTENCES.get(entry.kind, "{actor}: " + entry.kind)
     return template.format(
         actor=actor,
-        records=_records(entry.record_count),
-        scopes=", ".join(entry.scopes) or "no scopes",
+        vendor=vendor,
+        count=f"{len(entries):,}",
+        span=_span(entries[0].created_at, entries[-1].created_at),
+        records=_records(records),
+        what=_what(records, entry.scopes),
+        scopes=scope_words(entry.scopes),
         reason=entry.reason or "not allowed",
-        categories=_categories(entry.scopes),
-        grant_date=f" of {granted:%-d %B %Y}" if granted else "",
+        grant_date=f" under your grant of {granted:%-d %B %Y}" if granted else "",
     )
+
+
+@dataclass
+class Line:
+    """One line of the person's activity: an entry, or a burst of the same request."""
+
+    entries: list[LedgerEntry]
+    sentence: str = ""
+    purpose: str = ""
+    vendor: str = ""
+
+    @property
+    def newest(self) -> LedgerEntry:
+        return self.entries[0]
+
+    @property
+    def oldest(self) -> LedgerEntry:
+        return self.entries[-1]
+
+    @property
+    def denied(self) -> bool:
+        return self.newest.outcome == LedgerEntry.Outcome.DENIED
+
+    @property
+    def proofs(self) -> list[LedgerEntry]:
+        """The sealed entries of the line, at most 20 (each links to its inclusion proof)."""
+        return [e for e in self.entries if hasattr(e, "leaf")][:20]
+
+    @property
+    def unsealed(self) -> int:
+        return sum(1 for e in self.entries if not hasattr(e, "leaf"))
+
+
+def _joins(line: Line, entry: LedgerEntry) -> bool:
+    last = line.oldest
+    return (
+        entry.kind in _BURSTS
+        and (entry.kind, entry.actor_type, entry.actor_id, entry.grant_id, entry.outcome, entry.reason)
+        == (last.kind, last.actor_type, last.actor_id, last.grant_id, last.outcome, last.reason)
+        and entry.scopes == last.scopes
+        and last.created_at - entry.created_at <= BURST_GAP
+    )
+
+
+@dataclass(frozen=True)
+class EntryPosition:
+    """Where a page of activity ends: one entry's time and id."""
+
+    created_at: dt.datetime
+    id: int
+
+    def token(self) -> str:
+        return f"{self.created_at.isoformat()}~{self.id}"
+
+    @classmethod
+    def parse(cls, token: str | None) -> EntryPosition | None:
+        if not token or len(token) > 80:
+            return None
+        try:
+            created, entry_id = token.split("~")
+            moment = dt.datetime.fromisoformat(created)
+            number = int(entry_id)
+        except ValueError:
+            return None
+        if moment.tzinfo is None or not 0 < number < 2**63:
+            return None
+        return cls(moment, number)
+
+
+@dataclass(frozen=True)
+class ActivityFilters:
+    vendor: str = ""  # an organisation id
+    since: dt.date | None = None
+    until: dt.date | None = None
+
+
+@dataclass
+class ActivityPage:
+    lines: list[Line]
+    older: EntryPosition | None
+    names: Names
+    vendors: list[tuple[str, str]] = field(default_factory=list)
 
 
 def activity_for_person(*, person: User) -> QuerySet[LedgerEntry]:
@@ -98,15 +304,200 @@ def activity_for_person(*, person: User) -> QuerySet[LedgerEntry]:
     return entries_for_subject(subject=subject)
 
 
-def grant_dates_for_person(*, person: User) -> dict[str, dt.datetime]:
-    """Return when each of the person's grants was first given, by grant id."""
-    entries = activity_for_person(person=person).filter(kind=LedgerEntry.Kind.GRANT_CREATED)
-    dates: dict[str, dt.datetime] = {}
-    for grant_id, created_at in entries.order_by("created_at").values_list("grant_id", "created_at"):
-        dates.setdefault(grant_id, created_at)
-    return dates
+def vendors_for_person(names: Names) -> list[tuple[str, str]]:
+    """The organisations the person has granted, by name: the activity page's vendor filter."""
+    seen = {
+        str(g.application.organisation_id): g.application.organisation.name for g in names.grants.values()
+    }
+    return sorted(seen.items(), key=lambda item: item[1].lower())
+
+
+def _filtered(person: User, filters: ActivityFilters, names: Names) -> QuerySet[LedgerEntry]:
+    entries = activity_for_person(person=person)
+    if filters.vendor:
+        grant_ids = [
+            k for k, g in names.grants.items() if str(g.application.organisation_id) == filters.vendor
+        ]
+        client_ids = [c for c, a in names.apps.items() if str(a.organisation_id) == filters.vendor]
+        entries = entries.filter(
+            Q(grant_id__in=grant_ids) | Q(actor_type=LedgerEntry.ActorType.CLIENT, actor_id__in=client_ids)
+        )
+    zone = timezone.get_current_timezone()
+    if filters.since:
+        entries = entries.filter(created_at__gte=dt.datetime.combine(filters.since, dt.time(), zone))
+    if filters.until:
+        end = dt.datetime.combine(filters.until + dt.timedelta(days=1), dt.time(), zone)
+        entries = entries.filter(created_at__lt=end)
+    return entries
+
+
+def _stream(entries: QuerySet[LedgerEntry], after: EntryPosition | None) -> Iterator[LedgerEntry]:
+    """The entries in order, read in chunks by keyset position (never OFFSET)."""
+    position, chunk = after, 200
+    while True:
+        window = entries
+        if position is not None:
+            window = window.filter(
+                Q(created_at__lt=position.created_at) | Q(created_at=position.created_at, id__lt=position.id)
+            )
+        rows = list(window[:chunk])
+        yield from rows
+        if len(rows) < chunk:
+            return
+        position = EntryPosition(rows[-1].created_at, rows[-1].id)
+        chunk = min(chunk * 4, 5000)
+
+
+def activity_page(
+    *, person: User, filters: ActivityFilters, after: EntryPosition | None = None, size: int = 50
+) -> ActivityPage:
+    """One page of the person's activity: up to `size` lines, bursts folded into one line each."""
+    names = names_for_person(person=person)
+    lines: list[Line] = []
+    older: EntryPosition | None = None
+    for read, entry in enumerate(_stream(_filtered(person, filters, names), after), start=1):
+        if lines and _joins(lines[-1], entry):
+            lines[-1].entries.append(entry)
+        elif len(lines) == size:
+            older = EntryPosition(lines[-1].oldest.created_at, lines[-1].oldest.id)
+            break
+        else:
+            lines.append(Line([entry]))
+        if read >= ENTRY_BUDGET:
+            older = EntryPosition(entry.created_at, entry.id)
+            break
+    clients = {
+        line.newest.actor_id for line in lines if line.newest.actor_type == LedgerEntry.ActorType.CLIENT
+    }
+    if missing := clients - set(names.apps):
+        names.apps.update(applications_by_client_id(missing))
+    for line in lines:
+        line.sentence = _sentence(line.entries, names)
+        line.purpose = names.purpose(line.newest)
+        line.vendor = names.vendor(line.newest) if line.newest.actor_type == "client" else ""
+    return ActivityPage(lines=lines, older=older, names=names, vendors=vendors_for_person(names))
+
+
+# The chart: requests per vendor per day.
+
+PALETTE = ("#1f6f5c", "#2f6fb3", "#b3541e", "#7d3c98", "#8a6d00", "#a61e4d")
+OTHERS_COLOUR = "#5f6b7a"
+CHART_DAYS = 30
+
+
+@dataclass
+class ChartSeries:
+    name: str
+    colour: str
+    total: int
+
+
+@dataclass
+class ChartBar:
+    day: dt.date
+    x: int
+    segments: list[tuple[int, int, str, str]]  # (y, height, colour, title)
+    total: int
+    label: str = ""  # the first and last days, and the first of each month clear of them
+
+
+@dataclass
+class Chart:
+    days: list[dt.date]
+    series: list[ChartSeries]
+    bars: list[ChartBar]
+    table: list[tuple[dt.date, list[int], int]]
+    width: int
+    height: int
+    peak: int
+    first: dt.date
+    last: dt.date
+
+
+def activity_chart(*, person: User, filters: ActivityFilters, names: Names) -> Chart | None:
+    """Requests by vendor apps per day over the filtered dates (the last 30 days by default)."""
+    today = timezone.localdate()
+    last = min(filters.until or today, today)
+    first = filters.since or last - dt.timedelta(days=CHART_DAYS - 1)
+    first = max(first, last - dt.timedelta(days=365))
+    if first > last:
+        return None
+    window = ActivityFilters(vendor=filters.vendor, since=first, until=last)
+    rows = list(
+        _filtered(person, window, names)
+        .filter(kind__startswith="access.", actor_type=LedgerEntry.ActorType.CLIENT)
+        .order_by()
+        .annotate(day=TruncDate("created_at"))
+        .values("day", "actor_id")
+        .annotate(n=Count("id"))
+    )
+    if not rows:
+        return None
+    wanted = {row["actor_id"] for row in rows} - set(names.apps)
+    apps = {**names.apps, **(applications_by_client_id(wanted) if wanted else {})}
+    label = {
+        c: (_app_label(apps[c]) if c in apps else "A vendor app that no longer exists")
+        for c in {r["actor_id"] for r in rows}
+    }
+    totals: dict[str, int] = {}
+    for row in rows:
+        totals[label[row["actor_id"]]] = totals.get(label[row["actor_id"]], 0) + row["n"]
+    ranked = sorted(totals, key=lambda name: (-totals[name], name))
+    shown = ranked[: len(PALETTE)]
+    series = [ChartSeries(name, PALETTE[i], totals[name]) for i, name in enumerate(shown)]
+    if len(ranked) > len(shown):
+        series.append(
+            ChartSeries("Other vendors", OTHERS_COLOUR, sum(totals[n] for n in ranked[len(shown) :]))
+        )
+    index = {s.name: i for i, s in enumerate(series)}
+    days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+    counts = {day: [0] * len(series) for day in days}
+    for row in rows:
+        name = label[row["actor_id"]]
+        slot = index.get(name, len(series) - 1)
+        if row["day"] in counts:
+            counts[row["day"]][slot] += row["n"]
+    peak = max(sum(c) for c in counts.values()) or 1
+    bar_w, gap, plot_h, top = 14, 4, 160, 10
+    bars = []
+    for n, day in enumerate(days):
+        y = top + plot_h
+        segments = []
+        for slot, count in enumerate(counts[day]):
+            if count:
+                h = max(1, round(count * plot_h / peak))
+                y -= h
+                segments.append((y, h, series[slot].colour, f"{day:%-d %b}: {series[slot].name}, {count:,}"))
+        edge = n in (0, len(days) - 1)
+        clear = min(n, len(days) - 1 - n) >= 4
+        label = f"{day:%-d %b}" if edge or (day.day == 1 and clear) else ""
+        bars.append(ChartBar(day, 40 + n * (bar_w + gap), segments, sum(counts[day]), label))
+    return Chart(
+        days=days,
+        series=series,
+        bars=bars,
+        table=[(day, counts[day], sum(counts[day])) for day in days if sum(counts[day])],
+        width=40 + len(days) * (bar_w + gap) + 10,
+        height=top + plot_h + 24,
+        peak=peak,
+        first=first,
+        last=last,
+    )
 
 
 def entries_for_grant(*, person: User, grant_id: str) -> QuerySet[LedgerEntry]:
     """Return the person's ledger entries under one grant, newest first."""
     return activity_for_person(person=person).filter(grant_id=grant_id)
+
+
+def uuid_or_blank(value: str | None) -> str:
+    """A vendor filter's value: an organisation id, or blank for anything else."""
+    try:
+        return str(uuid.UUID(value or ""))
+    except ValueError:
+        return ""
+
+
+def recent_lines(*, person: User, count: int = 5) -> list[Line]:
+    """The newest few lines of activity, for the dashboard."""
+    return activity_page(person=person, filters=ActivityFilters(), size=count).lines

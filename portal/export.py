@@ -17,7 +17,7 @@ from core.formats import rfc3339
 from personal_data.categories import RECORD_CATEGORIES
 from personal_data.selectors import preferences_get, records_for_owner
 from personal_data.transfer import FORMAT, category_csv
-from portal.activity import activity_for_person, entry_sentence
+from portal.activity import activity_for_person, entry_sentence, names_for_person
 from vendors.alerts import alerts_export
 
 
@@ -56,13 +56,14 @@ def export_chunks(*, person: User) -> Iterator[str]:
     ]
     yield ', "receipts": ' + dumps(receipts, ensure_ascii=False)
     yield ', "activity": ['
+    names = names_for_person(person=person)
     for index, entry in enumerate(activity_for_person(person=person).iterator(chunk_size=2000)):
         yield ("," if index else "") + dumps(
             {
                 "id": entry.pk,
                 "at": rfc3339(entry.created_at),
                 "kind": entry.kind,
-                "what": entry_sentence(entry),
+                "what": entry_sentence(entry, names),
                 "grant": entry.grant_id or None,
                 "scopes": entry.scopes,
                 "record_count": entry.record_count,

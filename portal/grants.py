@@ -16,7 +16,7 @@ from consent.models import Grant
 from consent.scopes import SCOPES
 from consent.selectors import grant_get_for_person, grants_for_person, receipt_get
 from consent.services import grant_amend, grant_revoke
-from portal.activity import entries_for_grant, entry_sentence
+from portal.activity import entries_for_grant, entry_sentence, names_for_person
 
 
 def _days_left(grant: Grant) -> int:
@@ -70,6 +70,7 @@ def grant_detail(request: HttpRequest, grant_id: str) -> HttpResponse:
             )
             return redirect("consent:grant", grant_id=grant.pk)
     entries = entries_for_grant(person=person, grant_id=str(grant.pk))[:200]
+    names = names_for_person(person=person, entries=entries)
     return render(
         request,
         "consent/grant_detail.html",
@@ -80,10 +81,7 @@ def grant_detail(request: HttpRequest, grant_id: str) -> HttpResponse:
             "form": form,
             "scopes": [SCOPES[s] for s in grant.scopes],
             "receipts": grant.receipts.all(),
-            "entries": [
-                (e, entry_sentence(e, vendor_name=lambda _id: grant.application.organisation.name))
-                for e in entries
-            ],
+            "entries": [(e, entry_sentence(e, names)) for e in entries],
         },
         status=400 if form.errors else 200,
     )

@@ -9,7 +9,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -44,7 +43,14 @@ from personal_data.services import (
     record_update,
 )
 from personal_data.transfer import MAX_BYTES, MAX_ROWS, ImportRefused, import_parse
-from portal.activity import activity_for_person, entry_sentence, grant_dates_for_person
+from portal.activity import (
+    ActivityFilters,
+    EntryPosition,
+    activity_chart,
+    activity_page,
+    recent_lines,
+    uuid_or_blank,
+)
 from portal.closet import closet_picture
 from portal.export import export_chunks, export_zip
 from portal.forms import field_specs, form_payload
@@ -72,7 +78,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "categories": categories,
             "visibility": visibility_for_person(person=person),
             "unread_alerts": alerts_unread_count(person=person),
-            "latest": [(e, entry_sentence(e)) for e in activity_for_person(person=person)[:5]],
+            "latest": recent_lines(person=person),
             "set_aside": retired_stores_for_person(person=person),
         },
     )
@@ -80,12 +86,29 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @person_required
 def activity(request: HttpRequest) -> HttpResponse:
-    """Show every access to the person's data: when, who, what, with a proof link."""
+    """Every access to the person's data, by name, bursts folded, filtered by vendor and dates."""
     person = signed_in_user(request)
-    page = Paginator(activity_for_person(person=person), 50).get_page(request.GET.get("page"))
-    grant_dates = grant_dates_for_person(person=person)
-    rows = [(entry, entry_sentence(entry, grant_dates=grant_dates)) for entry in page]
-    return render(request, "personal_data/activity.html", {"page": page, "rows": rows})
+    params = request.GET
+    filters = ActivityFilters(
+        vendor=uuid_or_blank(params.get("vendor")),
+        since=_date(params.get("from")),
+        until=_date(params.get("to")),
+    )
+    page = activity_page(person=person, filters=filters, after=EntryPosition.parse(params.get("after")))
+    query_string = params.copy()
+    query_string.pop("after", None)
+    return render(
+        request,
+        "personal_data/activity.html",
+        {
+            "page": page,
+            "params": params,
+            "filters": filters,
+            "filtered": bool(filters.vendor or filters.since or filters.until),
+            "query": query_string.urlencode(),
+            "chart": activity_chart(person=person, filters=filters, names=page.names),
+        },
+    )
 
 
 # Records.

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
+from collections.abc import Iterable
 
 from accounts.models import User
-from vendors.models import Organisation, organisation_name_key
+from vendors.models import Application, Organisation, organisation_name_key
+
+
+def applications_by_client_id(client_ids: Iterable[str]) -> dict[str, Application]:
+    """Return the apps with these client ids, with their organisations, by client id."""
+    rows = Application.objects.select_related("organisation").filter(client_id__in=set(client_ids))
+    return {app.client_id: app for app in rows}
 
 
 def organisation_for_staff(*, user: User) -> Organisation | None:
