@@ -470,8 +470,8 @@ def activity_chart(*, person: User, filters: ActivityFilters, names: Names) -> C
                 segments.append((y, h, series[slot].colour, f"{day:%-d %b}: {series[slot].name}, {count:,}"))
         edge = n in (0, len(days) - 1)
         clear = min(n, len(days) - 1 - n) >= 4
-        label = f"{day:%-d %b}" if edge or (day.day == 1 and clear) else ""
-        bars.append(ChartBar(day, 40 + n * (bar_w + gap), segments, sum(counts[day]), label))
+        tick = f"{day:%-d %b}" if edge or (day.day == 1 and clear) else ""
+        bars.append(ChartBar(day, 40 + n * (bar_w + gap), segments, sum(counts[day]), tick))
     return Chart(
         days=days,
         series=series,
