@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.http import Http404
@@ -618,12 +620,46 @@ def person_export_record(*, person: User) -> None:
 PENDING_TABLE = PendingImport._meta.db_table
 
 
+# What makes two records the same for an import: their content, not where they came from.
+_NOT_CONTENT = frozenset({"shared", "source", "source_vendor"})
+
+
+def _content_key(doc: Mapping[str, Any]) -> bytes:
+    content = {
+        k: v for k, v in store.editable(doc).items() if k not in _NOT_CONTENT and v not in (None, "", [])
+    }
+    return orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
+
+
+def import_duplicates_find(*, owner: User, plan: ImportPlan) -> None:
+    """Mark in the plan the records the owner's store already holds (the same content).
+
+    Importing the same file twice, or an export that overlaps what is stored, would otherwise
+    store everything twice. Each stored record matches at most one record of the file, so a
+    file with two identical purchases where the store has one adds the second.
+    """
+    keys = store.owner_keys(owner)
+    for name, documents in plan.records.items():
+        cat = RECORD_CATEGORIES[name]
+        stored: Counter[bytes] = Counter()
+        rows = cat.model.objects.filter(owner_id=owner.pk).values(*store.open_columns(cat))
+        for row in rows.iterator(chunk_size=2000):
+            stored[_content_key(store.row_open(cat, row, keys))] += 1
+        found = []
+        for n, doc in enumerate(documents):
+            content = _content_key(doc)
+            if stored[content]:
+                stored[content] -= 1
+                found.append(n)
+        plan.duplicates[name] = found
+
+
 @transaction.atomic
 def import_stage(*, owner: User, plan: ImportPlan, filename: str) -> PendingImport:
     """Keep a validated plan, sealed under the owner's key, until they confirm it."""
     PendingImport.objects.filter(owner_id=owner.pk).delete()  # one pending import at a time
     pending = PendingImport(owner_id=owner.pk, counts=plan.counts, filename=filename[:200])
-    doc = {"records": plan.records, "preferences": plan.preferences}
+    doc = {"records": plan.records, "preferences": plan.preferences, "duplicates": plan.duplicates}
     pending.payload = store.document_seal(
         key=store.owner_keys(owner).data, table=PENDING_TABLE, row_id=pending.pk, owner_id=owner.pk, doc=doc
     )
@@ -637,8 +673,13 @@ def import_confirm(
     owner: User,
     pending_id: uuid.UUID | str,
     on_progress: Callable[[int, int], None] | None = None,
+    include_duplicates: bool = False,
 ) -> dict[str, int]:
-    """Store a staged import (all or nothing) and forget it."""
+    """Store a staged import (all or nothing) and forget it.
+
+    Records the store already held when the file was checked are left out, unless the owner
+    asked for them as copies (`include_duplicates`).
+    """
     try:
         pk = pending_id if isinstance(pending_id, uuid.UUID) else uuid.UUID(str(pending_id))
     except ValueError:  # a malformed id is not found, like anyone else's
@@ -653,7 +694,11 @@ def import_confirm(
         owner_id=owner.pk,
         payload=bytes(pending.payload),
     )
-    plan = ImportPlan(records=doc["records"], preferences=doc["preferences"])
-    counts = records_import(owner=owner, plan=plan, on_progress=on_progress)
+    plan = ImportPlan(
+        records=doc["records"], preferences=doc["preferences"], duplicates=doc.get("duplicates") or {}
+    )
+    if not include_duplicates:
+        plan = plan.without_duplicates()
+    counts = records_import(owner=owner, plan=plan, on_progress=on_progress) if plan.ok else {}
     pending.delete()
     return counts

@@ -33,6 +33,12 @@ class ImportProblem:
     category: str
     field: str
     message: str
+    value: str = ""  # the bad value as the file has it (shortened), to find it in the file
+
+
+def _shown(value: Any) -> str:
+    text = value if isinstance(value, str) else "" if value is None else str(value)
+    return text if len(text) <= 80 else text[:79] + "…"
 
 
 @dataclass
@@ -42,6 +48,24 @@ class ImportPlan:
     records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     preferences: dict[str, Any] | None = None
     problems: list[ImportProblem] = field(default_factory=list)
+    # The category a CSV file was read as, when its header told it.
+    inferred: str | None = None
+    # Per category, the positions of records already in the store (the same content).
+    duplicates: dict[str, list[int]] = field(default_factory=dict)
+
+    @property
+    def duplicate_counts(self) -> dict[str, int]:
+        return {name: len(found) for name, found in self.duplicates.items() if found}
+
+    def without_duplicates(self) -> ImportPlan:
+        """The plan with the records already in the store left out."""
+        records = {}
+        for name, docs in self.records.items():
+            skip = set(self.duplicates.get(name, ()))
+            kept = [doc for n, doc in enumerate(docs) if n not in skip]
+            if kept:
+                records[name] = kept
+        return ImportPlan(records=records, preferences=self.preferences)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -79,6 +103,7 @@ def _check_cells(row: dict[str, Any], problems: list[ImportProblem], number: int
                     category,
                     name,
                     "This cell starts like a spreadsheet formula (=, +, -, @); remove that sign.",
+                    _shown(value),
                 )
             )
 
@@ -107,15 +132,22 @@ def _validate_row(
     carried = {k: row.pop(k) for k in CARRIED if k in row}
     if record_id:
         if record_id in seen:
-            plan.problems.append(ImportProblem(number, category, "id", "This id appears twice in the file."))
+            plan.problems.append(
+                ImportProblem(number, category, "id", "This id appears twice in the file.", _shown(record_id))
+            )
         seen.add(record_id)
     if category == "purchases" and carried.get("source", "import") not in ("manual", "import", "vendor"):
-        plan.problems.append(ImportProblem(number, category, "source", "Use manual, import or vendor."))
+        plan.problems.append(
+            ImportProblem(
+                number, category, "source", "Use manual, import or vendor.", _shown(carried.get("source"))
+            )
+        )
     try:
         doc = store.validate(cat.schema, row)
     except ValidationError as error:
         for name, messages in error.message_dict.items():
-            plan.problems.extend(ImportProblem(number, category, name, m) for m in messages)
+            shown = _shown(row.get(name)) if name in row else ""
+            plan.problems.extend(ImportProblem(number, category, name, m, shown) for m in messages)
         return
     if len(plan.problems) == before:
         if category == "purchases":
@@ -164,6 +196,19 @@ def _csv_rows(text: str, category: str, plan: ImportPlan) -> Iterator[tuple[int,
         yield number, {k: v for k, v in row.items() if v not in ("", None)}
 
 
+def csv_category(text: str) -> str | None:
+    """The one kind of record whose columns a CSV header fits (all known, required ones there)."""
+    header = next(csv.reader(io.StringIO(text, newline="")), [])
+    columns = {name.strip() for name in header}
+    fits = []
+    for name, cat in RECORD_CATEGORIES.items():
+        fields = cat.schema().fields
+        required = {n for n, f in fields.items() if f.required}
+        if columns and required <= columns and columns <= set(fields) | set(CARRIED) | set(DERIVED):
+            fits.append(name)
+    return fits[0] if len(fits) == 1 else None
+
+
 def import_parse(*, raw: bytes, filename: str, category: str | None = None) -> ImportPlan:
     """Validate a whole file; return every record to store or every problem. Store nothing."""
     text = _decode(raw)
@@ -198,8 +243,14 @@ def import_parse(*, raw: bytes, filename: str, category: str | None = None) -> I
                 for name, messages in error.message_dict.items():
                     plan.problems.extend(ImportProblem(1, "preferences", name, m) for m in messages)
         return plan
+    if not category:
+        category = csv_category(text)
+        plan.inferred = category
     if category not in RECORD_CATEGORIES:
-        raise ImportRefused("For a CSV file, choose which kind of records it holds.")
+        raise ImportRefused(
+            "The columns of this CSV file do not tell which kind of records it holds. "
+            "Choose the kind, or use the column names of an export."
+        )
     for count, (number, row) in enumerate(_csv_rows(text, category, plan), start=1):
         if count > MAX_ROWS:
             raise ImportRefused(f"The file has more than {MAX_ROWS} rows; split it into smaller files.")

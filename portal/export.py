@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.utils import timezone
@@ -13,7 +14,7 @@ from django.utils import timezone
 from accounts.models import User
 from consent.models import Grant
 from consent.selectors import grants_for_person
-from core.formats import rfc3339
+from core.formats import csv_cell, rfc3339
 from personal_data.categories import RECORD_CATEGORIES
 from personal_data.selectors import preferences_get, records_for_owner
 from personal_data.transfer import FORMAT, category_csv
@@ -37,6 +38,29 @@ def _grant(grant: Grant) -> dict[str, Any]:
     }
 
 
+def _receipts(grants: list[Grant]) -> list[dict[str, Any]]:
+    return [
+        {"grant": str(g.pk), "number": r.number, "event": r.event, "jws": r.jws, "document": r.document}
+        for g in grants
+        for r in g.receipts.order_by("number")
+    ]
+
+
+def _activity(person: User) -> Iterator[dict[str, Any]]:
+    names = names_for_person(person=person)
+    for entry in activity_for_person(person=person).iterator(chunk_size=2000):
+        yield {
+            "id": entry.pk,
+            "at": rfc3339(entry.created_at),
+            "kind": entry.kind,
+            "what": entry_sentence(entry, names),
+            "grant": entry.grant_id or None,
+            "scopes": entry.scopes,
+            "record_count": entry.record_count,
+            "outcome": entry.outcome,
+        }
+
+
 def export_chunks(*, person: User) -> Iterator[str]:
     """Yield the export JSON piece by piece: one category, grant list or log at a time."""
     dumps = json.dumps
@@ -49,37 +73,81 @@ def export_chunks(*, person: User) -> Iterator[str]:
     yield ', "preferences": ' + dumps(preferences_get(owner=person), ensure_ascii=False)
     grants = list(grants_for_person(person=person))
     yield ', "grants": ' + dumps([_grant(g) for g in grants])
-    receipts = [
-        {"grant": str(g.pk), "number": r.number, "event": r.event, "jws": r.jws, "document": r.document}
-        for g in grants
-        for r in g.receipts.order_by("number")
-    ]
-    yield ', "receipts": ' + dumps(receipts, ensure_ascii=False)
+    yield ', "receipts": ' + dumps(_receipts(grants), ensure_ascii=False)
     yield ', "activity": ['
-    names = names_for_person(person=person)
-    for index, entry in enumerate(activity_for_person(person=person).iterator(chunk_size=2000)):
-        yield ("," if index else "") + dumps(
-            {
-                "id": entry.pk,
-                "at": rfc3339(entry.created_at),
-                "kind": entry.kind,
-                "what": entry_sentence(entry, names),
-                "grant": entry.grant_id or None,
-                "scopes": entry.scopes,
-                "record_count": entry.record_count,
-                "outcome": entry.outcome,
-            }
-        )
+    for index, line in enumerate(_activity(person)):
+        yield ("," if index else "") + dumps(line)
     yield '], "alerts": ' + dumps(alerts_export(person=person), ensure_ascii=False) + "}"
 
 
+def _csv(rows: Iterable[dict[str, Any]], columns: list[str]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        cells = [row.get(c) for c in columns]
+        writer.writerow([csv_cell(", ".join(v) if isinstance(v, list) else v) for v in cells])
+    return out.getvalue()
+
+
+README = """What this ZIP holds (vrm, exported {at})
+
+purchases.csv, closet.csv, appliances.csv, prescriptions.csv
+    Your records, one kind per file. Each can be imported back (Import, on the site).
+preferences.json
+    Your preferences.
+grants.csv
+    Every grant you gave: the vendor, the app, what it could see and why, from when to when.
+receipts/
+    The signed receipt of every grant event: <grant>-<number>.json is the receipt, and
+    <grant>-<number>.jws the same receipt as the store signed it (a compact JWS, Ed25519).
+activity.csv
+    Every entry of the tamper-evident log about you, newest first, in words.
+alerts.json
+    The recall alerts you received.
+
+The same, in one file: Download as JSON (vrm-export/1).
+"""
+
+
 def export_zip(*, person: User) -> bytes:
-    """Return a ZIP with one CSV per category (the import accepts each back) and the preferences."""
+    """Return a ZIP of everything: a CSV per category (each imports back), the preferences,
+    grants, signed receipts, the activity log and alerts, with a README that says what is where."""
     buffer = io.BytesIO()
+    grants = list(grants_for_person(person=person))
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("README.txt", README.format(at=rfc3339(timezone.now())))
         for name in RECORD_CATEGORIES:
             archive.writestr(
                 f"{name}.csv", category_csv(name, records_for_owner(owner=person, category=name))
             )
         archive.writestr("preferences.json", json.dumps(preferences_get(owner=person), indent=2))
+        grant_rows = [_grant(g) for g in grants]
+        for row in grant_rows:
+            row["purposes"] = "; ".join(f"{k}: {v}" for k, v in row["purposes"].items())
+        archive.writestr("grants.csv", _csv(grant_rows, GRANT_COLUMNS))
+        for receipt in _receipts(grants):
+            stem = f"receipts/{receipt['grant']}-{receipt['number']}"
+            archive.writestr(f"{stem}.json", json.dumps(receipt["document"], indent=2, ensure_ascii=False))
+            archive.writestr(f"{stem}.jws", receipt["jws"])
+        archive.writestr("activity.csv", _csv(_activity(person), ACTIVITY_COLUMNS))
+        archive.writestr(
+            "alerts.json", json.dumps(alerts_export(person=person), indent=2, ensure_ascii=False)
+        )
     return buffer.getvalue()
+
+
+GRANT_COLUMNS = [
+    "id",
+    "vendor",
+    "app",
+    "scopes",
+    "purposes",
+    "status",
+    "created_at",
+    "ends_at",
+    "ended_at",
+    "history_months",
+    "include_gifts",
+]
+ACTIVITY_COLUMNS = ["id", "at", "kind", "what", "grant", "scopes", "record_count", "outcome"]

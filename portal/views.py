@@ -35,6 +35,7 @@ from personal_data.selectors import (
 )
 from personal_data.services import (
     import_confirm,
+    import_duplicates_find,
     import_stage,
     person_export_record,
     preferences_update,
@@ -42,7 +43,7 @@ from personal_data.services import (
     record_delete,
     record_update,
 )
-from personal_data.transfer import MAX_BYTES, MAX_ROWS, ImportRefused, import_parse
+from personal_data.transfer import MAX_BYTES, MAX_ROWS, ImportProblem, ImportRefused, import_parse
 from portal.activity import (
     ActivityFilters,
     EntryPosition,
@@ -53,7 +54,7 @@ from portal.activity import (
 )
 from portal.closet import closet_picture
 from portal.export import export_chunks, export_zip
-from portal.forms import field_specs, form_payload
+from portal.forms import LABELS, field_specs, form_payload
 from portal.keyviews import signup_signed_in
 from portal.services import account_delete, person_signup_confirm
 from vendors.alerts import (
@@ -373,7 +374,7 @@ def data_import(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {
         "categories": RECORD_CATEGORIES,
         "max_mb": MAX_BYTES // (1024 * 1024),
-        "max_rows": MAX_ROWS,
+        "max_rows": f"{MAX_ROWS:,}",
     }
     if request.method == "POST":
         upload = request.FILES.get("file")
@@ -390,8 +391,14 @@ def data_import(request: HttpRequest) -> HttpResponse:
                 context["refused"] = str(refusal)
             else:
                 context["plan"] = plan
+                context["problems"] = [_problem_row(p) for p in plan.problems[:500]]
+                if plan.inferred:
+                    context["inferred_label"] = RECORD_CATEGORIES[plan.inferred].label
                 if plan.ok:
+                    import_duplicates_find(owner=person, plan=plan)
                     context["pending"] = import_stage(owner=person, plan=plan, filename=upload.name or "")
+                    context["duplicates"] = plan.duplicate_counts
+                    context["new_counts"] = plan.without_duplicates().counts
                 elif not plan.problems:
                     context["refused"] = "The file holds no records."
         status = 400 if context.get("refused") or (context.get("plan") and context["plan"].problems) else 200
@@ -403,15 +410,36 @@ def data_import(request: HttpRequest) -> HttpResponse:
 @require_POST
 def data_import_confirm(request: HttpRequest, pending_id: str) -> HttpResponse:
     person = signed_in_user(request)
-    counts = import_confirm(owner=person, pending_id=pending_id)
+    copies = request.POST.get("include_duplicates") == "on"
+    counts = import_confirm(owner=person, pending_id=pending_id, include_duplicates=copies)
     total = sum(counts.values())
-    messages.success(
-        request,
-        f"Imported {total} record{'s' if total != 1 else ''}: "
-        + ", ".join(f"{n} {name}" for name, n in counts.items())
-        + ".",
-    )
+    if not total:
+        messages.info(request, "Nothing was imported: everything in the file is already in your store.")
+    else:
+        messages.success(
+            request,
+            f"Imported {total} record{'s' if total != 1 else ''}: "
+            + ", ".join(f"{n} {name}" for name, n in counts.items())
+            + ".",
+        )
     return redirect("dashboard")
+
+
+def _problem_row(problem: ImportProblem) -> dict[str, str | int]:
+    """An import problem in the page's words: the field's label beside the file's column name."""
+    columns = [c.strip() for c in problem.field.split(",") if c.strip()]
+    labels = ", ".join(LABELS.get(c, c.replace("_", " ").capitalize()) for c in columns)
+    kind = (
+        RECORD_CATEGORIES[problem.category].label if problem.category in RECORD_CATEGORIES else "Preferences"
+    )
+    return {
+        "row": problem.row,
+        "kind": kind,
+        "label": labels,
+        "column": problem.field,
+        "message": problem.message,
+        "value": problem.value,
+    }
 
 
 @person_required

@@ -140,25 +140,33 @@ def test_a_person_keeps_imports_exports_and_deletes_their_records(page: Any) -> 
     # A CSV with one bad row: the row and field are named and nothing is stored.
     _footer(page, "Import")
     page.wait_for_url("**/data/import/")
-    page.get_by_label("File (JSON or CSV)").set_input_files(_csv(OAT_MILK, BAD_EGGS))
-    page.get_by_label("For a CSV file: what it holds").select_option(label="Purchases")
+    # Without a file, nothing pretends to upload: the page says what is missing.
     page.get_by_role("button", name="Check the file").click()
+    page.get_by_role("alert").filter(has_text="Choose a file to import.").wait_for()
+    page.get_by_label("File (JSON or CSV)").set_input_files(_csv(OAT_MILK, BAD_EGGS))
+    page.get_by_role("button", name="Check the file").click()  # the kind is told by the columns
     report = page.get_by_role("alert").filter(has_text="Nothing was imported")
     report.wait_for()
     problem = report.locator("table.problems tbody tr")
     assert problem.count() == 1
-    assert problem.locator("td").all_inner_texts()[:3] == ["3", "purchases", "gtin"]
+    assert problem.locator("td").all_inner_texts()[:4] == [
+        "3",
+        "Purchases",
+        "Product code (GTIN / EAN / UPC / ISBN) gtin",
+        "5012345001235",
+    ]
     assert "check digit is wrong" in problem.inner_text()
     assert _purchase_names(EMAIL) == {"The Gruffalo"}
     assert not PendingImport.objects.exists()
 
     # Fixed, it is previewed, then stored once the person confirms.
     page.get_by_label("File (JSON or CSV)").set_input_files(_csv(OAT_MILK, GOOD_EGGS))
-    assert page.get_by_label("For a CSV file: what it holds").input_value() == "purchases"
     page.get_by_role("button", name="Check the file").click()
     preview = page.get_by_role("status").filter(has_text="Ready to import “purchases.csv”")
     preview.wait_for()
+    assert preview.get_by_text("Read as purchases, from the file's columns.").is_visible()
     assert preview.get_by_text("2 purchases").is_visible()
+    screenshot(page, "import-preview")
     assert _purchase_names(EMAIL) == {"The Gruffalo"}  # nothing until confirmed
     page.get_by_role("button", name="Import these records").click()
     page.wait_for_url("**/dashboard/")
@@ -170,6 +178,18 @@ def test_a_person_keeps_imports_exports_and_deletes_their_records(page: Any) -> 
     for name in ("Oat Milk", "Eggs", "The Gruffalo"):
         assert page.locator("tbody tr", has_text=name).count() == 1
     assert _purchase_names(EMAIL) == {"The Gruffalo", "Oat Milk", "Eggs"}
+
+    # The same file again: the page says it is all there already, and nothing is doubled.
+    _footer(page, "Import")
+    page.get_by_label("File (JSON or CSV)").set_input_files(_csv(OAT_MILK, GOOD_EGGS))
+    page.get_by_role("button", name="Check the file").click()
+    again = page.get_by_role("note").filter(has_text="Already in your store:")
+    again.wait_for()
+    assert "everything in this file" in again.inner_text()
+    screenshot(page, "import-again")
+    page.get_by_role("link", name="Keep my store as it is").click()
+    page.wait_for_url("**/dashboard/")
+    assert len(records_for_owner(owner=_as_the_person(EMAIL), category="purchases")) == 3
 
     # Download everything: a fresh sign-up counts as a recent password.
     _footer(page, "Download everything")

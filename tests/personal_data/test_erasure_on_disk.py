@@ -48,7 +48,8 @@ def test_erasure_leaves_no_wrapped_key_or_ciphertext_in_the_database_files(
     for n in range(5):
         record_create(owner=alice, category="purchases", data=purchase_data(lot=f"L{n}"))
     key = PersonKey.objects.get(person=alice)
-    secrets = [bytes(key.wrapped_key), bytes(key.pseudonym_salt)]
+    # The wraps of the data key a person holds (password, recovery code) and the salt.
+    secrets = [bytes(key.password_wrap), bytes(key.recovery_wrap), bytes(key.pseudonym_salt)]
     secrets += [bytes(p) for p in Purchase.objects.filter(owner=alice).values_list("payload", flat=True)]
     files = _database_files()
     assert all(secret in files for secret in secrets)  # the check below can see them

@@ -169,7 +169,10 @@ def test_csv_with_one_bad_row_names_it_and_stores_nothing(client: Client, person
     response = _upload(client, bad)
     page = response.content.decode()
     assert response.status_code == 400 and "Nothing was imported" in page
-    assert "<td>3</td><td>purchases</td><td>gtin</td>" in page and "<td>quantity</td>" in page
+    # The field's label beside the file's column name, and the bad value as the file has it.
+    gtin = "<td>3</td><td>Purchases</td><td>Product code (GTIN / EAN / UPC / ISBN) <code>gtin</code></td>"
+    assert gtin + '<td><code class="bad-value">5012345001235</code></td>' in page
+    assert "<td>Quantity <code>quantity</code></td>" in page and '<code class="bad-value">0</code>' in page
     assert not Purchase.objects.exists() and not PendingImport.objects.exists()
 
     fixed = HEADER + GOOD_ROW + "Green Grocer,Eggs,5012345001234,2,4.10,EUR,2026-01-06,true\n"
@@ -232,9 +235,66 @@ def test_json_must_be_a_vrm_export(client: Client, person: Any) -> None:
     assert "not valid JSON" in response.content.decode()
 
 
-def test_csv_without_a_category_is_refused(client: Client, person: Any) -> None:
+def test_csv_without_a_category_is_read_by_its_columns(client: Client, person: Any) -> None:
     response = _upload(client, HEADER + GOOD_ROW, category="")
-    assert "choose which kind of records" in response.content.decode()
+    page = response.content.decode()
+    assert response.status_code == 200 and "Read as purchases, from the file" in page
+    assert "1 purchases" in page
+    closet = _upload(client, "kind,name,size\ntop,Navy jumper,M\n", name="c.csv", category="")
+    assert "Read as closet, from the file" in closet.content.decode()
+
+
+def test_csv_whose_columns_fit_no_kind_asks_for_one(client: Client, person: Any) -> None:
+    response = _upload(client, "what,when\nmilk,today\n", category="")
+    assert response.status_code == 400
+    assert "do not tell which kind of records it holds" in response.content.decode()
+    assert not PendingImport.objects.exists()
+
+
+def test_the_same_file_twice_is_not_stored_twice(client: Client, person: Any) -> None:
+    two = HEADER + GOOD_ROW + "Green Grocer,Eggs,5012345001234,2,4.10,EUR,2026-01-06,true\n"
+    _upload(client, two)
+    client.post(f"/data/import/{PendingImport.objects.get().pk}/confirm/")
+    assert Purchase.objects.count() == 2
+
+    again = _upload(client, two).content.decode()
+    assert "Already in your store:" in again and "2 purchases" in again and "everything in this file" in again
+    assert "Keep my store as it is" in again and "Import them again, as copies" in again
+    response = client.post(f"/data/import/{PendingImport.objects.get().pk}/confirm/")
+    assert Purchase.objects.count() == 2  # skipped, unless asked for
+    assert "Nothing was imported" in client.get(response["Location"]).content.decode()
+
+    # One new row among the known ones: only it is stored.
+    three = two + "Green Grocer,Bread,5012345007892,1,3.80,EUR,2026-01-07,false\n"
+    page = _upload(client, three).content.decode()
+    assert "New to your store:" in page and "They will be skipped." in page
+    client.post(f"/data/import/{PendingImport.objects.get().pk}/confirm/")
+    assert Purchase.objects.count() == 3
+
+    # Asked for, the known ones come in as copies.
+    _upload(client, two)
+    client.post(f"/data/import/{PendingImport.objects.get().pk}/confirm/", {"include_duplicates": "on"})
+    assert Purchase.objects.count() == 5
+
+
+def test_a_row_twice_in_the_file_with_one_stored_adds_the_second(client: Client, person: Any) -> None:
+    _upload(client, HEADER + GOOD_ROW)
+    client.post(f"/data/import/{PendingImport.objects.get().pk}/confirm/")
+    _upload(client, HEADER + GOOD_ROW + GOOD_ROW)
+    client.post(f"/data/import/{PendingImport.objects.get().pk}/confirm/")
+    assert Purchase.objects.count() == 2
+
+
+def test_a_full_export_imported_back_adds_nothing(client: Client, person: Any) -> None:
+    _upload(client, HEADER + GOOD_ROW)
+    client.post(f"/data/import/{PendingImport.objects.get().pk}/confirm/")
+    preferences_update(owner=person, data={"dietary": ["vegan"]})
+    client.post("/accounts/reauth/", {"password": PASSWORD})
+    exported = b"".join(client.get("/data/export/?format=json").streaming_content)
+    page = _upload(client, exported, name="export.json").content.decode()
+    assert "Already in your store:" in page
+    client.post(f"/data/import/{PendingImport.objects.get().pk}/confirm/")
+    assert Purchase.objects.count() == 1
 
 
 def test_confirming_someone_elses_import_is_404(client: Client, alice: Any, bob: Any) -> None:
@@ -271,6 +331,29 @@ def test_export_json_holds_everything(client: Client, person: Any) -> None:
     }
     assert len(data["purchases"]) >= 40 and data["preferences"]["allergies"] == ["peanuts"]
     assert LedgerEntry.objects.filter(kind="person.export").count() == 1
+
+
+def test_the_zip_holds_everything_the_page_promises(client: Client, person: Any, shop_app: Any) -> None:
+    from consent.receipts import receipt_verify
+    from consent.services import grant_authorize, grant_revoke
+
+    record_create(owner=person, category="purchases", data=purchase_data())
+    grant = grant_authorize(person=person, application=shop_app, scopes=["purchases:read"], duration_days=7)
+    grant_revoke(grant=grant, by=person)
+    client.post("/accounts/reauth/", {"password": PASSWORD})
+    archive = zipfile.ZipFile(io.BytesIO(client.get("/data/export/?format=zip").content))
+    names = set(archive.namelist())
+    assert {"README.txt", "grants.csv", "activity.csv", "alerts.json", "preferences.json"} <= names
+    grants = archive.read("grants.csv").decode()
+    assert str(grant.pk) in grants and "Acme Shop" in grants and "revoked" in grants
+    for number in (1, 2):  # granted, revoked
+        jws = archive.read(f"receipts/{grant.pk}-{number}.jws").decode()
+        document = json.loads(archive.read(f"receipts/{grant.pk}-{number}.json"))
+        assert receipt_verify(jws) == document
+    activity = archive.read("activity.csv").decode()
+    assert "You granted Acme Shop (Shop app): Your purchases" in activity
+    assert "You revoked Acme Shop (Shop app)'s grant" in activity
+    assert "You downloaded everything" in activity or "person.export" in activity
 
 
 def test_export_erase_import_round_trip(client: Client, person: Any) -> None:
