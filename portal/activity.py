@@ -87,6 +87,12 @@ _NOUNS = {
 }
 
 
+def counted(count: int, category: str) -> str:
+    """ "1 purchase", "2,070 purchases", "1 closet item": a count of one kind of record."""
+    one, many = _NOUNS.get(category, ("record", "records"))
+    return f"1 {one}" if count == 1 else f"{count:,} {many}"
+
+
 def _records(count: int) -> str:
     return "1 record" if count == 1 else f"{count:,} records"
 
@@ -107,8 +113,7 @@ def _what(count: int, scopes: Iterable[str]) -> str:
     if categories == [] and "profile:read" in scopes:
         return "your name"
     if len(categories) == 1 and categories[0] in _NOUNS:
-        one, many = _NOUNS[categories[0]]
-        return f"1 {one}" if count == 1 else f"{count:,} {many}"
+        return counted(count, categories[0])
     plural = ", ".join(_NOUNS.get(c, (c, c))[1] for c in categories)
     return _records(count) + (f" ({plural})" if plural else "")
 

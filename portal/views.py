@@ -49,6 +49,7 @@ from portal.activity import (
     EntryPosition,
     activity_chart,
     activity_page,
+    counted,
     recent_lines,
     uuid_or_blank,
 )
@@ -397,8 +398,10 @@ def data_import(request: HttpRequest) -> HttpResponse:
                 if plan.ok:
                     import_duplicates_find(owner=person, plan=plan)
                     context["pending"] = import_stage(owner=person, plan=plan, filename=upload.name or "")
-                    context["duplicates"] = plan.duplicate_counts
-                    context["new_counts"] = plan.without_duplicates().counts
+                    context["duplicates"] = [counted(n, k) for k, n in plan.duplicate_counts.items()]
+                    context["new_counts"] = [
+                        counted(n, k) for k, n in plan.without_duplicates().counts.items()
+                    ]
                 elif not plan.problems:
                     context["refused"] = "The file holds no records."
         status = 400 if context.get("refused") or (context.get("plan") and context["plan"].problems) else 200
@@ -418,8 +421,8 @@ def data_import_confirm(request: HttpRequest, pending_id: str) -> HttpResponse:
     else:
         messages.success(
             request,
-            f"Imported {total} record{'s' if total != 1 else ''}: "
-            + ", ".join(f"{n} {name}" for name, n in counts.items())
+            f"Imported {counted(total, '')}: "
+            + ", ".join(counted(n, name) for name, n in counts.items())
             + ".",
         )
     return redirect("dashboard")
