@@ -60,7 +60,7 @@ def grant_detail(request: HttpRequest, grant_id: str) -> HttpResponse:
                 grant=grant,
                 by=person,
                 scopes=form.cleaned_data["scopes"],
-                extend_days=form.cleaned_data["extend_days"],
+                ends_on=form.cleaned_data["ends_on"],
             )
         except ValidationError as error:
             form.add_errors(error)
