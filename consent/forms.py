@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.http import QueryDict
 from django.template.defaultfilters import pluralize
 from django.utils import dateformat, timezone
 
@@ -16,6 +17,7 @@ from consent.services import DURATIONS, HISTORY_MONTHS, SENSITIVE_MAX_DAYS, gran
 from consent.types import OAuthApplication
 
 DURATION_CHOICES = [(d, "1 day" if d == 1 else f"{d} days") for d in DURATIONS]
+GIFTS_ON = "on"  # what a browser posts for the include_gifts checkbox, which has no value
 HISTORY_CHOICES = [("", "All my history")] + [(m, f"Only the last {m} months") for m in HISTORY_MONTHS]
 
 
@@ -50,6 +52,22 @@ class ConsentForm(_ErrorsMixin, forms.Form):
         if self.is_bound:
             return list(self.data.getlist("scopes"))  # type: ignore[attr-defined]
         return self.initial_scopes
+
+    def chosen(self) -> dict[str, list[str]]:
+        """The form's values as the page shows them (posted, or the defaults), field by field."""
+        if not self.is_bound:
+            return {
+                "scopes": self.initial_scopes,
+                "duration_days": [str(self.fields["duration_days"].initial)],
+                "history_months": [""],
+            }
+        data = cast(QueryDict, self.data)  # the consent view binds request.POST
+        return {
+            "scopes": list(data.getlist("scopes")),
+            "duration_days": list(data.getlist("duration_days")),
+            "history_months": list(data.getlist("history_months")) or [""],
+            "include_gifts": [GIFTS_ON] if data.get("include_gifts") else [],
+        }
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
