@@ -79,7 +79,8 @@ def test_extending_by_7_days_with_89_left_leaves_96(
     assert grant.ends_at == before + dt.timedelta(days=7)
     assert "(96 days left)" in client.get(f"/grants/{grant.pk}/").content.decode()
     assert [r.event for r in grant.receipts.all()] == ["created", "amended"]
-    assert grant.receipts.last().document["grant"]["end"].startswith(_later(grant, 0))
+    receipt = grant.receipts.last()
+    assert receipt is not None and receipt.document["grant"]["end"].startswith(_later(grant, 0))
     assert LedgerEntry.objects.filter(kind="grant.amended", grant_id=str(grant.pk)).count() == 1
 
 
