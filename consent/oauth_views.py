@@ -15,6 +15,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
@@ -32,10 +33,11 @@ from accounts.models import User
 from accounts.permissions import signed_in_user
 from accounts.reauth import reauth_redirect, recently_confirmed
 from consent.authorization import authorization_request_check
+from consent.changes import consent_changes
 from consent.forms import ConsentForm
 from consent.oauth import checksum
 from consent.scopes import SCOPES, SENSITIVE_SCOPES
-from consent.selectors import application_find, application_pk_for
+from consent.selectors import application_find, application_pk_for, grant_live_for
 from consent.services import grant_authorize
 from consent.types import OAuthApplication
 from core.clients import client_address
@@ -206,6 +208,25 @@ class AuthorizeView(BaseAuthorizationView):
             "requested": [(SCOPES[s], application.purpose_of(s)) for s in scopes],
             "sensitive": any(SCOPES[s].sensitive for s in scopes),
         }
+        # Allowing replaces a live grant: say what is shared now and what would change.
+        current = grant_live_for(person=signed_in_user(request), application=application)
+        if current is not None:
+            now = timezone.now()
+            changes = consent_changes(
+                grant=current,
+                application=application,
+                requested=scopes,
+                asks_gifts=form.asks_purchases,
+                now=now,
+            )
+            chosen = form.chosen()
+            context["current"] = {
+                "grant": current,
+                "scopes": [SCOPES[s] for s in current.scopes],
+                "days_left": max(0, (current.ends_at - now).days),
+            }
+            shown = [(change, change.applies(chosen)) for change in changes]
+            context["changes"], context["changes_shown"] = shown, any(applies for _change, applies in shown)
         return render(request, "consent/authorize.html", context, status=status)
 
 

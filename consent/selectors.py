@@ -41,6 +41,16 @@ def grant_get_for_person(*, person: User, grant_id: uuid.UUID | str) -> Grant:
     return grant
 
 
+def grant_live_for(*, person: User, application: OAuthApplication) -> Grant | None:
+    """Return the person's live grant to this app (at most one is active), or None."""
+    grant = (
+        Grant.objects.filter(person=person, application_id=application.pk, status=Grant.Status.ACTIVE)
+        .order_by("-created_at")
+        .first()
+    )
+    return grant if grant is not None and grant.is_live() else None
+
+
 def receipt_get(*, grant: Grant, number: int) -> Receipt:
     receipt = grant.receipts.filter(number=number).first()
     if receipt is None:

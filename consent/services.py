@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
 from accounts.models import User
 from audit.services import ledger_append
@@ -182,14 +182,38 @@ def grant_authorize(
     return grant
 
 
+def _longest_days(scopes: Iterable[str]) -> int:
+    return SENSITIVE_MAX_DAYS if SENSITIVE_SCOPES & set(scopes) else max(DURATIONS)
+
+
+def grant_extension_days(*, grant: Grant, scopes: Iterable[str] | None = None, now: dt.datetime) -> int:
+    """Return how many whole days the grant's end may move later (0: it runs as long as allowed).
+
+    The caps of consent hold, counted from today: 365 days, 90 with a sensitive scope.
+    """
+    latest = now + dt.timedelta(days=_longest_days(grant.scopes if scopes is None else scopes))
+    return max(0, (latest - grant.ends_at).days)
+
+
+def _day(moment: dt.datetime | dt.date) -> str:
+    return dateformat.format(moment, "j M Y")
+
+
 @transaction.atomic
 def grant_amend(
-    *, grant: Grant, by: User, scopes: Iterable[str] | None = None, extend_days: int | None = None
+    *, grant: Grant, by: User, scopes: Iterable[str] | None = None, ends_on: dt.date | None = None
 ) -> Grant:
-    """Narrow a grant (untick scopes) and/or extend it; the person's act, capped like consent."""
+    """Narrow a grant (untick scopes) and/or move its end to a later day; the person's act.
+
+    The new end keeps the time of day of the current one. It must be later than the current end
+    (ending sooner is revoking) and within the caps of consent, counted from today.
+    """
     grant = Grant.objects.select_for_update().get(pk=grant.pk)
-    if not grant.is_live():
-        raise ValidationError({"__all__": ["This grant has ended; the vendor must ask again."]})
+    now = timezone.now()
+    if not grant.is_live(now):
+        raise ValidationError(
+            {"__all__": ["This grant has ended, so it cannot be changed; the vendor must ask again."]}
+        )
     new_scopes = sorted(set(grant.scopes if scopes is None else scopes))
     errors: dict[str, list[str]] = {}
     if not set(new_scopes) <= set(grant.scopes):
@@ -197,17 +221,34 @@ def grant_amend(
     elif not new_scopes:
         errors["scopes"] = ["Keep at least one scope, or revoke the grant."]
     ends_at = grant.ends_at
-    if extend_days is not None:
-        if extend_days not in DURATIONS:
-            errors["extend_days"] = [f"Choose one of {', '.join(map(str, DURATIONS))} days."]
+    if ends_on is not None:
+        current = grant.ends_at.astimezone(dt.UTC)
+        later_by = (ends_on - current.date()).days
+        most = grant_extension_days(grant=grant, scopes=new_scopes, now=now)
+        longest = _longest_days(new_scopes)
+        if later_by <= 0:
+            errors["ends_on"] = [
+                f"Choose a day after {_day(current)}, when this grant ends now: extending only makes "
+                "a grant last longer. To stop sharing sooner, revoke it."
+            ]
+        elif not most:
+            errors["ends_on"] = [
+                f"This grant already runs as long as allowed ({longest} days from today); "
+                "you can extend it later, nearer its end."
+            ]
+        elif later_by > most:
+            sensitive = " when it includes sensitive data" if longest == SENSITIVE_MAX_DAYS else ""
+            errors["ends_on"] = [
+                f"A grant can last at most {longest} days from today{sensitive}: "
+                f"choose {_day(current + dt.timedelta(days=most))} or earlier."
+            ]
         else:
-            cap = SENSITIVE_MAX_DAYS if SENSITIVE_SCOPES & set(new_scopes) else max(DURATIONS)
-            ends_at = timezone.now() + dt.timedelta(days=min(extend_days, cap))
+            ends_at = grant.ends_at + dt.timedelta(days=later_by)
     if errors:
         raise ValidationError(errors)
     grant.scopes = new_scopes
     grant.purposes = {s: p for s, p in grant.purposes.items() if s in new_scopes}
-    grant.ends_at, grant.amended_at = ends_at, timezone.now()
+    grant.ends_at, grant.amended_at = ends_at, now
     grant.save()
     if grant.share is not None:  # narrowing only deletes copies: no key needed
         share_narrow(share=grant.share, categories=share_categories(new_scopes))

@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
+from django.utils import dateformat, timezone
 from django.views.decorators.http import require_http_methods
 
 from accounts.permissions import person_required, signed_in_user
@@ -56,17 +56,19 @@ def grant_detail(request: HttpRequest, grant_id: str) -> HttpResponse:
     form = GrantAmendForm(request.POST or None, grant=grant)
     if request.method == "POST" and form.is_valid():
         try:
-            grant_amend(
+            grant = grant_amend(
                 grant=grant,
                 by=person,
                 scopes=form.cleaned_data["scopes"],
-                extend_days=form.cleaned_data["extend_days"],
+                ends_on=form.cleaned_data["ends_on"],
             )
         except ValidationError as error:
             form.add_errors(error)
         else:
             messages.success(
-                request, "Your grant is updated. The vendor sees the change on its next request."
+                request,
+                f"Your grant is updated: {grant.application.organisation.name} can see what you kept "
+                f"until {dateformat.format(grant.ends_at, 'j M Y')}. It sees the change on its next request.",
             )
             return redirect("consent:grant", grant_id=grant.pk)
     entries = entries_for_grant(person=person, grant_id=str(grant.pk))[:200]

@@ -11,6 +11,7 @@ import requests
 from django.conf import settings
 
 from consent.models import Grant
+from consent.services import grant_authorize
 from tests.browser.conftest import screenshot
 from tests.conftest import PASSWORD
 from tests.consent.conftest import REDIRECT, SECRET, make_app, pkce_pair
@@ -164,3 +165,75 @@ def test_allow_shows_that_it_is_working_while_the_copies_are_sealed(
             screenshot(page, "consent-sharing")
         else:
             assert status.count() == 0 and page.locator("progress.progress").is_hidden()
+
+
+def _both_widths(page: Any, name: str) -> None:
+    """Screenshots at a laptop's width and a phone's."""
+    for width in (1280, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        screenshot(page, f"{name}-{width}")
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def test_consent_over_a_live_grant_says_what_changes_and_extending_only_goes_later(
+    page: Any, alice: Any, shop_app: Application
+) -> None:
+    grant = grant_authorize(
+        person=alice,
+        application=shop_app,
+        scopes=["appliances:read", "closet:read", "preferences:read", "profile:read", "purchases:read"],
+        duration_days=90,
+        history_months=12,
+        include_gifts=True,
+    )
+    _, challenge = pkce_pair()
+    authorize = "/o/authorize/?" + urlencode(
+        {
+            "response_type": "code",
+            "client_id": shop_app.client_id,
+            "redirect_uri": REDIRECT,
+            "scope": "profile:read purchases:read prescriptions:read",
+            "state": "s",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+    )
+    _log_in(page, alice.email)
+    page.goto(authorize)
+    page.get_by_role("heading", name="Acme Shop asks again for your data").wait_for()
+    now = page.locator("section.shared-now")
+    assert "Your closet" in now.inner_text() and "89 days left" in now.inner_text()
+    changes = page.locator("section.changes li:not([hidden])")
+
+    def shown() -> str:
+        return " | ".join(changes.all_inner_texts())
+
+    # As first shown: only "Your name" is ticked, for 30 days: most of today's grant would go.
+    assert "Stops seeing Your purchases" in shown() and "Stops seeing Your closet" in shown()
+    assert "(60 days earlier)" in shown() and "Starts seeing" not in shown()
+    _both_widths(page, "consent-over-grant")
+
+    page.locator("li.scope label", has_text="Your purchases").click()
+    page.locator("li.scope label", has_text="Your prescriptions").click()
+    page.get_by_label("For how long").select_option(label="7 days")
+    page.get_by_label("Also show purchases I marked as gifts").check()
+    assert "Stops seeing Your purchases" not in shown() and "Starts seeing Your prescriptions" in shown()
+    assert "(83 days earlier)" in shown() and "(60 days earlier)" not in shown() and "gifts" not in shown()
+    _both_widths(page, "consent-over-grant-changed")
+
+    page.route("http://127.0.0.1:8765/**", lambda route: route.fulfill(status=200, body="ok"))
+    page.get_by_role("button", name="Deny").click()  # "Deny keeps it as it is"
+    page.wait_for_url(f"{REDIRECT}?**")
+    grant.refresh_from_db()
+    assert grant.status == Grant.Status.ACTIVE and len(grant.scopes) == 5
+
+    page.goto(f"/grants/{grant.pk}/")
+    ends_on = page.get_by_label("Ends on")
+    assert ends_on.input_value() == "" and "(89 days left)" in ends_on.locator("option").first.inner_text()
+    seven = ends_on.locator("option", has_text="(7 days later)")
+    ends_on.select_option(value=seven.get_attribute("value"))
+    _both_widths(page, "grant-extend")
+    page.get_by_role("button", name="Save changes").click()
+    page.get_by_role("status").wait_for()
+    assert "96 days left" in page.locator("main").inner_text()
+    screenshot(page, "grant-extended-1280")

@@ -24,6 +24,11 @@ from consent.services import grant_amend, grant_authorize, grant_revoke, grants_
 from tests.consent.conftest import Flow
 
 
+def _day(end: dt.datetime, later_by: int = 0) -> dt.date:
+    """The day `later_by` days after a grant's end (UTC), as the grants page posts it."""
+    return (end.astimezone(dt.UTC) + dt.timedelta(days=later_by)).date()
+
+
 def _grant(alice: Any, app: Any, **kwargs: Any) -> Grant:
     return grant_authorize(
         person=alice,
@@ -87,8 +92,12 @@ def test_amend_only_narrows_and_extension_is_capped(alice: Any, shop_app: Any) -
     with pytest.raises(ValidationError):
         grant_amend(grant=grant, by=alice, scopes=["purchases:read", "closet:read"])
     rx = _grant(alice, shop_app, scopes=["prescriptions:read"], duration_days=30)
-    extended = grant_amend(grant=rx, by=alice, extend_days=365)
-    assert extended.ends_at - extended.amended_at <= dt.timedelta(days=90, seconds=1)
+    with pytest.raises(ValidationError) as excinfo:
+        grant_amend(grant=rx, by=alice, ends_on=_day(rx.ends_at, 61))
+    assert "at most 90 days from today" in excinfo.value.message_dict["ends_on"][0]
+    extended = grant_amend(grant=rx, by=alice, ends_on=_day(rx.ends_at, 60))
+    assert extended.ends_at == rx.ends_at + dt.timedelta(days=60)
+    assert extended.ends_at - extended.amended_at <= dt.timedelta(days=90)
 
 
 def test_revoke_deletes_every_token_and_logs_it(flow: Flow, alice: Any) -> None:
@@ -123,10 +132,12 @@ def test_grants_pages_list_narrow_extend_revoke_and_receipts(
     listing = client.get("/grants/").content.decode()
     assert "Acme Shop" in listing and "Your purchases" in listing and "days left" in listing
 
-    response = client.post(f"/grants/{grant.pk}/", {"scopes": ["purchases:read"], "extend_days": "7"})
+    ends_on = _day(grant.ends_at, 7)
+    response = client.post(f"/grants/{grant.pk}/", {"scopes": ["purchases:read"], "ends_on": ends_on})
     assert response.status_code == 302
+    before = grant.ends_at
     grant.refresh_from_db()
-    assert grant.scopes == ["purchases:read"]
+    assert grant.scopes == ["purchases:read"] and grant.ends_at == before + dt.timedelta(days=7)
 
     bad = client.post(f"/grants/{grant.pk}/", {"scopes": ["closet:read"]})
     assert bad.status_code == 400
