@@ -4,7 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 DEV := VRM_DEBUG=True
-RUN := $(DEV)
+# The issuer (OAuth metadata, `iss`, receipts, links in e-mails) follows PORT in development,
+# unless VRM_ISSUER is set.
+ISSUER := $(or $(VRM_ISSUER),http://127.0.0.1:$(PORT))
+RUN := $(DEV) VRM_ISSUER=$(ISSUER)
 # seed_demo writes the fresh logins here; serve_demo prints them once the server listens.
 LOGINS := var/demo-logins.json
 # The production packages, top layer first (docs/architecture.md).
