@@ -23,7 +23,7 @@ $(VENV)/.run-deps: requirements.txt | $(PY)
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(PY)
+$(VENV)/.dev-deps: requirements.txt requirements-dev.txt examples/requirements.txt | $(PY)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.run-deps
 
