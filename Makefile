@@ -4,6 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 DEV := VRM_DEBUG=True
+# The issuer (OAuth metadata, `iss`, receipts, links in e-mails) follows PORT in development,
+# unless VRM_ISSUER is set.
+ISSUER := $(or $(VRM_ISSUER),http://127.0.0.1:$(PORT))
+RUN := $(DEV) VRM_ISSUER=$(ISSUER)
+# seed_demo writes the fresh logins here; serve_demo prints them once the server listens.
+LOGINS := var/demo-logins.json
 # The production packages, top layer first (docs/architecture.md).
 PACKAGES := vrm devtools portal auditor vendors consent personal_data audit accounts core
 
@@ -17,15 +23,16 @@ $(VENV)/.run-deps: requirements.txt | $(PY)
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(PY)
+$(VENV)/.dev-deps: requirements.txt requirements-dev.txt examples/requirements.txt | $(PY)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.run-deps
 
 run: $(VENV)/.run-deps
-	$(DEV) $(PY) manage.py dev_keys
-	$(DEV) $(PY) manage.py migrate --noinput
-	$(DEV) $(PY) manage.py seed_demo
-	$(DEV) $(PY) manage.py runserver 127.0.0.1:$(PORT)
+	@$(DEV) $(PY) manage.py dev_keys --quiet
+	@echo "Migrating var/vrm.sqlite3 and loading the demo data..."
+	@$(RUN) $(PY) manage.py migrate --noinput --verbosity 0
+	@$(RUN) $(PY) manage.py seed_demo --save $(LOGINS)
+	@$(RUN) $(PY) manage.py serve_demo --logins $(LOGINS) 127.0.0.1:$(PORT)
 
 test: $(VENV)/.dev-deps
 	$(VENV)/bin/ruff check .

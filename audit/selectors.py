@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import Max, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
+from django.db.models.functions import TruncDate
 from django.http import Http404
 
 from audit import ledger
@@ -229,3 +230,23 @@ def last_access_by_grant(*, grant_ids: list[str]) -> dict[str, dt.datetime]:
         .annotate(last=Max("created_at"))
     )
     return {row["grant_id"]: row["last"] for row in rows}
+
+
+def client_accesses_by_day(
+    *, client_ids: list[str], since: dt.datetime
+) -> dict[tuple[str, dt.date], tuple[int, int]]:
+    """Count the API requests recorded under grants per client and day (UTC) since a time.
+
+    Return {(client_id, day): (requests, refused)}: every `access.*` entry a client's request
+    wrote, and how many of them were refused (`access.denied`). Requests refused before a grant
+    is known (a bad token, a rate limit) write no entry and are not counted.
+    """
+    rows = (
+        LedgerEntry.objects.filter(
+            created_at__gte=since, actor_type="client", actor_id__in=client_ids, kind__startswith="access."
+        )
+        .annotate(day=TruncDate("created_at", tzinfo=dt.UTC))
+        .values("actor_id", "day")
+        .annotate(requests=Count("id"), refused=Count("id", filter=Q(outcome="denied")))
+    )
+    return {(row["actor_id"], row["day"]): (row["requests"], row["refused"]) for row in rows}

@@ -6,8 +6,10 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
+from django.db.models.functions import TruncDate
 from django.http import Http404
+from django.utils import timezone
 from oauth2_provider.models import get_application_model
 
 from accounts.models import User
@@ -132,3 +134,26 @@ def application_by_client_id(client_id: str) -> OAuthApplication:
     if application is None:
         raise Http404("No such application.")
     return application
+
+
+def grants_made_by_day(*, application_ids: list[Any], since: dt.datetime) -> dict[tuple[Any, dt.date], int]:
+    """Count the grants people made to each app per day (UTC) since a time: {(app pk, day): n}."""
+    rows = (
+        Grant.objects.filter(application_id__in=application_ids, created_at__gte=since)
+        .annotate(day=TruncDate("created_at", tzinfo=dt.UTC))
+        .values("application_id", "day")
+        .annotate(made=Count("id"))
+    )
+    return {(row["application_id"], row["day"]): row["made"] for row in rows}
+
+
+def grants_live_count(*, application_ids: list[Any]) -> dict[Any, int]:
+    """Count each app's grants that are active and not past their end now: {app pk: n}."""
+    rows = (
+        Grant.objects.filter(
+            application_id__in=application_ids, status=Grant.Status.ACTIVE, ends_at__gt=timezone.now()
+        )
+        .values("application_id")
+        .annotate(live=Count("id"))
+    )
+    return {row["application_id"]: row["live"] for row in rows}

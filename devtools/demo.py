@@ -1,7 +1,10 @@
-"""The demo data of `manage.py seed_demo`: people, their records, a vendor, an auditor.
+"""The demo data of `manage.py seed_demo`: people, their records, a vendor, an auditor, and
+alex's grant to the demo shop with its accesses and a recall alert.
 
-Each run resets the demo passwords (fresh random ones) and prints them; records are only
-created for a person whose store is empty, so re-running never duplicates anything.
+Each run resets the demo passwords and client secrets (fresh random ones) and prints them;
+records are only created for a person whose store is empty, and the grant and the recall only
+once, so re-running never duplicates anything. The ledger is sealed at the end, so the first
+checkpoint exists and the proofs on the activity pages work at once.
 """
 
 from __future__ import annotations
@@ -16,11 +19,14 @@ from django.db import transaction
 
 from accounts.models import User
 from accounts.services import account_upsert
+from audit.services import ledger_seal
+from devtools.activity import demo_activity_seed
 from devtools.records import demo_records_seed
 from devtools.vendor import demo_vendor_seed
 from personal_data.keys import WrongSecret, recovery_code_issued
 from personal_data.services import person_erase
 from portal.services import person_upsert
+from vendors.models import Application
 
 DEMO_PEOPLE = [("alex@example.com", "Alex Morgan", "full"), ("sam@example.com", "Sam Lee", "small")]
 DEMO_AUDITOR = "audit@example.com"
@@ -62,16 +68,24 @@ def _demo_person(email: str, password: str, name: str, codes: dict[str, str]) ->
     return person
 
 
-@transaction.atomic
 def demo_seed() -> dict[str, Any]:
-    """Create or refresh the demo accounts and data; return the logins."""
+    """Create or refresh the demo accounts and data, then seal the ledger; return the logins."""
+    logins = _demo_seed()
+    ledger_seal()  # after the commit: the sealer seals committed entries only
+    return logins
+
+
+@transaction.atomic
+def _demo_seed() -> dict[str, Any]:
     people = []
+    persons: list[User] = []
     path = Path(settings.VRM_DEMO_RECOVERY_FILE)
     codes = _codes_load(path)
     for email, name, scale in DEMO_PEOPLE:
         password = demo_password()
         person = _demo_person(email, password, name, codes)
         demo_records_seed(person=person, scale=scale)
+        persons.append(person)
         people.append({"email": email, "password": password})
     _codes_save(path, codes)
     auditor_password = demo_password()
@@ -82,6 +96,11 @@ def demo_seed() -> dict[str, Any]:
         display_name="Demo Auditor",
     )
     vendor = demo_vendor_seed()
+    demo_activity_seed(
+        person=persons[0],  # alex
+        app=Application.objects.get(client_id=vendor["app"]["client_id"]),
+        recall_client=Application.objects.get(client_id=vendor["recall_client"]["client_id"]),
+    )
     return {
         "people": people,
         "vendor_staff": vendor["vendor_staff"],
@@ -89,3 +108,23 @@ def demo_seed() -> dict[str, Any]:
         "app": vendor["app"],
         "recall_client": vendor["recall_client"],
     }
+
+
+def demo_logins_text(logins: dict[str, Any], *, base_url: str | None) -> str:
+    """The logins as `make run` prints them: where to log in, then one line per account."""
+    login = f"{base_url}/accounts/login/" if base_url else "/accounts/login/"
+    lines = [f"Demo logins (fresh on every seed_demo run). Log in at {login} as:"]
+    for person in logins["people"]:
+        lines.append(f"  person        {person['email']:<22} {person['password']}")
+    staff = logins["vendor_staff"]
+    lines.append(f"  vendor staff  {staff['email']:<22} {staff['password']}")
+    auditor = logins["auditor"]
+    lines.append(f"  auditor       {auditor['email']:<22} {auditor['password']}")
+    for label in ("app", "recall_client"):
+        lines.append(f"  {label}: {json.dumps(logins[label])}")
+    if base_url:
+        lines += [
+            f"Person: {base_url}/dashboard/   Vendor: {base_url}/vendor/   Auditor: {base_url}/audit/",
+            f"Vendor guide: {base_url}/docs/vendors/   API reference: {base_url}/api/docs/",
+        ]
+    return "\n".join(lines)

@@ -2,6 +2,7 @@
 
 Against `make run` and its demo app (docs/vendors.md walks through the same steps):
 
+    .venv/bin/python -m pip install -r examples/requirements.txt   # requests and Authlib
     VRM_DEBUG=True .venv/bin/python manage.py seed_demo --json > /tmp/demo.json
     .venv/bin/python examples/vendor_client.py --demo-json /tmp/demo.json
 
@@ -15,7 +16,8 @@ runs. To run unattended, let the script play the person too (log in, post the co
 `--auto-consent EMAIL PASSWORD`). Client credentials can also come from --client-id and
 --client-secret or the environment (VRM_CLIENT_ID, VRM_CLIENT_SECRET).
 
-Only `requests` and Authlib are needed.
+Only `requests` and Authlib are needed (examples/requirements.txt); without them the script
+says how to install them.
 """
 
 from __future__ import annotations
@@ -32,9 +34,15 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import requests
-from authlib.integrations.base_client import OAuthError
-from authlib.integrations.requests_client import OAuth2Session
+try:
+    import requests
+    from authlib.integrations.base_client import OAuthError
+    from authlib.integrations.requests_client import OAuth2Session
+except ImportError as missing:  # vrm's own requirements.txt does not have them
+    sys.exit(
+        f"{missing.name} is missing: install what this example needs with\n"
+        "  .venv/bin/python -m pip install -r examples/requirements.txt"
+    )
 
 DEFAULT_SCOPES = "profile:read purchases:read purchases:check closet:read appliances:read preferences:read"
 # What to show for each granted scope: (title, API path).

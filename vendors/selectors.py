@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import unicodedata
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.utils import timezone
 
 from accounts.models import User
+from audit.selectors import client_accesses_by_day
+from consent.selectors import grants_live_count, grants_made_by_day
 from vendors.models import Application, Organisation, organisation_name_key
+
+USAGE_DAYS = 14
 
 
 def applications_by_client_id(client_ids: Iterable[str]) -> dict[str, Application]:
@@ -50,3 +58,55 @@ def organisation_name_problem(*, name: str, exclude_pk: uuid.UUID | None = None)
 def organisation_is_verified(*, organisation_id: uuid.UUID) -> bool:
     """Whether the operator has verified the organisation (read fresh: un-verifying takes effect at once)."""
     return Organisation.objects.filter(pk=organisation_id, verified=True).exists()
+
+
+@dataclass(frozen=True)
+class UsageDay:
+    day: dt.date
+    grants: int  # grants people made that day
+    calls: int  # API requests recorded under a grant
+    errors: int  # of those, refused (a scope the grant lacks, a record out of reach, bad input)
+
+
+@dataclass(frozen=True)
+class ApplicationUsage:
+    application: Application
+    live_grants: int
+    days: list[UsageDay]  # the last USAGE_DAYS days, oldest first, today (UTC) last
+
+    @property
+    def total(self) -> UsageDay:
+        return UsageDay(
+            day=self.days[-1].day,
+            grants=sum(d.grants for d in self.days),
+            calls=sum(d.calls for d in self.days),
+            errors=sum(d.errors for d in self.days),
+        )
+
+    @property
+    def busiest(self) -> int:
+        return max((d.calls for d in self.days), default=0)
+
+
+def application_usage(*, applications: list[Application], days: int = USAGE_DAYS) -> list[ApplicationUsage]:
+    """Return each app's grants, calls and errors per day (UTC) over the last `days` days.
+
+    Grants come from the grants themselves, calls and errors from the ledger's access entries
+    (audit.selectors.client_accesses_by_day says which requests those are).
+    """
+    today = timezone.now().astimezone(dt.UTC).date()
+    first = today - dt.timedelta(days=days - 1)
+    since = dt.datetime.combine(first, dt.time.min, tzinfo=dt.UTC)
+    pks = [app.pk for app in applications]
+    made = grants_made_by_day(application_ids=pks, since=since)
+    live = grants_live_count(application_ids=pks)
+    accesses = client_accesses_by_day(client_ids=[app.client_id for app in applications], since=since)
+    usage = []
+    for app in applications:
+        rows = []
+        for offset in range(days):
+            day = first + dt.timedelta(days=offset)
+            calls, errors = accesses.get((app.client_id, day), (0, 0))
+            rows.append(UsageDay(day=day, grants=made.get((app.pk, day), 0), calls=calls, errors=errors))
+        usage.append(ApplicationUsage(application=app, live_grants=live.get(app.pk, 0), days=rows))
+    return usage

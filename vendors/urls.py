@@ -13,4 +13,5 @@ urlpatterns = [
     path("apps/<str:client_id>/", views.application_detail, name="application"),
     path("recalls/new/", views.recall_create, name="recall_create"),
     path("apps/<str:client_id>/secret/", views.application_secret_reset, name="application_secret_reset"),
+    path("apps/<str:client_id>/secret/new/", views.application_secret, name="application_secret"),
 ]

@@ -1,17 +1,26 @@
-"""The vendor portal: staff sign-up, the organisation, and its OAuth applications.
+"""The vendor portal: staff sign-up, the organisation, its OAuth applications and their usage.
 
-A client secret is rendered only in the response to the POST that created it (registration or
-reset): it is never put in the session, a message, a URL or a later page.
+A client secret is shown on one page, once. The POST that made it (registration or reset)
+redirects to that page (POST-redirect-GET, so a reload does not register again or reset
+again): the secret crosses the redirect sealed with AES-256-GCM in the session under a fresh
+key that only the browser holds, in a short-lived HttpOnly cookie, as the person's keys do
+(portal/keysession.py). The session table alone opens nothing. The first GET takes the sealed
+secret out of the session and deletes the cookie, so a reload, the Back button or a later page
+never shows it again. It is never in a message, a URL or the logs.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import views as account_views
@@ -21,11 +30,16 @@ from accounts.permissions import signed_in_user, vendor_required
 from accounts.services import account_signup
 from accounts.signup import signup_request, signup_wait
 from consent.scopes import SCOPES, SENSITIVE_SCOPES
+from core import crypto
 from vendors import services
 from vendors.forms import ApplicationForm, ApplicationRegisterForm, OrganisationForm, StaffSignupForm
 from vendors.models import Application, Organisation, Recall
 from vendors.recalls import bucket, recall_publish_and_match
-from vendors.selectors import organisation_for_staff
+from vendors.selectors import USAGE_DAYS, ApplicationUsage, application_usage, organisation_for_staff
+
+SECRET_SESSION = "_vrm_new_client_secret"  # noqa: S105 (a session key's name)
+SECRET_COOKIE = "vrm_new_secret"  # noqa: S105 (a cookie's name)
+SECRET_COOKIE_AGE = 300  # the redirect follows at once; a secret not fetched by then is gone
 
 
 def _staff_user(request: HttpRequest) -> User:
@@ -45,6 +59,30 @@ def _scope_summary(application: Application) -> list[dict[str, Any]]:
         }
         for name in application.scopes
     ]
+
+
+CHART_HEIGHT = 60
+CHART_BAR = 20  # px per day, in the chart's own units (the SVG scales to its box)
+
+
+def _usage_chart(usage: ApplicationUsage) -> dict[str, Any]:
+    """Bars of calls per day (errors as the bar's red top), scaled to the busiest day."""
+    scale = (CHART_HEIGHT - 4) / usage.busiest if usage.busiest else 0
+    bars = []
+    for i, day in enumerate(usage.days):
+        calls, errors = round(day.calls * scale), round(day.errors * scale)
+        bars.append(
+            {
+                "day": day,
+                "x": i * CHART_BAR + 2,
+                "width": CHART_BAR - 4,
+                "calls_y": CHART_HEIGHT - calls,
+                "calls_height": calls,
+                "errors_y": CHART_HEIGHT - calls,
+                "errors_height": min(errors, calls),
+            }
+        )
+    return {"bars": bars, "width": len(usage.days) * CHART_BAR, "height": CHART_HEIGHT}
 
 
 def _application_for_staff(request: HttpRequest, client_id: str) -> Application:
@@ -101,7 +139,9 @@ def portal(request: HttpRequest) -> HttpResponse:
     organisation = organisation_for_staff(user=_staff_user(request))
     if organisation is None:
         return render(request, "vendors/organisation_form.html", {"form": OrganisationForm()})
-    applications = [(app, _scope_summary(app)) for app in organisation.apps.order_by("name")]
+    apps = list(organisation.apps.order_by("name"))
+    usage = {u.application.pk: u for u in application_usage(applications=apps)}
+    applications = [(app, _scope_summary(app), usage[app.pk], _usage_chart(usage[app.pk])) for app in apps]
     recalls = [
         (r, bucket(r.matched_people or 0) if r.status == Recall.Status.DONE else None)
         for r in organisation.recalls.all()[:50]
@@ -114,6 +154,7 @@ def portal(request: HttpRequest) -> HttpResponse:
             "applications": applications,
             "recalls": recalls,
             "can_publish": organisation.verified and _recall_app(organisation) is not None,
+            "usage_days": USAGE_DAYS,
         },
     )
 
@@ -136,14 +177,67 @@ def organisation_create(request: HttpRequest) -> HttpResponse:
     return render(request, "vendors/organisation_form.html", {"form": form})
 
 
-def _secret_page(
+def _secret_aad(request: HttpRequest, client_id: str) -> bytes:
+    return f"vrm/new-client-secret/v1|{_staff_user(request).pk}|{client_id}".encode()
+
+
+def _secret_handover(
     request: HttpRequest, application: Application, secret: str, *, registered: bool
 ) -> HttpResponse:
-    return render(
+    """Answer the POST that made a secret with a redirect to the page that shows it once."""
+    key = crypto.random_key()
+    sealed = crypto.seal(key, secret.encode(), _secret_aad(request, application.client_id))
+    request.session[SECRET_SESSION] = {
+        "client_id": application.client_id,
+        "registered": registered,
+        "sealed": base64.b64encode(sealed).decode(),
+    }
+    response = redirect("vendors:application_secret", client_id=application.client_id)
+    response.set_cookie(
+        SECRET_COOKIE,
+        base64.b64encode(key).decode(),
+        max_age=SECRET_COOKIE_AGE,
+        path=reverse("vendors:application_secret", args=[application.client_id]),
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
+
+
+def _secret_take(request: HttpRequest, client_id: str) -> tuple[str | None, bool]:
+    """Take the secret handed over for this app out of the session: (secret or None, registered)."""
+    handover = request.session.get(SECRET_SESSION)
+    if not isinstance(handover, dict) or handover.get("client_id") != client_id:
+        return None, False
+    del request.session[SECRET_SESSION]
+    try:
+        secret = crypto.unseal(
+            base64.b64decode(request.COOKIES.get(SECRET_COOKIE, "")),
+            base64.b64decode(handover["sealed"]),
+            _secret_aad(request, client_id),
+        ).decode()
+    except (crypto.CryptoError, binascii.Error, ValueError, KeyError):
+        return None, False
+    return secret, bool(handover.get("registered"))
+
+
+@vendor_required
+@require_http_methods(["GET"])
+def application_secret(request: HttpRequest, client_id: str) -> HttpResponse:
+    """Show a new client secret once; after that, say it was shown and how to get another."""
+    application = _application_for_staff(request, client_id)
+    handover = request.session.get(SECRET_SESSION)
+    mine = isinstance(handover, dict) and handover.get("client_id") == client_id
+    secret, registered = _secret_take(request, client_id)
+    response = render(
         request,
         "vendors/secret.html",
         {"application": application, "client_secret": secret, "registered": registered},
     )
+    if mine:  # the key is of no use once its secret left the session
+        response.delete_cookie(SECRET_COOKIE, path=request.path, samesite="Lax")
+    return response
 
 
 @vendor_required
@@ -161,7 +255,7 @@ def application_create(request: HttpRequest) -> HttpResponse:
         except ValidationError as error:
             form.add_service_errors(error)
         else:
-            return _secret_page(request, application, secret, registered=True)
+            return _secret_handover(request, application, secret, registered=True)
     return render(request, "vendors/application_form.html", {"form": form, "organisation": organisation})
 
 
@@ -195,7 +289,7 @@ def application_detail(request: HttpRequest, client_id: str) -> HttpResponse:
 def application_secret_reset(request: HttpRequest, client_id: str) -> HttpResponse:
     application = _application_for_staff(request, client_id)
     secret = services.application_secret_reset(application=application, by=_staff_user(request))
-    return _secret_page(request, application, secret, registered=False)
+    return _secret_handover(request, application, secret, registered=False)
 
 
 def _recall_app(organisation: Organisation) -> Application | None:

@@ -8,6 +8,7 @@ from audit import api as ledger_api
 from consent import oauth_views
 from portal import keyviews
 from portal import views as portal_views
+from vrm import docs
 
 admin.site.site_header = "vrm operations"
 admin.site.site_title = "vrm operations"
@@ -45,6 +46,9 @@ urlpatterns = [
         ),
         name="api-docs",
     ),
+    # docs/*.md, readable on the site (vrm/docs.py).
+    path("docs/", docs.docs_index, name="docs"),
+    path("docs/<slug:name>/", docs.docs_page, name="docs-page"),
     path(".well-known/oauth-authorization-server", oauth_views.server_metadata, name="oauth-metadata"),
     # Before the admin's own, which it replaces: the old password is counted (accounts/limits.py).
     path(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -11,8 +12,11 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.models import User
 from accounts.services import account_upsert
+from audit.services import ledger_append
+from consent.services import access_denied_record, access_record, grant_authorize
 from tests.conftest import PASSWORD, signup_link
 from vendors.models import Application, Organisation
+from vendors.selectors import UsageDay, application_usage
 from vendors.services import application_register, organisation_create
 
 CALLBACK = "https://shop.example/callback"
@@ -97,6 +101,7 @@ def vendor_paths(client_id: str) -> list[str]:
         "application_create",
         "application",
         "application_secret_reset",
+        "application_secret",
         "recall_create",
     }, "a new vendor URL needs a place in this matrix"
     paths = []
@@ -222,12 +227,15 @@ def test_register_shows_the_secret_once(vendor_staff: User, organisation: Organi
     assert "sensitive" in form
 
     response = client.post(reverse("vendors:application_create"), registration())
-    assert response.status_code == 200
     app = Application.objects.get()
+    shown = reverse("vendors:application_secret", args=[app.client_id])
+    assert response.status_code == 302 and response["Location"] == shown  # POST-redirect-GET
+    response = client.get(shown)
     secret = response.context["client_secret"]
     body = response.content.decode()
     assert secret in body and app.client_id in body
-    assert "it will not be shown again" in body
+    assert "it will not be shown again" in body and "is registered" in body
+    assert 'data-copy="client-secret"' in body and "js/copy.js" in body
     assert "no-store" in response["Cache-Control"]
     assert check_password(secret, app.client_secret) and secret not in app.client_secret
     assert app.scopes == ["purchases:read", "closet:read"]
@@ -238,16 +246,59 @@ def test_register_shows_the_secret_once(vendor_staff: User, organisation: Organi
     assert app.required_scopes == ["purchases:read"]
     assert app.redirect_uris.split() == [CALLBACK, "http://127.0.0.1:8765/callback"]
 
-    # Never again: not on the app page, the portal, in the session or in a message.
+    # Never again: not on a reload, the app page, the portal, in the session or in a message.
+    again = client.get(shown)
+    assert again.status_code == 200 and again.context["client_secret"] is None
+    assert secret not in again.content.decode() and "This secret was shown once" in again.content.decode()
+    assert Application.objects.count() == 1  # the reload registered nothing
     for path in (reverse("vendors:application", args=[app.client_id]), reverse("vendors:portal")):
         assert secret not in client.get(path).content.decode()
     assert all(secret not in str(value) for value in client.session.values())
 
 
+def test_the_secret_crosses_the_redirect_sealed_under_a_key_only_the_browser_holds(
+    vendor_staff: User, app_and_secret: Any
+) -> None:
+    app, _ = app_and_secret
+    client = staff_client(vendor_staff)
+    response = client.post(reverse("vendors:application_secret_reset", args=[app.client_id]))
+    cookie = response.cookies["vrm_new_secret"]
+    assert cookie["httponly"] and int(cookie["max-age"]) <= 300
+    assert cookie["path"] == reverse("vendors:application_secret", args=[app.client_id])
+    # The session alone (a database dump) opens nothing: without the cookie, no secret.
+    del client.cookies["vrm_new_secret"]
+    page = client.get(response["Location"])
+    assert page.context["client_secret"] is None and "This secret was shown once" in page.content.decode()
+
+
+def test_a_secret_handed_over_for_one_app_is_not_shown_on_another(
+    vendor_staff: User, app_and_secret: Any
+) -> None:
+    app, _ = app_and_secret
+    client = staff_client(vendor_staff)
+    client.post(reverse("vendors:application_secret_reset", args=[app.client_id]))
+    other, _ = application_register(
+        organisation=app.organisation,
+        name="Other",
+        grant_type="client-credentials",
+        by=vendor_staff,
+        redirect_uris=[],
+        scopes=["recalls:publish"],
+        scope_purposes={},
+    )
+
+    def shown(application: Application) -> Any:
+        url = reverse("vendors:application_secret", args=[application.client_id])
+        return client.get(url).context["client_secret"]
+
+    assert shown(other) is None
+    assert shown(app)
+
+
 def test_register_a_recall_client(vendor_staff: User, organisation: Organisation) -> None:
     client = staff_client(vendor_staff)
     data = {"name": "Recalls", "grant_type": "client-credentials", "scopes": ["recalls:publish"]}
-    response = client.post(reverse("vendors:application_create"), data)
+    response = client.post(reverse("vendors:application_create"), data, follow=True)
     assert response.status_code == 200 and response.context["client_secret"]
     app = Application.objects.get()
     assert app.authorization_grant_type == "client-credentials" and app.scopes == ["recalls:publish"]
@@ -286,8 +337,8 @@ def test_reset_shows_a_new_secret_once_and_the_old_one_stops_working(
     client = staff_client(vendor_staff)
     reset = reverse("vendors:application_secret_reset", args=[app.client_id])
     assert client.get(reset).status_code == 405
-    response = client.post(reset)
-    assert response.status_code == 200
+    response = client.post(reset, follow=True)
+    assert response.redirect_chain == [(reverse("vendors:application_secret", args=[app.client_id]), 302)]
     new = response.context["client_secret"]
     assert new != old and new in response.content.decode()
     stored = Application.objects.get(pk=app.pk)
@@ -431,3 +482,51 @@ def test_edit_a_recall_client(vendor_staff: User, organisation: Organisation) ->
     assert Application.objects.get(pk=app.pk).name == "Lot recalls"
     response = client.post(path, {"name": "Lot recalls", "scopes": ["closet:read"]})
     assert "cannot ask for: closet:read" in response.content.decode()
+
+
+# Usage figures
+
+
+def test_the_portal_shows_each_apps_grants_calls_and_errors_per_day(
+    vendor_staff: User, app_and_secret: Any, alice: User, bob: User, time_machine: Any
+) -> None:
+    app, _ = app_and_secret
+    time_machine.move_to(dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC))
+    grant = grant_authorize(person=alice, application=app, scopes=["purchases:read"], duration_days=30)
+    for _ in range(3):
+        access_record(grant=grant, client_id=app.client_id, kind="access.read", scopes=["purchases:read"])
+    time_machine.move_to(dt.datetime(2026, 3, 12, 9, tzinfo=dt.UTC))
+    grant_authorize(person=bob, application=app, scopes=["profile:read"], duration_days=30)
+    access_record(grant=grant, client_id=app.client_id, kind="access.check", scopes=["purchases:check"])
+    access_denied_record(
+        grant=grant, client_id=app.client_id, scopes=["prescriptions:read"], reason="insufficient-scope"
+    )
+    # Another app's traffic and an old day are not counted.
+    ledger_append(kind="access.read", actor_type="client", actor_id="someone-else", scopes=[])
+
+    (usage,) = application_usage(applications=[app])
+    by_day = {d.day: d for d in usage.days}
+    assert len(usage.days) == 14 and usage.days[-1].day == dt.date(2026, 3, 12)
+    assert by_day[dt.date(2026, 3, 10)] == UsageDay(day=dt.date(2026, 3, 10), grants=1, calls=3, errors=0)
+    assert by_day[dt.date(2026, 3, 12)] == UsageDay(day=dt.date(2026, 3, 12), grants=1, calls=2, errors=1)
+    assert usage.total == UsageDay(day=dt.date(2026, 3, 12), grants=2, calls=5, errors=1)
+    assert usage.live_grants == 2
+
+    page = staff_client(vendor_staff).get(reverse("vendors:portal")).content.decode()
+    assert "Usage, last 14 days" in page
+    assert "2 live grants · 2 new grants · 5 API calls · 1 error" in page
+    assert "<tr><td>Thu 12 Mar</td><td>1</td><td>2</td><td>1</td></tr>" in page
+    assert "<tr><td>Tue 10 Mar</td><td>1</td><td>3</td><td>0</td></tr>" in page
+    assert page.count('class="usage-calls"') == 14 and page.count('class="usage-errors"') == 1
+
+    time_machine.move_to(dt.datetime(2026, 3, 30, 9, tzinfo=dt.UTC))  # all of it is older than 14 days
+    (usage,) = application_usage(applications=[app])
+    assert usage.total.calls == 0 and usage.total.grants == 0
+    page = staff_client(vendor_staff).get(reverse("vendors:portal")).content.decode()
+    assert "No grants or API calls yet in the last 14 days." in page
+
+
+def test_the_portal_links_the_docs(vendor_staff: User, organisation: Organisation) -> None:
+    page = staff_client(vendor_staff).get(reverse("vendors:portal")).content.decode()
+    for href in ("/docs/vendors/", "/docs/api/", "/api/docs/", "/api/schema/"):
+        assert f'href="{href}"' in page

@@ -215,6 +215,7 @@ def world(
         "entry_id": "1",
         "uidb64": "MQ",
         "token": "set-password",
+        "name": "vendors",
     }
     return World(clients=clients, kwargs=kwargs)
 
