@@ -250,3 +250,11 @@ def client_accesses_by_day(
         .annotate(requests=Count("id"), refused=Count("id", filter=Q(outcome="denied")))
     )
     return {(row["actor_id"], row["day"]): (row["requests"], row["refused"]) for row in rows}
+
+
+def entry_leaf_text(*, entry_id: int) -> str:
+    """The canonical JSON an entry's leaf hash covers, as text (the person's proof page shows it)."""
+    row = LedgerEntry.objects.filter(pk=entry_id).values_list(*ledger.ENTRY_COLUMNS).first()
+    if row is None:
+        raise Http404("No such ledger entry.")
+    return ledger.leaf_data(row).decode()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
+from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import User
@@ -506,3 +507,11 @@ def uuid_or_blank(value: str | None) -> str:
 def recent_lines(*, person: User, count: int = 5) -> list[Line]:
     """The newest few lines of activity, for the dashboard."""
     return activity_page(person=person, filters=ActivityFilters(), size=count).lines
+
+
+def entry_for_person(*, person: User, entry_id: int) -> LedgerEntry:
+    """One of the person's own ledger entries, or 404 (another person's entry looks the same)."""
+    entry = activity_for_person(person=person).filter(pk=entry_id).first()
+    if entry is None:
+        raise Http404("No such entry in your activity.")
+    return entry

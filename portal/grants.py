@@ -105,6 +105,35 @@ def grant_revoke_view(request: HttpRequest, grant_id: str) -> HttpResponse:
     return render(request, "consent/grant_revoke.html", {"grant": grant})
 
 
+_EVENTS = {
+    "created": "You granted",
+    "amended": "You changed your grant to",
+    "revoked": "You revoked your grant to",
+    "expired": "Your grant ended for",
+}
+
+
+@person_required
+def receipt_page(request: HttpRequest, grant_id: str, number: int) -> HttpResponse:
+    """A receipt in words, its signature checked in the person's browser, the JSON a click away."""
+    person = signed_in_user(request)
+    grant = grant_get_for_person(person=person, grant_id=grant_id)
+    receipt = receipt_get(grant=grant, number=number)
+    document = receipt.document
+    return render(
+        request,
+        "consent/receipt.html",
+        {
+            "grant": grant,
+            "receipt": receipt,
+            "document": document,
+            "event": _EVENTS.get(receipt.event, receipt.event),
+            "controller": (document.get("pii_controllers") or [{}])[0],
+            "terms": document.get("grant") or {},
+        },
+    )
+
+
 @person_required
 def receipt_download(request: HttpRequest, grant_id: str, number: int) -> HttpResponse:
     person = signed_in_user(request)

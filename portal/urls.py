@@ -5,6 +5,7 @@ from portal import keyviews, views
 urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
     path("activity/", views.activity, name="activity"),
+    path("activity/<int:entry_id>/proof/", views.activity_proof, name="activity-proof"),
     path("alerts/", views.alerts, name="alerts"),
     path("alerts/<str:alert_id>/contact/", views.alert_contact, name="alert-contact"),
     path("data/preferences/", views.preferences, name="preferences"),

@@ -22,6 +22,7 @@ from accounts.models import User
 from accounts.permissions import local_path, person_required, signed_in_user
 from accounts.reauth import recent_password_required
 from accounts.signup import signup_request, signup_wait
+from audit.selectors import entry_leaf_text
 from consent.selectors import visibility_for_person
 from personal_data.categories import RECORD_CATEGORIES, category_get
 from personal_data.schemas import DIETARY
@@ -50,6 +51,9 @@ from portal.activity import (
     activity_chart,
     activity_page,
     counted,
+    entry_for_person,
+    entry_sentence,
+    names_for_person,
     recent_lines,
     uuid_or_blank,
 )
@@ -109,6 +113,25 @@ def activity(request: HttpRequest) -> HttpResponse:
             "filtered": bool(filters.vendor or filters.since or filters.until),
             "query": query_string.urlencode(),
             "chart": activity_chart(person=person, filters=filters, names=page.names),
+        },
+    )
+
+
+@person_required
+def activity_proof(request: HttpRequest, entry_id: int) -> HttpResponse:
+    """One entry of the person's activity, and a check in their browser that it is in the log."""
+    person = signed_in_user(request)
+    entry = entry_for_person(person=person, entry_id=entry_id)
+    names = names_for_person(person=person, entries=[entry])
+    return render(
+        request,
+        "personal_data/activity_proof.html",
+        {
+            "entry": entry,
+            "sentence": entry_sentence(entry, names),
+            "purpose": names.purpose(entry),
+            "sealed": hasattr(entry, "leaf"),
+            "leaf_text": entry_leaf_text(entry_id=entry.pk),
         },
     )
 

@@ -101,3 +101,50 @@ def test_activity_reads_as_sentences_with_a_chart_and_filters(page: Any, busy: A
     screenshot(page, "activity-390")
     page.get_by_text("Proofs of these 17 requests").click()
     assert page.locator("li.activity-line", has_text="17 requests").get_by_role("link").count() == 17
+
+
+def test_a_receipt_and_an_entry_verify_in_the_browser(page: Any, busy: Any, monkeypatch: Any) -> None:
+    from audit.models import LedgerEntry
+    from consent.models import Receipt
+
+    alice, _ = busy
+    _log_in(page, alice.email)
+    grant = alice.grants.order_by("created_at").first()
+    page.goto(f"/grants/{grant.pk}/")
+    page.get_by_role("link", name="Receipt 1").click()
+    page.wait_for_url("**/receipts/1/")
+    verdict = page.locator("[data-verdict]")
+    verdict.filter(has_text="This receipt is genuine").wait_for()
+    assert page.locator("[data-check].passed").count() == 3
+    assert page.get_by_text("Your purchases").first.is_visible()
+    screenshot(page, "receipt-1280")
+    page.set_viewport_size({"width": 390, "height": 844})
+    _no_sideways_scroll(page)
+    screenshot(page, "receipt-390")
+
+    # The same receipt with its stored copy altered: the page shows the change, the browser refuses it.
+    receipt = Receipt.objects.get(grant=grant, number=1)
+    receipt.document = {**receipt.document, "scopes": receipt.document["scopes"][:1]}
+    receipt.save()
+    page.reload()
+    page.locator("[data-verdict]").filter(has_text="did not verify").wait_for()
+    assert page.locator("[data-check=document].failed").count() == 1
+
+    entry = LedgerEntry.objects.filter(kind="access.read", grant_id=str(grant.pk)).order_by("id").first()
+    page.goto(f"/activity/{entry.pk}/proof/")
+    page.locator("[data-verdict]").filter(has_text="this entry is in the log, as shown").wait_for()
+    assert page.locator("[data-check].passed").count() == 3
+    _no_sideways_scroll(page)
+    screenshot(page, "entry-proof-390")
+
+    # Shown differently from what the log holds (one more record read): the leaf check fails.
+    from audit.selectors import entry_leaf_text
+
+    real = entry_leaf_text(entry_id=entry.pk)
+    monkeypatch.setattr(
+        "portal.views.entry_leaf_text",
+        lambda entry_id: real.replace('"record_count":200', '"record_count":201'),
+    )
+    page.reload()
+    page.locator("[data-verdict]").filter(has_text="did not verify").wait_for()
+    assert page.locator("[data-check=leaf].failed").count() == 1

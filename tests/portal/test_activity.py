@@ -101,7 +101,7 @@ def test_sealed_lines_link_to_their_inclusion_proofs(client: Any, alice: Any, sh
     page = client.get("/activity/").content.decode()
     assert "read 3 purchases in 3 requests" in page and "Proofs of these 3 requests" in page
     burst = page.split("read 3 purchases in 3 requests")[1].split("</li>\n")[0]
-    assert len(re.findall(r'href="/api/v1/ledger/proof/inclusion/\d+"', burst)) == 1
+    assert len(re.findall(r'href="/activity/\d+/proof/"', burst)) == 1
     assert "2 not sealed into the log yet" in burst
 
 
@@ -176,3 +176,30 @@ def test_activity_is_for_people_only(client: Any, db: Any, auditor: Any) -> None
     assert client.get("/activity/")["Location"].startswith("/accounts/login/")
     client.force_login(auditor)
     assert client.get("/activity/").status_code == 403
+
+
+def test_a_proof_page_is_for_the_entrys_person_only(client: Any, alice: Any, bob: Any, shop_app: Any) -> None:
+    from audit.models import LedgerEntry
+
+    grant = _grant(alice, shop_app)
+    _read(alice, grant, 2)
+    ledger_seal()
+    entry = LedgerEntry.objects.filter(kind="access.read").get()
+    client.force_login(alice)
+    page = client.get(f"/activity/{entry.pk}/proof/").content.decode()
+    assert "Acme Shop (Shop app) read 2 purchases" in page and 'data-verify="entry"' in page
+    assert f"&quot;id&quot;:{entry.pk}," in page  # the leaf's canonical JSON, shown as the log holds it
+    client.force_login(bob)
+    assert client.get(f"/activity/{entry.pk}/proof/").status_code == 404
+    assert client.get("/activity/999999999/proof/").status_code == 404
+
+
+def test_an_unsealed_entry_says_so(client: Any, alice: Any, shop_app: Any) -> None:
+    from audit.models import LedgerEntry
+
+    grant = _grant(alice, shop_app)
+    _read(alice, grant, 1)
+    entry = LedgerEntry.objects.filter(kind="access.read").get()
+    client.force_login(alice)
+    page = client.get(f"/activity/{entry.pk}/proof/").content.decode()
+    assert "not sealed into the log yet" in page and "data-verify" not in page
