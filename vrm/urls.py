@@ -68,3 +68,4 @@ urlpatterns = [
 ]
 
 handler404 = "core.problems.not_found"
+handler500 = "core.problems.server_error"
