@@ -21,13 +21,19 @@ $(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(PY)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.run-deps
 
+# axe-core for the browser tests' accessibility checks, at the version package-lock.json pins.
+# `npm ci` empties node_modules first, so the stamp is written after it.
+node_modules/.npm-ci: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 run: $(VENV)/.run-deps
 	$(DEV) $(PY) manage.py dev_keys
 	$(DEV) $(PY) manage.py migrate --noinput
 	$(DEV) $(PY) manage.py seed_demo
 	$(DEV) $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
-test: $(VENV)/.dev-deps
+test: $(VENV)/.dev-deps node_modules/.npm-ci
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(DEV) $(PY) manage.py dev_keys --quiet
@@ -37,4 +43,4 @@ test: $(VENV)/.dev-deps
 	$(PY) -m pytest
 
 clean:
-	rm -rf $(VENV) var test-artifacts
+	rm -rf $(VENV) var test-artifacts node_modules
