@@ -27,6 +27,12 @@ $(VENV)/.dev-deps: requirements.txt requirements-dev.txt examples/requirements.t
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.run-deps
 
+# axe-core for the browser tests' accessibility checks, at the version package-lock.json pins.
+# `npm ci` empties node_modules first, so the stamp is written after it.
+node_modules/.npm-ci: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 run: $(VENV)/.run-deps
 	@$(DEV) $(PY) manage.py dev_keys --quiet
 	@echo "Migrating var/vrm.sqlite3 and loading the demo data..."
@@ -34,7 +40,7 @@ run: $(VENV)/.run-deps
 	@$(RUN) $(PY) manage.py seed_demo --save $(LOGINS)
 	@$(RUN) $(PY) manage.py serve_demo --logins $(LOGINS) 127.0.0.1:$(PORT)
 
-test: $(VENV)/.dev-deps
+test: $(VENV)/.dev-deps node_modules/.npm-ci
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(DEV) $(PY) manage.py dev_keys --quiet
@@ -44,4 +50,4 @@ test: $(VENV)/.dev-deps
 	$(PY) -m pytest
 
 clean:
-	rm -rf $(VENV) var test-artifacts
+	rm -rf $(VENV) var test-artifacts node_modules

@@ -13,5 +13,13 @@ urlpatterns = [
     ),
     # Before Django's own, which it replaces: the old password is counted (accounts/limits.py).
     path("password_change/", views.PasswordChangeView.as_view(), name="password_change"),
+    # The site's page, not the admin's that Django's view renders by default.
+    path(
+        "password_change/done/",
+        auth_views.PasswordChangeDoneView.as_view(
+            template_name="registration/account_password_change_done.html"
+        ),
+        name="password_change_done",
+    ),
     path("", include("django.contrib.auth.urls")),
 ]

@@ -57,6 +57,7 @@ _PROBLEMS: dict[int, tuple[str, str]] = {
     413: ("too-large", "Request too large"),
     415: ("unsupported-media-type", "Unsupported media type"),
     429: ("rate-limited", "Too many requests"),
+    500: ("server-error", "Internal server error"),
 }
 
 
@@ -150,3 +151,25 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
             content_type=PROBLEM_CONTENT_TYPE,
         )
     return page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """500 for the whole site: problem+json under /api/, the standalone HTML page elsewhere.
+
+    Nothing here may touch the database or the request's user: either may be what failed.
+    """
+    from django.http import JsonResponse
+    from django.views.defaults import server_error as html_server_error
+
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {
+                "type": problem_type(500),
+                "title": "Internal server error",
+                "status": 500,
+                "detail": "Something went wrong on the server. Try again later.",
+            },
+            status=500,
+            content_type=PROBLEM_CONTENT_TYPE,
+        )
+    return html_server_error(request)

@@ -26,7 +26,7 @@ COLOURS = {
     "red": "#c0392b",
     "orange": "#e67e22",
     "yellow": "#f1c40f",
-    "green": "#2e8b57",
+    "green": "#2a8251",  # a shade darker than sea green, so white text reads on it
     "beige": "#d9c7a7",
     "camel": "#c19a6b",
     "brown": "#7b4b2a",
@@ -41,6 +41,11 @@ COLOURS = {
     "teal": "#1f7a7a",
 }
 FALLBACK = "#b8bec9"
+# Text on a swatch is the page's ink or white, whichever stands out more from the swatch as drawn
+# (WCAG 2 contrast; at least 4.5:1 for every colour above, tests/portal/test_closet.py). An item
+# no longer owned is drawn paler: its colour at FADED_ALPHA over the card, which is white.
+INK, WHITE, CARD = "#1d2430", "#ffffff", "#ffffff"
+FADED_ALPHA = 0.4
 W, H, GAP, COL_W, TOP = 108, 64, 14, 128, 56
 NAME_CHARS = 13
 
@@ -50,7 +55,7 @@ class Swatch:
     x: int
     y: int
     fill: str
-    dark: bool
+    ink: str
     name: str
     label: str
     stars: str
@@ -64,9 +69,32 @@ def _fill(colour: str) -> str:
     return FALLBACK
 
 
-def _is_dark(hex_colour: str) -> bool:
+def _rgb(hex_colour: str) -> tuple[int, int, int]:
     r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
-    return (0.299 * r + 0.587 * g + 0.114 * b) < 140
+    return r, g, b
+
+
+def _luminance(hex_colour: str) -> float:
+    """WCAG 2 relative luminance."""
+    linear = [c / 255 / 12.92 if c <= 10 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in _rgb(hex_colour)]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG 2 contrast ratio of two #rrggbb colours, from 1 to 21."""
+    high, low = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def _over(hex_colour: str, background: str, alpha: float) -> str:
+    mixed = (
+        round(alpha * c + (1 - alpha) * d) for c, d in zip(_rgb(hex_colour), _rgb(background), strict=True)
+    )
+    return "#" + "".join(f"{c:02x}" for c in mixed)
+
+
+def _ink(fill: str) -> str:
+    return max((INK, WHITE), key=lambda text: contrast(text, fill))
 
 
 def closet_picture(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -88,20 +116,23 @@ def closet_picture(items: list[dict[str, Any]]) -> dict[str, Any]:
             (i for i in items if i["kind"] == kind), key=lambda i: (i.get("color") or "", i["name"])
         )
         for row, item in enumerate(of_kind):
+            faded = item.get("status") != "owned"
             fill = _fill(item.get("color") or "")
+            if faded:
+                fill = _over(fill, CARD, FADED_ALPHA)
             rating = item.get("rating")
             swatches.append(
                 Swatch(
                     x=x,
                     y=TOP + row * (H + GAP),
                     fill=fill,
-                    dark=_is_dark(fill),
+                    ink=_ink(fill),
                     name=item["name"],
                     label=(item["name"][: NAME_CHARS - 1] + "…")
                     if len(item["name"]) > NAME_CHARS
                     else item["name"],
                     stars="★" * rating + "☆" * (5 - rating) if rating else "",
-                    faded=item.get("status") != "owned",
+                    faded=faded,
                 )
             )
         tallest = max(tallest, len(of_kind))

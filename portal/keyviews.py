@@ -336,6 +336,10 @@ class PersonPasswordChangeView(account_views.PasswordChangeView):
     sessions, whose password hash no longer matches, are signed out with their keys.
     """
 
+    # Django's own template is the admin's (its header, breadcrumbs and inline styles, which the
+    # Content-Security-Policy blocks); the operator's page at /admin/password_change/ keeps it.
+    template_name = "registration/account_password_change.html"
+
     def form_valid(self, form: Any) -> HttpResponse:
         user = form.user
         with transaction.atomic():

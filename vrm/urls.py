@@ -72,3 +72,4 @@ urlpatterns = [
 ]
 
 handler404 = "core.problems.not_found"
+handler500 = "core.problems.server_error"

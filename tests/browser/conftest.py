@@ -14,7 +14,10 @@ from django.db import connections
 from tests.conftest import PASSWORD, signup_link
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+# Installed by `make test` (npm ci, at the version package-lock.json pins).
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 # The machine has no network but the package registries: keep Chromium from calling home.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -77,6 +80,29 @@ def screenshot(page: Any, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def axe_violations(page: Any, impacts: tuple[str, ...] = ("serious", "critical")) -> list[dict[str, Any]]:
+    """Run axe-core on the page as it is shown now; return its violations of those impacts.
+
+    The page's Content-Security-Policy (script-src 'self') refuses an inline script, which is
+    what Playwright's add_script_tag inserts. page.evaluate runs axe's source through the
+    DevTools protocol instead, which the policy does not govern, so the page keeps its real
+    policy while it is checked (a bypass_csp context would hide the CSP errors the tests catch).
+    """
+    if not AXE.is_file():
+        pytest.fail(f"{AXE.relative_to(ROOT)} is missing: run `make test` (or `npm ci`) first")
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(AXE.read_text())
+    found: list[dict[str, Any]] = page.evaluate(
+        """async (impacts) => (await axe.run(document, {resultTypes: ["violations"]})).violations
+             .filter((v) => impacts.includes(v.impact))
+             .map((v) => ({id: v.id, impact: v.impact, help: v.help,
+                           targets: v.nodes.slice(0, 5).map((n) => n.target.join(" ")),
+                           summary: (v.nodes[0] || {}).failureSummary || ""}))""",
+        list(impacts),
+    )
+    return found
 
 
 RECOVERY_CODE = re.compile(r"[A-Z2-9]{5}(-[A-Z2-9]{5}){5}")
