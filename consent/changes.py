@@ -47,7 +47,9 @@ def _days(n: int) -> str:
 
 
 def _history(months: int | None) -> str:
-    return "all your history" if months is None else f"only the last {months} months"
+    if months is None:
+        return "all your history"
+    return "only the last month" if months == 1 else f"only the last {months} months"
 
 
 def consent_changes(

@@ -18,7 +18,9 @@ from consent.types import OAuthApplication
 
 DURATION_CHOICES = [(d, "1 day" if d == 1 else f"{d} days") for d in DURATIONS]
 GIFTS_ON = "on"  # what a browser posts for the include_gifts checkbox, which has no value
-HISTORY_CHOICES = [("", "All my history")] + [(m, f"Only the last {m} months") for m in HISTORY_MONTHS]
+HISTORY_CHOICES = [("", "All my history")] + [
+    (m, "Only the last month" if m == 1 else f"Only the last {m} months") for m in HISTORY_MONTHS
+]
 
 
 class _ErrorsMixin:

@@ -197,6 +197,17 @@ DIETARY = (
     "gluten_free",
     "lactose_free",
 )
+# How the pages name each dietary choice (the stored value stays the code above).
+DIETARY_LABELS = {
+    "vegetarian": "Vegetarian",
+    "vegan": "Vegan",
+    "pescatarian": "Pescatarian",
+    "no_red_meat": "No red meat",
+    "halal": "Halal",
+    "kosher": "Kosher",
+    "gluten_free": "Gluten-free",
+    "lactose_free": "Lactose-free",
+}
 
 
 class ContactSchema(StrictSchema):

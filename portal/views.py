@@ -23,9 +23,9 @@ from accounts.permissions import local_path, person_required, signed_in_user
 from accounts.reauth import recent_password_required
 from accounts.signup import signup_request, signup_wait
 from audit.selectors import entry_leaf_text
-from consent.selectors import visibility_for_person
+from consent.selectors import grants_live_for_person, visibility_for_person
 from personal_data.categories import RECORD_CATEGORIES, category_get
-from personal_data.schemas import DIETARY
+from personal_data.schemas import DIETARY, DIETARY_LABELS
 from personal_data.selectors import (
     Position,
     category_counts,
@@ -254,6 +254,7 @@ def _form_page(
             "category": cat,
             "record": record,
             "fields": fields,
+            "error_fields": [f for f in fields if f.errors],
             "non_field_errors": (errors or {}).get("non_field_errors", []),
         },
         status=400 if errors else 200,
@@ -367,7 +368,7 @@ def preferences(request: HttpRequest) -> HttpResponse:
         {
             "prefs": current,
             "errors": errors,
-            "dietary_choices": DIETARY,
+            "dietary_choices": [(code, DIETARY_LABELS[code]) for code in DIETARY],
             "sizes_text": "\n".join(f"{k}: {v}" for k, v in current.get("sizes", {}).items()),
         },
         status=400 if errors else 200,
@@ -516,7 +517,16 @@ def account_delete_view(request: HttpRequest) -> HttpResponse:
 def alerts(request: HttpRequest) -> HttpResponse:
     """The person's recall alerts, with their own matched records; viewing marks them read."""
     person = signed_in_user(request)
-    rows = [{"alert": a, "records": alert_records(alert=a)} for a in alerts_for_person(person=person)]
+    # A publisher the person already shares with is not offered a second grant (one per app).
+    live = {g.application.organisation_id: g for g in grants_live_for_person(person=person)}
+    rows = [
+        {
+            "alert": a,
+            "records": alert_records(alert=a),
+            "existing_grant": live.get(a.recall.organisation_id),
+        }
+        for a in alerts_for_person(person=person)
+    ]
     alerts_mark_read(person=person)
     return render(request, "personal_data/alerts.html", {"rows": rows})
 

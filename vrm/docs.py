@@ -23,6 +23,7 @@ DOCS = {
         "For vendors: every endpoint, scope, error and record field.",
     ),
     "consent": ("Grants and consent", "How grants, the OAuth choices and consent receipts work."),
+    "portal": ("The person's portal", "What people see: lists, activity, import, export, proofs."),
     "ledger": ("The ledger", "The tamper-evident log, its checkpoints and proofs, and how to check them."),
     "security": ("Security", "Keys, what is encrypted, what is kept in clear and why."),
     "architecture": ("Architecture", "The layers of the code and where new code goes."),

@@ -319,6 +319,22 @@ def test_screenshots_of_the_portal(page: Any, seeded: Any) -> None:
     for path in ("/data/purchases/", "/data/closet/", "/data/purchases/add/", "/data/import/"):
         page.goto(path)
         _no_sideways_scroll(page)
+    # On a phone each record is a card: every row's Edit and Delete, and its toggles, in reach.
+    page.goto("/data/purchases/")
+    for name in ("Edit", "Delete"):
+        box = page.locator("main").get_by_role("link", name=name).first.bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, (name, box)
+    toggle = page.get_by_role("button", name="Shared").first.bounding_box()
+    assert toggle and toggle["x"] + toggle["width"] <= 390
+    assert (
+        page.get_by_role("navigation", name="Main")
+        .get_by_role("link", name="Purchases")
+        .get_attribute("aria-current")
+        == "page"
+    )
+    screenshot(page, "data-list-390")
+    page.locator("table.records tbody tr").first.scroll_into_view_if_needed()
+    page.screenshot(path="test-artifacts/data-list-390-cards.png")  # what a phone shows at once
 
 
 def test_record_form_is_usable_with_the_keyboard(page: Any, alice: Any) -> None:

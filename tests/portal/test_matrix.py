@@ -77,6 +77,7 @@ def _csv(world: World) -> dict[str, Any]:
 OWNER: dict[str, Owner] = {
     "dashboard": Owner(200, 200),
     "activity": Owner(200, 200),
+    "activity-proof": Owner(200, 200),
     "alerts": Owner(200, 200),
     "alert-contact": Owner(405, 302),
     "preferences": Owner(200, 302),
@@ -97,6 +98,7 @@ OWNER: dict[str, Owner] = {
     "consent:grant": Owner(200, 302, data=lambda w: {"scopes": ["profile:read"]}),
     "consent:revoke": Owner(200, 302),
     "consent:receipt": Owner(200, 200),
+    "consent:receipt-page": Owner(200, 200),
 }
 
 
@@ -113,6 +115,7 @@ class World:
     receipt_number: int
     alert_id: int
     pending_id: str
+    entry_id: int
 
     def state(self) -> tuple[Any, ...]:
         """Everything of alice's a request could change (the ledger count first: reads log nothing)."""
@@ -134,6 +137,7 @@ OBJECT_KWARGS: dict[str, Callable[[World], Any]] = {
     "number": lambda w: w.receipt_number,
     "alert_id": lambda w: w.alert_id,
     "pending_id": lambda w: w.pending_id,
+    "entry_id": lambda w: w.entry_id,
 }
 UNKNOWN: dict[str, Any] = {
     "record_id": str(uuid.uuid4()),
@@ -141,6 +145,7 @@ UNKNOWN: dict[str, Any] = {
     "number": 999,
     "alert_id": 999_999,
     "pending_id": str(uuid.uuid4()),
+    "entry_id": 999_999_999,
 }
 # URL parameters that name no object of anyone's.
 VALUE_KWARGS: dict[str, Any] = {"category": "purchases", "flag": "shared"}
@@ -211,6 +216,7 @@ def world(alice: Any, bob: Any, vendor_staff: Any, auditor: Any, shop_app: Any) 
         receipt_number=grant.receipts.get().number,
         alert_id=Alert.objects.get(person=alice).pk,
         pending_id=str(pending.pk),
+        entry_id=LedgerEntry.objects.get(kind="grant.created", grant_id=str(grant.pk)).pk,
     )
 
 

@@ -271,6 +271,31 @@ def test_alerts_page_and_letting_the_publisher_contact_me(
     assert client.post(f"/alerts/{alert.pk}/contact/").status_code == 404
 
 
+def test_the_navigation_counts_unread_alerts(client: Client, db: Any, recall_token: str) -> None:
+    people = _people(db)
+    _publish(recall_token, RECALL)
+    client.force_login(people["match"])
+    nav = client.get("/dashboard/").content.decode().split("</nav>")[0]
+    assert 'Alerts <span class="count-badge">1<span class="sr-only"> unread</span></span>' in nav
+    alerts = client.get("/alerts/").content.decode().split("</nav>")[0]
+    assert 'href="/alerts/" aria-current="page"' in alerts
+    assert "count-badge" not in client.get("/dashboard/").content.decode().split("</nav>")[0]
+
+
+def test_a_publisher_already_granted_is_not_offered_a_second_grant(
+    client: Client, db: Any, recall_token: str, shop_app: Any
+) -> None:
+    from consent.services import grant_authorize
+
+    people = _people(db)
+    grant_authorize(person=people["match"], application=shop_app, scopes=["closet:read"], duration_days=30)
+    _publish(recall_token, RECALL)
+    client.force_login(people["match"])
+    page = client.get("/alerts/").content.decode()
+    assert "You already share data with Acme Shop" in page
+    assert "contact me about this recall" not in page
+
+
 def test_vendor_portal_publishes_and_lists_recalls(client: Client, db: Any, shop_org: Organisation) -> None:
     from accounts.services import account_upsert
     from vendors.models import Membership
