@@ -200,9 +200,9 @@ def _person(pages: Pages, alice: User, world: dict[str, Any]) -> None:
             b"Green Grocer,Oat Milk,7390044001501,1,2.19,EUR,2026-01-05,false\n",
         }
     )
-    page.get_by_label("For a CSV file: what it holds").select_option(label="Purchases")
+    page.get_by_label("What a CSV file holds").select_option(label="Purchases")
     page.get_by_role("button", name="Check the file").click()
-    page.wait_for_load_state()
+    page.get_by_role("status").filter(has_text="Ready to import").wait_for()  # sent by XMLHttpRequest
     pages.check(page, "import-preview")
     pages.visit(page, "/data/export/", "export")
     pages.visit(page, "/grants/", "grants")
