@@ -7,6 +7,9 @@
   refused with 429 and Retry-After until its window ends, before any password is checked.
 - Re-confirming the password of a signed-in account (re-authentication, account deletion):
   5 wrong passwords per account per 15 minutes, wherever they come from.
+- The code of a two-step sign-in counts as a login attempt of its account: a wrong one is a
+  failed login for axes and the address slow-down alike, so password and code guesses share
+  one count. A code asked again on the account page counts per account, like a password.
 
 All of them key on `core.clients.client_address` and live in the shared cache.
 """
@@ -24,6 +27,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from accounts.models import User, email_key
+from accounts.twofactor import code_verify
 from core.clients import client_address
 from core.ratelimits import Limit, limit_count, limit_wait
 
@@ -79,6 +83,16 @@ def login_allowed(request: HttpRequest, *, username: str) -> bool:
     return bool(AxesProxyHandler.is_allowed(request, {settings.AXES_USERNAME_FORM_FIELD: username}))
 
 
+def login_refusal(request: HttpRequest, *, username: str) -> HttpResponse | None:
+    """The 429 a login step naming this account gets now (address slowed, pair paused), or None."""
+    wait = limit_wait(request, _address_limit(request))
+    if wait:
+        return too_many_attempts(request, wait=wait, reason="address")
+    if not AxesProxyHandler.is_allowed(request, {settings.AXES_USERNAME_FORM_FIELD: username}):
+        return too_many_attempts(request, wait=_cooloff_seconds(), reason="account")
+    return None
+
+
 @receiver(user_login_failed)
 def _count_address_failure(sender: object, request: Any = None, **kwargs: Any) -> None:
     # An attempt the slow-down refused checked no password: it does not extend the wait.
@@ -120,14 +134,41 @@ def password_reconfirm(request: HttpRequest, *, user: User, password: str) -> bo
     Raises TooManyAttempts, before checking anything, once `AXES_FAILURE_LIMIT` wrong passwords
     were given within the cool-off time: whoever holds the session cannot guess on.
     """
-    minutes = max(1, _cooloff_seconds() // 60)
-    limit = Limit(
-        group="password-reconfirm", key=str(user.pk), rate=f"{settings.AXES_FAILURE_LIMIT}/{minutes}m"
-    )
+    limit = _reconfirm_limit(user, "password-reconfirm")
     wait = limit_wait(request, limit)
     if wait:
         raise TooManyAttempts(wait)
     if user.check_password(password):
+        return True
+    limit_count(request, limit)
+    return False
+
+
+def _reconfirm_limit(user: User, group: str) -> Limit:
+    minutes = max(1, _cooloff_seconds() // 60)
+    return Limit(group=group, key=str(user.pk), rate=f"{settings.AXES_FAILURE_LIMIT}/{minutes}m")
+
+
+def sign_in_code_failed(request: HttpRequest, *, user: User) -> None:
+    """Count a wrong second-step code as a failed login of the account (axes and the address)."""
+    user_login_failed.send(
+        sender=__name__, credentials={settings.AXES_USERNAME_FORM_FIELD: user.email}, request=request
+    )
+
+
+def code_reconfirm(request: HttpRequest, *, user: User, code: str) -> bool:
+    """Check a signed-in account's two-step code again, counting wrong ones per account.
+
+    Raises TooManyAttempts, before checking anything, as password_reconfirm does.
+    """
+    limit = _reconfirm_limit(user, "code-reconfirm")
+    wait = limit_wait(request, limit)
+    if wait:
+        raise TooManyAttempts(wait)
+    check = code_verify(user=user, code=code)
+    if check.wait:
+        raise TooManyAttempts(check.wait)
+    if check.ok:
         return True
     limit_count(request, limit)
     return False

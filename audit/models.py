@@ -38,6 +38,10 @@ class LedgerEntry(models.Model):
         PERSON_STORE_RESTARTED = "person.store_restarted"
         PERSON_STORE_RESTORED = "person.store_restored"
         PERSON_STORE_DESTROYED = "person.store_destroyed"
+        # Two-step sign-in turned on or off, or new backup codes (accounts/twofactor.py).
+        PERSON_TWO_FACTOR_ON = "person.two_factor_on"
+        PERSON_TWO_FACTOR_OFF = "person.two_factor_off"
+        PERSON_BACKUP_CODES_NEW = "person.backup_codes_new"
         KEY_ROTATED = "key.rotated"
         RECALL_PUBLISHED = "recall.published"
         RECALL_MATCHED = "recall.matched"
@@ -46,6 +50,7 @@ class LedgerEntry(models.Model):
         OPERATOR_REACTIVATED = "operator.reactivated"
         OPERATOR_PASSWORD_RESET = "operator.password_reset"  # noqa: S105 (an event name)
         OPERATOR_EMAIL_CHANGED = "operator.email_changed"
+        OPERATOR_TWO_FACTOR_REMOVED = "operator.two_factor_removed"
         # Vendor lifecycle events that change who can act on people's data.
         APP_REGISTERED = "vendor.app_registered"
         APP_SECRET_RESET = "vendor.app_secret_reset"  # noqa: S105 (an event name)

@@ -51,6 +51,9 @@ _SENTENCES: dict[str, str] = {
     "person.store_restarted": "You started an empty store; what you had ({records}) is set aside, locked",
     "person.store_restored": "You brought back {records} from before with your old recovery code",
     "person.store_destroyed": "What was set aside after your password reset ({records}) was destroyed",
+    "person.two_factor_on": "You turned on two-step sign-in",
+    "person.two_factor_off": "You turned off two-step sign-in",
+    "person.backup_codes_new": "You made new backup codes; the old ones no longer work",
     "key.rotated": "Your encryption key was re-protected under a new master key",
     "recall.published": "{actor} published a recall",
     "recall.matched": "A recall matched {records} of yours",
@@ -58,6 +61,7 @@ _SENTENCES: dict[str, str] = {
     "operator.reactivated": "{actor} reactivated your account",
     "operator.password_reset": "{actor} e-mailed you a link to set a new password",
     "operator.email_changed": "{actor} changed your e-mail address",
+    "operator.two_factor_removed": "{actor} turned off two-step sign-in for you, after checking it was you",
 }
 # The same events told from the person's side, when the person did them.
 _PERSON_SENTENCES: dict[str, str] = {

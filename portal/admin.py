@@ -17,7 +17,12 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
 from accounts.models import User
-from portal.operator import account_deactivate, account_password_reset_send, account_reactivate
+from portal.operator import (
+    account_deactivate,
+    account_password_reset_send,
+    account_reactivate,
+    account_two_factor_remove,
+)
 
 ALL_FIELDS = ("email", "role", "is_active", "is_staff", "is_superuser", "last_login", "date_joined")
 
@@ -29,7 +34,7 @@ class AccountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ("email",)
     ordering = ("email",)
     fields = ALL_FIELDS
-    actions = ("deactivate", "reactivate", "send_password_reset")
+    actions = ("deactivate", "reactivate", "send_password_reset", "remove_two_factor")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> tuple[str, ...]:
         # Operators may grant and withdraw admin rights among operator accounts; everything else
@@ -83,3 +88,10 @@ class AccountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.action(description="E-mail a link to set a new password", permissions=["change"])
     def send_password_reset(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         self._each(request, queryset, account_password_reset_send, "sent a password link")
+
+    @admin.action(
+        description="Turn off two-step sign-in (only after checking it is the owner who asks)",
+        permissions=["change"],
+    )
+    def remove_two_factor(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        self._each(request, queryset, account_two_factor_remove, "had two-step sign-in turned off")

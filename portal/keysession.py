@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -23,6 +24,8 @@ from personal_data.keys import Keys, StoreLocked, keys_hold, keys_scope
 
 COOKIE = "vrm_keys"
 SESSION_FIELD = "_vrm_sealed_keys"
+# Between the two steps of a sign-in (accounts/twofactor.py): the keys the password opened.
+PENDING_FIELD = "_vrm_pending_keys"
 _NEW_COOKIE = "_vrm_new_keys_cookie"
 
 
@@ -49,6 +52,45 @@ def keys_from_session(request: HttpRequest) -> Keys | None:
     except (crypto.CryptoError, binascii.Error, ValueError):
         return None
     return Keys(data=plain[:32], private=plain[32:] or None)
+
+
+def _pending_aad(person_id: object) -> bytes:
+    return f"vrm/pending-sign-in-keys/v1|{person_id}".encode()
+
+
+def _b64(raw: bytes | None) -> str | None:
+    return None if raw is None else base64.b64encode(raw).decode()
+
+
+def keys_into_pending(request: HttpRequest, *, person: Any, keys: Keys, recovery_code: str | None) -> None:
+    """Keep the keys the password opened for the second step of the sign-in only, sealed as
+    keys_into_session seals them (and with them a recovery code still to be shown, if any)."""
+    cookie_key = crypto.random_key()
+    plain = json.dumps({"data": _b64(keys.data), "private": _b64(keys.private), "code": recovery_code})
+    request.session[PENDING_FIELD] = base64.b64encode(
+        crypto.seal(cookie_key, plain.encode(), _pending_aad(person.pk))
+    ).decode()
+    setattr(request, _NEW_COOKIE, cookie_key)
+
+
+def keys_from_pending(request: HttpRequest, *, person: Any) -> tuple[Keys, str | None] | None:
+    """Take the keys keys_into_pending kept (they leave the session): (keys, recovery code)."""
+    sealed, cookie = request.session.pop(PENDING_FIELD, None), request.COOKIES.get(COOKIE)
+    if not sealed or not cookie:
+        return None
+    try:
+        plain = json.loads(
+            crypto.unseal(base64.b64decode(cookie), base64.b64decode(sealed), _pending_aad(person.pk))
+        )
+    except (crypto.CryptoError, binascii.Error, ValueError):
+        return None
+    private = plain["private"]
+    keys = Keys(data=base64.b64decode(plain["data"]), private=base64.b64decode(private) if private else None)
+    return keys, plain["code"]
+
+
+def keys_pending_drop(request: HttpRequest) -> None:
+    request.session.pop(PENDING_FIELD, None)
 
 
 class PersonKeysMiddleware:
@@ -102,4 +144,4 @@ def _with_keys(chunks: Iterable[bytes], user: Any, keys: Keys) -> Iterator[bytes
 
 def _session_has_keys(request: HttpRequest) -> bool:
     session = getattr(request, "session", None)
-    return bool(session is not None and SESSION_FIELD in session)
+    return bool(session is not None and (SESSION_FIELD in session or PENDING_FIELD in session))

@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import SetPasswordForm
 from django.db import transaction
@@ -19,11 +20,33 @@ from django.views.decorators.http import require_http_methods
 
 from accounts import views as account_views
 from accounts.forms import LoginForm
-from accounts.limits import TooManyAttempts, login_allowed, password_reconfirm, too_many_attempts
+from accounts.limits import (
+    TooManyAttempts,
+    lockout_response,
+    login_allowed,
+    login_refusal,
+    password_reconfirm,
+    sign_in_code_failed,
+    too_many_attempts,
+)
 from accounts.models import User
 from accounts.permissions import local_path, person_required, signed_in_user
+from accounts.twofactor import (
+    backup_codes_left,
+    code_verify,
+    pending_clear,
+    pending_read,
+    pending_start,
+    two_factor_enabled,
+)
 from consent.services import grants_shares_fill
-from personal_data.keys import WrongSecret, keys_held, password_derive_ahead, recovery_code_issued
+from personal_data.keys import (
+    WrongSecret,
+    keys_held,
+    keys_hold,
+    password_derive_ahead,
+    recovery_code_issued,
+)
 from personal_data.selectors import (
     person_key_for_sign_in,
     retired_stores_for_person,
@@ -36,7 +59,7 @@ from personal_data.services import (
     person_store_restore,
     person_unlock,
 )
-from portal.keysession import keys_into_session
+from portal.keysession import keys_from_pending, keys_into_pending, keys_into_session, keys_pending_drop
 from portal.services import person_store_start_empty
 
 
@@ -79,6 +102,9 @@ class PersonLoginView(auth_views.LoginView):
 
     def form_valid(self, form: Any) -> HttpResponse:
         user: User = form.get_user()
+        keys_pending_drop(self.request)
+        if two_factor_enabled(user):
+            return self._second_step(user, form.cleaned_data["password"])
         response = super().form_valid(form)
         if user.role != User.Role.PERSON:
             return response
@@ -91,6 +117,103 @@ class PersonLoginView(auth_views.LoginView):
         if code is not None:  # an account that just moved to person-held keys
             return _recovery_page(self.request, code, response["Location"], reason="moved")
         return response
+
+    def _second_step(self, user: User, password: str) -> HttpResponse:
+        """The password was right, and the account wants a code too: nobody is signed in yet.
+
+        A person's store is opened now, the one time the password is at hand, and its keys wait
+        sealed (portal/keysession.py) for the code; a reset password that no longer opens it is
+        noted, so the second step leads to the recovery code as a sign-in would.
+        """
+        pending_start(self.request, user=user, backend=user.backend, next_url=self.get_success_url())
+        if user.role == User.Role.PERSON:
+            try:
+                code = person_unlock(person=user, password=password)
+            except WrongSecret:
+                self.request.session[STALE] = True
+            else:
+                keys = keys_held(user)
+                if keys is not None:
+                    keys_into_pending(self.request, person=user, keys=keys, recovery_code=code)
+        return redirect("login-code")
+
+
+class SignInCodeForm(forms.Form):
+    code = forms.CharField(
+        label="Code",
+        max_length=32,
+        help_text="The 6-digit code your authenticator app shows now, or one of your backup codes.",
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "one-time-code",
+                "autocapitalize": "off",
+                "spellcheck": "false",
+                "autofocus": True,
+            }
+        ),
+    )
+
+
+def _code_page(request: HttpRequest, form: forms.Form, status: int = 200) -> HttpResponse:
+    response = render(request, "registration/login_code.html", {"form": form}, status=status)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+def sign_in_code(request: HttpRequest) -> HttpResponse:
+    """The second step of a sign-in: the authenticator's code (or a backup code) after the password.
+
+    Reached only from a right password in this session in the last five minutes; anything else
+    goes back to the login page. A wrong code is a failed login (accounts/limits.py) and changes
+    nothing else; the right one signs in, with the store the password opened.
+    """
+    pending = pending_read(request)
+    if pending is None:
+        pending_clear(request)
+        keys_pending_drop(request)
+        messages.info(request, "Please log in again: the sign-in was not finished within five minutes.")
+        return redirect("login")
+    user = pending.user
+    form = SignInCodeForm(request.POST if request.method == "POST" else None)
+    if not form.is_bound or not form.is_valid():
+        return _code_page(request, form, status=400 if form.is_bound else 200)
+    refused = login_refusal(request, username=user.email)
+    if refused is not None:
+        return refused
+    check = code_verify(user=user, code=form.cleaned_data["code"])
+    if not check.ok:
+        if check.wait:
+            form.add_error(
+                "code", f"Too many wrong codes in a row: wait {check.wait} seconds, then try again."
+            )
+        else:
+            sign_in_code_failed(request, user=user)
+            if getattr(request, "axes_locked_out", False):  # that was the last guess allowed
+                return lockout_response(request)
+            form.add_error("code", "That code is not right, or was used already. Try the code shown now.")
+        return _code_page(request, form, status=400)
+    opened = keys_from_pending(request, person=user) if user.role == User.Role.PERSON else None
+    pending_clear(request)
+    login(request, user, backend=pending.backend)
+    if check.backup:
+        left = backup_codes_left(user)
+        messages.warning(
+            request,
+            f"You used a backup code; {left} {pluralize(left, 'is,are')} left. "
+            "Make new ones under Two-step sign-in if you are running low.",
+        )
+    next_url = local_path(request, pending.next_url, reverse("home"))
+    if user.role != User.Role.PERSON or request.session.get(STALE):
+        return redirect("store-unlock" if request.session.get(STALE) else next_url)
+    if opened is None:  # the key cookie is gone (another browser?): the password opens it again
+        return redirect("store-unlock")
+    keys, recovery = opened
+    keys_hold(user, keys)
+    _keys_open(request, user)
+    if recovery is not None:
+        return _recovery_page(request, recovery, next_url, reason="moved")
+    return redirect(next_url)
 
 
 def signup_signed_in(request: HttpRequest, person: User) -> HttpResponse | None:

@@ -19,6 +19,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from accounts.models import User
+from accounts.twofactor import two_factor_remove
 from audit.models import LedgerEntry
 from audit.services import ledger_append
 from personal_data.pseudonyms import person_subject
@@ -124,4 +125,25 @@ def account_password_reset_send(*, account: User, operator: User) -> None:
         f"{link}\n\n"
         "The link works once. Nobody else sees it, and the operator never learns your password. "
         "If you did not ask for this, ignore this e-mail: your password stays as it is.\n",
+    )
+
+
+@transaction.atomic
+def account_two_factor_remove(*, account: User, operator: User) -> None:
+    """Turn off the account's two-step sign-in (a lost authenticator and no backup code left).
+
+    Only after the operator has checked, outside vrm, that the request comes from the account's
+    owner (docs/security.md, "Two-step sign-in"): the password then signs in alone again.
+    """
+    _operator_check(operator)
+    if not two_factor_remove(user=account):
+        raise ValidationError("This account has no two-step sign-in.")
+    _record(kind=Kind.OPERATOR_TWO_FACTOR_REMOVED, account=account, operator=operator)
+    _tell(
+        account,
+        "Two-step sign-in was turned off",
+        "The operator of vrm has turned off two-step sign-in for your account, as you asked: your "
+        "password alone signs you in now. Turn it on again, with your new authenticator, under "
+        f"{settings.VRM_ISSUER}{reverse('two-factor')}\n\n"
+        "If you did not ask for this, reply to this e-mail at once and change your password.\n",
     )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portal import keyviews, views
+from portal import keyviews, twofactorviews, views
 
 urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
@@ -13,6 +13,14 @@ urlpatterns = [
     path("data/import/<str:pending_id>/confirm/", views.data_import_confirm, name="data-import-confirm"),
     path("data/export/", views.data_export, name="data-export"),
     path("account/delete/", views.account_delete_view, name="account-delete"),
+    path("account/two-factor/", twofactorviews.two_factor, name="two-factor"),
+    path("account/two-factor/setup/", twofactorviews.two_factor_setup, name="two-factor-setup"),
+    path(
+        "account/two-factor/backup-codes/",
+        twofactorviews.two_factor_backup_codes,
+        name="two-factor-backup-codes",
+    ),
+    path("account/two-factor/turn-off/", twofactorviews.two_factor_disable_view, name="two-factor-disable"),
     path("account/unlock/", keyviews.store_unlock, name="store-unlock"),
     path("account/unlock/start-empty/", keyviews.store_start_empty, name="store-start-empty"),
     path("account/earlier-records/", keyviews.store_restore, name="store-restore"),

@@ -127,6 +127,10 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "csp",
     "axes",
+    # Two-step sign-in: TOTP authenticators and backup codes (accounts/twofactor.py).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "oauth2_provider",
     "django_tasks",
     "django_tasks_db",
@@ -284,6 +288,9 @@ AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_VERBOSE = False
+# The name authenticator apps list the account under; its secret never shows in the admin.
+OTP_TOTP_ISSUER = "vrm"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 VRM_LOGIN_ADDRESS_RATE = envrate("VRM_LOGIN_ADDRESS_RATE", "30/10m")
 # Sign-up mail (accounts/signup.py): per client address, and per recipient so that nobody can
 # flood an inbox through the form.

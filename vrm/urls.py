@@ -20,6 +20,7 @@ urlpatterns = [
     path("accounts/signup/confirm/<str:token>/", portal_views.signup_confirm, name="signup-confirm"),
     # A person's sign-in also opens their store (portal/keyviews.py).
     path("accounts/login/", keyviews.PersonLoginView.as_view(), name="login"),
+    path("accounts/login/code/", keyviews.sign_in_code, name="login-code"),
     path("accounts/password_change/", keyviews.PersonPasswordChangeView.as_view(), name="password_change"),
     # A person's reset also asks for the recovery code, without which the store stays locked.
     path(

@@ -33,6 +33,7 @@ from portal.keyviews import STALE
 from tests.browser.conftest import axe_violations, person_sign_up, screenshot
 from tests.conftest import PASSWORD, purchase_data
 from tests.consent.conftest import REDIRECT, pkce_pair
+from tests.twofactor import code_from_secret
 from vendors.models import Alert, Application
 from vendors.recalls import recall_publish_and_match
 
@@ -309,6 +310,36 @@ def _auditor(pages: Pages, auditor: User) -> None:
     pages.visit(page, "/audit/entries/", "entries")
 
 
+def _two_step(pages: Pages, auditor: User) -> None:
+    """Two-step sign-in, every page of it: set up, the codes shown once, renew, turn off, the code
+    asked at sign-in (as the auditor: every role has them)."""
+    page = pages.open("two-step")
+    _log_in(page, auditor.email)
+    pages.visit(page, "/account/two-factor/", "two-factor-off")
+    pages.visit(page, "/account/two-factor/setup/", "two-factor-setup")
+    secret = page.get_by_label("Secret key").inner_text()
+    page.get_by_label("Code from your authenticator app").fill(
+        "000000" if code_from_secret(secret) != "000000" else "111111"
+    )
+    page.get_by_role("button", name="Turn on").click()
+    page.get_by_role("alert").first.wait_for()
+    pages.check(page, "two-factor-setup-refused")
+    page.get_by_label("Code from your authenticator app").fill(code_from_secret(secret))
+    page.get_by_role("button", name="Turn on").click()
+    page.get_by_role("heading", name="Your backup codes").wait_for()
+    pages.check(page, "two-factor-codes")
+    pages.visit(page, "/account/two-factor/", "two-factor-on")
+    pages.visit(page, "/account/two-factor/backup-codes/", "two-factor-renew")
+    pages.visit(page, "/account/two-factor/turn-off/", "two-factor-turn-off")
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url("**/accounts/login/")
+    page.get_by_label("E-mail address").fill(auditor.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/accounts/login/code/")
+    pages.check(page, "login-code")
+
+
 def test_every_page_of_every_role_passes_axe_at_both_widths(
     pages: Pages, world: dict[str, Any], alice: User, auditor: User, vendor_staff: User
 ) -> None:
@@ -318,5 +349,6 @@ def test_every_page_of_every_role_passes_axe_at_both_widths(
     _person(pages, alice, world)
     _vendor(pages, world, vendor_staff)
     _auditor(pages, auditor)
+    _two_step(pages, auditor)
     print(f"{pages.visited} pages checked in {time.monotonic() - started:.1f}s")
     assert pages.problems == [], "\n".join(pages.problems)

@@ -50,8 +50,21 @@ def _portal_routes() -> list[Route]:
 # The portal pages anyone may open: sign-up and its confirmation, checked on their own below
 # and in tests/accounts/test_signup.py.
 # The reset link's page is Django's, checked in tests/portal/test_store_reset.py.
-PUBLIC = {"signup", "signup-sent", "signup-confirm", "login", "password_change", "password_reset_confirm"}
-ROUTES = [route for route in _portal_routes() if route.name not in PUBLIC]
+# The second step of a sign-in is checked in tests/portal/test_two_factor.py (it answers only
+# the session that gave the right password).
+PUBLIC = {
+    "signup",
+    "signup-sent",
+    "signup-confirm",
+    "login",
+    "login-code",
+    "password_change",
+    "password_reset_confirm",
+}
+# Pages about one's own account that every role signing in at /accounts/login/ has, operators
+# aside: what each gets, by GET and POST, for an account without two-step sign-in.
+EVERY_ROLE: dict[str, Owner] = {}
+ROUTES = [route for route in _portal_routes() if route.name not in PUBLIC and route.name not in EVERY_ROLE]
 
 
 @dataclass(frozen=True)
@@ -74,6 +87,18 @@ def _csv(world: World) -> dict[str, Any]:
 
 # Views without a method restriction (dashboard, lists, receipt) answer a POST like a GET;
 # the test client does not check CSRF, the middleware does that in the running site.
+EVERY_ROLE.update(
+    {
+        "two-factor": Owner(200, 405),
+        # Shows a new key; the empty POST is a form with an error. Behind a recent password.
+        "two-factor-setup": Owner(200, 400, reauth=True),
+        # Nothing to turn off or renew while it is off: back to the page that says so.
+        "two-factor-disable": Owner(302, 302),
+        "two-factor-backup-codes": Owner(302, 302),
+    }
+)
+ROUTES = [route for route in ROUTES if route.name not in EVERY_ROLE]
+
 OWNER: dict[str, Owner] = {
     "dashboard": Owner(200, 200),
     "activity": Owner(200, 200),
@@ -319,7 +344,7 @@ def test_every_portal_route_is_in_the_matrix() -> None:
     assert names, "no portal routes found: has the portal package moved?"
     assert not names - OWNER.keys(), f"add these routes to OWNER in the portal matrix: {names - OWNER.keys()}"
     assert not OWNER.keys() - names, f"routes gone from the URLconf, drop them: {OWNER.keys() - names}"
-    assert {route.name for route in _portal_routes()} - names == PUBLIC
+    assert {route.name for route in _portal_routes()} - names == PUBLIC | EVERY_ROLE.keys()
     # A few routes by name, so a broken walk cannot pass on a partial list.
     patterns = {route.pattern for route in ROUTES}
     assert {"dashboard/", "activity/", "alerts/", "account/delete/", "grants/"} <= patterns
@@ -353,3 +378,25 @@ def test_sign_up_is_open_to_anonymous_visitors(db: Any) -> None:
     assert 'name="password1"' in response.content.decode()
     assert Client().get(reverse("signup-sent")).status_code == 200
     assert Client().get(reverse("signup-confirm", args=["not-a-link"])).status_code == 400
+
+
+EVERY_ROLE_ROUTES = [route for route in _portal_routes() if route.name in EVERY_ROLE]
+
+
+@pytest.mark.parametrize("route", EVERY_ROLE_ROUTES, ids=[f"/{r.pattern}" for r in EVERY_ROLE_ROUTES])
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_account_pages_of_every_role(route: Route, method: str, world: World, operator: Any) -> None:
+    url = _url(route, world)
+    owner = EVERY_ROLE[route.name]
+    _redirected(_send(_client(), method, url), resolve_url(settings.LOGIN_URL), url)
+    for user in (world.alice, world.vendor_staff, world.auditor):
+        response = _send(_client(user), method, url)
+        assert response.status_code == getattr(owner, method.lower()), (user.role, response.content[:300])
+        if owner.reauth:
+            _redirected(_send(_client(user, stale=True), method, url), reverse("reauth"), url)
+    # Operators sign in to the admin, not here.
+    assert _send(_client(operator), method, url).status_code == 403
+
+
+def test_every_account_page_of_every_role_is_in_the_matrix() -> None:
+    assert {route.name for route in EVERY_ROLE_ROUTES} == EVERY_ROLE.keys()

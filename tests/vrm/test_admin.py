@@ -75,6 +75,10 @@ NEVER_REGISTERED = (
     "vendors.IdempotencyKey",
     "vendors.Alert",
     "sessions.Session",
+    # The authenticator's secret and the backup codes' hashes (accounts/admin.py).
+    "otp_totp.TOTPDevice",
+    "otp_static.StaticDevice",
+    "otp_static.StaticToken",
 )
 # Columns that hold a secret, a credential or ciphertext: no admin may show them.
 SECRET_FIELDS = frozenset(

@@ -27,9 +27,10 @@ from consent.models import AccessToken
 from consent.scopes import PERSON_SCOPES
 from consent.services import grant_authorize
 from personal_data.services import record_create
-from tests.conftest import purchase_data
+from tests.conftest import PASSWORD, purchase_data
 from tests.consent.conftest import make_app
 from tests.routes import Route, all_routes
+from tests.twofactor import two_factor_on
 from vendors.models import Alert, Application, Membership, Organisation
 from vendors.recalls import recall_match, recall_publish
 
@@ -167,9 +168,18 @@ def _token(application: Application, *, grant: Any = None, user: Any = None, sco
     return raw
 
 
+# Pages that only answer a form to someone in the middle of a two-step sign-in ("pending": bob's
+# right password given, his code not yet) or with it turned on ("two_step": bob signed in).
+TWO_STEP_PERSONAS = {
+    "login-code": "pending",
+    "two-factor-disable": "two_step",
+    "two-factor-backup-codes": "two_step",
+}
+
+
 @pytest.fixture
 def world(
-    alice: Any, vendor_staff: Any, auditor: Any, shop_app: Application, shop_org: Organisation
+    alice: Any, bob: Any, vendor_staff: Any, auditor: Any, shop_app: Application, shop_org: Organisation
 ) -> World:
     cache.clear()  # a fresh allowance for the throttles and rate limits
     record = record_create(owner=alice, category="purchases", data=purchase_data())
@@ -192,8 +202,13 @@ def world(
     recall_match(recall_id=recall.pk)
     person_token = _token(shop_app, grant=grant, user=alice, scope=" ".join(PERSON_SCOPES))
     recall_token = _token(recall_app, scope="recalls:publish")
+    two_factor_on(bob)
+    pending = _client()
+    assert pending.post("/accounts/login/", {"username": bob.email, "password": PASSWORD}).status_code == 302
     clients = {
         "anonymous": _client(),
+        "pending": pending,
+        "two_step": _client(bob),
         "portal": _client(alice),
         "consent": _client(alice),
         "accounts": _client(alice),
@@ -221,6 +236,8 @@ def world(
 
 
 def _persona(route: Route, package: str) -> str:
+    if route.name in TWO_STEP_PERSONAS:
+        return TWO_STEP_PERSONAS[route.name]
     if route.pattern.startswith("api/v1/recalls"):
         return "recalls"
     if route.pattern.startswith("api/v1/ledger"):
