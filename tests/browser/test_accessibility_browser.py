@@ -324,6 +324,7 @@ def _two_step(pages: Pages, auditor: User) -> None:
     page.get_by_role("button", name="Turn on").click()
     page.get_by_role("alert").first.wait_for()
     pages.check(page, "two-factor-setup-refused")
+    page.wait_for_timeout(1100)  # django-otp's wait after a wrong code (1 s after the first)
     page.get_by_label("Code from your authenticator app").fill(code_from_secret(secret))
     page.get_by_role("button", name="Turn on").click()
     page.get_by_role("heading", name="Your backup codes").wait_for()
