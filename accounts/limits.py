@@ -100,12 +100,19 @@ def _count_address_failure(sender: object, request: Any = None, **kwargs: Any) -
         limit_count(request, _address_limit(request))
 
 
+def _pause(wait: int) -> str:
+    if wait < 60:
+        return f"{wait} second{'s' if wait != 1 else ''}"
+    minutes = -(-wait // 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
 def too_many_attempts(request: HttpRequest, *, wait: int, reason: str) -> HttpResponse:
     """A 429 page saying why and for how long (Retry-After in seconds)."""
     response = render(
         request,
         "accounts/locked_out.html",
-        {"reason": reason, "minutes": max(1, -(-wait // 60))},
+        {"reason": reason, "pause": _pause(wait)},
         status=429,
     )
     response["Retry-After"] = str(wait)

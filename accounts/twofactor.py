@@ -115,6 +115,15 @@ class CodeCheck:
     wait: int = 0  # django-otp's throttle refused to check: seconds to wait
 
 
+def code_wait(device: TOTPDevice) -> int:
+    """Seconds django-otp still refuses to check this device's codes after wrong ones (0: none)."""
+    allowed, details = device.verify_is_allowed()
+    if allowed:
+        return 0
+    until = (details or {}).get("locked_until")
+    return max(1, int((until - timezone.now()).total_seconds()) + 1) if until else 1
+
+
 def code_verify(*, user: User, code: str) -> CodeCheck:
     """Check a code from the authenticator, or else one backup code (spent when it matches).
 
@@ -124,10 +133,7 @@ def code_verify(*, user: User, code: str) -> CodeCheck:
     device = totp_device(user)
     if device is None:
         return CodeCheck(ok=False)
-    allowed, details = device.verify_is_allowed()
-    if not allowed:
-        until = (details or {}).get("locked_until")
-        wait = max(1, int((until - timezone.now()).total_seconds())) if until else 1
+    if wait := code_wait(device):
         return CodeCheck(ok=False, wait=wait)
     with transaction.atomic():
         if _totp_verify(device, code):

@@ -14,6 +14,7 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_http_methods
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -23,6 +24,7 @@ from accounts.permissions import account_holder_required, signed_in_user
 from accounts.reauth import recent_password_required
 from accounts.twofactor import (
     backup_codes_left,
+    code_wait,
     totp_device,
     totp_secret_text,
     totp_setup,
@@ -101,12 +103,19 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
             return redirect("two-factor-setup")
     form = ConfirmSetupForm(request.POST if request.method == "POST" else None)
     if form.is_bound and form.is_valid():
-        codes = two_factor_enable(user=user, device=device, code=form.cleaned_data["code"])
-        if codes is not None:
+        if wait := code_wait(device):  # django-otp pauses checking after a wrong code
+            form.add_error(
+                "code",
+                f"Wait {wait} second{pluralize(wait)} after a wrong code, then type the code shown now.",
+            )
+        elif (
+            codes := two_factor_enable(user=user, device=device, code=form.cleaned_data["code"])
+        ) is not None:
             return _page(request, "accounts/two_factor_codes.html", {"codes": codes, "new": True})
-        form.add_error(
-            "code", "That code is not right. Check that the app shows vrm, and type the code shown now."
-        )
+        else:
+            form.add_error(
+                "code", "That code is not right. Check that the app shows vrm, and type the code shown now."
+            )
     context = {"form": form, "qr": _qr_svg(device), "secret": totp_secret_text(device)}
     return _page(request, "accounts/two_factor_setup.html", context, status=400 if form.errors else 200)
 

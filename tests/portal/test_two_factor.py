@@ -384,3 +384,17 @@ def test_the_admin_never_shows_the_secret(alice: User, operator: User) -> None:
         assert client.get(path).status_code == 404
     page = client.get(f"/admin/accounts/user/{alice.pk}/change/").content.decode()
     assert device.key not in page and codes[0] not in page
+
+
+def test_a_right_code_straight_after_a_wrong_one_is_told_to_wait_not_called_wrong(
+    client: Client, auditor: User
+) -> None:
+    client.force_login(auditor)  # a fresh sign-in counts as a recent password
+    client.get("/account/two-factor/setup/")
+    device = TOTPDevice.objects.get(user=auditor)
+    right = code_for(device)
+    wrong = client.post("/account/two-factor/setup/", {"code": "000000" if right != "000000" else "111111"})
+    assert "That code is not right" in wrong.content.decode()
+    page = client.post("/account/two-factor/setup/", {"code": right}).content.decode()
+    assert "Wait 1 second after a wrong code" in page and "That code is not right" not in page
+    assert not two_factor_enabled(auditor)
