@@ -6,15 +6,17 @@ auditor.selectors and never join to users or records, so no personal content can
 
 from __future__ import annotations
 
-import time
+import base64
+import secrets
 
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.permissions import auditor_required
-from audit.services import ledger_verify
+from audit.services import SigningKeyUnknown, VerifyResult, ledger_verify
 from auditor import selectors
 from auditor.exports import (
     ACTIVITY_COLUMNS,
@@ -30,9 +32,13 @@ from auditor.exports import (
     grant_shape,
 )
 from auditor.forms import VerifyForm
+from auditor.report import verification_report, verification_report_sign
 from consent.selectors import grants_audit_facts
 
 PAGE_SIZE = 50
+# Signed reports of the last few runs, kept in the session until downloaded or pushed out.
+REPORTS_KEPT = 5
+REPORTS_SESSION_KEY = "audit_reports"
 
 
 def _bad_filters(form: FilterForm) -> HttpResponse:
@@ -56,13 +62,41 @@ def portal(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST":
         if form.is_valid():
-            started = time.perf_counter()
-            context["result"] = ledger_verify(outside_checkpoint=form.cleaned_data["checkpoint"])
-            context["seconds"] = time.perf_counter() - started
+            result = ledger_verify(outside_checkpoint=form.cleaned_data["checkpoint"])
+            context["result"] = result
+            context["root_b64"] = base64.b64encode(result.root_hash).decode() if result.root_hash else ""
+            context["report"] = _report_keep(request, result)
         else:
             status = 400
     context["status"] = selectors.ledger_status()
     return render(request, "audit/portal.html", context, status=status)
+
+
+def _report_keep(request: HttpRequest, result: VerifyResult) -> dict[str, str]:
+    """Sign the report of this run and keep it in the session for download; say how it went."""
+    verified_at = timezone.now()
+    document = verification_report(result=result, verified_at=verified_at, auditor_id=str(request.user.pk))
+    try:
+        compact = verification_report_sign(document)
+    except SigningKeyUnknown as exc:
+        return {"error": str(exc)}
+    token = secrets.token_urlsafe(12)
+    name = f"ledger-verification-{verified_at:%Y%m%dT%H%M%SZ}.jws"
+    kept = list(request.session.get(REPORTS_SESSION_KEY, []))[-(REPORTS_KEPT - 1) :]
+    request.session[REPORTS_SESSION_KEY] = [*kept, {"token": token, "name": name, "jws": compact}]
+    return {"token": token, "name": name}
+
+
+@auditor_required
+@require_GET
+def report_download(request: HttpRequest, token: str) -> HttpResponse:
+    """Download a signed verification report made in this session."""
+    for kept in request.session.get(REPORTS_SESSION_KEY, []):
+        if secrets.compare_digest(kept["token"], token):
+            response = HttpResponse(kept["jws"], content_type="application/jose")
+            response["Content-Disposition"] = f'attachment; filename="{kept["name"]}"'
+            return response
+    raise Http404("That report is no longer kept: verify again to get a new one.")
 
 
 @auditor_required

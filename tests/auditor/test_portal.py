@@ -139,13 +139,13 @@ def auditor_client(auditor: Any) -> Client:
     return client
 
 
-def _audit_urls(grant_id: str) -> list[str]:
-    """Every URL of the `audit` namespace, parameters filled in with a real grant id."""
+def _audit_urls(grant_id: str, report: str = "no-such-report") -> list[str]:
+    """Every URL of the `audit` namespace, parameters filled in with a real grant id and report token."""
     _, resolver = get_resolver().namespace_dict["audit"]
     urls = []
     for pattern in resolver.url_patterns:
         assert isinstance(pattern, URLPattern), "the audit URLconf is expected to be flat"
-        kwargs = {name: grant_id for name in pattern.pattern.converters}
+        kwargs = {name: report if name == "token" else grant_id for name in pattern.pattern.converters}
         urls.append(reverse(f"audit:{pattern.name}", kwargs=kwargs))
     return urls
 
@@ -188,7 +188,9 @@ def test_other_roles_are_refused_everywhere(scenario: Scenario, persona: str, re
 
 
 def test_an_auditor_may_open_every_page_and_export(scenario: Scenario, auditor_client: Client) -> None:
-    for url in _audit_urls(G_SHOP_ALICE):
+    auditor_client.post(reverse("audit:portal"), {"checkpoint": ""})
+    report = auditor_client.session["audit_reports"][-1]["token"]
+    for url in _audit_urls(G_SHOP_ALICE, report):
         assert auditor_client.get(url).status_code == 200, url
 
 
@@ -232,7 +234,8 @@ def test_verify_now_reports_an_intact_ledger(scenario: Scenario, auditor_client:
     assert response.context["result"].ok
     body = response.content.decode()
     assert "The ledger is intact." in body
-    assert f"Checked {LedgerEntry.objects.count()} entries and 1 checkpoint in" in body
+    assert f"{LedgerEntry.objects.count()} sealed entries read and hashed again" in body
+    assert "1 checkpoint: root recomputed, signature verified" in body
 
 
 def test_verify_now_needs_the_csrf_token(scenario: Scenario, auditor: Any) -> None:
