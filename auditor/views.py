@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import secrets
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
@@ -34,11 +36,17 @@ from auditor.exports import (
 from auditor.forms import VerifyForm
 from auditor.report import verification_report, verification_report_sign
 from consent.selectors import grants_audit_facts
+from vendors.selectors import VendorName, vendor_names
 
 PAGE_SIZE = 50
 # Signed reports of the last few runs, kept in the session until downloaded or pushed out.
 REPORTS_KEPT = 5
 REPORTS_SESSION_KEY = "audit_reports"
+
+
+def _names(rows: Iterable[Mapping[str, Any]], key: str) -> dict[str, VendorName]:
+    """Name the vendors of a page's rows (organisation and app), by the id the ledger holds."""
+    return vendor_names(actor_ids={row[key] for row in rows if row.get(key)})
 
 
 def _bad_filters(form: FilterForm) -> HttpResponse:
@@ -110,7 +118,11 @@ def grants(request: HttpRequest) -> HttpResponse:
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     # Purpose, end and the vendor's name come from the grant itself (never anything about the person).
     facts = grants_audit_facts(grant_ids=[row["grant_id"] for row in page])
-    return render(request, "audit/grants.html", {"form": form, "page": page, "facts": facts})
+    return render(
+        request,
+        "audit/grants.html",
+        {"form": form, "page": page, "facts": facts, "names": _names(page, "vendor")},
+    )
 
 
 @auditor_required
@@ -120,13 +132,16 @@ def grant_detail(request: HttpRequest, grant_id: str) -> HttpResponse:
     if not selectors.grant_known(grant_id=grant_id):
         raise Http404("The ledger has no entry for that grant.")
     accesses = selectors.grant_accesses(grant_id=grant_id)
+    changes = selectors.grant_changes(grant_id=grant_id)
+    page = Paginator(accesses, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "audit/grant_detail.html",
         {
             "grant_id": grant_id,
-            "changes": selectors.grant_changes(grant_id=grant_id),
-            "page": Paginator(accesses, PAGE_SIZE).get_page(request.GET.get("page")),
+            "changes": changes,
+            "page": page,
+            "names": _names([*changes, *page], "actor_id"),
         },
     )
 
@@ -139,13 +154,16 @@ def activity(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, "audit/activity.html", {"form": form}, status=400)
     rows = selectors.activity_by_day(**form.filters())
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    anomalies = selectors.activity_anomalies(**form.filters())
     return render(
         request,
         "audit/activity.html",
         {
             "form": form,
-            "anomalies": selectors.activity_anomalies(**form.filters()),
-            "page": Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page")),
+            "anomalies": anomalies,
+            "page": page,
+            "names": vendor_names(actor_ids={row["vendor"] for row in page} | {a.vendor for a in anomalies}),
         },
     )
 
@@ -159,7 +177,8 @@ def entries(request: HttpRequest) -> HttpResponse:
         return render(request, "audit/entries.html", {"form": form}, status=400)
     rows = selectors.entry_list(**form.filters())
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "audit/entries.html", {"form": form, "page": page})
+    names = _names(page, "actor_id")
+    return render(request, "audit/entries.html", {"form": form, "page": page, "names": names})
 
 
 @auditor_required

@@ -413,7 +413,7 @@ def test_flag_thresholds_and_time_range(scenario: Scenario) -> None:
     # The spike is measured against the 14 days before it, even outside the filtered range.
     assert _flags(date_from=day(15)) == {("spike", SHOP, day(15), 40, "")}
     assert _flags(date_from=day(16)) == set()
-    assert _flags(vendor=PHARMA) == set()
+    assert _flags(vendors=[PHARMA]) == set()
     assert _flags(spike_factor=8) == _flags() - {("spike", SHOP, day(15), 40, "")}
 
 
