@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from django.core.paginator import Paginator
@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts.permissions import auditor_required
 from audit.services import SigningKeyUnknown, VerifyResult, ledger_verify
 from auditor import selectors
+from auditor.charts import day_chart, grant_chart
 from auditor.exports import (
     ACTIVITY_COLUMNS,
     ENTRY_COLUMNS,
@@ -47,6 +48,16 @@ REPORTS_SESSION_KEY = "audit_reports"
 def _names(rows: Iterable[Mapping[str, Any]], key: str) -> dict[str, VendorName]:
     """Name the vendors of a page's rows (organisation and app), by the id the ledger holds."""
     return vendor_names(actor_ids={row[key] for row in rows if row.get(key)})
+
+
+def _label(names: Mapping[str, VendorName]) -> Callable[[str], str]:
+    def label(actor_id: str) -> str:
+        name = names.get(actor_id)
+        if name is None:
+            return actor_id
+        return f"{name.organisation} · {name.app}" if name.app else name.organisation
+
+    return label
 
 
 def _bad_filters(form: FilterForm) -> HttpResponse:
@@ -118,10 +129,16 @@ def grants(request: HttpRequest) -> HttpResponse:
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     # Purpose, end and the vendor's name come from the grant itself (never anything about the person).
     facts = grants_audit_facts(grant_ids=[row["grant_id"] for row in page])
+    filters = form.filters()
+    counts = selectors.grants_by_vendor(
+        vendors=filters["vendors"], date_from=filters["date_from"], date_to=filters["date_to"]
+    )
+    counts = [row for row in counts if not filters["status"] or row["status"] == filters["status"]]
+    chart = grant_chart(rows=counts, label=_label(vendor_names(actor_ids={row["vendor"] for row in counts})))
     return render(
         request,
         "audit/grants.html",
-        {"form": form, "page": page, "facts": facts, "names": _names(page, "vendor")},
+        {"form": form, "page": page, "facts": facts, "names": _names(page, "vendor"), "chart": chart},
     )
 
 
@@ -156,12 +173,30 @@ def activity(request: HttpRequest) -> HttpResponse:
     rows = selectors.activity_by_day(**form.filters())
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     anomalies = selectors.activity_anomalies(**form.filters())
+    # One row per vendor and day, counted in the database: the charts draw from these.
+    daily = [{**row, "accesses": row["reads"] + row["writes"] + row["checks"]} for row in rows]
+    label = _label(vendor_names(actor_ids={row["vendor"] for row in daily}))
+    # Both charts over the same days, so an auditor can read one against the other.
+    newest = max((row["day"] for row in daily), default=None)
+    span = {"first": form.cleaned_data["date_from"], "last": form.cleaned_data["date_to"] or newest}
     return render(
         request,
         "audit/activity.html",
         {
             "form": form,
             "anomalies": anomalies,
+            "charts": [
+                chart
+                for chart in (
+                    day_chart(
+                        title="Accesses per vendor per day", rows=daily, value="accesses", label=label, **span
+                    ),
+                    day_chart(
+                        title="Refusals per vendor per day", rows=daily, value="denied", label=label, **span
+                    ),
+                )
+                if chart is not None
+            ],
             "page": page,
             "names": vendor_names(actor_ids={row["vendor"] for row in page} | {a.vendor for a in anomalies}),
         },

@@ -200,7 +200,7 @@ def _person(pages: Pages, alice: User, world: dict[str, Any]) -> None:
             b"Green Grocer,Oat Milk,7390044001501,1,2.19,EUR,2026-01-05,false\n",
         }
     )
-    page.get_by_label("For a CSV file: what it holds").select_option(label="Purchases")
+    page.get_by_label("What a CSV file holds").select_option(label="Purchases")
     page.get_by_role("button", name="Check the file").click()
     page.wait_for_load_state()
     pages.check(page, "import-preview")

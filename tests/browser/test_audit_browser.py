@@ -75,7 +75,8 @@ def test_auditor_verifies_the_ledger_and_filters_grants(page: Any, auditor: Any,
     page.get_by_role("button", name="Verify now").click()
     result = page.get_by_role("status")
     assert "The ledger is intact." in result.inner_text()
-    assert "Checked 4 entries and 1 checkpoint" in result.inner_text()
+    assert "4 sealed entries read and hashed again" in result.inner_text()
+    assert "1 checkpoint: root recomputed, signature verified" in result.inner_text()
     screenshot(page, "audit-overview")
 
     page.get_by_role("navigation", name="Audit sections").get_by_role("link", name="Grants").click()
