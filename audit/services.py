@@ -7,9 +7,10 @@ back together. The sealer takes no lock that appends need (docs/ledger.md, "Seal
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -370,6 +371,13 @@ class VerifyResult:
     unsealed: int = 0
     # The tree size of the outside checkpoint proved consistent, when one was given.
     outside_size: int | None = None
+    # The newest checkpoint's tree size and root as recomputed (0 and None before the first seal).
+    tree_size: int = 0
+    root_hash: bytes | None = None
+    # The keys the checked checkpoints verified under, oldest first: (kid, note key id in hex, count).
+    signers: tuple[tuple[str, str, int], ...] = ()
+    # How long the run took; not part of what was found.
+    seconds: float = field(default=0.0, compare=False)
 
     @property
     def empty(self) -> bool:
@@ -385,6 +393,7 @@ class _Tally:
     entries: int = 0
     checkpoints: int = 0
     outside_size: int | None = None
+    signers: dict[bytes, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -424,7 +433,7 @@ def _sealed_chunks(size: int, chunk_size: int) -> Iterator[list[tuple[Any, ...]]
         )
 
 
-def _check_checkpoint(cp: tuple[Any, ...], tree: CompactRange, previous: int, chain: _KeyChain) -> None:
+def _check_checkpoint(cp: tuple[Any, ...], tree: CompactRange, previous: int, chain: _KeyChain) -> bytes:
     tree_size, root_hash, compact_range, note, signature, key_id = cp
     root = tree.root()
     where = f"checkpoint at tree size {tree_size}"
@@ -448,6 +457,7 @@ def _check_checkpoint(cp: tuple[Any, ...], tree: CompactRange, previous: int, ch
             why = f"{why} (the key history is empty: run seal_ledger once to register the configured key)"
         raise _Problem(f"{where}: {why}")
     chain.checkpoint(where, signer)
+    return signer
 
 
 def _verify(tally: _Tally, chunk_size: int, on_progress: Progress | None) -> tuple[int, bytes]:
@@ -489,7 +499,8 @@ def _verify(tally: _Tally, chunk_size: int, on_progress: Progress | None) -> tup
             tree.append(digest)
             tally.entries = tree.size
             while cp is not None and cp[0] == tree.size:
-                _check_checkpoint(cp, tree, previous, chain)
+                signer = _check_checkpoint(cp, tree, previous, chain)
+                tally.signers[signer] = tally.signers.get(signer, 0) + 1
                 tally.checkpoints += 1
                 previous = tree.size
                 cp = next(pending, None)
@@ -616,6 +627,7 @@ def ledger_verify(
     `outside_checkpoint` (a signed note kept outside the database), also prove the database's
     tree consistent with it. Gaps in entry ids come back as warnings.
     """
+    started = time.perf_counter()
     tally = _Tally()
     unsealed = LedgerEntry.objects.filter(leaf__isnull=True).count()
     warnings = tuple(_id_gap_warnings())
@@ -631,6 +643,8 @@ def ledger_verify(
             first_problem=str(problem),
             warnings=warnings,
             unsealed=unsealed,
+            signers=_signers(tally),
+            seconds=time.perf_counter() - started,
         )
     return VerifyResult(
         tally.entries > 0,
@@ -639,4 +653,16 @@ def ledger_verify(
         warnings=warnings,
         unsealed=unsealed,
         outside_size=tally.outside_size,
+        tree_size=size,
+        root_hash=root if size else None,
+        signers=_signers(tally),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _signers(tally: _Tally) -> tuple[tuple[str, str, int], ...]:
+    origin = ledger.origin()
+    return tuple(
+        (jwk_thumbprint(public_raw), ledger.key_id(name=origin, public_raw=public_raw).hex(), count)
+        for public_raw, count in tally.signers.items()
     )

@@ -23,6 +23,7 @@ from audit.ledger import rfc3339
 from audit.models import LedgerEntry
 from auditor.selectors import ENTRY_FIELDS, GrantStatus
 from core.formats import csv_cell
+from vendors.selectors import vendor_actor_ids, vendor_directory
 
 CHUNK_SIZE = 2000
 # The same shapes ledger_append accepts, so a filter can only ever name an id or a code.
@@ -46,20 +47,45 @@ _in_range = (
 )
 
 
+def _vendor_choices(current: str) -> list[tuple[str, Any]]:
+    """Organisations and their apps by name, each mapping to the id the ledger holds."""
+    choices: list[tuple[str, Any]] = [("", "All vendors")]
+    known = {""}
+    for org in vendor_directory():
+        group = [(org.organisation_id, f"{org.organisation}: all its apps")]
+        group += [(client_id, f"{org.organisation}: {name}") for client_id, name in org.apps]
+        known.update(value for value, _ in group)
+        choices.append((org.organisation, group))
+    if current not in known:
+        # A link may name an id no organisation holds any more (or never did): keep it selectable.
+        choices.append((current, f"{current} (as recorded in the ledger)"))
+    return choices
+
+
 class FilterForm(forms.Form):
-    """Vendor and time range, common to every filter form."""
+    """Vendor and time range, common to every filter form.
+
+    `vendor` is an organisation id (the organisation and all its apps) or an id as the ledger
+    holds it (a client id); the page offers it as a select of names.
+    """
 
     vendor = forms.CharField(
         label="Vendor",
         required=False,
         max_length=64,
         validators=[_id],
-        help_text="The vendor's client or organisation id, as in the ledger.",
+        widget=forms.Select,
+        help_text="An organisation stands for all its apps.",
     )
     date_from = forms.DateField(label="From", required=False, widget=DateInput, validators=_in_range)
     date_to = forms.DateField(
         label="To", required=False, widget=DateInput, validators=_in_range, help_text="Inclusive."
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        current = str(self.data.get("vendor", "")) if self.is_bound else ""
+        self.fields["vendor"].widget.choices = _vendor_choices(current)  # type: ignore[attr-defined]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -69,8 +95,14 @@ class FilterForm(forms.Form):
         return cleaned
 
     def filters(self) -> dict[str, Any]:
-        """Return the cleaned values as keyword arguments for a portal selector."""
-        return dict(self.cleaned_data)
+        """Return the cleaned values as keyword arguments for a portal selector.
+
+        The vendor becomes the ledger actor ids it stands for (`vendors`).
+        """
+        filters = dict(self.cleaned_data)
+        vendor = filters.pop("vendor", "")
+        filters["vendors"] = vendor_actor_ids(vendor_id=vendor) if vendor else []
+        return filters
 
 
 class GrantFilterForm(FilterForm):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
@@ -116,7 +116,7 @@ def _for_grant(kinds: tuple[str, ...] | None = None) -> QuerySet[LedgerEntry]:
 
 def grant_list(
     *,
-    vendor: str = "",
+    vendors: Sequence[str] = (),
     status: str = "",
     scope: str = "",
     date_from: dt.date | None = None,
@@ -154,8 +154,8 @@ def grant_list(
             )
         )
     )
-    if vendor:
-        grants = grants.filter(vendor=vendor)
+    if vendors:
+        grants = grants.filter(vendor__in=vendors)
     if status:
         grants = grants.filter(status=status)
     if scope:
@@ -206,7 +206,7 @@ def grant_known(*, grant_id: str) -> bool:
 def entry_list(
     *,
     kind: str = "",
-    vendor: str = "",
+    vendors: Sequence[str] = (),
     subject: str = "",
     grant_id: str = "",
     outcome: str = "",
@@ -217,8 +217,8 @@ def entry_list(
     entries = LedgerEntry.objects.all()
     if kind:
         entries = entries.filter(kind=kind)
-    if vendor:
-        entries = entries.filter(actor_id=vendor, actor_type__in=VENDOR_ACTOR_TYPES)
+    if vendors:
+        entries = entries.filter(actor_id__in=vendors, actor_type__in=VENDOR_ACTOR_TYPES)
     if subject:
         entries = entries.filter(subject=subject)
     if grant_id:
@@ -239,9 +239,10 @@ _READ = Q(kind=Kind.ACCESS_READ, outcome=ALLOWED)
 _DENIED = Q(kind=Kind.ACCESS_DENIED) | Q(outcome=DENIED)
 
 
-def _vendor_entries(*, vendor: str) -> QuerySet[LedgerEntry]:
+def _vendor_entries(*, vendors: Sequence[str]) -> QuerySet[LedgerEntry]:
+    """Entries a vendor made; only those of these actor ids, when given."""
     entries = LedgerEntry.objects.filter(actor_type__in=VENDOR_ACTOR_TYPES)
-    return entries.filter(actor_id=vendor) if vendor else entries
+    return entries.filter(actor_id__in=vendors) if vendors else entries
 
 
 class DayCounts(TypedDict):
@@ -253,14 +254,14 @@ class DayCounts(TypedDict):
 
 
 def activity_by_day(
-    *, vendor: str = "", date_from: dt.date | None = None, date_to: dt.date | None = None
+    *, vendors: Sequence[str] = (), date_from: dt.date | None = None, date_to: dt.date | None = None
 ) -> QuerySet[WithAnnotations[LedgerEntry, DayCounts], Mapping[str, Any]]:
     """Return per vendor and day: reads, writes, checks, records disclosed and denied requests.
 
     Rows hold vendor, day, reads, writes, checks, records and denied; newest day first. A read
     that was refused counts as denied, not as a read.
     """
-    entries = _vendor_entries(vendor=vendor).filter(Q(kind__in=ACCESS_KINDS) | Q(outcome=DENIED))
+    entries = _vendor_entries(vendors=vendors).filter(Q(kind__in=ACCESS_KINDS) | Q(outcome=DENIED))
     entries = _within(entries, "created_at", date_from, date_to)
     return (
         entries.values(vendor=F("actor_id"), day=TruncDate("created_at"))
@@ -286,9 +287,9 @@ class Anomaly:
 
 
 def _denied_flags(
-    vendor: str, date_from: dt.date | None, date_to: dt.date | None, threshold: int
+    vendors: Sequence[str], date_from: dt.date | None, date_to: dt.date | None, threshold: int
 ) -> list[Anomaly]:
-    rows = activity_by_day(vendor=vendor, date_from=date_from, date_to=date_to).filter(denied__gt=threshold)
+    rows = activity_by_day(vendors=vendors, date_from=date_from, date_to=date_to).filter(denied__gt=threshold)
     return [
         Anomaly(
             kind="denied",
@@ -305,11 +306,16 @@ def _denied_flags(
 
 
 def _spike_flags(
-    vendor: str, date_from: dt.date | None, date_to: dt.date | None, factor: int, minimum: int, window: int
+    vendors: Sequence[str],
+    date_from: dt.date | None,
+    date_to: dt.date | None,
+    factor: int,
+    minimum: int,
+    window: int,
 ) -> list[Anomaly]:
     since = None if date_from is None else date_from - dt.timedelta(days=window)
     daily = (
-        _within(_vendor_entries(vendor=vendor).filter(_READ), "created_at", since, date_to)
+        _within(_vendor_entries(vendors=vendors).filter(_READ), "created_at", since, date_to)
         .values(vendor=F("actor_id"), day=TruncDate("created_at"))
         .annotate(reads=Count("id"))
         .order_by()
@@ -340,14 +346,16 @@ def _spike_flags(
     return flags
 
 
-def _after_end_flags(vendor: str, date_from: dt.date | None, date_to: dt.date | None) -> list[Anomaly]:
+def _after_end_flags(
+    vendors: Sequence[str], date_from: dt.date | None, date_to: dt.date | None
+) -> list[Anomaly]:
     ended = (
         LedgerEntry.objects.filter(grant_id=OuterRef("grant_id"), kind__in=GRANT_END_KINDS)
         .order_by("created_at", "id")
         .values("created_at")[:1]
     )
     late = (
-        _vendor_entries(vendor=vendor)
+        _vendor_entries(vendors=vendors)
         .filter(_READ)
         .exclude(grant_id="")
         .annotate(ended_at=Subquery(ended))
@@ -381,7 +389,7 @@ def _after_end_flags(vendor: str, date_from: dt.date | None, date_to: dt.date | 
 
 def activity_anomalies(
     *,
-    vendor: str = "",
+    vendors: Sequence[str] = (),
     date_from: dt.date | None = None,
     date_to: dt.date | None = None,
     denied_threshold: int = DENIED_THRESHOLD,
@@ -398,8 +406,49 @@ def activity_anomalies(
     - reads under a grant after its grant.revoked or grant.expired entry.
     """
     flags = [
-        *_denied_flags(vendor, date_from, date_to, denied_threshold),
-        *_spike_flags(vendor, date_from, date_to, spike_factor, spike_min_reads, spike_window_days),
-        *_after_end_flags(vendor, date_from, date_to),
+        *_denied_flags(vendors, date_from, date_to, denied_threshold),
+        *_spike_flags(vendors, date_from, date_to, spike_factor, spike_min_reads, spike_window_days),
+        *_after_end_flags(vendors, date_from, date_to),
     ]
     return sorted(flags, key=lambda flag: (flag.day, flag.kind, flag.vendor), reverse=True)
+
+
+# --- charts ----------------------------------------------------------------------------------
+
+
+class VendorGrantCounts(TypedDict):
+    vendor: str
+    status: str
+    grants: int
+
+
+def grants_by_vendor(
+    *, vendors: Sequence[str] = (), date_from: dt.date | None = None, date_to: dt.date | None = None
+) -> list[VendorGrantCounts]:
+    """Count grants per vendor and status, in the database: one row per vendor and status.
+
+    A grant is counted from its grant.created entry (one per grant); its vendor and status are
+    worked out as grant_list does. The time range selects grants by when they were created.
+    """
+    latest = _for_grant(GRANT_KINDS).order_by("-created_at", "-id")
+    vendor_actor = _for_grant().filter(actor_type__in=VENDOR_ACTOR_TYPES).order_by("id")
+    created = _within(
+        LedgerEntry.objects.filter(kind=Kind.GRANT_CREATED).exclude(grant_id=""),
+        "created_at",
+        date_from,
+        date_to,
+    )
+    rows = created.annotate(
+        vendor=Coalesce(Subquery(vendor_actor.values("actor_id")[:1]), Value("")),
+        latest_kind=Subquery(latest.values("kind")[:1]),
+    ).annotate(
+        status=Case(
+            When(latest_kind=Kind.GRANT_REVOKED, then=Value(GrantStatus.REVOKED)),
+            When(latest_kind=Kind.GRANT_EXPIRED, then=Value(GrantStatus.EXPIRED)),
+            default=Value(GrantStatus.ACTIVE),
+        )
+    )
+    if vendors:
+        rows = rows.filter(vendor__in=vendors)
+    counted = rows.values("vendor", "status").annotate(grants=Count("grant_id", distinct=True)).order_by()
+    return [VendorGrantCounts(vendor=r["vendor"], status=r["status"], grants=r["grants"]) for r in counted]

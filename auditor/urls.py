@@ -6,6 +6,7 @@ app_name = "audit"
 
 urlpatterns = [
     path("", views.portal, name="portal"),
+    path("reports/<str:token>.jws", views.report_download, name="report"),
     path("grants/", views.grants, name="grants"),
     path("grants/export.csv", views.grants_export, {"fmt": "csv"}, name="grants-csv"),
     path("grants/export.json", views.grants_export, {"fmt": "json"}, name="grants-json"),

@@ -6,16 +6,21 @@ auditor.selectors and never join to users or records, so no personal content can
 
 from __future__ import annotations
 
-import time
+import base64
+import secrets
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.permissions import auditor_required
-from audit.services import ledger_verify
+from audit.services import SigningKeyUnknown, VerifyResult, ledger_verify
 from auditor import selectors
+from auditor.charts import day_chart, grant_chart
 from auditor.exports import (
     ACTIVITY_COLUMNS,
     ENTRY_COLUMNS,
@@ -30,9 +35,29 @@ from auditor.exports import (
     grant_shape,
 )
 from auditor.forms import VerifyForm
+from auditor.report import verification_report, verification_report_sign
 from consent.selectors import grants_audit_facts
+from vendors.selectors import VendorName, vendor_names
 
 PAGE_SIZE = 50
+# Signed reports of the last few runs, kept in the session until downloaded or pushed out.
+REPORTS_KEPT = 5
+REPORTS_SESSION_KEY = "audit_reports"
+
+
+def _names(rows: Iterable[Mapping[str, Any]], key: str) -> dict[str, VendorName]:
+    """Name the vendors of a page's rows (organisation and app), by the id the ledger holds."""
+    return vendor_names(actor_ids={row[key] for row in rows if row.get(key)})
+
+
+def _label(names: Mapping[str, VendorName]) -> Callable[[str], str]:
+    def label(actor_id: str) -> str:
+        name = names.get(actor_id)
+        if name is None:
+            return actor_id
+        return f"{name.organisation} · {name.app}" if name.app else name.organisation
+
+    return label
 
 
 def _bad_filters(form: FilterForm) -> HttpResponse:
@@ -56,13 +81,41 @@ def portal(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST":
         if form.is_valid():
-            started = time.perf_counter()
-            context["result"] = ledger_verify(outside_checkpoint=form.cleaned_data["checkpoint"])
-            context["seconds"] = time.perf_counter() - started
+            result = ledger_verify(outside_checkpoint=form.cleaned_data["checkpoint"])
+            context["result"] = result
+            context["root_b64"] = base64.b64encode(result.root_hash).decode() if result.root_hash else ""
+            context["report"] = _report_keep(request, result)
         else:
             status = 400
     context["status"] = selectors.ledger_status()
     return render(request, "audit/portal.html", context, status=status)
+
+
+def _report_keep(request: HttpRequest, result: VerifyResult) -> dict[str, str]:
+    """Sign the report of this run and keep it in the session for download; say how it went."""
+    verified_at = timezone.now()
+    document = verification_report(result=result, verified_at=verified_at, auditor_id=str(request.user.pk))
+    try:
+        compact = verification_report_sign(document)
+    except SigningKeyUnknown as exc:
+        return {"error": str(exc)}
+    token = secrets.token_urlsafe(12)
+    name = f"ledger-verification-{verified_at:%Y%m%dT%H%M%SZ}.jws"
+    kept = list(request.session.get(REPORTS_SESSION_KEY, []))[-(REPORTS_KEPT - 1) :]
+    request.session[REPORTS_SESSION_KEY] = [*kept, {"token": token, "name": name, "jws": compact}]
+    return {"token": token, "name": name}
+
+
+@auditor_required
+@require_GET
+def report_download(request: HttpRequest, token: str) -> HttpResponse:
+    """Download a signed verification report made in this session."""
+    for kept in request.session.get(REPORTS_SESSION_KEY, []):
+        if secrets.compare_digest(kept["token"], token):
+            response = HttpResponse(kept["jws"], content_type="application/jose")
+            response["Content-Disposition"] = f'attachment; filename="{kept["name"]}"'
+            return response
+    raise Http404("That report is no longer kept: verify again to get a new one.")
 
 
 @auditor_required
@@ -76,7 +129,17 @@ def grants(request: HttpRequest) -> HttpResponse:
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     # Purpose, end and the vendor's name come from the grant itself (never anything about the person).
     facts = grants_audit_facts(grant_ids=[row["grant_id"] for row in page])
-    return render(request, "audit/grants.html", {"form": form, "page": page, "facts": facts})
+    filters = form.filters()
+    counts = selectors.grants_by_vendor(
+        vendors=filters["vendors"], date_from=filters["date_from"], date_to=filters["date_to"]
+    )
+    counts = [row for row in counts if not filters["status"] or row["status"] == filters["status"]]
+    chart = grant_chart(rows=counts, label=_label(vendor_names(actor_ids={row["vendor"] for row in counts})))
+    return render(
+        request,
+        "audit/grants.html",
+        {"form": form, "page": page, "facts": facts, "names": _names(page, "vendor"), "chart": chart},
+    )
 
 
 @auditor_required
@@ -86,13 +149,16 @@ def grant_detail(request: HttpRequest, grant_id: str) -> HttpResponse:
     if not selectors.grant_known(grant_id=grant_id):
         raise Http404("The ledger has no entry for that grant.")
     accesses = selectors.grant_accesses(grant_id=grant_id)
+    changes = selectors.grant_changes(grant_id=grant_id)
+    page = Paginator(accesses, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "audit/grant_detail.html",
         {
             "grant_id": grant_id,
-            "changes": selectors.grant_changes(grant_id=grant_id),
-            "page": Paginator(accesses, PAGE_SIZE).get_page(request.GET.get("page")),
+            "changes": changes,
+            "page": page,
+            "names": _names([*changes, *page], "actor_id"),
         },
     )
 
@@ -105,13 +171,34 @@ def activity(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, "audit/activity.html", {"form": form}, status=400)
     rows = selectors.activity_by_day(**form.filters())
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    anomalies = selectors.activity_anomalies(**form.filters())
+    # One row per vendor and day, counted in the database: the charts draw from these.
+    daily = [{**row, "accesses": row["reads"] + row["writes"] + row["checks"]} for row in rows]
+    label = _label(vendor_names(actor_ids={row["vendor"] for row in daily}))
+    # Both charts over the same days, so an auditor can read one against the other.
+    newest = max((row["day"] for row in daily), default=None)
+    span = {"first": form.cleaned_data["date_from"], "last": form.cleaned_data["date_to"] or newest}
     return render(
         request,
         "audit/activity.html",
         {
             "form": form,
-            "anomalies": selectors.activity_anomalies(**form.filters()),
-            "page": Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page")),
+            "anomalies": anomalies,
+            "charts": [
+                chart
+                for chart in (
+                    day_chart(
+                        title="Accesses per vendor per day", rows=daily, value="accesses", label=label, **span
+                    ),
+                    day_chart(
+                        title="Refusals per vendor per day", rows=daily, value="denied", label=label, **span
+                    ),
+                )
+                if chart is not None
+            ],
+            "page": page,
+            "names": vendor_names(actor_ids={row["vendor"] for row in page} | {a.vendor for a in anomalies}),
         },
     )
 
@@ -125,7 +212,8 @@ def entries(request: HttpRequest) -> HttpResponse:
         return render(request, "audit/entries.html", {"form": form}, status=400)
     rows = selectors.entry_list(**form.filters())
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "audit/entries.html", {"form": form, "page": page})
+    names = _names(page, "actor_id")
+    return render(request, "audit/entries.html", {"form": form, "page": page, "names": names})
 
 
 @auditor_required

@@ -20,16 +20,14 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
-from jwcrypto import jwk, jws
 
-from audit.selectors import signing_key_by_kid, signing_key_jwk
-from audit.services import signing_key_use
+from audit.jws import document_sign, document_verify
 from consent.models import Grant, Receipt
 from consent.scopes import SCOPES
-from core.crypto import jwk_thumbprint
 from core.formats import rfc3339
 from personal_data.pseudonyms import pairwise_subject
 
+RECEIPT_TYP = "vrm-receipt+jws"
 RECEIPT_VERSION = "vrm-receipt/1 (Kantara CR v1.1, ISO/IEC TS 27560)"
 SCHEMA_PATH = Path(__file__).with_name("receipt.schema.json")
 TERMINATION = {
@@ -50,11 +48,6 @@ def history_from(grant: Grant) -> str | None:
     if grant.history_months is None:
         return None
     return months_before(timezone.now().date(), grant.history_months).isoformat()
-
-
-@lru_cache(maxsize=4)
-def _jwk(pem: str) -> jwk.JWK:
-    return jwk.JWK.from_pem(pem.encode())
 
 
 def receipt_document(*, grant: Grant, event: str, number: int) -> dict[str, Any]:
@@ -123,15 +116,7 @@ def receipt_document(*, grant: Grant, event: str, number: int) -> dict[str, Any]
 
 def receipt_sign(document: dict[str, Any]) -> str:
     """Sign a receipt with the configured key (refused unless it is in the key history)."""
-    signing = signing_key_use()
-    token = jws.JWS(json.dumps(document, sort_keys=True, separators=(",", ":")).encode())
-    kid = jwk_thumbprint(signing.public_raw())
-    token.add_signature(
-        _jwk(signing.private_pem()),
-        alg="EdDSA",
-        protected=json.dumps({"alg": "EdDSA", "typ": "vrm-receipt+jws", "kid": kid}),
-    )
-    return token.serialize(compact=True)
+    return document_sign(document, typ=RECEIPT_TYP)
 
 
 def receipt_verify(compact: str, public_key: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -140,16 +125,7 @@ def receipt_verify(compact: str, public_key: dict[str, Any] | None = None) -> di
     Without public_key (a JWK), take the key its header's `kid` names from the key history, so a
     receipt signed before a rotation verifies under the key that signed it.
     """
-    token = jws.JWS()
-    token.deserialize(compact)
-    if public_key is None:
-        kid = token.jose_header.get("kid")
-        public_raw = signing_key_by_kid(kid=kid) if isinstance(kid, str) else None
-        if public_raw is None or not isinstance(kid, str):
-            raise jws.InvalidJWSSignature(f"the receipt's key id {kid!r} is not in the key history")
-        public_key = signing_key_jwk(public_raw, kid)
-    token.verify(jwk.JWK(**public_key), alg="EdDSA")
-    return json.loads(token.payload)
+    return document_verify(compact, public_key)
 
 
 def receipt_issue(*, grant: Grant, event: str) -> Receipt:

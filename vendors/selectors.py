@@ -110,3 +110,68 @@ def application_usage(*, applications: list[Application], days: int = USAGE_DAYS
             rows.append(UsageDay(day=day, grants=made.get((app.pk, day), 0), calls=calls, errors=errors))
         usage.append(ApplicationUsage(application=app, live_grants=live.get(app.pk, 0), days=rows))
     return usage
+
+
+# --- vendors as auditors name them -----------------------------------------------------------
+# The ledger names a vendor by the id that acted: an app's client id (actor type "client") or
+# its organisation's id ("vendor_org"). Auditors pick and read vendors by name instead.
+
+
+@dataclass(frozen=True)
+class VendorName:
+    organisation: str
+    app: str = ""  # empty when the id is the organisation's own
+
+
+@dataclass(frozen=True)
+class VendorChoice:
+    organisation_id: str
+    organisation: str
+    apps: list[tuple[str, str]]  # (client id, app name), by name
+
+
+def vendor_directory() -> list[VendorChoice]:
+    """Return every organisation with its apps' client ids and names, by name."""
+    apps: dict[uuid.UUID, list[tuple[str, str]]] = {}
+    for org_id, client_id, name in Application.objects.order_by("name", "client_id").values_list(
+        "organisation_id", "client_id", "name"
+    ):
+        apps.setdefault(org_id, []).append((client_id, name))
+    return [
+        VendorChoice(organisation_id=str(pk), organisation=name, apps=apps.get(pk, []))
+        for pk, name in Organisation.objects.order_by("name", "pk").values_list("pk", "name")
+    ]
+
+
+def vendor_actor_ids(*, vendor_id: str) -> list[str]:
+    """Return the ledger actor ids a vendor filter stands for.
+
+    An organisation's id stands for itself and every client id of its apps; any other id (a
+    client id, or an id the ledger holds for a vendor since deleted) stands for itself.
+    """
+    try:
+        org_id = uuid.UUID(vendor_id)
+    except ValueError:
+        return [vendor_id]
+    clients = Application.objects.filter(organisation_id=org_id).order_by("client_id")
+    return [vendor_id, *clients.values_list("client_id", flat=True)]
+
+
+def vendor_names(*, actor_ids: Iterable[str]) -> dict[str, VendorName]:
+    """Return the names behind ledger actor ids (client ids and organisation ids) that still exist."""
+    ids = set(actor_ids)
+    names = {
+        client_id: VendorName(organisation=org, app=app)
+        for client_id, app, org in Application.objects.filter(client_id__in=ids).values_list(
+            "client_id", "name", "organisation__name"
+        )
+    }
+    org_ids = []
+    for actor_id in ids - set(names):
+        try:
+            org_ids.append(uuid.UUID(actor_id))
+        except ValueError:
+            continue
+    for pk, name in Organisation.objects.filter(pk__in=org_ids).values_list("pk", "name"):
+        names[str(pk)] = VendorName(organisation=name)
+    return names

@@ -26,7 +26,7 @@ from audit.services import (
     ledger_seal,
     ledger_verify,
 )
-from core.crypto import verify_signature
+from core.crypto import jwk_thumbprint, verify_signature
 from core.keys import signing_key
 from personal_data.pseudonyms import ledger_pseudonym, person_subject
 from tests.audit.conftest import LEDGER_TABLES, append, postgres_only
@@ -374,8 +374,23 @@ def test_proof_endpoints_answer_bad_requests_with_problems(
 def test_verify_ledger_exits_0_when_intact(sealed_ledger: list[LedgerEntry], capsys: Any) -> None:
     append(2)  # unsealed entries are pending, not a problem
     call_command("verify_ledger")
-    assert "ledger intact: 30 entries, 3 checkpoints" in capsys.readouterr().out
-    assert ledger_verify() == VerifyResult(ok=True, entries=30, checkpoints=3, unsealed=2)
+    out = capsys.readouterr().out
+    newest = LedgerCheckpoint.objects.get(tree_size=30)
+    assert "ledger intact: 30 entries, 3 checkpoints" in out
+    assert (
+        f"newest checkpoint: tree size 30, root {base64.b64encode(bytes(newest.root_hash)).decode()}" in out
+    )
+    assert f"signed under key {bytes(newest.key_id).hex()} " in out
+    result = ledger_verify()
+    assert result == VerifyResult(
+        ok=True,
+        entries=30,
+        checkpoints=3,
+        unsealed=2,
+        tree_size=30,
+        root_hash=bytes(newest.root_hash),
+        signers=((jwk_thumbprint(signing_key().public_raw()), bytes(newest.key_id).hex(), 3),),
+    )
 
 
 @pytest.mark.django_db

@@ -139,13 +139,13 @@ def auditor_client(auditor: Any) -> Client:
     return client
 
 
-def _audit_urls(grant_id: str) -> list[str]:
-    """Every URL of the `audit` namespace, parameters filled in with a real grant id."""
+def _audit_urls(grant_id: str, report: str = "no-such-report") -> list[str]:
+    """Every URL of the `audit` namespace, parameters filled in with a real grant id and report token."""
     _, resolver = get_resolver().namespace_dict["audit"]
     urls = []
     for pattern in resolver.url_patterns:
         assert isinstance(pattern, URLPattern), "the audit URLconf is expected to be flat"
-        kwargs = {name: grant_id for name in pattern.pattern.converters}
+        kwargs = {name: report if name == "token" else grant_id for name in pattern.pattern.converters}
         urls.append(reverse(f"audit:{pattern.name}", kwargs=kwargs))
     return urls
 
@@ -188,7 +188,9 @@ def test_other_roles_are_refused_everywhere(scenario: Scenario, persona: str, re
 
 
 def test_an_auditor_may_open_every_page_and_export(scenario: Scenario, auditor_client: Client) -> None:
-    for url in _audit_urls(G_SHOP_ALICE):
+    auditor_client.post(reverse("audit:portal"), {"checkpoint": ""})
+    report = auditor_client.session["audit_reports"][-1]["token"]
+    for url in _audit_urls(G_SHOP_ALICE, report):
         assert auditor_client.get(url).status_code == 200, url
 
 
@@ -232,7 +234,8 @@ def test_verify_now_reports_an_intact_ledger(scenario: Scenario, auditor_client:
     assert response.context["result"].ok
     body = response.content.decode()
     assert "The ledger is intact." in body
-    assert f"Checked {LedgerEntry.objects.count()} entries and 1 checkpoint in" in body
+    assert f"{LedgerEntry.objects.count()} sealed entries read and hashed again" in body
+    assert "1 checkpoint: root recomputed, signature verified" in body
 
 
 def test_verify_now_needs_the_csrf_token(scenario: Scenario, auditor: Any) -> None:
@@ -410,7 +413,7 @@ def test_flag_thresholds_and_time_range(scenario: Scenario) -> None:
     # The spike is measured against the 14 days before it, even outside the filtered range.
     assert _flags(date_from=day(15)) == {("spike", SHOP, day(15), 40, "")}
     assert _flags(date_from=day(16)) == set()
-    assert _flags(vendor=PHARMA) == set()
+    assert _flags(vendors=[PHARMA]) == set()
     assert _flags(spike_factor=8) == _flags() - {("spike", SHOP, day(15), 40, "")}
 
 
@@ -557,3 +560,82 @@ def test_login_page_is_where_auditors_start(db: Any, auditor: Any) -> None:
     response = client.post("/accounts/login/?next=/audit/", {"username": auditor.email, "password": PASSWORD})
     assert response.status_code == 302
     assert client.get(response["Location"]).status_code == 200
+
+
+# --- charts ----------------------------------------------------------------------------------
+
+
+def _chart_counts(chart: Any) -> dict[tuple[str, dt.date], int]:
+    return {
+        (series.name, day_): n
+        for day_, counts, _ in chart.table
+        for series, n in zip(chart.series, counts, strict=True)
+        if n
+    }
+
+
+def _counted_in_python(allowed: bool) -> dict[tuple[str, dt.date], int]:
+    """The same numbers, counted entry by entry: what the charts must equal."""
+    expected: dict[tuple[str, dt.date], int] = {}
+    for entry in LedgerEntry.objects.filter(actor_type__in=[CLIENT, ORG]):
+        refused = entry.kind == K.ACCESS_DENIED or entry.outcome == "denied"
+        access = entry.kind in (K.ACCESS_READ, K.ACCESS_WRITE, K.ACCESS_CHECK) and not refused
+        if access if allowed else refused:
+            key = (entry.actor_id, entry.created_at.date())
+            expected[key] = expected.get(key, 0) + 1
+    return expected
+
+
+def test_activity_charts_equal_the_counts(scenario: Scenario, auditor_client: Client) -> None:
+    response = auditor_client.get("/audit/activity/")
+    accesses, refusals = response.context["charts"]
+    assert accesses.title == "Accesses per vendor per day" and refusals.title == "Refusals per vendor per day"
+    assert _chart_counts(accesses) == _counted_in_python(allowed=True)
+    assert _chart_counts(refusals) == _counted_in_python(allowed=False)
+    assert _chart_counts(refusals) == {(SHOP, day(3)): 12, (PHARMA, day(4)): 10}
+    assert accesses.last == day(15) and accesses.total == sum(_counted_in_python(allowed=True).values())
+    body = response.content.decode()
+    # Each bar says what it is; the numbers are also a table.
+    assert f"<title>{day(3):%Y-%m-%d}: {SHOP}, 12</title>" in body
+    assert "The numbers, day by day" in body
+
+
+def test_activity_charts_follow_the_filters(scenario: Scenario, auditor_client: Client) -> None:
+    response = auditor_client.get(
+        "/audit/activity/?vendor=org-pharma&date_from=2026-03-03&date_to=2026-03-05"
+    )
+    (accesses, refusals) = response.context["charts"]
+    assert (accesses.first, accesses.last) == (day(2), day(4))
+    assert _chart_counts(accesses) == {(PHARMA, day(n)): 3 for n in (2, 3, 4)}
+    assert _chart_counts(refusals) == {(PHARMA, day(4)): 10}
+
+
+def test_grants_per_vendor_equal_the_grant_list(
+    scenario: Scenario, auditor_client: Client, django_assert_num_queries: Any
+) -> None:
+    with django_assert_num_queries(1):  # counted in the database, not entry by entry
+        counts = selectors.grants_by_vendor()
+    assert sorted((r["vendor"], r["status"], r["grants"]) for r in counts) == [
+        (SHOP, "active", 1),
+        (SHOP, "revoked", 1),
+        (PHARMA, "expired", 1),
+    ]
+    chart = auditor_client.get("/audit/grants/").context["chart"]
+    assert [(row.name, row.counts, row.total) for row in chart.rows] == [
+        (SHOP, [1, 1, 0], 2),
+        (PHARMA, [0, 0, 1], 1),
+    ]
+    listed = selectors.grant_list()
+    assert chart.total == listed.count()
+    revoked = auditor_client.get("/audit/grants/?status=revoked").context["chart"]
+    assert [(row.name, row.total) for row in revoked.rows] == [(SHOP, 1)]
+
+
+def test_both_activity_charts_cover_the_same_days(scenario: Scenario, auditor_client: Client) -> None:
+    accesses, refusals = auditor_client.get("/audit/activity/").context["charts"]
+    # Refusals stop on day 4, accesses on day 15: both charts still end on day 15.
+    assert (
+        (accesses.first, accesses.last)
+        == (refusals.first, refusals.last)
+        == (day(15) - dt.timedelta(29), day(15))
+    )

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import time_machine
 from django.db import transaction
+from django.utils import timezone
 
 from audit.models import LedgerEntry
 from audit.services import ledger_append, ledger_seal
+from consent.services import grant_authorize
 from personal_data.pseudonyms import person_subject
 from personal_data.services import record_create
 from tests.audit.conftest import ledger_wipe
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import ARTIFACTS, screenshot
 from tests.conftest import PASSWORD, purchase_data
+from tests.consent.conftest import make_app
+from vendors.models import Organisation
 
 pytestmark = pytest.mark.django_db(transaction=True)
 K = LedgerEntry.Kind
@@ -69,7 +75,8 @@ def test_auditor_verifies_the_ledger_and_filters_grants(page: Any, auditor: Any,
     page.get_by_role("button", name="Verify now").click()
     result = page.get_by_role("status")
     assert "The ledger is intact." in result.inner_text()
-    assert "Checked 4 entries and 1 checkpoint" in result.inner_text()
+    assert "4 sealed entries read and hashed again" in result.inner_text()
+    assert "1 checkpoint: root recomputed, signature verified" in result.inner_text()
     screenshot(page, "audit-overview")
 
     page.get_by_role("navigation", name="Audit sections").get_by_role("link", name="Grants").click()
@@ -96,3 +103,85 @@ def test_audit_pages_fit_a_phone_screen(page: Any, auditor: Any, sealed_grants: 
         # Wide tables scroll inside their own box; the page itself must not scroll sideways.
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path
     screenshot(page, "audit-entries-phone")
+
+
+@pytest.fixture
+def busy_ledger(alice: Any, bob: Any) -> Iterator[dict[str, Any]]:
+    """Two organisations, three apps, real grants and two weeks of reads and refusals, sealed."""
+    shop = Organisation.objects.create(
+        name="Acme Shop", website="https://acme.example", privacy_contact="privacy@acme.example"
+    )
+    pharmacy = Organisation.objects.create(
+        name="Green Pharmacy", website="https://green.example", privacy_contact="privacy@green.example"
+    )
+    shop_app = make_app(shop, name="Acme online store")
+    loyalty = make_app(shop, name="Acme loyalty card", secret="loyal-" + "z" * 40)
+    refills = make_app(pharmacy, name="Refill reminders", secret="refill-" + "w" * 40)
+    grants = [
+        grant_authorize(person=alice, application=shop_app, scopes=["purchases:read"], duration_days=30),
+        grant_authorize(person=bob, application=shop_app, scopes=["purchases:read"], duration_days=30),
+        grant_authorize(person=alice, application=loyalty, scopes=["purchases:read"], duration_days=30),
+        grant_authorize(person=alice, application=refills, scopes=["prescriptions:read"], duration_days=30),
+    ]
+    today = timezone.now().replace(hour=12, minute=0, second=0, microsecond=0)
+    for n in range(14, 0, -1):
+        with time_machine.travel(today - dt.timedelta(days=n), tick=False), transaction.atomic():
+            for grant, reads in ((grants[0], 3 + n % 4), (grants[1], 1), (grants[2], n % 3), (grants[3], 2)):
+                for _ in range(reads):
+                    ledger_append(
+                        kind=K.ACCESS_READ,
+                        actor_type="client",
+                        actor_id=grant.application.client_id,
+                        subject=person_subject(grant.person),
+                        grant_id=str(grant.pk),
+                        scopes=grant.scopes,
+                        record_count=2,
+                    )
+            if n % 5 == 0:
+                for _ in range(n // 2):
+                    ledger_append(
+                        kind=K.ACCESS_DENIED,
+                        actor_type="client",
+                        actor_id=loyalty.client_id,
+                        subject=person_subject(alice),
+                        grant_id=str(grants[2].pk),
+                        scopes=["prescriptions:read"],
+                        outcome="denied",
+                        reason="insufficient_scope",
+                    )
+    ledger_seal()
+    yield {"shop": shop, "pharmacy": pharmacy, "apps": [shop_app, loyalty, refills], "grants": grants}
+    ledger_wipe()
+
+
+FITS = """() => ({
+  page: document.documentElement.scrollWidth <= window.innerWidth,
+  tables: Array.from(document.querySelectorAll(".table-wrap"))
+    .filter((wrap) => wrap.scrollWidth > wrap.clientWidth + 1)
+    .map((wrap) => `${wrap.getAttribute("aria-label")}: ${wrap.scrollWidth} > ${wrap.clientWidth}`),
+})"""
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_audit_pages_fit_the_window(page: Any, auditor: Any, busy_ledger: dict[str, Any], width: int) -> None:
+    page.set_viewport_size({"width": width, "height": 900})
+    _log_in(page, auditor.email)
+    grant = busy_ledger["grants"][0]
+    pages = {
+        "overview": "/audit/",
+        "grants": "/audit/grants/",
+        "grant": f"/audit/grants/{grant.pk}/",
+        "activity": "/audit/activity/",
+        "entries": "/audit/entries/",
+    }
+    for name, path in pages.items():
+        page.goto(path)
+        if name == "overview":
+            page.get_by_role("button", name="Verify now").click()
+            page.wait_for_load_state()
+        fits = page.evaluate(FITS)
+        screenshot(page, f"audit-{name}-{width}")
+        # The first screenful too: a long page shrinks to nothing in a full-page image.
+        page.screenshot(path=str(ARTIFACTS / f"audit-{name}-{width}-top.png"))
+        # No sideways scroll, neither of the page nor of a table inside it.
+        assert fits == {"page": True, "tables": []}, (path, fits)

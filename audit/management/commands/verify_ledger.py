@@ -1,3 +1,4 @@
+import base64
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
@@ -49,6 +50,12 @@ class Command(BaseCommand):
             )
             raise SystemExit(1)
         self.stdout.write(f"ledger intact: {result.entries} entries, {result.checkpoints} checkpoints")
+        if result.root_hash is not None:
+            root = base64.b64encode(result.root_hash).decode()
+            self.stdout.write(f"newest checkpoint: tree size {result.tree_size}, root {root}")
+        for kid, key_id, count in result.signers:
+            self.stdout.write(f"signed under key {key_id} (kid {kid}): {count} checkpoints")
+        self.stdout.write(f"took {result.seconds:.2f} s")
         if result.outside_size is not None:
             self.stdout.write(
                 f"consistent with the checkpoint given (tree size {result.outside_size}; "
