@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts.permissions import auditor_required
 from audit.services import SigningKeyUnknown, VerifyResult, ledger_verify
 from auditor import selectors
-from auditor.charts import day_chart, grant_chart
+from auditor.charts import grant_chart
 from auditor.exports import (
     ACTIVITY_COLUMNS,
     ENTRY_COLUMNS,
@@ -37,6 +37,7 @@ from auditor.exports import (
 from auditor.forms import VerifyForm
 from auditor.report import verification_report, verification_report_sign
 from consent.selectors import grants_audit_facts
+from core.charts import day_chart
 from vendors.selectors import VendorName, vendor_names
 
 PAGE_SIZE = 50

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.http import Http404
 from django.utils import timezone
@@ -24,6 +24,7 @@ from audit.selectors import entries_for_subject
 from consent.models import Grant
 from consent.scopes import SCOPES
 from consent.selectors import grants_for_person
+from core.charts import DayChart, day_chart
 from personal_data.pseudonyms import ledger_pseudonym
 from vendors.models import Application
 from vendors.selectors import applications_by_client_id
@@ -390,108 +391,41 @@ def activity_page(
 
 # The chart: requests per vendor per day.
 
-PALETTE = ("#1f6f5c", "#2f6fb3", "#b3541e", "#7d3c98", "#8a6d00", "#a61e4d")
-OTHERS_COLOUR = "#5f6b7a"
 CHART_DAYS = 30
 
 
-@dataclass
-class ChartSeries:
-    name: str
-    colour: str
-    total: int
-
-
-@dataclass
-class ChartBar:
-    day: dt.date
-    x: int
-    segments: list[tuple[int, int, str, str]]  # (y, height, colour, title)
-    total: int
-    label: str = ""  # the first and last days, and the first of each month clear of them
-
-
-@dataclass
-class Chart:
-    days: list[dt.date]
-    series: list[ChartSeries]
-    bars: list[ChartBar]
-    table: list[tuple[dt.date, list[int], int]]
-    width: int
-    height: int
-    peak: int
-    first: dt.date
-    last: dt.date
-
-
-def activity_chart(*, person: User, filters: ActivityFilters, names: Names) -> Chart | None:
+def activity_chart(*, person: User, filters: ActivityFilters, names: Names) -> DayChart | None:
     """Requests by vendor apps per day over the filtered dates (the last 30 days by default)."""
     today = timezone.localdate()
     last = min(filters.until or today, today)
     first = filters.since or last - dt.timedelta(days=CHART_DAYS - 1)
-    first = max(first, last - dt.timedelta(days=365))
     if first > last:
         return None
-    window = ActivityFilters(vendor=filters.vendor, since=first, until=last)
+    window = ActivityFilters(
+        vendor=filters.vendor, since=max(first, last - dt.timedelta(days=365)), until=last
+    )
     rows = list(
         _filtered(person, window, names)
         .filter(kind__startswith="access.", actor_type=LedgerEntry.ActorType.CLIENT)
         .order_by()
         .annotate(day=TruncDate("created_at"))
-        .values("day", "actor_id")
+        .values("day", vendor=F("actor_id"))
         .annotate(n=Count("id"))
     )
-    if not rows:
-        return None
-    wanted = {row["actor_id"] for row in rows} - set(names.apps)
+    wanted = {row["vendor"] for row in rows} - set(names.apps)
     apps = {**names.apps, **(applications_by_client_id(wanted) if wanted else {})}
-    label = {
-        c: (_app_label(apps[c]) if c in apps else "A vendor app that no longer exists")
-        for c in {r["actor_id"] for r in rows}
-    }
-    totals: dict[str, int] = {}
-    for row in rows:
-        totals[label[row["actor_id"]]] = totals.get(label[row["actor_id"]], 0) + row["n"]
-    ranked = sorted(totals, key=lambda name: (-totals[name], name))
-    shown = ranked[: len(PALETTE)]
-    series = [ChartSeries(name, PALETTE[i], totals[name]) for i, name in enumerate(shown)]
-    if len(ranked) > len(shown):
-        series.append(
-            ChartSeries("Other vendors", OTHERS_COLOUR, sum(totals[n] for n in ranked[len(shown) :]))
-        )
-    index = {s.name: i for i, s in enumerate(series)}
-    days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
-    counts = {day: [0] * len(series) for day in days}
-    for row in rows:
-        name = label[row["actor_id"]]
-        slot = index.get(name, len(series) - 1)
-        if row["day"] in counts:
-            counts[row["day"]][slot] += row["n"]
-    peak = max(sum(c) for c in counts.values()) or 1
-    bar_w, gap, plot_h, top = 14, 4, 160, 10
-    bars = []
-    for n, day in enumerate(days):
-        y = top + plot_h
-        segments = []
-        for slot, count in enumerate(counts[day]):
-            if count:
-                h = max(1, round(count * plot_h / peak))
-                y -= h
-                segments.append((y, h, series[slot].colour, f"{day:%-d %b}: {series[slot].name}, {count:,}"))
-        edge = n in (0, len(days) - 1)
-        clear = min(n, len(days) - 1 - n) >= 4
-        tick = f"{day:%-d %b}" if edge or (day.day == 1 and clear) else ""
-        bars.append(ChartBar(day, 40 + n * (bar_w + gap), segments, sum(counts[day]), tick))
-    return Chart(
-        days=days,
-        series=series,
-        bars=bars,
-        table=[(day, counts[day], sum(counts[day])) for day in days if sum(counts[day])],
-        width=40 + len(days) * (bar_w + gap) + 10,
-        height=top + plot_h + 24,
-        peak=peak,
-        first=first,
+
+    def label(client_id: str) -> str:
+        return _app_label(apps[client_id]) if client_id in apps else "A vendor app that no longer exists"
+
+    return day_chart(
+        title="Requests by vendors per day",
+        rows=rows,
+        value="n",
+        label=label,
+        first=window.since,
         last=last,
+        unit="request",
     )
 
 

@@ -154,7 +154,7 @@ def test_the_chart_counts_requests_per_vendor_per_day(client: Any, alice: Any, s
     assert "Requests by vendors per day" in page
     assert "Acme Shop (Shop app): 3 requests" in page
     table = page.split("The numbers, day by day")[1]
-    assert re.search(r"<td>3</td><td>3</td></tr>", table)
+    assert re.search(r'<td class="num">3</td><td class="num">3</td></tr>', table)
 
 
 def test_an_app_that_is_gone_is_still_told_plainly(client: Any, alice: Any, shop_app: Any) -> None:
