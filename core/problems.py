@@ -134,22 +134,19 @@ def body_limit_check(request: HttpRequest, limit: int = 1024 * 1024) -> None:
         raise RequestTooLarge()
 
 
+def _problem_json(status: int, title: str, detail: str) -> HttpResponse:
+    from django.http import JsonResponse
+
+    body = {"type": problem_type(status), "title": title, "status": status, "detail": detail}
+    return JsonResponse(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
+
+
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """404 for the whole site: problem+json under /api/, the HTML page elsewhere."""
-    from django.http import JsonResponse
     from django.views.defaults import page_not_found
 
     if request.path.startswith("/api/"):
-        return JsonResponse(
-            {
-                "type": problem_type(404),
-                "title": "Not found",
-                "status": 404,
-                "detail": "There is no such resource.",
-            },
-            status=404,
-            content_type=PROBLEM_CONTENT_TYPE,
-        )
+        return _problem_json(404, "Not found", "There is no such resource.")
     return page_not_found(request, exception)
 
 
@@ -158,18 +155,9 @@ def server_error(request: HttpRequest) -> HttpResponse:
 
     Nothing here may touch the database or the request's user: either may be what failed.
     """
-    from django.http import JsonResponse
     from django.views.defaults import server_error as html_server_error
 
     if request.path.startswith("/api/"):
-        return JsonResponse(
-            {
-                "type": problem_type(500),
-                "title": "Internal server error",
-                "status": 500,
-                "detail": "Something went wrong on the server. Try again later.",
-            },
-            status=500,
-            content_type=PROBLEM_CONTENT_TYPE,
-        )
+        detail = "Something went wrong on the server. Try again later."
+        return _problem_json(500, "Internal server error", detail)
     return html_server_error(request)
