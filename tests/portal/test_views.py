@@ -447,3 +447,12 @@ def test_dashboard_says_what_vendors_can_see(client: Client, person: Any) -> Non
     page = client.get("/dashboard/").content.decode()
     assert "Corner Shop" in page and "<li>2 purchases</li>" in page and "<li>preferences</li>" in page
     assert "/revoke/" in page
+
+
+def test_records_of_another_person_never_count_as_already_stored(
+    client: Client, person: Any, bob: Any
+) -> None:
+    same = dict(zip(HEADER.strip().split(","), GOOD_ROW.strip().split(","), strict=True))
+    record_create(owner=bob, category="purchases", data={**same, "is_gift": False, "quantity": 1})
+    page = _upload(client, HEADER + GOOD_ROW).content.decode()
+    assert "Already in your store" not in page and "New to your store:" in page
