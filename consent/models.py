@@ -161,3 +161,22 @@ class IDToken(AbstractIDToken):
 
     class Meta(AbstractIDToken.Meta):
         swappable = "OAUTH2_PROVIDER_ID_TOKEN_MODEL"
+
+
+class TermsChoice(models.Model):
+    """The MyTerms agreements a person proffers, and whether a grant may go ahead without one.
+
+    Not sealed: it names only roster ids and organisation ids, no personal content, and the
+    consent page must read it even while the person's store is locked (docs/consent.md).
+    """
+
+    person = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="terms_choice"
+    )
+    proffered = models.JSONField(default=list)  # roster ids, most preferred first
+    per_vendor = models.JSONField(default=dict)  # organisation id -> roster id
+    allow_without_terms = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"terms of {self.person_id}"

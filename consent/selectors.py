@@ -13,7 +13,7 @@ from django.utils import timezone
 from oauth2_provider.models import get_application_model
 
 from accounts.models import User
-from consent.models import Grant, Receipt
+from consent.models import Grant, Receipt, TermsChoice
 from consent.receipts import history_from
 from consent.scopes import SCOPES
 from consent.types import OAuthApplication
@@ -157,3 +157,15 @@ def grants_live_count(*, application_ids: list[Any]) -> dict[Any, int]:
         .annotate(live=Count("id"))
     )
     return {row["application_id"]: row["live"] for row in rows}
+
+
+def terms_choice_get(*, person: User) -> TermsChoice:
+    """Return the person's MyTerms choice; unsaved defaults (nothing proffered) if none yet."""
+    return TermsChoice.objects.filter(person=person).first() or TermsChoice(person=person)
+
+
+def terms_vendor_ids(*, person: User) -> set[uuid.UUID]:
+    """Return the ids of the organisations the person has ever granted anything to."""
+    return set(
+        Grant.objects.filter(person=person).values_list("application__organisation_id", flat=True).distinct()
+    )

@@ -7,7 +7,7 @@ revoking or ending a grant deletes every token issued under it in that transacti
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -15,9 +15,11 @@ from django.utils import dateformat, timezone
 
 from accounts.models import User
 from audit.services import ledger_append
-from consent.models import AccessToken, AuthorizationCode, Grant, RefreshToken
+from consent.models import AccessToken, AuthorizationCode, Grant, RefreshToken, TermsChoice
 from consent.receipts import history_from, receipt_issue
 from consent.scopes import PERSON_SCOPES, SCOPES, SENSITIVE_SCOPES
+from consent.selectors import terms_vendor_ids
+from consent.terms import AGREEMENTS
 from consent.types import OAuthApplication
 from personal_data.categories import RECORD_CATEGORIES
 from personal_data.keys import StoreLocked
@@ -480,3 +482,36 @@ def grants_shares_fill(*, person: User) -> int:
                 _share_fill(grant, person)
             filled += 1
     return filled
+
+
+@transaction.atomic
+def terms_choice_update(
+    *,
+    person: User,
+    proffered: Sequence[str],
+    per_vendor: Mapping[str, str],
+    allow_without_terms: bool,
+) -> TermsChoice:
+    """Save the agreements the person proffers, in order, and their per-vendor choices.
+
+    Raise ValidationError (and change nothing) for an unknown agreement, one listed twice, or
+    a vendor the person has never granted anything to.
+    """
+    problems: dict[str, list[str]] = {}
+    unknown = [a for a in [*proffered, *per_vendor.values()] if a not in AGREEMENTS]
+    if unknown:
+        problems["proffered"] = ["There is no agreement called " + ", ".join(sorted(set(unknown))) + "."]
+    elif len(set(proffered)) != len(proffered):
+        problems["proffered"] = ["Each agreement can have only one place in your list."]
+    known_vendors = {str(o) for o in terms_vendor_ids(person=person)}
+    if set(per_vendor) - known_vendors:
+        problems["per_vendor"] = ["You can only choose terms for vendors you have granted access to."]
+    if problems:
+        raise ValidationError(problems)
+    choice, _ = TermsChoice.objects.select_for_update().get_or_create(person=person)
+    choice.proffered = list(proffered)
+    choice.per_vendor = dict(per_vendor)
+    choice.allow_without_terms = allow_without_terms
+    choice.updated_at = timezone.now()
+    choice.save()
+    return choice

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portal import keyviews, twofactorviews, views
+from portal import keyviews, terms, twofactorviews, views
 
 urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
@@ -8,6 +8,11 @@ urlpatterns = [
     path("activity/<int:entry_id>/proof/", views.activity_proof, name="activity-proof"),
     path("alerts/", views.alerts, name="alerts"),
     path("alerts/<str:alert_id>/contact/", views.alert_contact, name="alert-contact"),
+    path("terms/", terms.terms_list, name="terms"),
+    path("terms/<slug:agreement_id>/", terms.terms_detail, name="terms-detail"),
+    path("terms/<slug:agreement_id>.json", terms.terms_detail_json, name="terms-detail-json"),
+    path(".well-known/myterms", terms.myterms_json, name="myterms-json"),
+    path("settings/terms/", terms.terms_settings, name="terms-settings"),
     path("data/preferences/", views.preferences, name="preferences"),
     path("data/import/", views.data_import, name="data-import"),
     path("data/import/<str:pending_id>/confirm/", views.data_import_confirm, name="data-import-confirm"),

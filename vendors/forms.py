@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from accounts.forms import SignupForm
 from accounts.models import User
 from consent.scopes import ORGANISATION_SCOPES, PERSON_SCOPES, SCOPES, Scope
+from consent.terms import ROSTER
 from vendors.models import Application, Organisation
 from vendors.services import PURPOSE_MAX_LENGTH
 
@@ -27,6 +28,15 @@ class StaffSignupForm(SignupForm):
         model = User
         fields = ("email",)
         labels = {"email": "Work e-mail address"}
+
+
+class TermsAcceptForm(forms.Form):
+    accepted_terms = forms.MultipleChoiceField(
+        choices=[(agreement.id, agreement.title) for agreement in ROSTER],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Agreements your organisation accepts",
+    )
 
 
 class OrganisationForm(forms.ModelForm):  # type: ignore[type-arg]

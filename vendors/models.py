@@ -111,6 +111,8 @@ class Organisation(models.Model):
     privacy_contact = models.EmailField()
     description = models.CharField(max_length=500, blank=True)
     verified = models.BooleanField(default=False)
+    # MyTerms roster ids (consent/terms.py) the organisation accepts; public.
+    accepted_terms = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

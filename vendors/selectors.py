@@ -175,3 +175,12 @@ def vendor_names(*, actor_ids: Iterable[str]) -> dict[str, VendorName]:
     for pk, name in Organisation.objects.filter(pk__in=org_ids).values_list("pk", "name"):
         names[str(pk)] = VendorName(organisation=name)
     return names
+
+
+def terms_accepted_by() -> dict[str, list[str]]:
+    """Map each organisation that accepts any MyTerms agreement to the agreement ids, for the roster JSON."""
+    return {
+        str(pk): accepted
+        for pk, accepted in Organisation.objects.order_by("pk").values_list("pk", "accepted_terms")
+        if accepted
+    }

@@ -20,6 +20,7 @@ from audit.models import LedgerEntry
 from audit.services import ledger_append
 from consent.scopes import ORGANISATION_SCOPES, PERSON_SCOPES, SCOPES, SENSITIVE_SCOPES
 from consent.services import application_tokens_withdraw
+from consent.terms import ROSTER
 from vendors.models import Application, Membership, Organisation, redirect_uri_problem
 from vendors.selectors import organisation_name_problem
 
@@ -65,6 +66,18 @@ def organisation_create(
             {"name": [organisation_name_problem(name=name) or "Choose another name."]}
         ) from None
     Membership.objects.create(user=staff, organisation=organisation)
+    return organisation
+
+
+@transaction.atomic
+def organisation_terms_accept(*, organisation: Organisation, agreement_ids: Iterable[str]) -> Organisation:
+    """Declare which MyTerms roster agreements the organisation accepts (in roster order)."""
+    wanted = set(agreement_ids)
+    known = [agreement.id for agreement in ROSTER]
+    if wanted - set(known):
+        raise ValidationError({"accepted_terms": ["Choose agreements from the MyTerms roster."]})
+    organisation.accepted_terms = [a for a in known if a in wanted]
+    organisation.save(update_fields=["accepted_terms"])
     return organisation
 
 

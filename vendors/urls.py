@@ -9,6 +9,7 @@ urlpatterns = [
     path("signup/sent/", views.signup_sent, name="signup_sent"),
     path("signup/confirm/<str:token>/", views.signup_confirm, name="signup_confirm"),
     path("organisation/new/", views.organisation_create, name="organisation_create"),
+    path("terms/", views.terms_accept, name="terms"),
     path("apps/new/", views.application_create, name="application_create"),
     path("apps/<str:client_id>/", views.application_detail, name="application"),
     path("recalls/new/", views.recall_create, name="recall_create"),

@@ -30,9 +30,16 @@ from accounts.permissions import signed_in_user, vendor_required
 from accounts.services import account_signup
 from accounts.signup import signup_request, signup_wait
 from consent.scopes import SCOPES, SENSITIVE_SCOPES
+from consent.terms import AGREEMENTS, ROSTER
 from core import crypto
 from vendors import services
-from vendors.forms import ApplicationForm, ApplicationRegisterForm, OrganisationForm, StaffSignupForm
+from vendors.forms import (
+    ApplicationForm,
+    ApplicationRegisterForm,
+    OrganisationForm,
+    StaffSignupForm,
+    TermsAcceptForm,
+)
 from vendors.models import Application, Organisation, Recall
 from vendors.recalls import bucket, recall_publish_and_match
 from vendors.selectors import USAGE_DAYS, ApplicationUsage, application_usage, organisation_for_staff
@@ -155,7 +162,30 @@ def portal(request: HttpRequest) -> HttpResponse:
             "recalls": recalls,
             "can_publish": organisation.verified and _recall_app(organisation) is not None,
             "usage_days": USAGE_DAYS,
+            "accepted_terms": [AGREEMENTS[a] for a in organisation.accepted_terms if a in AGREEMENTS],
         },
+    )
+
+
+@vendor_required
+@require_http_methods(["GET", "POST"])
+def terms_accept(request: HttpRequest) -> HttpResponse:
+    organisation = organisation_for_staff(user=_staff_user(request))
+    if organisation is None:
+        return redirect("vendors:portal")
+    form = TermsAcceptForm(request.POST or None, initial={"accepted_terms": organisation.accepted_terms})
+    if request.method == "POST":
+        if form.is_valid():
+            services.organisation_terms_accept(
+                organisation=organisation, agreement_ids=form.cleaned_data["accepted_terms"]
+            )
+            messages.success(request, "The agreements your organisation accepts are saved and published.")
+            return redirect("vendors:portal")
+    return render(
+        request,
+        "vendors/terms_form.html",
+        {"form": form, "organisation": organisation, "roster": ROSTER},
+        status=400 if form.is_bound and form.errors else 200,
     )
 
 

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from accounts.reauth import SESSION_KEY, WINDOW_SECONDS
 from audit.models import LedgerEntry
-from consent.models import Grant
+from consent.models import Grant, TermsChoice
 from consent.services import grant_authorize
 from personal_data.models import PendingImport
 from personal_data.selectors import preferences_get, records_for_owner
@@ -60,6 +60,11 @@ PUBLIC = {
     "login-code",
     "password_change",
     "password_reset_confirm",
+    # The MyTerms roster is public and read-only: tests/portal/test_terms.py.
+    "terms",
+    "terms-detail",
+    "terms-detail-json",
+    "myterms-json",
 }
 # Pages about one's own account that every role signing in at /accounts/login/ has, operators
 # aside: what each gets, by GET and POST, for an account without two-step sign-in.
@@ -106,6 +111,7 @@ OWNER: dict[str, Owner] = {
     "alerts": Owner(200, 200),
     "alert-contact": Owner(405, 302),
     "preferences": Owner(200, 302),
+    "terms-settings": Owner(200, 302, data=lambda w: {"place-sd-base": "1"}),
     "data-import": Owner(200, 200, data=_csv),
     "data-import-confirm": Owner(405, 302),
     "data-export": Owner(200, 200, reauth=True),
@@ -148,6 +154,7 @@ class World:
             LedgerEntry.objects.count(),
             records_for_owner(owner=self.alice, category="purchases"),
             preferences_get(owner=self.alice),
+            list(TermsChoice.objects.filter(person=self.alice).values_list("proffered", "per_vendor")),
             list(Grant.objects.filter(person=self.alice).values_list("pk", "status", "scopes", "ends_at")),
             list(PendingImport.objects.filter(owner=self.alice).values_list("pk", flat=True)),
             list(Alert.objects.filter(person=self.alice).values_list("pk", "read_at", "contact_grant")),

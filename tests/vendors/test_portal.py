@@ -103,6 +103,7 @@ def vendor_paths(client_id: str) -> list[str]:
         "application_secret_reset",
         "application_secret",
         "recall_create",
+        "terms",
     }, "a new vendor URL needs a place in this matrix"
     paths = []
     for name in names:

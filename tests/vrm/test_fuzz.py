@@ -231,6 +231,7 @@ def world(
         "uidb64": "MQ",
         "token": "set-password",
         "name": "vendors",
+        "agreement_id": "sd-base",
     }
     return World(clients=clients, kwargs=kwargs)
 

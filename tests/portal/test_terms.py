@@ -1,0 +1,190 @@
+"""MyTerms: the public roster, the person's choice of terms, and what vendors accept."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from accounts.models import User
+from consent.models import TermsChoice
+from consent.selectors import terms_choice_get
+from consent.services import grant_authorize
+from consent.terms import ROSTER
+from tests.consent.conftest import make_app
+from vendors.models import Application, Organisation
+from vendors.services import organisation_create
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def shop(alice: User) -> Application:
+    org = Organisation.objects.create(
+        name="Acme Shop", website="https://acme.example", privacy_contact="p@acme.example"
+    )
+    app = make_app(org)
+    grant_authorize(person=alice, application=app, scopes=["profile:read"], duration_days=30)
+    return app
+
+
+@pytest.fixture
+def vendor_org(vendor_staff: User) -> Organisation:
+    return organisation_create(
+        staff=vendor_staff,
+        name="Green Grocer",
+        website="https://grocer.example",
+        privacy_contact="p@grocer.example",
+    )
+
+
+def test_well_known_roster_has_exactly_the_contract_shape(client: Client, settings: Any) -> None:
+    response = client.get("/.well-known/myterms")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert "public" in response["Cache-Control"]
+    body = response.json()
+    assert set(body) == {"roster", "accepted_by"}
+    assert body["accepted_by"] == {}
+    assert [entry["id"] for entry in body["roster"]] == [a.id for a in ROSTER]
+    assert len(ROSTER) == 5
+    for entry in body["roster"]:
+        assert set(entry) == {"id", "version", "title", "summary", "url"}
+        assert all(isinstance(value, str) and value for value in entry.values())
+        assert entry["url"] == f"{settings.VRM_ISSUER}/terms/{entry['id']}/"
+
+
+def test_every_agreement_has_a_page_and_json(client: Client) -> None:
+    listing = client.get("/terms/")
+    assert listing.status_code == 200
+    for agreement in ROSTER:
+        assert f'href="/terms/{agreement.id}/"'.encode() in listing.content
+        page = client.get(f"/terms/{agreement.id}/")
+        assert page.status_code == 200
+        assert agreement.title in page.content.decode()
+        assert "public" in page["Cache-Control"]
+        as_json = client.get(f"/terms/{agreement.id}.json")
+        assert as_json.status_code == 200
+        body = as_json.json()
+        assert (body["id"], body["version"], body["title"]) == (
+            agreement.id,
+            agreement.version,
+            agreement.title,
+        )
+        assert body["may"] and body["may_not"]
+
+
+@pytest.mark.parametrize("path", ["/terms/no-such/", "/terms/no-such.json", "/terms/SD-BASE/"])
+def test_unknown_agreement_is_404(client: Client, path: str) -> None:
+    assert client.get(path).status_code == 404
+
+
+def test_settings_save_order_and_per_vendor_choice(client: Client, alice: User, shop: Application) -> None:
+    client.force_login(alice)
+    page = client.get("/settings/terms/")
+    assert page.status_code == 200
+    assert b"Acme Shop" in page.content
+    org = str(shop.organisation.pk)
+    response = client.post(
+        "/settings/terms/",
+        {"place-sd-no-ai-training": "1", "place-sd-base": "2", f"vendor-{org}": "sd-goods-services"},
+    )
+    assert response.status_code == 302
+    choice = terms_choice_get(person=alice)
+    assert choice.proffered == ["sd-no-ai-training", "sd-base"]
+    assert choice.per_vendor == {org: "sd-goods-services"}
+    assert choice.allow_without_terms is False  # the box was not posted
+
+
+def test_allow_without_terms_is_the_default(alice: User) -> None:
+    assert terms_choice_get(person=alice).allow_without_terms is True
+
+
+def test_another_person_cannot_see_or_change_them(
+    client: Client, alice: User, bob: User, shop: Application
+) -> None:
+    client.force_login(alice)
+    client.post("/settings/terms/", {"place-sd-base": "1", "allow_without_terms": "on"})
+    client.force_login(bob)
+    page = client.get("/settings/terms/")
+    assert b"Acme Shop" not in page.content  # bob has no grant with it
+    assert b'<option value="1" selected' not in page.content
+    # bob cannot set a choice for a vendor only alice knows
+    response = client.post("/settings/terms/", {f"vendor-{shop.organisation.pk}": "sd-base"})
+    assert response.status_code == 400
+    client.post("/settings/terms/", {"place-shared-intent": "1"})
+    assert terms_choice_get(person=alice).proffered == ["sd-base"]
+    assert terms_choice_get(person=bob).proffered == ["shared-intent"]
+
+
+def test_anonymous_is_sent_to_sign_in(client: Client) -> None:
+    response = client.post("/settings/terms/", {"place-sd-base": "1"})
+    assert response.status_code == 302
+    assert "/accounts/login/" in response["Location"]
+    assert not TermsChoice.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"place-sd-base": "1", "place-shared-intent": "1"},  # two at the same place
+        {"place-sd-base": "x"},
+        {"place-sd-base": "0"},
+        {"place-sd-base": "²"},
+        {"place-sd-base": "99"},
+        {"vendor-00000000-0000-0000-0000-000000000000": "sd-base"},
+        {"vendor-nonsense": "sd-base"},
+    ],
+)
+def test_malformed_input_is_400_and_changes_nothing(
+    client: Client, alice: User, shop: Application, body: dict[str, str]
+) -> None:
+    client.force_login(alice)
+    client.post("/settings/terms/", {"place-sd-base": "1", "allow_without_terms": "on"})
+    response = client.post("/settings/terms/", body)
+    assert response.status_code == 400
+    assert b'role="alert"' in response.content
+    choice = terms_choice_get(person=alice)
+    assert (choice.proffered, choice.per_vendor, choice.allow_without_terms) == (["sd-base"], {}, True)
+
+
+def test_unknown_agreement_for_a_vendor_is_400(client: Client, alice: User, shop: Application) -> None:
+    client.force_login(alice)
+    response = client.post("/settings/terms/", {f"vendor-{shop.organisation.pk}": "made-up"})
+    assert response.status_code == 400
+    assert not TermsChoice.objects.filter(person=alice).exists()
+
+
+def test_vendor_declares_accepted_terms_and_json_shows_it(
+    client: Client, vendor_staff: User, vendor_org: Organisation
+) -> None:
+    client.force_login(vendor_staff)
+    assert client.get("/vendor/terms/").status_code == 200
+    response = client.post("/vendor/terms/", {"accepted_terms": ["sd-base", "sd-no-ai-training"]})
+    assert response.status_code == 302
+    vendor_org.refresh_from_db()
+    assert vendor_org.accepted_terms == ["sd-base", "sd-no-ai-training"]
+    accepted_by = client.get("/.well-known/myterms").json()["accepted_by"]
+    assert accepted_by == {str(vendor_org.pk): ["sd-base", "sd-no-ai-training"]}
+    assert b"No AI training" in client.get("/vendor/").content
+    assert client.post("/vendor/terms/", {"accepted_terms": ["bogus"]}).status_code == 400
+    vendor_org.refresh_from_db()
+    assert vendor_org.accepted_terms == ["sd-base", "sd-no-ai-training"]
+
+
+@pytest.mark.parametrize("who", ["anonymous", "alice", "other_staff"])
+def test_only_the_organisations_staff_declare_its_terms(
+    client: Client, who: str, alice: User, vendor_org: Organisation
+) -> None:
+    if who == "alice":
+        client.force_login(alice)
+    elif who == "other_staff":
+        other = User.objects.create_user(email="staff2@rival.example", password="x" * 20, role="vendor_staff")
+        organisation_create(
+            staff=other, name="Rival", website="https://rival.example", privacy_contact="p@rival.example"
+        )
+        client.force_login(other)
+    client.post("/vendor/terms/", {"accepted_terms": ["sd-base"]})
+    vendor_org.refresh_from_db()
+    assert vendor_org.accepted_terms == []
