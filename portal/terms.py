@@ -18,6 +18,7 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.permissions import person_required, signed_in_user
+from consent.models import TermsChoice
 from consent.selectors import grants_for_person, terms_choice_get
 from consent.services import terms_choice_update
 from consent.terms import AGREEMENTS, ROSTER, Agreement, agreement_get
@@ -91,6 +92,11 @@ def _posted(posted: QueryDict) -> dict[str, Any]:
     }
 
 
+def _place(raw: str) -> int | None:
+    raw = raw.strip()
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 3 else None
+
+
 @person_required
 @require_http_methods(["GET", "POST"])
 def terms_settings(request: HttpRequest) -> HttpResponse:
@@ -112,14 +118,23 @@ def terms_settings(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, "Your terms are saved.")
             return redirect("terms-settings")
-    places = {agreement_id: n for n, agreement_id in enumerate(choice.proffered, start=1)}
+    places: dict[str, int | None] = {
+        agreement_id: n for n, agreement_id in enumerate(choice.proffered, start=1)
+    }
+    if errors:  # shown again as posted, so the person sees what to fix, not what was saved
+        places = {a.id: _place(request.POST.get(f"place-{a.id}", "")) for a in ROSTER}
+        choice = TermsChoice(
+            person=person,
+            per_vendor={pk: request.POST.get(f"vendor-{pk}", "") for pk in vendors},
+            allow_without_terms="allow_without_terms" in request.POST,
+        )
     return render(
         request,
         "consent/terms_settings.html",
         {
             "choice": choice,
             "errors": errors,
-            "rows": [(a, places.get(a.id)) for a in sorted(ROSTER, key=lambda a: places.get(a.id, 99))],
+            "rows": [(a, places.get(a.id)) for a in sorted(ROSTER, key=lambda a: places.get(a.id) or 99)],
             "places": range(1, len(ROSTER) + 1),
             "vendors": [(pk, name, choice.per_vendor.get(pk, "")) for pk, name in vendors.items()],
             "agreements": AGREEMENTS,
