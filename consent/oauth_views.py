@@ -39,6 +39,7 @@ from consent.oauth import checksum
 from consent.scopes import SCOPES, SENSITIVE_SCOPES
 from consent.selectors import application_find, application_pk_for, grant_live_for
 from consent.services import grant_authorize
+from consent.terms import AGREEMENTS
 from consent.types import OAuthApplication
 from core.clients import client_address
 from core.ratelimits import Limit, limit_count, limit_wait
@@ -205,6 +206,9 @@ class AuthorizeView(BaseAuthorizationView):
             "form": form,
             "application": application,
             "organisation": application.organisation,
+            "accepted_terms": [
+                AGREEMENTS[a] for a in application.organisation.accepted_terms if a in AGREEMENTS
+            ],
             "requested": [(SCOPES[s], application.purpose_of(s)) for s in scopes],
             "sensitive": any(SCOPES[s].sensitive for s in scopes),
         }

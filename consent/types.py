@@ -18,6 +18,9 @@ class Controller(Protocol):
     @property
     def verified(self) -> bool: ...
 
+    @property
+    def accepted_terms(self) -> list[str]: ...  # MyTerms roster ids it accepts, public
+
 
 class OAuthApplication(Protocol):
     """An OAuth client as consent sees it: its ids, its registered scopes and their purposes."""

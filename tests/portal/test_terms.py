@@ -12,7 +12,7 @@ from consent.models import TermsChoice
 from consent.selectors import terms_choice_get
 from consent.services import grant_authorize
 from consent.terms import ROSTER
-from tests.consent.conftest import make_app
+from tests.consent.conftest import Flow, make_app
 from vendors.models import Application, Organisation
 from vendors.services import organisation_create
 
@@ -188,3 +188,13 @@ def test_only_the_organisations_staff_declare_its_terms(
     client.post("/vendor/terms/", {"accepted_terms": ["sd-base"]})
     vendor_org.refresh_from_db()
     assert vendor_org.accepted_terms == []
+
+
+def test_consent_page_names_the_terms_the_vendor_accepts(flow: Flow, shop_app: Application) -> None:
+    path = flow.authorize_path()
+    assert b"accepts these standard terms" not in flow.client.get(path).content
+    shop_app.organisation.accepted_terms = ["sd-no-ai-training"]
+    shop_app.organisation.save()
+    page = flow.client.get(flow.authorize_path()).content.decode()
+    assert "Acme Shop accepts these standard terms" in page
+    assert 'href="/terms/sd-no-ai-training/">No AI training</a>' in page
