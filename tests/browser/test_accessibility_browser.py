@@ -192,6 +192,7 @@ def _person(pages: Pages, alice: User, world: dict[str, Any]) -> None:
     pages.check(page, "edit-purchase")
     pages.visit(page, page.url.replace("/edit/", "/delete/"), "delete-purchase")
     pages.visit(page, "/data/preferences/", "preferences")
+    pages.visit(page, "/settings/terms/", "terms-settings")
     pages.visit(page, "/data/import/", "import")
     page.get_by_label("File (JSON or CSV)").set_input_files(
         {
@@ -277,6 +278,8 @@ def _anonymous(pages: Pages, alice: User) -> None:
     pages.visit(page, f"/accounts/reset/{uid}/expired-token/", "password-reset-expired")
     pages.visit(page, "/accounts/reset/done/", "password-reset-done")
     pages.visit(page, "/vendor/signup/", "vendor-signup")
+    pages.visit(page, "/terms/", "terms")
+    pages.visit(page, "/terms/sd-base/", "terms-detail")
     pages.visit(page, "/vendor/signup/sent/", "vendor-signup-sent")
     pages.visit(page, "/no-such-page/", "not-found", 404)
     pages.visit(page, "/test-errors/400/", "bad-request", 400)
@@ -291,6 +294,7 @@ def _vendor(pages: Pages, world: dict[str, Any], vendor_staff: User) -> None:
     pages.visit(page, "/vendor/apps/new/", "app-new")
     pages.visit(page, f"/vendor/apps/{world['app'].client_id}/", "app")
     pages.visit(page, "/vendor/recalls/new/", "recall-new")
+    pages.visit(page, "/vendor/terms/", "terms-accept")
     # Staff who have not described their organisation yet.
     page = pages.open("vendor-new")
     _log_in(page, vendor_staff.email)
