@@ -39,6 +39,7 @@ from personal_data.models import (
     PendingImport,
     PersonKey,
     Preferences,
+    Reminder,
     ReminderDue,
     ReminderKind,
     RetiredRecord,
@@ -284,6 +285,8 @@ def person_erase(*, person: User, actor_type: str = "person") -> ErasureReport:
     Share.objects.filter(owner_id=person.pk).delete()
     RetiredStore.objects.filter(owner_id=person.pk).delete()
     AwaitingRewrap.objects.filter(owner_id=person.pk).delete()
+    ReminderDue.objects.filter(owner_id=person.pk).delete()
+    Reminder.objects.filter(owner_id=person.pk).delete()
     deleted, _ = PersonKey.objects.filter(person_id=person.pk).delete()
     store.person_key_forget(person)
     report.key_destroyed = bool(deleted)

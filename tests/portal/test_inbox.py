@@ -16,7 +16,13 @@ from django.utils import timezone
 from consent.services import grant_authorize
 from personal_data.models import Reminder, ReminderDue, ReminderKind
 from personal_data.selectors import preferences_get
-from personal_data.services import preferences_update, record_create, record_delete, record_update
+from personal_data.services import (
+    person_erase,
+    preferences_update,
+    record_create,
+    record_delete,
+    record_update,
+)
 from portal.inbox import inbox_unread_count
 from portal.reminders import Candidate, _make_once, reminders_send
 from tests.conftest import purchase_data
@@ -307,3 +313,11 @@ def test_another_persons_inbox_items_are_not_found(alice: Any, bob: Any, alert: 
     assert client.get(f"/inbox/alerts/{alert.pk}/").status_code == 404
     assert Reminder.objects.get(pk=reminder.pk).read_at is None
     assert "Peanut" not in client.get("/inbox/").content.decode()
+
+
+def test_erasure_removes_due_dates_and_reminders(alice: Any) -> None:
+    _prescription(alice, days_ago=28, supply=30)
+    reminders_send()
+    person_erase(person=alice)
+    assert not ReminderDue.objects.filter(owner=alice).exists()
+    assert not Reminder.objects.filter(owner=alice).exists()
