@@ -26,6 +26,7 @@ from accounts.models import User
 from audit.selectors import accesses_for_grant
 from consent.models import Grant
 from consent.scopes import SCOPES
+from core.formats import rfc3339
 from personal_data.models import Reminder, ReminderDue, ReminderKind
 from personal_data.schemas import REMINDER_KINDS
 from personal_data.selectors import contact_preferences, record_get_for_owner
@@ -264,3 +265,19 @@ def reminder_view(*, person: User, reminder: Reminder) -> dict[str, Any]:
         view["refused"] = counts.get("access.denied", 0)
         view["title"] = f"90 days of your grant to {vendor}"
     return view
+
+
+def reminders_export(*, person: User) -> list[dict[str, Any]]:
+    """The person's reminders as the export lists them (kind, subject id, period, times)."""
+    return [
+        {
+            "kind": r.kind,
+            "subject": r.subject,
+            "period": r.period,
+            "due_on": r.due_on.isoformat() if r.due_on else None,
+            "created_at": rfc3339(r.created_at),
+            "read_at": rfc3339(r.read_at) if r.read_at else None,
+            "emailed_at": rfc3339(r.emailed_at) if r.emailed_at else None,
+        }
+        for r in reminders_for_person(person=person)
+    ]
