@@ -258,3 +258,15 @@ def entry_leaf_text(*, entry_id: int) -> str:
     if row is None:
         raise Http404("No such ledger entry.")
     return ledger.leaf_data(row).decode()
+
+
+def accesses_for_grant(*, grant_id: str, since: dt.datetime, until: dt.datetime) -> dict[str, int]:
+    """Count a grant's vendor accesses in [since, until) by kind (`access.read`, `access.denied`, …)."""
+    rows = (
+        LedgerEntry.objects.filter(
+            grant_id=grant_id, kind__startswith="access.", created_at__gte=since, created_at__lt=until
+        )
+        .values("kind")
+        .annotate(n=Count("id"))
+    )
+    return {row["kind"]: row["n"] for row in rows}

@@ -264,3 +264,64 @@ class RetiredRecord(models.Model):
 
     def __str__(self) -> str:
         return f"retired {self.category} {self.record_id}"
+
+
+class ReminderKind(models.TextChoices):
+    REFILL = "refill", "Refill due"
+    WARRANTY = "warranty", "Warranty ending"
+    GRANT_ENDING = "grant_ending", "Grant ending"
+    GRANT_SUMMARY = "grant_summary", "Grant summary"
+
+
+class ReminderDue(models.Model):
+    """When one of a person's records falls due (a refill, a warranty's end), in clear.
+
+    The record itself is sealed under a key only the person holds, so the date is worked out
+    whenever the record is written with their key and kept here for the reminder run that
+    happens while they are away. It says a date and a record id, never what the record is.
+    """
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=ReminderKind.choices)
+    record_id = models.UUIDField()
+    due_on = models.DateField()
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["owner", "kind", "record_id"], name="one_due_date_per_record"),
+        ]
+        indexes: ClassVar[list[models.Index]] = [models.Index(fields=["kind", "due_on"], name="due_by_date")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.record_id} due {self.due_on}"
+
+
+class Reminder(models.Model):
+    """A reminder in a person's inbox. It names its subject (a record or grant id) and period,
+    never content: the page opens the person's own record or grant to say what it is about.
+
+    (owner, kind, subject, period) is unique, so a reminder run that repeats or overlaps another
+    cannot make the same reminder twice.
+    """
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=ReminderKind.choices)
+    subject = models.CharField(max_length=64)
+    period = models.CharField(max_length=32)
+    due_on = models.DateField(null=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(
+                fields=["owner", "kind", "subject", "period"], name="one_reminder_per_period"
+            ),
+        ]
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(fields=["owner", "-created_at"], name="reminder_inbox"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} reminder {self.pk} of {self.owner_id}"

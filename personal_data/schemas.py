@@ -210,9 +210,24 @@ DIETARY_LABELS = {
 }
 
 
+REMINDER_KINDS = ("refill", "warranty", "grant_ending", "grant_summary")
+
+
 class ContactSchema(StrictSchema):
     email = serializers.BooleanField(default=True)
     safety_alerts_only = serializers.BooleanField(default=False)
+    # Which reminders the store makes (all by default), and whether they are also e-mailed
+    # (only if the person opts in; safety alerts go out whatever this says).
+    reminders = serializers.ListField(
+        child=serializers.ChoiceField(choices=REMINDER_KINDS),
+        max_length=len(REMINDER_KINDS),
+        required=False,
+        default=lambda: list(REMINDER_KINDS),
+    )
+    reminders_email = serializers.BooleanField(default=False)
+
+    def validate_reminders(self, value: list[str]) -> list[str]:
+        return sorted(set(value), key=REMINDER_KINDS.index)
 
 
 def _short_list(max_items: int = 50) -> serializers.ListField:

@@ -39,6 +39,9 @@ from personal_data.models import (
     PendingImport,
     PersonKey,
     Preferences,
+    Reminder,
+    ReminderDue,
+    ReminderKind,
     RetiredRecord,
     RetiredStore,
     Share,
@@ -135,8 +138,34 @@ def records_settle(*, owner: User) -> int:
             doc = store.row_open(cat, row, keys)
             store.row_fill(cat, row, keys.data, {k: v for k, v in doc.items() if k not in store.META_FIELDS})
             row.save(update_fields=["payload"])
+            _due_date_sync(
+                owner_id=owner.pk, category=cat.name, record_id=row.pk, doc=store.row_open(cat, row, keys)
+            )
         item.delete()
     return len(waiting)
+
+
+# The date in a record that a reminder is about, by category.
+DUE_DATE_FIELDS = {
+    "prescriptions": (ReminderKind.REFILL, "next_refill_on"),
+    "appliances": (ReminderKind.WARRANTY, "warranty_until"),
+}
+
+
+def _due_date_sync(
+    *, owner_id: uuid.UUID, category: str, record_id: uuid.UUID, doc: Mapping[str, Any]
+) -> None:
+    """Keep the clear due date of a record (for reminders sent while the person is away) in step."""
+    if category not in DUE_DATE_FIELDS:
+        return
+    kind, field = DUE_DATE_FIELDS[category]
+    due = doc.get(field)
+    if due:
+        ReminderDue.objects.update_or_create(
+            owner_id=owner_id, kind=kind, record_id=record_id, defaults={"due_on": dt.date.fromisoformat(due)}
+        )
+    else:
+        ReminderDue.objects.filter(owner_id=owner_id, kind=kind, record_id=record_id).delete()
 
 
 @transaction.atomic
@@ -170,6 +199,9 @@ def record_create(
     row.save(force_insert=True)
     document = store.row_document(cat, row, doc)
     shares_sync_record(owner_id=owner.pk, category=cat.name, row=row, doc=document)
+    if not store.row_sealed_to_person(row):
+        # A record sealed to the public key gets its due date when it settles at sign-in.
+        _due_date_sync(owner_id=owner.pk, category=cat.name, record_id=row.pk, doc=document)
     return document
 
 
@@ -190,6 +222,7 @@ def record_update(
     row.save()
     document = store.row_open(cat, row, keys)
     shares_sync_record(owner_id=owner.pk, category=cat.name, row=row, doc=document)
+    _due_date_sync(owner_id=owner.pk, category=cat.name, record_id=row.pk, doc=document)
     return document
 
 
@@ -198,6 +231,7 @@ def record_delete(*, owner: User, category: str, record_id: uuid.UUID | str) -> 
     """Delete one of the owner's records (and its copies in every share)."""
     row = record_row_for_owner(owner=owner, category=category, record_id=record_id, lock=True)
     shares_sync_record(owner_id=owner.pk, category=category_get(category).name, row=row, doc=None)
+    ReminderDue.objects.filter(owner_id=owner.pk, record_id=row.pk).delete()
     row.delete()
 
 
@@ -251,6 +285,8 @@ def person_erase(*, person: User, actor_type: str = "person") -> ErasureReport:
     Share.objects.filter(owner_id=person.pk).delete()
     RetiredStore.objects.filter(owner_id=person.pk).delete()
     AwaitingRewrap.objects.filter(owner_id=person.pk).delete()
+    ReminderDue.objects.filter(owner_id=person.pk).delete()
+    Reminder.objects.filter(owner_id=person.pk).delete()
     deleted, _ = PersonKey.objects.filter(person_id=person.pk).delete()
     store.person_key_forget(person)
     report.key_destroyed = bool(deleted)
@@ -593,6 +629,8 @@ def records_import(
                 docs.append(store.row_document(cat, row, doc))
             cat.model.objects.bulk_create(rows)
             shares_sync_records(owner_id=owner.pk, category=name, rows=list(zip(rows, docs, strict=True)))
+            for row, document in zip(rows, docs, strict=True):
+                _due_date_sync(owner_id=owner.pk, category=name, record_id=row.pk, doc=document)
             done += len(rows)
             if on_progress:
                 on_progress(done, total)

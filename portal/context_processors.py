@@ -1,4 +1,4 @@
-"""Template context for the person's navigation: how many recall alerts are unread."""
+"""Template context for the person's navigation: how many inbox items (alerts, reminders) are unread."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from vendors.alerts import alerts_unread_count
+from portal.inbox import inbox_unread_count
 
 
 def person_nav(request: HttpRequest) -> dict[str, Any]:
@@ -15,4 +15,4 @@ def person_nav(request: HttpRequest) -> dict[str, Any]:
     if user is None or not user.is_authenticated or user.is_staff or user.role != "person":
         return {}
     # Counted only if the page shows it (templates call callables).
-    return {"nav_unread_alerts": partial(alerts_unread_count, person=user)}
+    return {"nav_unread_inbox": partial(inbox_unread_count, person=user)}

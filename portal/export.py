@@ -19,6 +19,7 @@ from personal_data.categories import RECORD_CATEGORIES
 from personal_data.selectors import preferences_get, records_for_owner
 from personal_data.transfer import FORMAT, category_csv
 from portal.activity import activity_for_person, entry_sentence, names_for_person
+from portal.reminders import reminders_export
 from vendors.alerts import alerts_export
 
 
@@ -77,7 +78,8 @@ def export_chunks(*, person: User) -> Iterator[str]:
     yield ', "activity": ['
     for index, line in enumerate(_activity(person)):
         yield ("," if index else "") + dumps(line)
-    yield '], "alerts": ' + dumps(alerts_export(person=person), ensure_ascii=False) + "}"
+    yield '], "alerts": ' + dumps(alerts_export(person=person), ensure_ascii=False)
+    yield ', "reminders": ' + dumps(reminders_export(person=person)) + "}"
 
 
 def _csv(rows: Iterable[dict[str, Any]], columns: list[str]) -> str:
@@ -105,6 +107,8 @@ activity.csv
     Every entry of the tamper-evident log about you, newest first, in words.
 alerts.json
     The recall alerts you received.
+reminders.json
+    The reminders vrm made for you (what each is about is the record or grant it names).
 
 The same, in one file: Download as JSON (vrm-export/1).
 """
@@ -134,6 +138,7 @@ def export_zip(*, person: User) -> bytes:
         archive.writestr(
             "alerts.json", json.dumps(alerts_export(person=person), indent=2, ensure_ascii=False)
         )
+        archive.writestr("reminders.json", json.dumps(reminders_export(person=person), indent=2))
     return buffer.getvalue()
 
 

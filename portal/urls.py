@@ -1,11 +1,15 @@
 from django.urls import path
 
-from portal import keyviews, terms, twofactorviews, views
+from portal import inboxviews, keyviews, terms, twofactorviews, views
 
 urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
     path("activity/", views.activity, name="activity"),
     path("activity/<int:entry_id>/proof/", views.activity_proof, name="activity-proof"),
+    path("inbox/", inboxviews.inbox, name="inbox"),
+    path("inbox/read-all/", inboxviews.inbox_read_all, name="inbox-read-all"),
+    path("inbox/reminders/<str:reminder_id>/", inboxviews.inbox_reminder, name="inbox-reminder"),
+    path("inbox/alerts/<str:alert_id>/", inboxviews.inbox_alert, name="inbox-alert"),
     path("alerts/", views.alerts, name="alerts"),
     path("alerts/<str:alert_id>/contact/", views.alert_contact, name="alert-contact"),
     path("terms/", terms.terms_list, name="terms"),

@@ -25,6 +25,7 @@ from accounts.signup import signup_request, signup_wait
 from audit.selectors import entry_leaf_text
 from consent.selectors import grants_live_for_person, visibility_for_person
 from personal_data.categories import RECORD_CATEGORIES, category_get
+from personal_data.models import ReminderKind
 from personal_data.schemas import DIETARY, DIETARY_LABELS
 from personal_data.selectors import (
     Position,
@@ -353,6 +354,8 @@ def preferences(request: HttpRequest) -> HttpResponse:
             "contact": {
                 "email": "contact_email" in posted,
                 "safety_alerts_only": "contact_safety_alerts_only" in posted,
+                "reminders": posted.getlist("reminders"),
+                "reminders_email": "contact_reminders_email" in posted,
             },
         }
         try:
@@ -369,6 +372,7 @@ def preferences(request: HttpRequest) -> HttpResponse:
             "prefs": current,
             "errors": errors,
             "dietary_choices": [(code, DIETARY_LABELS[code]) for code in DIETARY],
+            "reminder_choices": ReminderKind.choices,
             "sizes_text": "\n".join(f"{k}: {v}" for k, v in current.get("sizes", {}).items()),
         },
         status=400 if errors else 200,

@@ -9,6 +9,7 @@ test-artifacts/, and the test fails at the end with every serious or critical vi
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from urllib.parse import urlencode
 import pytest
 from django.contrib.auth.tokens import default_token_generator
 from django.contrib.sessions.backends.db import SessionStore
+from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
@@ -26,10 +28,12 @@ from audit.services import ledger_seal
 from consent.services import grant_authorize
 from devtools.records import demo_records_seed
 from devtools.vendor import DEMO_APP, DEMO_RECALL_CLIENT, demo_vendor_seed
+from personal_data.models import Reminder
 from personal_data.services import record_create
 from portal.closet import contrast
 from portal.keysession import COOKIE
 from portal.keyviews import STALE
+from portal.reminders import reminders_send
 from tests.browser.conftest import axe_violations, person_sign_up, screenshot
 from tests.conftest import PASSWORD, purchase_data
 from tests.consent.conftest import REDIRECT, pkce_pair
@@ -137,8 +141,26 @@ def world(alice: User, auditor: User) -> dict[str, Any]:
     )
     recall_publish_and_match(application=Application.objects.get(name=DEMO_RECALL_CLIENT), data=RECALL)
     assert Alert.objects.filter(person=alice).exists()
+    # A refill due in two days, so the inbox has a reminder beside the alert.
+    today = timezone.localdate()
+    record_create(
+        owner=alice,
+        category="prescriptions",
+        data={
+            "medication": "Amoxicillin 500 mg",
+            "last_filled_on": (today - dt.timedelta(days=28)).isoformat(),
+            "days_supply": 30,
+            "refills_remaining": 1,
+        },
+    )
+    reminders_send()
     ledger_seal()
-    return {"grant": grant, "app": app, "staff": vendor["vendor_staff"]}
+    return {
+        "grant": grant,
+        "app": app,
+        "staff": vendor["vendor_staff"],
+        "reminder": Reminder.objects.filter(owner=alice).first(),
+    }
 
 
 def _log_in(page: Any, email: str, password: str = PASSWORD) -> None:
@@ -212,6 +234,9 @@ def _person(pages: Pages, alice: User, world: dict[str, Any]) -> None:
     pages.visit(page, f"/grants/{grant_id}/", "grant")
     pages.visit(page, f"/grants/{grant_id}/revoke/", "grant-revoke")
     pages.visit(page, "/activity/", "activity")
+    pages.visit(page, "/inbox/", "inbox")
+    pages.visit(page, "/inbox/?kind=refill&unread=1", "inbox-filtered")
+    pages.visit(page, f"/inbox/reminders/{world['reminder'].pk}/", "inbox-reminder")
     pages.visit(page, "/alerts/", "alerts")
     pages.visit(page, "/account/delete/", "account-delete")
     pages.visit(page, "/account/earlier-records/", "earlier-records")
@@ -257,6 +282,7 @@ def _newcomer(pages: Pages) -> None:
     pages.visit(page, "/data/purchases/", "list-empty")
     pages.visit(page, "/grants/", "grants-empty")
     pages.visit(page, "/alerts/", "alerts-empty")
+    pages.visit(page, "/inbox/", "inbox-empty")
 
 
 def _anonymous(pages: Pages, alice: User) -> None:

@@ -173,7 +173,12 @@ def test_preferences_validate_and_round_trip(alice: Any) -> None:
         "sizes": {"shoe": "42"},
         "brands_liked": ["Veja"],
         "brands_avoided": [],
-        "contact": {"email": False, "safety_alerts_only": True},
+        "contact": {
+            "email": False,
+            "safety_alerts_only": True,
+            "reminders": ["refill", "grant_summary"],
+            "reminders_email": True,
+        },
     }
     assert services.preferences_update(owner=alice, data=doc) == doc
     assert selectors.preferences_get(owner=alice) == doc

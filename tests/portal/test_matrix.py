@@ -27,7 +27,7 @@ from accounts.reauth import SESSION_KEY, WINDOW_SECONDS
 from audit.models import LedgerEntry
 from consent.models import Grant, TermsChoice
 from consent.services import grant_authorize
-from personal_data.models import PendingImport
+from personal_data.models import PendingImport, Reminder, ReminderKind
 from personal_data.selectors import preferences_get, records_for_owner
 from personal_data.services import import_stage, record_create
 from personal_data.transfer import import_parse
@@ -109,6 +109,10 @@ OWNER: dict[str, Owner] = {
     "activity": Owner(200, 200),
     "activity-proof": Owner(200, 200),
     "alerts": Owner(200, 200),
+    "inbox": Owner(200, 405),
+    "inbox-read-all": Owner(405, 302),
+    "inbox-reminder": Owner(200, 405),
+    "inbox-alert": Owner(302, 405),
     "alert-contact": Owner(405, 302),
     "preferences": Owner(200, 302),
     "terms-settings": Owner(200, 302, data=lambda w: {"place-sd-base": "1"}),
@@ -145,6 +149,7 @@ class World:
     grant_id: str
     receipt_number: int
     alert_id: int
+    reminder_id: int
     pending_id: str
     entry_id: int
 
@@ -168,6 +173,7 @@ OBJECT_KWARGS: dict[str, Callable[[World], Any]] = {
     "grant_id": lambda w: w.grant_id,
     "number": lambda w: w.receipt_number,
     "alert_id": lambda w: w.alert_id,
+    "reminder_id": lambda w: w.reminder_id,
     "pending_id": lambda w: w.pending_id,
     "entry_id": lambda w: w.entry_id,
 }
@@ -176,6 +182,7 @@ UNKNOWN: dict[str, Any] = {
     "grant_id": str(uuid.uuid4()),
     "number": 999,
     "alert_id": 999_999,
+    "reminder_id": 999_999,
     "pending_id": str(uuid.uuid4()),
     "entry_id": 999_999_999,
 }
@@ -247,6 +254,9 @@ def world(alice: Any, bob: Any, vendor_staff: Any, auditor: Any, shop_app: Any) 
         grant_id=str(grant.pk),
         receipt_number=grant.receipts.get().number,
         alert_id=Alert.objects.get(person=alice).pk,
+        reminder_id=Reminder.objects.create(
+            owner=alice, kind=ReminderKind.GRANT_ENDING, subject=str(grant.pk), period="2026-01-01"
+        ).pk,
         pending_id=str(pending.pk),
         entry_id=LedgerEntry.objects.get(kind="grant.created", grant_id=str(grant.pk)).pk,
     )
@@ -354,7 +364,7 @@ def test_every_portal_route_is_in_the_matrix() -> None:
     assert {route.name for route in _portal_routes()} - names == PUBLIC | EVERY_ROLE.keys()
     # A few routes by name, so a broken walk cannot pass on a partial list.
     patterns = {route.pattern for route in ROUTES}
-    assert {"dashboard/", "activity/", "alerts/", "account/delete/", "grants/"} <= patterns
+    assert {"dashboard/", "activity/", "alerts/", "inbox/", "account/delete/", "grants/"} <= patterns
     assert "data/<str:category>/<str:record_id>/edit/" in patterns
     assert "grants/<str:grant_id>/receipts/<int:number>.json" in patterns
 
@@ -365,6 +375,7 @@ def test_every_portal_route_is_in_the_matrix() -> None:
         "record_id",
         "grant_id",
         "alert_id",
+        "reminder_id",
         "pending_id",
     ],
 )

@@ -328,6 +328,7 @@ def test_export_json_holds_everything(client: Client, person: Any) -> None:
         "receipts",
         "activity",
         "alerts",
+        "reminders",
     }
     assert len(data["purchases"]) >= 40 and data["preferences"]["allergies"] == ["peanuts"]
     assert LedgerEntry.objects.filter(kind="person.export").count() == 1
@@ -343,7 +344,14 @@ def test_the_zip_holds_everything_the_page_promises(client: Client, person: Any,
     client.post("/accounts/reauth/", {"password": PASSWORD})
     archive = zipfile.ZipFile(io.BytesIO(client.get("/data/export/?format=zip").content))
     names = set(archive.namelist())
-    assert {"README.txt", "grants.csv", "activity.csv", "alerts.json", "preferences.json"} <= names
+    assert {
+        "README.txt",
+        "grants.csv",
+        "activity.csv",
+        "alerts.json",
+        "reminders.json",
+        "preferences.json",
+    } <= names
     grants = archive.read("grants.csv").decode()
     assert str(grant.pk) in grants and "Acme Shop" in grants and "revoked" in grants
     for number in (1, 2):  # granted, revoked

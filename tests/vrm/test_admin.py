@@ -72,6 +72,9 @@ NEVER_REGISTERED = (
     "personal_data.SharedCopy",
     "personal_data.RetiredStore",
     "personal_data.RetiredRecord",
+    # A person's due dates and reminders: what they are about, and when they read them.
+    "personal_data.ReminderDue",
+    "personal_data.Reminder",
     "vendors.IdempotencyKey",
     "vendors.Alert",
     "sessions.Session",

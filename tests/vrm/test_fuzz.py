@@ -26,6 +26,7 @@ from django.utils import timezone
 from consent.models import AccessToken
 from consent.scopes import PERSON_SCOPES
 from consent.services import grant_authorize
+from personal_data.models import Reminder
 from personal_data.services import record_create
 from tests.conftest import PASSWORD, purchase_data
 from tests.consent.conftest import make_app
@@ -200,6 +201,9 @@ def world(
         },
     )
     recall_match(recall_id=recall.pk)
+    summary = Reminder.objects.create(
+        owner=alice, kind="grant_summary", subject=str(grant.pk), period="90d-1"
+    )
     person_token = _token(shop_app, grant=grant, user=alice, scope=" ".join(PERSON_SCOPES))
     recall_token = _token(recall_app, scope="recalls:publish")
     two_factor_on(bob)
@@ -224,6 +228,7 @@ def world(
         "grant_id": str(grant.pk),
         "number": "1",
         "alert_id": str(Alert.objects.get(person=alice).pk),
+        "reminder_id": str(summary.pk),
         "pending_id": "00000000-0000-0000-0000-000000000000",
         "client_id": shop_app.client_id,
         "recall_id": str(recall.pk),

@@ -1,0 +1,90 @@
+"""The person's inbox: recall alerts and the store's reminders in one list, newest first.
+
+Each kind of item becomes an `InboxItem`; vendor messages can join later as one more kind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.urls import reverse
+
+from accounts.models import User
+from personal_data.models import ReminderKind
+from portal.reminders import reminders_for_person, reminders_mark_read, reminders_unread_count
+from vendors.alerts import alerts_for_person, alerts_mark_read, alerts_unread_count
+
+# The filter's choices: the item kinds a person can pick.
+INBOX_KINDS = {
+    "alert": "Recall alerts",
+    ReminderKind.REFILL.value: "Refills",
+    ReminderKind.WARRANTY.value: "Warranties",
+    ReminderKind.GRANT_ENDING.value: "Grants ending",
+    ReminderKind.GRANT_SUMMARY.value: "Grant summaries",
+}
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    kind: str
+    kind_label: str
+    title: str
+    created_at: dt.datetime
+    unread: bool
+    url: str
+    danger: bool = False
+
+
+def inbox_unread_count(*, person: User) -> int:
+    return alerts_unread_count(person=person) + reminders_unread_count(person=person)
+
+
+def inbox_items(*, person: User, kind: str = "", unread_only: bool = False) -> list[InboxItem]:
+    """The person's inbox, optionally one kind or only what is unread.
+
+    A reminder's title here says only its kind: what it is about (a medication, an appliance)
+    is opened from the person's records on the reminder's own page.
+    """
+    items: list[InboxItem] = []
+    if kind in ("", "alert"):
+        alerts = alerts_for_person(person=person)
+        if unread_only:
+            alerts = alerts.filter(read_at__isnull=True)
+        items += [
+            InboxItem(
+                kind="alert",
+                kind_label="Recall alert",
+                title=a.recall.title,
+                created_at=a.created_at,
+                unread=a.read_at is None,
+                url=reverse("inbox-alert", kwargs={"alert_id": a.pk}),
+                danger=a.recall.severity == "danger",
+            )
+            for a in alerts
+        ]
+    if kind == "" or kind in ReminderKind.values:
+        reminders = reminders_for_person(person=person)
+        if kind:
+            reminders = reminders.filter(kind=kind)
+        if unread_only:
+            reminders = reminders.filter(read_at__isnull=True)
+        for r in reminders:
+            label = ReminderKind(r.kind).label
+            due = f", {r.due_on:%-d %b %Y}" if r.due_on else ""
+            items.append(
+                InboxItem(
+                    kind=r.kind,
+                    kind_label="Reminder",
+                    title=f"{label}{due}",
+                    created_at=r.created_at,
+                    unread=r.read_at is None,
+                    url=reverse("inbox-reminder", kwargs={"reminder_id": r.pk}),
+                )
+            )
+    items.sort(key=lambda item: item.created_at, reverse=True)
+    return items
+
+
+def inbox_mark_all_read(*, person: User) -> int:
+    return alerts_mark_read(person=person) + reminders_mark_read(person=person)
