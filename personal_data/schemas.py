@@ -230,6 +230,36 @@ class ContactSchema(StrictSchema):
         return sorted(set(value), key=REMINDER_KINDS.index)
 
 
+# What a vendor with preferences:read sees of the contact choices (INTERFACES.md §6); the
+# person's reminder choices are the store's own business and stay out of every share.
+VENDOR_CONTACT_FIELDS = ("email", "safety_alerts_only")
+
+
+def preferences_for_vendor(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the preferences document as a vendor may see it: contact holds only the contract's fields."""
+    out = dict(doc)
+    contact = doc.get("contact")
+    if isinstance(contact, Mapping):
+        out["contact"] = {k: contact[k] for k in VENDOR_CONTACT_FIELDS if k in contact}
+    return out
+
+
+class VendorContactSchema(StrictSchema):
+    email = serializers.BooleanField()
+    safety_alerts_only = serializers.BooleanField()
+
+
+class VendorPreferencesSchema(StrictSchema):
+    """The preferences document as the vendor API serves it."""
+
+    dietary = serializers.ListField(child=serializers.ChoiceField(choices=DIETARY))
+    allergies = serializers.ListField(child=serializers.CharField())
+    sizes = serializers.DictField(child=serializers.CharField())
+    brands_liked = serializers.ListField(child=serializers.CharField())
+    brands_avoided = serializers.ListField(child=serializers.CharField())
+    contact = VendorContactSchema()
+
+
 def _short_list(max_items: int = 50) -> serializers.ListField:
     return serializers.ListField(
         child=serializers.CharField(max_length=100),

@@ -29,6 +29,7 @@ from personal_data import store
 from personal_data.categories import RECORD_CATEGORIES, category_get
 from personal_data.keys import StoreError
 from personal_data.models import EncryptedRecord, Preferences, Share, SharedCopy
+from personal_data.schemas import preferences_for_vendor
 
 PREFERENCES = "preferences"
 
@@ -140,7 +141,7 @@ def _fill(
     if PREFERENCES in filters.categories:
         prefs = Preferences.objects.filter(owner_id=owner.pk).first()
         doc = store.preferences_open(keys, prefs) if prefs is not None else store.preferences_default()
-        _copy(share, key, PREFERENCES, None, doc, owner.pk).save(force_insert=True)
+        _copy(share, key, PREFERENCES, None, preferences_for_vendor(doc), owner.pk).save(force_insert=True)
     if on_progress:
         on_progress(total, total)
     return done
@@ -256,7 +257,9 @@ def shares_sync_preferences(*, owner_id: Any, doc: Mapping[str, Any]) -> None:
         if PREFERENCES not in share.categories:
             continue
         SharedCopy.objects.filter(share=share, category=PREFERENCES).delete()
-        _copy(share, _share_key(share), PREFERENCES, None, doc, owner_id).save(force_insert=True)
+        _copy(share, _share_key(share), PREFERENCES, None, preferences_for_vendor(doc), owner_id).save(
+            force_insert=True
+        )
 
 
 def share_seal(*, share: Share, aad: bytes, doc: Any) -> bytes:

@@ -592,3 +592,26 @@ def test_unknown_api_paths_answer_problem_json(client: Any, db: Any) -> None:
     assert response.status_code == 404 and response["Content-Type"] == "application/problem+json"
     assert response.json()["type"].endswith("/problems/not-found")
     assert client.get("/no/such/page/")["Content-Type"].startswith("text/html")
+
+
+def test_preferences_show_a_vendor_only_the_contract_fields_of_contact(alice: Any, shop_app: Any) -> None:
+    """The person's reminder choices are the store's business, not the vendor's (INTERFACES.md §6)."""
+    services.preferences_update(
+        owner=alice,
+        data={
+            "dietary": ["vegan"],
+            "contact": {
+                "email": False,
+                "safety_alerts_only": True,
+                "reminders": ["refill"],
+                "reminders_email": True,
+            },
+        },
+    )
+    api = Api(issue_token(authorize(alice, shop_app, ["preferences:read"])))
+    document = api.get("preferences").json()
+    assert document["dietary"] == ["vegan"]
+    assert document["contact"] == {"email": False, "safety_alerts_only": True}
+    # And after a change while the grant is live (the copy is remade).
+    services.preferences_update(owner=alice, data={"contact": {"reminders": [], "reminders_email": False}})
+    assert set(api.get("preferences").json()["contact"]) == {"email", "safety_alerts_only"}

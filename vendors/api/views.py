@@ -37,7 +37,7 @@ from core.request_ids import request_id_of
 from personal_data import selectors, services, shares
 from personal_data.models import Share
 from personal_data.pseudonyms import pairwise_subject
-from personal_data.schemas import PreferencesSchema, PurchaseSchema
+from personal_data.schemas import PurchaseSchema, VendorPreferencesSchema, preferences_for_vendor
 from personal_data.store import preferences_default
 from vendors.api.pagination import KeysetPagination
 from vendors.api.permissions import PersonGrantPermission, bearer_client, bearer_token
@@ -282,7 +282,7 @@ class PreferencesView(PersonApiView):
 
     required_scopes = ["preferences:read"]
 
-    @extend_schema(responses=PreferencesSchema)
+    @extend_schema(responses=VendorPreferencesSchema)
     def get(self, request: Request) -> Response:
         _strict_query(request, set())
         document = shares.copy_get(
@@ -291,7 +291,8 @@ class PreferencesView(PersonApiView):
         if document is None:
             document = preferences_default()
         self.record_access("access.read", record_count=1, reason="preferences")
-        return Response(document)
+        # Copies made before the reminder choices existed are trimmed here too.
+        return Response(preferences_for_vendor(document))
 
 
 # Per-category endpoints. Output shapes are the record formats of INTERFACES.md §6.
