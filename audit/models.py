@@ -57,6 +57,10 @@ class LedgerEntry(models.Model):
         ORG_VERIFIED = "vendor.org_verified"
         ORG_UNVERIFIED = "vendor.org_unverified"
         SIGNING_KEY_ROTATED = "key.signing_rotated"
+        TERMS_PROFFERED = "terms.proffered"
+        TERMS_ACCEPTED = "terms.accepted"
+        TERMS_DECLINED = "terms.declined"
+        TERMS_ACKNOWLEDGED = "terms.acknowledged"
 
     class ActorType(models.TextChoices):
         PERSON = "person"

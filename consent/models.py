@@ -51,6 +51,10 @@ class Grant(models.Model):
     share = models.OneToOneField(
         "personal_data.Share", on_delete=models.SET_NULL, null=True, blank=True, related_name="grant"
     )
+    # The MyTerms agreement the grant's latest consent was made under (None: no terms).
+    agreement = models.ForeignKey(
+        "consent.TermsAgreement", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering: ClassVar[list[str]] = ["-created_at"]
@@ -180,3 +184,29 @@ class TermsChoice(models.Model):
 
     def __str__(self) -> str:
         return f"terms of {self.person_id}"
+
+
+class TermsAgreement(models.Model):
+    """A signed MyTerms agreement record (IEEE 7012): one of the person's terms, accepted by a
+    vendor, for one grant. The person and the vendor retrieve the same signed record."""
+
+    class Made(models.TextChoices):
+        ACCEPTED = "accepted"  # the vendor accepts an agreement the person proffered
+        ALTERNATIVE = "alternative"  # the person took the one alternative the vendor offered
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    grant = models.ForeignKey(Grant, on_delete=models.CASCADE, related_name="agreements")
+    agreement_id = models.CharField(max_length=40)
+    agreement_version = models.CharField(max_length=16)
+    made = models.CharField(max_length=12, choices=Made.choices)
+    made_at = models.DateTimeField(default=timezone.now)
+    document = models.JSONField()
+    jws = models.TextField()
+    # When the vendor's client acknowledged the record through the API (None: not yet).
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["-made_at"]
+
+    def __str__(self) -> str:
+        return f"agreement {self.agreement_id} {self.agreement_version} under grant {self.grant_id}"

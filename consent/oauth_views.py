@@ -32,6 +32,7 @@ from oauthlib.oauth2.rfc6749 import errors
 from accounts.models import User
 from accounts.permissions import signed_in_user
 from accounts.reauth import reauth_redirect, recently_confirmed
+from consent.agreements import TermsOffer, terms_offer, terms_refusal_record
 from consent.authorization import authorization_request_check
 from consent.changes import consent_changes
 from consent.forms import ConsentForm
@@ -149,6 +150,12 @@ class AuthorizeView(BaseAuthorizationView):
             if k in credentials
         }
         if "allow" not in request.POST:
+            offer = _terms_offer_for(request, application)
+            if offer.blocks:
+                # No grant was possible: the vendor accepts none of the person's required terms.
+                terms_refusal_record(
+                    person=signed_in_user(request), organisation_id=application.organisation.pk, offer=offer
+                )
             denied = errors.AccessDeniedError(
                 description="The person did not allow the request.", state=forwarded.get("state")
             )
@@ -170,6 +177,7 @@ class AuthorizeView(BaseAuthorizationView):
                     duration_days=form.cleaned_data["duration_days"],
                     history_months=form.cleaned_data["history_months"],
                     include_gifts=form.cleaned_data["include_gifts"],
+                    terms_answer=request.POST.get("terms_alternative"),
                 )
                 forwarded["consent_grant_id"] = grant.pk
                 # Raises whenever no code comes out, so the grant, its receipt and ledger entries
@@ -202,6 +210,7 @@ class AuthorizeView(BaseAuthorizationView):
         application: OAuthApplication,
         status: int = 200,
     ) -> HttpResponse:
+        offer = _terms_offer_for(request, application)
         context = {
             "form": form,
             "application": application,
@@ -209,6 +218,8 @@ class AuthorizeView(BaseAuthorizationView):
             "accepted_terms": [
                 AGREEMENTS[a] for a in application.organisation.accepted_terms if a in AGREEMENTS
             ],
+            "terms": offer,
+            "terms_answer": request.POST.get("terms_alternative") if request.method == "POST" else None,
             "requested": [(SCOPES[s], application.purpose_of(s)) for s in scopes],
             "sensitive": any(SCOPES[s].sensitive for s in scopes),
         }
@@ -232,6 +243,15 @@ class AuthorizeView(BaseAuthorizationView):
             shown = [(change, change.applies(chosen)) for change in changes]
             context["changes"], context["changes_shown"] = shown, any(applies for _change, applies in shown)
         return render(request, "consent/authorize.html", context, status=status)
+
+
+def _terms_offer_for(request: HttpRequest, application: OAuthApplication) -> TermsOffer:
+    organisation = application.organisation
+    return terms_offer(
+        person=signed_in_user(request),
+        organisation_id=organisation.pk,
+        accepted_terms=organisation.accepted_terms,
+    )
 
 
 def _basic_client_id(oauth_request: OauthlibRequest) -> str | None:

@@ -111,7 +111,16 @@ def receipt_document(*, grant: Grant, event: str, number: int) -> dict[str, Any]
             "termination": TERMINATION[event],
             "how_to_withdraw": f"{settings.VRM_ISSUER}/grants/{grant.pk}/",
         },
+        "agreement": _agreement_reference(grant),
     }
+
+
+def _agreement_reference(grant: Grant) -> dict[str, str] | None:
+    """Name the MyTerms agreement record the grant stands under, if any (consent.agreements)."""
+    record = grant.agreement
+    if record is None:
+        return None
+    return {"record_id": str(record.pk), "id": record.agreement_id, "version": record.agreement_version}
 
 
 def receipt_sign(document: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ from django.utils import dateformat, timezone
 
 from accounts.models import User
 from audit.services import ledger_append
+from consent.agreements import agreement_record, terms_decide, terms_offer
 from consent.models import AccessToken, AuthorizationCode, Grant, RefreshToken, TermsChoice
 from consent.receipts import history_from, receipt_issue
 from consent.scopes import PERSON_SCOPES, SCOPES, SENSITIVE_SCOPES
@@ -145,10 +146,23 @@ def grant_authorize(
     duration_days: int,
     history_months: int | None = None,
     include_gifts: bool = False,
+    terms_answer: str | None = None,
 ) -> Grant:
-    """Record the person's consent to an app: a new grant, or an amendment of the active one."""
+    """Record the person's consent to an app: a new grant, or an amendment of the active one.
+
+    The person's MyTerms agreements are matched against the vendor's (consent.agreements);
+    `terms_answer` is their answer to a vendor's alternative. When no agreement comes out and
+    the person allows no grant without one, nothing is recorded (ValidationError on "terms").
+    """
     chosen = _check_choice(
         application=application, scopes=scopes, duration_days=duration_days, history_months=history_months
+    )
+    organisation = application.organisation
+    decision = terms_decide(
+        offer=terms_offer(
+            person=person, organisation_id=organisation.pk, accepted_terms=organisation.accepted_terms
+        ),
+        alternative_answer=terms_answer,
     )
     now = timezone.now()
     purposes = {s: application.purpose_of(s) for s in chosen}
@@ -180,6 +194,7 @@ def grant_authorize(
         event = "created"
     _share_fill(grant, person)
     _ledger(grant, f"grant.{event}", actor_type="person", actor_id=person_subject(person), scopes=chosen)
+    agreement_record(grant=grant, person=person, decision=decision)
     receipt_issue(grant=grant, event=event)
     return grant
 

@@ -13,6 +13,9 @@ class Controller(Protocol):
     """The organisation behind an application: the controller named on consent receipts."""
 
     @property
+    def pk(self) -> object: ...
+
+    @property
     def name(self) -> str: ...
 
     @property

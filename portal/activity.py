@@ -24,6 +24,7 @@ from audit.selectors import entries_for_subject
 from consent.models import Grant
 from consent.scopes import SCOPES
 from consent.selectors import grants_for_person
+from consent.terms import AGREEMENTS
 from core.charts import DayChart, day_chart
 from personal_data.pseudonyms import ledger_pseudonym
 from vendors.models import Application
@@ -63,12 +64,18 @@ _SENTENCES: dict[str, str] = {
     "operator.password_reset": "{actor} e-mailed you a link to set a new password",
     "operator.email_changed": "{actor} changed your e-mail address",
     "operator.two_factor_removed": "{actor} turned off two-step sign-in for you, after checking it was you",
+    "terms.proffered": "You proffered your terms to {vendor}: {terms}",
+    "terms.accepted": "{vendor} accepted your terms: {agreement}",
+    "terms.declined": "{vendor} accepts none of your terms ({terms_declined})",
+    "terms.acknowledged": "{vendor} acknowledged the signed record of your agreement: {agreement}",
 }
 # The same events told from the person's side, when the person did them.
 _PERSON_SENTENCES: dict[str, str] = {
     "grant.created": "You granted {vendor}: {scopes}",
     "grant.amended": "You changed {vendor}'s grant: {scopes}",
     "grant.revoked": "You revoked {vendor}'s grant",
+    "terms.accepted": "You took {vendor}'s alternative terms: {agreement}",
+    "terms.declined": "You refused {vendor}'s alternative terms and granted without terms",
 }
 # A burst of the same request, told once.
 _BURSTS: dict[str, str] = {
@@ -221,7 +228,18 @@ def _sentence(entries: list[LedgerEntry], names: Names | None) -> str:
         scopes=scope_words(entry.scopes),
         reason=entry.reason or "not allowed",
         grant_date=f" under your grant of {granted:%-d %B %Y}" if granted else "",
+        terms=_terms_words(entry.reason),
+        agreement=_terms_words(entry.reason.split(" ", 1)[0]),
+        terms_declined="no grant was made"
+        if "no grant" in entry.reason
+        else "the grant went ahead without them",
     )
+
+
+def _terms_words(ids: str) -> str:
+    """Roster ids ("sd-base,shared-intent") as the agreements' titles."""
+    titles = [AGREEMENTS[i].title if i in AGREEMENTS else i for i in ids.split(",") if i]
+    return ", ".join(f"“{t}”" for t in titles)
 
 
 @dataclass

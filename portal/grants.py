@@ -7,15 +7,17 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import dateformat, timezone
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.permissions import person_required, signed_in_user
 from audit.selectors import last_access_by_grant
+from consent.agreements import agreement_current, agreement_json
 from consent.forms import GrantAmendForm
 from consent.models import Grant
 from consent.scopes import SCOPES
 from consent.selectors import grant_get_for_person, grants_for_person, receipt_get
 from consent.services import grant_amend, grant_revoke
+from consent.terms import AGREEMENTS
 from portal.activity import entries_for_grant, entry_sentence, names_for_person
 
 
@@ -71,6 +73,7 @@ def grant_detail(request: HttpRequest, grant_id: str) -> HttpResponse:
                 f"until {dateformat.format(grant.ends_at, 'j M Y')}. It sees the change on its next request.",
             )
             return redirect("consent:grant", grant_id=grant.pk)
+    agreement = grant.agreement
     entries = entries_for_grant(person=person, grant_id=str(grant.pk))[:200]
     names = names_for_person(person=person, entries=entries)
     return render(
@@ -83,6 +86,9 @@ def grant_detail(request: HttpRequest, grant_id: str) -> HttpResponse:
             "form": form,
             "scopes": [SCOPES[s] for s in grant.scopes],
             "receipts": grant.receipts.all(),
+            "agreement": agreement,
+            "agreement_terms": AGREEMENTS.get(agreement.agreement_id) if agreement else None,
+            "earlier_agreements": [a for a in grant.agreements.all() if a.pk != grant.agreement_id],
             "entries": [(e, entry_sentence(e, names)) for e in entries],
         },
         status=400 if form.errors else 200,
@@ -144,4 +150,16 @@ def receipt_download(request: HttpRequest, grant_id: str, number: int) -> HttpRe
         json_dumps_params={"indent": 2},
     )
     response["Content-Disposition"] = f'attachment; filename="receipt-{grant.pk}-{number}.json"'
+    return response
+
+
+@person_required
+@require_GET
+def agreement_download(request: HttpRequest, grant_id: str) -> HttpResponse:
+    """The grant's signed MyTerms agreement record, exactly as the vendor retrieves it."""
+    person = signed_in_user(request)
+    grant = grant_get_for_person(person=person, grant_id=grant_id)
+    record = agreement_current(grant=grant)
+    response = JsonResponse(agreement_json(record), json_dumps_params={"indent": 2})
+    response["Content-Disposition"] = f'attachment; filename="agreement-{grant.pk}.json"'
     return response

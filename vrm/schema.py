@@ -337,8 +337,8 @@ class VrmAutoSchema(AutoSchema):
             codes.add("403")
         if person or writes:
             codes.add("400")  # person views refuse unknown query parameters
-        if "{" in self.path or (person and writes):
-            codes.add("404")  # ids; and a retry whose record the person has since deleted
+        if "{" in self.path or (person and writes) or getattr(self.view, "may_answer_not_found", False):
+            codes.add("404")  # ids; a retry whose record the person has since deleted; a missing document
         if writes:
             codes.add("415")
         if person and writes:

@@ -134,6 +134,7 @@ OWNER: dict[str, Owner] = {
     "consent:revoke": Owner(200, 302),
     "consent:receipt": Owner(200, 200),
     "consent:receipt-page": Owner(200, 200),
+    "consent:agreement": Owner(200, 405),
 }
 
 
@@ -218,6 +219,10 @@ CSV = (
 @pytest.fixture
 def world(alice: Any, bob: Any, vendor_staff: Any, auditor: Any, shop_app: Any) -> World:
     record = record_create(owner=alice, category="purchases", data=purchase_data(gtin=PEANUT, lot=LOT))
+    # The grant is made under alice's terms, so its agreement record can be downloaded.
+    TermsChoice.objects.create(person=alice, proffered=["sd-base"])
+    shop_app.organisation.accepted_terms = ["sd-base"]
+    shop_app.organisation.save(update_fields=["accepted_terms"])
     grant = grant_authorize(
         person=alice, application=shop_app, scopes=["profile:read", "purchases:read"], duration_days=30
     )

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
-from consent.models import AccessToken, Grant
+from consent.models import AccessToken, Grant, TermsChoice
 from consent.scopes import PERSON_SCOPES
 from consent.services import grant_amend, grant_revoke
 from tests.conftest import purchase_data
@@ -54,6 +54,8 @@ def _records(category: str) -> list[Endpoint]:
 ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "me", (), "document"),
     Endpoint("GET", "receipts", (), "document"),
+    Endpoint("GET", "agreement", (), "agreement"),
+    Endpoint("POST", "agreement/accept", (), "accept"),
     *_records("purchases"),
     Endpoint("POST", "purchases", ("purchases:write",), "post", "purchases", ok=201),
     Endpoint("GET", "purchases/owns", ("purchases:check",), "owns", "purchases"),
@@ -141,6 +143,8 @@ class World:
         path = e.route.replace("<str:record_id>", record_id or (self.visible.get("id") or ""))
         if e.kind == "post":
             return api.post(path, purchase_data(purchased_on=days_ago(1).isoformat()))
+        if e.kind == "accept":
+            return api.post(path, {})
         if e.kind == "owns":
             return api.get(path, {"gtin": gtin or self.visible["gtin"]})
         return api.get(path)
@@ -157,6 +161,10 @@ OUTSIDE = {
 
 def _world(endpoint: Endpoint, shop_app: Any, scopes: tuple[str, ...] = PERSON_SCOPES) -> World:
     alice = make_person("alice")
+    if endpoint.kind in {"agreement", "accept"}:  # the grant is made under alice's terms
+        TermsChoice.objects.create(person=alice, proffered=["sd-base"])
+        shop_app.organisation.accepted_terms = ["sd-base"]
+        shop_app.organisation.save(update_fields=["accepted_terms"])
     grant = authorize(alice, shop_app, list(scopes), history_months=HISTORY_MONTHS, include_gifts=False)
     world = World(endpoint, alice, grant, issue_token(grant))
     category = endpoint.category
@@ -269,6 +277,9 @@ def test_matrix(endpoint: Endpoint, state: str, shop_app: Any) -> None:
             assert response.json() == world.visible
         elif endpoint.kind == "owns":
             assert response.json() == {"gtin": world.visible["gtin"], "owns": True}
+        elif endpoint.kind in {"agreement", "accept"}:
+            assert response.json()["record"]["grant"] == {"id": str(world.grant.pk)}
+            assert (response.json()["acknowledged_at"] is None) == (endpoint.kind == "agreement")
     else:
         record = world.outside[state]
         if endpoint.kind == "detail":

@@ -37,6 +37,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from consent.models import TermsChoice
 from consent.scopes import PERSON_SCOPES
 from devtools.records import demo_records_seed
 from personal_data.selectors import records_for_owner
@@ -100,6 +101,10 @@ def _keep_the_test_connection() -> Iterator[None]:
 def test_api_conforms_to_its_schema(alice: Any, shop_app: Any, throttle_rates: Any) -> None:
     throttle_rates()  # a fast run is not a flood; 429 has its own test
     demo_records_seed(person=alice, scale="full")
+    # Made under alice's terms, so /agreement answers with a record.
+    TermsChoice.objects.create(person=alice, proffered=["sd-base"])
+    shop_app.organisation.accepted_terms = ["sd-base"]
+    shop_app.organisation.save(update_fields=["accepted_terms"])
     grant = authorize(alice, shop_app, PERSON_SCOPES, include_gifts=True, duration_days=90)
     person = {"Authorization": f"Bearer {issue_token(grant)}"}
     organisation = {"Authorization": f"Bearer {organisation_token('Acme Foods')}"}

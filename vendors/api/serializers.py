@@ -38,6 +38,21 @@ class ReceiptOut(serializers.Serializer):  # type: ignore[type-arg]
     document = serializers.DictField()
 
 
+class AgreementOut(serializers.Serializer):  # type: ignore[type-arg]
+    record = serializers.DictField(
+        help_text=(
+            "The agreement record (vrm-agreement/1): both parties, the agreement and version, "
+            "the time and the grant"
+        )
+    )
+    jws = serializers.CharField(
+        help_text="The record as a compact JWS (EdDSA); verify with the key at /api/v1/ledger/checkpoint"
+    )
+    acknowledged_at = serializers.DateTimeField(
+        allow_null=True, help_text="When your client acknowledged it (POST /api/v1/agreement/accept)"
+    )
+
+
 class ListQuery(serializers.Serializer):  # type: ignore[type-arg]
     since = serializers.DateField(required=False)
     until = serializers.DateField(required=False)

@@ -6,6 +6,8 @@ from vendors.api import views as api
 urlpatterns = [
     path("me", api.MeView.as_view(), name="api-me"),
     path("receipts", api.ReceiptsView.as_view(), name="api-receipts"),
+    path("agreement", api.AgreementView.as_view(), name="api-agreement"),
+    path("agreement/accept", api.AgreementAcceptView.as_view(), name="api-agreement-accept"),
     path("purchases", api.PurchaseList.as_view(), name="api-purchases"),
     path("purchases/owns", api.PurchasesOwnsView.as_view(), name="api-purchases-owns"),
     path("purchases/<str:record_id>", api.PurchaseDetail.as_view(), name="api-purchase"),

@@ -26,6 +26,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
+from consent.agreements import agreement_acknowledge, agreement_current, agreement_json
 from consent.models import Grant
 from consent.oauth import BearerAuthentication
 from consent.receipts import history_from
@@ -42,6 +43,7 @@ from personal_data.store import preferences_default
 from vendors.api.pagination import KeysetPagination
 from vendors.api.permissions import PersonGrantPermission, bearer_client, bearer_token
 from vendors.api.serializers import (
+    AgreementOut,
     ApplianceOut,
     ClosetItemOut,
     ListQuery,
@@ -204,6 +206,41 @@ class ReceiptsView(PersonApiView):
         ]
         self.record_access("access.read", record_count=0, reason="receipts")
         return Response(receipts)
+
+
+class AgreementView(PersonApiView):
+    """The signed MyTerms agreement record this grant was made under (404 if none)."""
+
+    required_scopes: list[str] = []
+    may_answer_not_found = True  # a grant made without terms has no agreement
+
+    @extend_schema(responses=AgreementOut)
+    def get(self, request: Request) -> Response:
+        _strict_query(request, set())
+        record = agreement_current(grant=self.grant)
+        self.record_access("access.read", record_count=0, reason="agreement")
+        return Response(agreement_json(record))
+
+
+class AgreementAcceptView(PersonApiView):
+    """Acknowledge the grant's agreement record: the vendor's client has it. Idempotent."""
+
+    required_scopes: list[str] = []
+    may_answer_not_found = True  # a grant made without terms has no agreement
+
+    @extend_schema(request=None, responses=AgreementOut)
+    def post(self, request: Request) -> Response:
+        _strict_query(request, set())
+        if request.data:
+            raise exceptions.ValidationError({"body": ["Send no body: the grant names the agreement."]})
+        record, first = agreement_acknowledge(
+            grant=self.grant,
+            client_id=bearer_client(request).client_id,
+            request_id=request_id_of(request),
+        )
+        if not first:  # the first wrote terms.acknowledged; a repeat is recorded as a read
+            self.record_access("access.read", record_count=0, reason="agreement")
+        return Response(agreement_json(record))
 
 
 # Records.
