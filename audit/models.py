@@ -57,6 +57,9 @@ class LedgerEntry(models.Model):
         ORG_VERIFIED = "vendor.org_verified"
         ORG_UNVERIFIED = "vendor.org_unverified"
         SIGNING_KEY_ROTATED = "key.signing_rotated"
+        # MyTerms: the agreements a person proffers, and those an organisation accepts.
+        TERMS_CHOSEN = "terms.chosen"
+        TERMS_DECLARED = "terms.declared"
 
     class ActorType(models.TextChoices):
         PERSON = "person"

@@ -198,3 +198,25 @@ def test_consent_page_names_the_terms_the_vendor_accepts(flow: Flow, shop_app: A
     page = flow.client.get(flow.authorize_path()).content.decode()
     assert "Acme Shop accepts these standard terms" in page
     assert 'href="/terms/sd-no-ai-training/">No AI training</a>' in page
+
+
+def test_a_change_of_terms_shows_on_the_activity_page_in_words(
+    client: Client, alice: User, shop: Application
+) -> None:
+    client.force_login(alice)
+    org = str(shop.organisation.pk)
+    client.post(
+        "/settings/terms/",
+        {"place-sd-no-ai-training": "1", "place-sd-base": "2", f"vendor-{org}": "sd-goods-services"},
+    )
+    page = client.get("/activity/").content.decode()
+    assert (
+        "You changed your terms: you proffer “No AI training”, then “Service delivery only”; "
+        "“Goods and services only” for Acme Shop; no access for a vendor that accepts none of them"
+    ) in page
+    client.post("/settings/terms/", {"allow_without_terms": "on"})
+    page = client.get("/activity/").content.decode()
+    assert (
+        "You changed your terms: you proffer no agreement; "
+        "you may still grant access to a vendor that accepts none of them"
+    ) in page
