@@ -57,6 +57,10 @@ class LedgerEntry(models.Model):
         ORG_VERIFIED = "vendor.org_verified"
         ORG_UNVERIFIED = "vendor.org_unverified"
         SIGNING_KEY_ROTATED = "key.signing_rotated"
+        # MyTerms: the agreements a person proffers, and those an organisation accepts (settings),
+        # and what came of them at each consent (consent.agreements).
+        TERMS_CHOSEN = "terms.chosen"
+        TERMS_DECLARED = "terms.declared"
         TERMS_PROFFERED = "terms.proffered"
         TERMS_ACCEPTED = "terms.accepted"
         TERMS_DECLINED = "terms.declined"

@@ -523,10 +523,33 @@ def terms_choice_update(
         problems["per_vendor"] = ["You can only choose terms for vendors you have granted access to."]
     if problems:
         raise ValidationError(problems)
-    choice, _ = TermsChoice.objects.select_for_update().get_or_create(person=person)
+    choice, created = TermsChoice.objects.select_for_update().get_or_create(person=person)
+    before = (choice.proffered, choice.per_vendor, choice.allow_without_terms)
     choice.proffered = list(proffered)
     choice.per_vendor = dict(per_vendor)
     choice.allow_without_terms = allow_without_terms
+    if not created and before == (choice.proffered, choice.per_vendor, choice.allow_without_terms):
+        return choice  # saved as it was: nothing to record
     choice.updated_at = timezone.now()
     choice.save()
+    _terms_chosen_record(choice, person=person)
     return choice
+
+
+def _terms_chosen_record(choice: TermsChoice, *, person: User) -> None:
+    """Record the person's new terms: roster ids (public) in their order, and per-vendor picks.
+
+    Each per-vendor pick is `<organisation id>=<roster id>`; both are public ids, and which
+    vendors the person deals with is in their grants' entries already.
+    """
+    subject = person_subject(person)
+    picks = [f"{organisation}={agreement}" for organisation, agreement in sorted(choice.per_vendor.items())]
+    ledger_append(
+        kind="terms.chosen",
+        actor_type="person",
+        actor_id=subject,
+        subject=subject,
+        record_ids=[*choice.proffered, *picks],
+        record_count=len(choice.proffered),
+        reason="without terms: " + ("allowed" if choice.allow_without_terms else "refused"),
+    )

@@ -19,6 +19,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.utils import timezone
 
 from accounts.models import User
 from core import crypto
@@ -139,7 +140,10 @@ def person_key_new(person_id: uuid.UUID, *, password: str | None) -> tuple[Perso
     """Make a person's keys (unsaved row): return the row, the recovery code to show once, and
     the opened keys. Without a password (bulk seeding) only the recovery wrap is made."""
     data_key = crypto.random_key()
-    person_key = PersonKey(person_id=person_id, pseudonym_salt=crypto.random_key())
+    # A new store has no records, so none lacks its due date.
+    person_key = PersonKey(
+        person_id=person_id, pseudonym_salt=crypto.random_key(), due_dates_checked_at=timezone.now()
+    )
     code = _add_person_wraps(person_key, data_key, password)
     return person_key, code, keys_open(person_key, data_key)
 

@@ -42,6 +42,9 @@ class PersonKey(models.Model):
     pseudonym_salt = models.BinaryField()
     created_at = models.DateTimeField(default=timezone.now)
     rewrapped_at = models.DateTimeField(null=True, blank=True)
+    # When every record of the store was last known to have its clear due date (ReminderDue).
+    # Null for stores made before due dates were kept: the next sign-in fills them in once.
+    due_dates_checked_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"data key of {self.person_id} under {self.master_key_id}"

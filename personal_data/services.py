@@ -98,6 +98,8 @@ def person_unlock(*, person: User, password: str) -> str | None:
     store.person_key_forget(person)
     keys_hold(person, keys)
     records_settle(owner=person)
+    if person_key.due_dates_checked_at is None:
+        due_dates_backfill(owner=person)
     return code
 
 
@@ -166,6 +168,29 @@ def _due_date_sync(
         )
     else:
         ReminderDue.objects.filter(owner_id=owner_id, kind=kind, record_id=record_id).delete()
+
+
+@transaction.atomic
+def due_dates_backfill(*, owner: User) -> int:
+    """Give every record of the owner's store that lacks one its clear due date; return how many.
+
+    Records stored before due dates were kept have none until they are written again, and only
+    the person's key opens them: this runs once, at the first sign-in that finds the store
+    unchecked, opens only the records without a due date row, and marks the store checked.
+    """
+    keys = store.owner_keys(owner)
+    added = 0
+    for name, (kind, field_name) in DUE_DATE_FIELDS.items():
+        cat = category_get(name)
+        known = ReminderDue.objects.filter(owner_id=owner.pk, kind=kind).values("record_id")
+        rows = cat.model.objects.filter(owner_id=owner.pk).exclude(pk__in=known)
+        for row in rows.values(*store.open_columns(cat)).iterator(chunk_size=_BATCH):
+            doc = store.row_open(cat, row, keys)
+            if doc.get(field_name):
+                _due_date_sync(owner_id=owner.pk, category=name, record_id=row["id"], doc=doc)
+                added += 1
+    PersonKey.objects.filter(person_id=owner.pk).update(due_dates_checked_at=timezone.now())
+    return added
 
 
 @transaction.atomic
@@ -403,6 +428,8 @@ def person_store_restart(*, person: User, password: str) -> StoreRestart:
     retired.save(update_fields=["record_count"])
     PendingImport.objects.filter(owner_id=person.pk).delete()
     AwaitingRewrap.objects.filter(owner_id=person.pk).delete()
+    # The records set aside fall due no more; they get their dates again if they come back.
+    ReminderDue.objects.filter(owner_id=person.pk).delete()
     SharedCopy.objects.filter(share__owner_id=person.pk).delete()
     keys, code = keys_replace(person_key, password)
     person_key.save()
@@ -449,6 +476,8 @@ def _restore_rows(person: User, keys: Keys, old: Keys, retired: RetiredStore) ->
                 docs.append(store.row_document(cat, row, content))
             cat.model.objects.bulk_create(rows)
             shares_sync_records(owner_id=person.pk, category=name, rows=list(zip(rows, docs, strict=True)))
+            for row, document in zip(rows, docs, strict=True):
+                _due_date_sync(owner_id=person.pk, category=name, record_id=row.pk, doc=document)
             restored += len(rows)
     prefs = retired.records.filter(category=PREFERENCES).first()
     if prefs is not None:

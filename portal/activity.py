@@ -64,6 +64,7 @@ _SENTENCES: dict[str, str] = {
     "operator.password_reset": "{actor} e-mailed you a link to set a new password",
     "operator.email_changed": "{actor} changed your e-mail address",
     "operator.two_factor_removed": "{actor} turned off two-step sign-in for you, after checking it was you",
+    "terms.chosen": "You changed your terms: {choice}",
     "terms.proffered": "You proffered your terms to {vendor}: {terms}",
     "terms.accepted": "{vendor} accepted your terms: {agreement}",
     "terms.declined": "{vendor} accepts none of your terms ({terms_declined})",
@@ -199,6 +200,27 @@ def entry_sentence(entry: LedgerEntry, names: Names | None = None) -> str:
     return _sentence([entry], names)
 
 
+def _terms_choice_words(entry: LedgerEntry, names: Names | None) -> str:
+    """A terms.chosen entry in words: what the person proffers, per-vendor picks, the fallback."""
+    if entry.kind != "terms.chosen":
+        return ""
+    proffered = [i for i in entry.record_ids if "=" not in i]
+    titles = [f"“{AGREEMENTS[i].title}”" if i in AGREEMENTS else i for i in proffered]
+    words = "you proffer " + (", then ".join(titles) if titles else "no agreement")
+    organisations = (
+        {str(g.application.organisation_id): g.application.organisation.name for g in names.grants.values()}
+        if names
+        else {}
+    )
+    for pick in (i for i in entry.record_ids if "=" in i):
+        organisation, agreement = pick.split("=", 1)
+        title = AGREEMENTS[agreement].title if agreement in AGREEMENTS else agreement
+        words += f"; “{title}” for {organisations.get(organisation, 'a vendor')}"
+    if entry.reason.endswith("refused"):
+        return words + "; no access for a vendor that accepts none of them"
+    return words + "; you may still grant access to a vendor that accepts none of them"
+
+
 def _span(newest: dt.datetime, oldest: dt.datetime) -> str:
     first, last = timezone.localtime(oldest), timezone.localtime(newest)
     if first.date() == last.date():
@@ -228,15 +250,16 @@ def _sentence(entries: list[LedgerEntry], names: Names | None) -> str:
         scopes=scope_words(entry.scopes),
         reason=entry.reason or "not allowed",
         grant_date=f" under your grant of {granted:%-d %B %Y}" if granted else "",
-        terms=_terms_words(entry.reason),
-        agreement=_terms_words(entry.reason.split(" ", 1)[0]),
+        choice=_terms_choice_words(entry, names),
+        terms=_titles(entry.reason),
+        agreement=_titles(entry.reason.split(" ", 1)[0]),
         terms_declined="no grant was made"
         if "no grant" in entry.reason
         else "the grant went ahead without them",
     )
 
 
-def _terms_words(ids: str) -> str:
+def _titles(ids: str) -> str:
     """Roster ids ("sd-base,shared-intent") as the agreements' titles."""
     titles = [AGREEMENTS[i].title if i in AGREEMENTS else i for i in ids.split(",") if i]
     return ", ".join(f"“{t}”" for t in titles)

@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from consent.models import Grant
-from consent.selectors import grants_for_person
+from consent.selectors import grants_for_person, terms_choice_get
+from consent.terms import AGREEMENTS
 from core.formats import csv_cell, rfc3339
 from personal_data.categories import RECORD_CATEGORIES
 from personal_data.selectors import preferences_get, records_for_owner
@@ -45,6 +46,34 @@ def _receipts(grants: list[Grant]) -> list[dict[str, Any]]:
         for g in grants
         for r in g.receipts.order_by("number")
     ]
+
+
+def _terms(person: User, grants: list[Grant]) -> dict[str, Any]:
+    """The person's MyTerms choice: what they proffer, their per-vendor picks, the fallback.
+
+    `updated_at` is null while they have never saved it (the defaults: nothing proffered, grants
+    without terms allowed).
+    """
+    choice = terms_choice_get(person=person)
+    vendors = {str(g.application.organisation_id): g.application.organisation.name for g in grants}
+
+    def agreement(agreement_id: str) -> dict[str, Any]:
+        known = AGREEMENTS.get(agreement_id)
+        return {
+            "id": agreement_id,
+            "version": known.version if known else None,
+            "title": known.title if known else None,
+        }
+
+    return {
+        "proffered": [agreement(a) for a in choice.proffered],
+        "per_vendor": [
+            {"organisation": org, "vendor": vendors.get(org), "agreement": agreement(a)}
+            for org, a in sorted(choice.per_vendor.items())
+        ],
+        "allow_without_terms": choice.allow_without_terms,
+        "updated_at": rfc3339(choice.updated_at) if choice.pk else None,
+    }
 
 
 def _activity(person: User) -> Iterator[dict[str, Any]]:
@@ -79,7 +108,8 @@ def export_chunks(*, person: User) -> Iterator[str]:
     for index, line in enumerate(_activity(person)):
         yield ("," if index else "") + dumps(line)
     yield '], "alerts": ' + dumps(alerts_export(person=person), ensure_ascii=False)
-    yield ', "reminders": ' + dumps(reminders_export(person=person)) + "}"
+    yield ', "reminders": ' + dumps(reminders_export(person=person))
+    yield ', "terms": ' + dumps(_terms(person, grants), ensure_ascii=False) + "}"
 
 
 def _csv(rows: Iterable[dict[str, Any]], columns: list[str]) -> str:
@@ -109,6 +139,10 @@ alerts.json
     The recall alerts you received.
 reminders.json
     The reminders vrm made for you (what each is about is the record or grant it names).
+terms.json
+    Your terms (MyTerms): the standard agreements you proffer to vendors, most preferred
+    first, the one you chose for particular vendors, and whether you let a vendor that
+    accepts none of them have a grant.
 
 The same, in one file: Download as JSON (vrm-export/1).
 """
@@ -116,7 +150,8 @@ The same, in one file: Download as JSON (vrm-export/1).
 
 def export_zip(*, person: User) -> bytes:
     """Return a ZIP of everything: a CSV per category (each imports back), the preferences,
-    grants, signed receipts, the activity log and alerts, with a README that says what is where."""
+    grants, signed receipts, the activity log, alerts, reminders and terms, with a README that
+    says what is where."""
     buffer = io.BytesIO()
     grants = list(grants_for_person(person=person))
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -139,6 +174,7 @@ def export_zip(*, person: User) -> bytes:
             "alerts.json", json.dumps(alerts_export(person=person), indent=2, ensure_ascii=False)
         )
         archive.writestr("reminders.json", json.dumps(reminders_export(person=person), indent=2))
+        archive.writestr("terms.json", json.dumps(_terms(person, grants), indent=2, ensure_ascii=False))
     return buffer.getvalue()
 
 

@@ -70,14 +70,30 @@ def organisation_create(
 
 
 @transaction.atomic
-def organisation_terms_accept(*, organisation: Organisation, agreement_ids: Iterable[str]) -> Organisation:
-    """Declare which MyTerms roster agreements the organisation accepts (in roster order)."""
+def organisation_terms_accept(
+    *, organisation: Organisation, agreement_ids: Iterable[str], by: User
+) -> Organisation:
+    """Declare which MyTerms roster agreements the organisation accepts (in roster order), as
+    its staff member `by`, in the ledger. Declaring what it already accepts writes nothing."""
     wanted = set(agreement_ids)
     known = [agreement.id for agreement in ROSTER]
     if wanted - set(known):
         raise ValidationError({"accepted_terms": ["Choose agreements from the MyTerms roster."]})
-    organisation.accepted_terms = [a for a in known if a in wanted]
-    organisation.save(update_fields=["accepted_terms"])
+    if not Membership.objects.filter(user=by, organisation_id=organisation.pk).exists():
+        raise PermissionDenied("Only the organisation's staff declare the terms it accepts.")
+    locked = Organisation.objects.select_for_update().get(pk=organisation.pk)
+    accepted = [a for a in known if a in wanted]
+    if locked.accepted_terms != accepted:
+        locked.accepted_terms = accepted
+        locked.save(update_fields=["accepted_terms"])
+        ledger_append(
+            kind=LedgerEntry.Kind.TERMS_DECLARED,
+            actor_type=LedgerEntry.ActorType.VENDOR_ORG,
+            actor_id=str(locked.pk),
+            record_ids=accepted,
+            reason=f"staff {by.pk}",
+        )
+    organisation.accepted_terms = locked.accepted_terms
     return organisation
 
 

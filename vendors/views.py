@@ -173,11 +173,15 @@ def terms_accept(request: HttpRequest) -> HttpResponse:
     organisation = organisation_for_staff(user=_staff_user(request))
     if organisation is None:
         return redirect("vendors:portal")
-    form = TermsAcceptForm(request.POST or None, initial={"accepted_terms": organisation.accepted_terms})
+    # Bound on every POST: with no box ticked (every agreement withdrawn) request.POST is empty.
+    posted = request.POST if request.method == "POST" else None
+    form = TermsAcceptForm(posted, initial={"accepted_terms": organisation.accepted_terms})
     if request.method == "POST":
         if form.is_valid():
             services.organisation_terms_accept(
-                organisation=organisation, agreement_ids=form.cleaned_data["accepted_terms"]
+                organisation=organisation,
+                agreement_ids=form.cleaned_data["accepted_terms"],
+                by=_staff_user(request),
             )
             messages.success(request, "The agreements your organisation accepts are saved and published.")
             return redirect("vendors:portal")

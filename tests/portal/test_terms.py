@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
 from typing import Any
 
 import pytest
@@ -12,6 +15,7 @@ from consent.models import TermsChoice
 from consent.selectors import terms_choice_get
 from consent.services import grant_authorize
 from consent.terms import ROSTER
+from tests.conftest import PASSWORD
 from tests.consent.conftest import Flow, make_app
 from vendors.models import Application, Organisation
 from vendors.services import organisation_create
@@ -198,3 +202,59 @@ def test_consent_page_names_the_terms_the_vendor_accepts(flow: Flow, shop_app: A
     page = flow.client.get(flow.authorize_path()).content.decode()
     assert "Acme Shop accepts these standard terms" in page
     assert 'href="/terms/sd-no-ai-training/">No AI training</a>' in page
+
+
+def test_a_change_of_terms_shows_on_the_activity_page_in_words(
+    client: Client, alice: User, shop: Application
+) -> None:
+    client.force_login(alice)
+    org = str(shop.organisation.pk)
+    client.post(
+        "/settings/terms/",
+        {"place-sd-no-ai-training": "1", "place-sd-base": "2", f"vendor-{org}": "sd-goods-services"},
+    )
+    page = client.get("/activity/").content.decode()
+    assert (
+        "You changed your terms: you proffer “No AI training”, then “Service delivery only”; "
+        "“Goods and services only” for Acme Shop; no access for a vendor that accepts none of them"
+    ) in page
+    client.post("/settings/terms/", {"allow_without_terms": "on"})
+    page = client.get("/activity/").content.decode()
+    assert (
+        "You changed your terms: you proffer no agreement; "
+        "you may still grant access to a vendor that accepts none of them"
+    ) in page
+
+
+def test_the_export_holds_the_terms_choice(client: Client, alice: User, shop: Application) -> None:
+    client.force_login(alice)
+    client.post("/accounts/reauth/", {"password": PASSWORD})
+    data = json.loads(b"".join(client.get("/data/export/?format=json").streaming_content))
+    # Never saved: the defaults, and no time.
+    assert data["terms"] == {
+        "proffered": [],
+        "per_vendor": [],
+        "allow_without_terms": True,
+        "updated_at": None,
+    }
+    org = str(shop.organisation.pk)
+    client.post(
+        "/settings/terms/",
+        {"place-sd-no-ai-training": "1", "place-sd-base": "2", f"vendor-{org}": "sd-goods-services"},
+    )
+    terms = json.loads(b"".join(client.get("/data/export/?format=json").streaming_content))["terms"]
+    assert terms["proffered"] == [
+        {"id": "sd-no-ai-training", "version": "1.0", "title": "No AI training"},
+        {"id": "sd-base", "version": "1.0", "title": "Service delivery only"},
+    ]
+    assert terms["per_vendor"] == [
+        {
+            "organisation": org,
+            "vendor": "Acme Shop",
+            "agreement": {"id": "sd-goods-services", "version": "1.0", "title": "Goods and services only"},
+        }
+    ]
+    assert terms["allow_without_terms"] is False and terms["updated_at"]
+    archive = zipfile.ZipFile(io.BytesIO(client.get("/data/export/?format=zip").content))
+    assert json.loads(archive.read("terms.json")) == terms
+    assert "terms.json" in archive.read("README.txt").decode()
