@@ -12,6 +12,7 @@ from typing import Any
 from django.utils import timezone
 
 from accounts.models import User
+from consent.agreements import agreement_json
 from consent.models import Grant
 from consent.selectors import grants_for_person, terms_choice_get
 from consent.terms import AGREEMENTS
@@ -45,6 +46,15 @@ def _receipts(grants: list[Grant]) -> list[dict[str, Any]]:
         {"grant": str(g.pk), "number": r.number, "event": r.event, "jws": r.jws, "document": r.document}
         for g in grants
         for r in g.receipts.order_by("number")
+    ]
+
+
+def _agreements(grants: list[Grant]) -> list[dict[str, Any]]:
+    """Every signed MyTerms agreement record, as the grant page and the vendor's API give it."""
+    return [
+        {"grant": str(g.pk), "current": a.pk == g.agreement_id, **agreement_json(a)}
+        for g in grants
+        for a in g.agreements.order_by("made_at")
     ]
 
 
@@ -109,7 +119,8 @@ def export_chunks(*, person: User) -> Iterator[str]:
         yield ("," if index else "") + dumps(line)
     yield '], "alerts": ' + dumps(alerts_export(person=person), ensure_ascii=False)
     yield ', "reminders": ' + dumps(reminders_export(person=person))
-    yield ', "terms": ' + dumps(_terms(person, grants), ensure_ascii=False) + "}"
+    yield ', "terms": ' + dumps(_terms(person, grants), ensure_ascii=False)
+    yield ', "agreements": ' + dumps(_agreements(grants), ensure_ascii=False) + "}"
 
 
 def _csv(rows: Iterable[dict[str, Any]], columns: list[str]) -> str:
@@ -143,6 +154,10 @@ terms.json
     Your terms (MyTerms): the standard agreements you proffer to vendors, most preferred
     first, the one you chose for particular vendors, and whether you let a vendor that
     accepts none of them have a grant.
+agreements/
+    The signed record of every MyTerms agreement a grant was made under: <grant>-<record>.json
+    (the record, its signature and when the vendor acknowledged it; "current" says whether
+    the grant still stands under it) and <grant>-<record>.jws, the record as signed.
 
 The same, in one file: Download as JSON (vrm-export/1).
 """
@@ -150,7 +165,7 @@ The same, in one file: Download as JSON (vrm-export/1).
 
 def export_zip(*, person: User) -> bytes:
     """Return a ZIP of everything: a CSV per category (each imports back), the preferences,
-    grants, signed receipts, the activity log, alerts, reminders and terms, with a README that
+    grants, signed receipts, the activity log, alerts, reminders, terms and agreements, with a README that
     says what is where."""
     buffer = io.BytesIO()
     grants = list(grants_for_person(person=person))
@@ -175,6 +190,10 @@ def export_zip(*, person: User) -> bytes:
         )
         archive.writestr("reminders.json", json.dumps(reminders_export(person=person), indent=2))
         archive.writestr("terms.json", json.dumps(_terms(person, grants), indent=2, ensure_ascii=False))
+        for record in _agreements(grants):
+            stem = f"agreements/{record['grant']}-{record['record']['record_id']}"
+            archive.writestr(f"{stem}.json", json.dumps(record, indent=2, ensure_ascii=False))
+            archive.writestr(f"{stem}.jws", record["jws"])
     return buffer.getvalue()
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -13,6 +16,7 @@ from consent.agreements import Outcome, agreement_verify, terms_offer
 from consent.models import Grant, TermsAgreement, TermsChoice
 from consent.receipts import receipt_verify
 from personal_data.pseudonyms import pairwise_subject
+from tests.conftest import PASSWORD
 from tests.consent.conftest import Flow
 from vendors.models import Application, Organisation
 
@@ -328,3 +332,26 @@ def test_a_grant_without_terms_has_no_agreement_to_retrieve(
         assert response["Content-Type"].startswith("application/problem+json")
     assert flow.client.get(f"/grants/{grant.pk}/agreement.json").status_code == 404
     assert "made without a MyTerms agreement" in flow.client.get(f"/grants/{grant.pk}/").content.decode()
+
+
+def test_the_export_holds_every_agreement_record(flow: Flow, alice: Any, shop_app: Application) -> None:
+    _terms(alice, "sd-base")
+    _accepts(shop_app.organisation, "sd-base", "sd-data-protection")
+    flow.code()
+    _terms(alice, "sd-data-protection")
+    flow.code()
+    grant = _grant(alice, shop_app)
+    assert grant is not None and grant.agreements.count() == 2
+    flow.client.post("/accounts/reauth/", {"password": PASSWORD})
+    data = json.loads(b"".join(flow.client.get("/data/export/?format=json").streaming_content))
+    exported = data["agreements"]
+    assert [(a["record"]["agreement"]["id"], a["current"]) for a in exported] == [
+        ("sd-base", False),
+        ("sd-data-protection", True),
+    ]
+    assert all(agreement_verify(a["jws"]) == a["record"] for a in exported)
+    current = flow.client.get(f"/grants/{grant.pk}/agreement.json").json()
+    assert {k: v for k, v in exported[1].items() if k not in ("grant", "current")} == current
+    archive = zipfile.ZipFile(io.BytesIO(flow.client.get("/data/export/?format=zip").content))
+    names = [n for n in archive.namelist() if n.startswith("agreements/")]
+    assert len(names) == 4 and "agreements/" in archive.read("README.txt").decode()
