@@ -259,6 +259,24 @@ def run(
 
     me, grant_expires = api("/api/v1/me")
     _print_json(f"Grant (GET /api/v1/me; Grant-Expires: {grant_expires})", me, out)
+    # The person's MyTerms agreement, if the grant was made under one: keep it, then say so.
+    agreement = vendor.get(base_url + "/api/v1/agreement", timeout=TIMEOUT)
+    if agreement.status_code == 200:
+        record = agreement.json()["record"]
+        terms = record["agreement"]
+        print(
+            f"\nThe grant stands under the person's terms: {terms['title']} "
+            f"({terms['id']} {terms['version']})",
+            file=out,
+        )
+        acknowledged = vendor.post(base_url + "/api/v1/agreement/accept", timeout=TIMEOUT)
+        if acknowledged.status_code != 200:
+            raise ClientError(f"POST /api/v1/agreement/accept: HTTP {acknowledged.status_code}")
+        print(
+            f"Acknowledged the signed agreement record at {acknowledged.json()['acknowledged_at']}", file=out
+        )
+    elif agreement.status_code != 404:
+        raise ClientError(f"GET /api/v1/agreement: HTTP {agreement.status_code} {agreement.text[:300]}")
     granted = set(me["grant"]["scopes"])
     for needed, title, path in SHOW:
         if needed in granted:

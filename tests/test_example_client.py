@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from consent.models import Grant
+from consent.models import Grant, TermsChoice
 from consent.scopes import PERSON_SCOPES
 from devtools.records import demo_records_seed
 from portal.services import person_signup
@@ -71,8 +71,11 @@ def _app(port: int) -> Application:
 def test_example_client_runs_the_whole_flow(issuer: str, capsys: pytest.CaptureFixture[str]) -> None:
     person = person_signup(email="casey@example.com", password=PASSWORD, display_name="Casey Jones")
     demo_records_seed(person=person, scale="small")
+    TermsChoice.objects.create(person=person, proffered=["sd-base"])
     port = _free_port()
     app = _app(port)
+    app.organisation.accepted_terms = ["sd-base"]
+    app.organisation.save(update_fields=["accepted_terms"])
 
     code = _load_client().main(
         [
@@ -104,6 +107,9 @@ def test_example_client_runs_the_whole_flow(issuer: str, capsys: pytest.CaptureF
     assert "== Preferences (GET /api/v1/preferences)" in out and '"vegetarian"' in out
     assert "== Closet (5)" in out and "== Appliances (5)" in out
     assert "Prescriptions" not in out  # not asked for by default
+    # The grant stands under Casey's terms; the client kept the record and acknowledged it.
+    assert "The grant stands under the person's terms: Service delivery only (sd-base 1.0)" in out
+    assert grant.agreement is not None and grant.agreement.acknowledged_at is not None
 
 
 def test_example_client_reports_a_bad_secret(issuer: str, capsys: pytest.CaptureFixture[str]) -> None:
