@@ -22,7 +22,7 @@ from consent.models import TermsChoice
 from consent.selectors import grants_for_person, terms_choice_get
 from consent.services import terms_choice_update
 from consent.terms import AGREEMENTS, ROSTER, Agreement, agreement_get
-from vendors.selectors import terms_accepted_by
+from vendors.selectors import organisations_accepting, terms_accepted_by
 
 ROSTER_MAX_AGE = 3600  # the roster changes only with a release
 ACCEPTED_MAX_AGE = 300  # vendors' declarations change at any time
@@ -39,10 +39,11 @@ def terms_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@cache_control(public=True, max_age=ROSTER_MAX_AGE)
+@cache_control(public=True, max_age=ACCEPTED_MAX_AGE)
 def terms_detail(request: HttpRequest, agreement_id: str) -> HttpResponse:
     agreement = agreement_get(agreement_id=agreement_id)
-    return render(request, "consent/terms_detail.html", {"agreement": agreement})
+    accepted_by = organisations_accepting(agreement_id=agreement.id)
+    return render(request, "consent/terms_detail.html", {"agreement": agreement, "accepted_by": accepted_by})
 
 
 @require_GET

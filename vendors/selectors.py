@@ -184,3 +184,13 @@ def terms_accepted_by() -> dict[str, list[str]]:
         for pk, accepted in Organisation.objects.order_by("pk").values_list("pk", "accepted_terms")
         if accepted
     }
+
+
+def organisations_accepting(*, agreement_id: str) -> list[tuple[str, bool]]:
+    """The (name, verified) of every organisation that accepts this agreement, by name.
+
+    Read in Python: JSON containment is not portable across the databases vrm runs on, and the
+    organisations are few next to the people.
+    """
+    rows = Organisation.objects.order_by("name").values_list("name", "verified", "accepted_terms")
+    return [(name, verified) for name, verified, accepted in rows if agreement_id in (accepted or [])]

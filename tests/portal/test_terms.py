@@ -258,3 +258,24 @@ def test_the_export_holds_the_terms_choice(client: Client, alice: User, shop: Ap
     archive = zipfile.ZipFile(io.BytesIO(client.get("/data/export/?format=zip").content))
     assert json.loads(archive.read("terms.json")) == terms
     assert "terms.json" in archive.read("README.txt").decode()
+
+
+def test_an_agreement_page_names_the_vendors_that_accept_it(client: Client) -> None:
+    Organisation.objects.create(
+        name="Zed Goods",
+        website="https://zed.example",
+        privacy_contact="p@zed.example",
+        verified=True,
+        accepted_terms=["sd-base", "sd-no-ai-training"],
+    )
+    Organisation.objects.create(
+        name="Unchecked Ltd",
+        website="https://u.example",
+        privacy_contact="p@u.example",
+        accepted_terms=["sd-base"],
+    )
+    page = client.get("/terms/sd-base/").content.decode()
+    assert "Zed Goods" in page and "Unchecked Ltd" in page and "not verified" in page
+    assert page.index("Unchecked Ltd") < page.index("Zed Goods")  # by name
+    other = client.get("/terms/shared-intent/").content.decode()
+    assert "Zed Goods" not in other and "No vendor here has declared" in other
