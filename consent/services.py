@@ -15,7 +15,7 @@ from django.utils import dateformat, timezone
 
 from accounts.models import User
 from audit.services import ledger_append
-from consent.agreements import agreement_record, terms_decide, terms_offer
+from consent.agreements import Outcome, TermsDecision, agreement_record, terms_decide, terms_offer
 from consent.models import AccessToken, AuthorizationCode, Grant, RefreshToken, TermsChoice
 from consent.receipts import history_from, receipt_issue
 from consent.scopes import PERSON_SCOPES, SCOPES, SENSITIVE_SCOPES
@@ -440,6 +440,7 @@ def grant_for_records(
                 ]
             }
         )
+    decision = _terms_for_recall_answer(person=person, application=application)
     now = timezone.now()
     grant = Grant.objects.create(
         person=person,
@@ -461,8 +462,40 @@ def grant_for_records(
         scopes=grant.scopes,
         record_count=len(record_ids),
     )
+    agreement_record(grant=grant, person=person, decision=decision)
     receipt_issue(grant=grant, event="created")
     return grant
+
+
+def _terms_for_recall_answer(*, person: User, application: OAuthApplication) -> TermsDecision:
+    """The person's terms hold for a recall answer too. There is no consent page to offer the
+    vendor's alternative on, so an alternative counts as none of the person's terms accepted."""
+    organisation = application.organisation
+    offer = terms_offer(
+        person=person, organisation_id=organisation.pk, accepted_terms=organisation.accepted_terms
+    )
+    if offer.outcome == Outcome.ALTERNATIVE:
+        if not offer.allow_without:
+            raise ValidationError(
+                {
+                    "__all__": [
+                        f"{organisation.name} accepts none of your terms, and your terms allow no grant "
+                        "without them. To answer, change your terms."
+                    ]
+                }
+            )
+        return TermsDecision(offer=offer, agreement=None, made="")
+    try:
+        return terms_decide(offer=offer, alternative_answer=None)
+    except ValidationError:
+        raise ValidationError(
+            {
+                "__all__": [
+                    f"{organisation.name} accepts none of your terms, and your terms allow no grant "
+                    "without them. To answer, change your terms."
+                ]
+            }
+        ) from None
 
 
 @transaction.atomic

@@ -477,3 +477,48 @@ def test_a_look_alike_remedy_domain_is_shown_in_its_ascii_form(
     _publish(recall_token, {**RECALL, "remedy_url": "https://\u0430cme.example/recall"})
     page = _alert_page(client, people["match"])
     assert "leads to <strong>xn--cme-5cd.example</strong>" in page
+
+
+@pytest.mark.parametrize(
+    ("accepts", "allow_without", "outcome"),
+    [
+        (["sd-goods-services"], False, "agreement"),  # accepted: the answer stands under it
+        (["shared-intent"], True, "no agreement"),  # only an alternative, and she allows none
+        (["shared-intent"], False, "refused"),  # only an alternative, and she requires terms
+        ([], False, "refused"),
+    ],
+)
+def test_a_recall_answer_keeps_to_the_person_s_terms(
+    client: Client,
+    db: Any,
+    recall_token: str,
+    shop_app: Any,
+    accepts: list[str],
+    allow_without: bool,
+    outcome: str,
+) -> None:
+    from consent.models import TermsChoice
+
+    people = _people(db)
+    person = people["match"]
+    TermsChoice.objects.create(
+        person=person, proffered=["sd-goods-services"], allow_without_terms=allow_without
+    )
+    shop_app.organisation.accepted_terms = accepts
+    shop_app.organisation.save(update_fields=["accepted_terms"])
+    _publish(recall_token, RECALL)
+    client.force_login(person)
+    alert = Alert.objects.get(person=person)
+    response = client.post(f"/alerts/{alert.pk}/contact/", follow=True)
+    grant = Grant.objects.filter(person=person).first()
+    if outcome == "refused":
+        assert grant is None and "accepts none of your terms" in response.content.decode()
+        assert not LedgerEntry.objects.filter(kind__startswith="terms.").exists()
+        return
+    assert grant is not None
+    if outcome == "agreement":
+        assert grant.agreement is not None and grant.agreement.agreement_id == "sd-goods-services"
+        assert grant.receipts.get().document["agreement"]["id"] == "sd-goods-services"
+    else:
+        assert grant.agreement is None
+        assert LedgerEntry.objects.filter(kind="terms.declined", grant_id=str(grant.pk)).exists()
