@@ -57,6 +57,9 @@ urlpatterns = [
         admin.site.admin_view(account_views.admin_password_change),
         name="admin-password-change",
     ),
+    # The admin signs in through the site's own login, so an operator's two-step sign-in, the
+    # login limits and lockouts hold there too (the admin's LoginView knows none of them).
+    path("admin/login/", keyviews.PersonLoginView.as_view(), name="admin-login"),
     path("admin/", admin.site.urls),
     # The public ledger endpoints (audit/api.py): no authentication, hashes only.
     path("api/v1/ledger/checkpoint", ledger_api.CheckpointView.as_view(), name="ledger-checkpoint"),

@@ -275,3 +275,23 @@ def test_axes_counts_a_login_under_the_key_the_login_looks_up(typed: str, key: s
     # Also when axes reads the raw form field, before Django's form normalised it.
     raw = RequestFactory().post(LOGIN, {"username": typed})
     assert login_username(raw, None) == login_username(raw, {"username": typed}) == email_key(typed) == key
+
+
+def test_the_admin_signs_in_through_the_site_login_and_asks_an_operator_for_the_code(
+    operator: User, time_machine: Any
+) -> None:
+    from tests.twofactor import code_for, two_factor_on
+
+    time_machine.move_to("2026-12-03T09:00:00Z", tick=False)
+    device, _codes = two_factor_on(operator)
+    time_machine.shift(30)  # the code that turned it on is spent
+    client = Client()
+    assert client.get("/admin/").status_code == 302
+    answer = client.post("/admin/login/?next=/admin/", {"username": operator.email, "password": PASSWORD})
+    # The password alone signs nobody in: the code step comes first, as on the site.
+    assert answer.status_code == 302 and answer["Location"] == "/accounts/login/code/"
+    assert not _signed_in(client)
+    assert client.get("/admin/").status_code == 302
+    done = client.post("/accounts/login/code/", {"code": code_for(device)})
+    assert done.status_code == 302 and done["Location"] == "/admin/"
+    assert _signed_in(client) and client.get("/admin/").status_code == 200
