@@ -55,9 +55,11 @@ def role_required(*roles: str) -> Callable[[ViewFunc], ViewFunc]:
 person_required = role_required(User.Role.PERSON)
 vendor_required = role_required(User.Role.VENDOR_STAFF)
 auditor_required = role_required(User.Role.AUDITOR)
-# Pages about one's own account that every role signing in at /accounts/login/ has (two-step
-# sign-in); operators sign in to the admin, which their account's settings belong to.
-account_holder_required = role_required(User.Role.PERSON, User.Role.VENDOR_STAFF, User.Role.AUDITOR)
+# Pages about one's own account that every role has (two-step sign-in); operators sign in to the
+# admin through the same login view, so their second step is set up here too.
+account_holder_required = role_required(
+    User.Role.PERSON, User.Role.VENDOR_STAFF, User.Role.AUDITOR, User.Role.OPERATOR
+)
 
 
 class RoleRequiredMixin(AccessMixin):

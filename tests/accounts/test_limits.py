@@ -283,6 +283,9 @@ def test_the_admin_signs_in_through_the_site_login_and_asks_an_operator_for_the_
     from tests.twofactor import code_for, two_factor_on
 
     time_machine.move_to("2026-12-03T09:00:00Z", tick=False)
+    settings_page = Client()
+    settings_page.force_login(operator)
+    assert settings_page.get("/account/two-factor/").status_code == 200  # operators turn it on too
     device, _codes = two_factor_on(operator)
     time_machine.shift(30)  # the code that turned it on is spent
     client = Client()
