@@ -57,6 +57,12 @@ class LedgerEntry(models.Model):
         ORG_VERIFIED = "vendor.org_verified"
         ORG_UNVERIFIED = "vendor.org_unverified"
         SIGNING_KEY_ROTATED = "key.signing_rotated"
+        # Vendor messages (messages:send): ids, kinds and counts only, never their words.
+        MESSAGE_SENT = "message.sent"
+        MESSAGE_READ = "message.read"
+        MESSAGE_ANSWERED = "message.answered"
+        MESSAGE_REPORTED = "message.reported"
+        MESSAGE_ALLOWANCE = "message.allowance"
 
     class ActorType(models.TextChoices):
         PERSON = "person"
