@@ -21,6 +21,7 @@ from personal_data.transfer import FORMAT, category_csv
 from portal.activity import activity_for_person, entry_sentence, names_for_person
 from portal.reminders import reminders_export
 from vendors.alerts import alerts_export
+from vendors.messages import messages_export
 
 
 def _grant(grant: Grant) -> dict[str, Any]:
@@ -79,7 +80,8 @@ def export_chunks(*, person: User) -> Iterator[str]:
     for index, line in enumerate(_activity(person)):
         yield ("," if index else "") + dumps(line)
     yield '], "alerts": ' + dumps(alerts_export(person=person), ensure_ascii=False)
-    yield ', "reminders": ' + dumps(reminders_export(person=person)) + "}"
+    yield ', "reminders": ' + dumps(reminders_export(person=person))
+    yield ', "messages": ' + dumps(messages_export(person=person), ensure_ascii=False) + "}"
 
 
 def _csv(rows: Iterable[dict[str, Any]], columns: list[str]) -> str:
@@ -109,6 +111,8 @@ alerts.json
     The recall alerts you received.
 reminders.json
     The reminders vrm made for you (what each is about is the record or grant it names).
+messages.json
+    The messages vendors sent you, with your answers and reports.
 
 The same, in one file: Download as JSON (vrm-export/1).
 """
@@ -139,6 +143,9 @@ def export_zip(*, person: User) -> bytes:
             "alerts.json", json.dumps(alerts_export(person=person), indent=2, ensure_ascii=False)
         )
         archive.writestr("reminders.json", json.dumps(reminders_export(person=person), indent=2))
+        archive.writestr(
+            "messages.json", json.dumps(messages_export(person=person), indent=2, ensure_ascii=False)
+        )
     return buffer.getvalue()
 
 

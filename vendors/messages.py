@@ -100,6 +100,19 @@ def link_problem(url: str) -> str | None:
     return None
 
 
+def link_host(url: str) -> str:
+    """Where a link leads, as people should read it: an international name in its ASCII (xn--)
+    form, so a look-alike of a known shop's domain does not pass for it (as a recall's remedy)."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host
+
+
 class AllowanceExceeded(Exception):
     """The grant has used its messages for the rolling week; one frees up in `retry_after` seconds."""
 
@@ -278,6 +291,34 @@ def message_mark_read(*, message: Message) -> bool:
 
 
 @transaction.atomic
+def messages_mark_all_read(*, person: User) -> int:
+    """Mark every unread message read ("mark all as read"): one ledger entry per grant."""
+    unread = list(
+        Message.objects.select_for_update()
+        .filter(person=person, read_at__isnull=True)
+        .values_list("pk", "grant_id")
+    )
+    if not unread:
+        return 0
+    Message.objects.filter(pk__in=[pk for pk, _ in unread]).update(read_at=timezone.now())
+    by_grant: dict[Any, list[Any]] = {}
+    for pk, grant_id in unread:
+        by_grant.setdefault(grant_id, []).append(pk)
+    subject = person_subject(person)
+    for grant_id, ids in by_grant.items():
+        ledger_append(
+            kind="message.read",
+            actor_type="person",
+            actor_id=subject,
+            subject=subject,
+            grant_id=str(grant_id),
+            record_ids=ids,
+            reason="marked all read",
+        )
+    return len(unread)
+
+
+@transaction.atomic
 def message_answer(*, message: Message, response: str) -> Message:
     """Record the person's answer (interested or not); changeable until the message expires."""
     if response not in Message.Answer.values:
@@ -288,7 +329,7 @@ def message_answer(*, message: Message, response: str) -> Message:
     if locked.response != response:
         locked.response, locked.answered_at = response, timezone.now()
         locked.save(update_fields=["response", "answered_at"])
-        _person_entry(locked, "message.answered", reason=f"response {response}")
+        _person_entry(locked, "message.answered", reason=Message.Answer(response).label.lower())
     locked.person = message.person
     return locked
 
@@ -302,9 +343,15 @@ def message_report(*, message: Message, reason: str) -> Message:
     if locked.reported_at is None:
         locked.reported_at, locked.report_reason = timezone.now(), reason
         locked.save(update_fields=["reported_at", "report_reason"])
-        _person_entry(locked, "message.reported", reason=f"reason {reason}")
+        _person_entry(locked, "message.reported", reason=reason)
     locked.person = message.person
     return locked
+
+
+def _allowance_words(allowance: int | None) -> str:
+    if allowance is None:
+        return f"at most {WEEKLY_ALLOWANCE} a week, the default"
+    return "muted" if allowance == 0 else f"at most {allowance} a week"
 
 
 @transaction.atomic
@@ -327,9 +374,7 @@ def grant_messages_allowance_set(*, grant: Grant, by: User, allowance: int | Non
             grant_id=str(locked.pk),
             scopes=["messages:send"],
             record_count=allowance_of(locked),
-            reason="default"
-            if allowance is None
-            else ("muted" if allowance == 0 else f"per week {allowance}"),
+            reason=_allowance_words(allowance),
         )
     grant.messages_allowance = locked.messages_allowance
     return grant

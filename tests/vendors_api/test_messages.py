@@ -71,3 +71,9 @@ def test_a_vendor_posts_a_message_and_reads_only_its_status_and_answer(
         "status": "delivered",
         "response": "not_interested",
     }
+
+
+def test_the_person_opens_answers_and_reports_a_message_in_the_inbox(
+    vendor: Api, grant: Grant, alice: Any, client: Any
+) -> None:
+    from tests.conftest import login_person  # noqa: F401
