@@ -34,7 +34,8 @@ from personal_data.transfer import import_parse
 from tests.conftest import PASSWORD, purchase_data
 from tests.consent.conftest import make_app
 from tests.routes import Route, all_routes
-from vendors.models import Alert, Organisation
+from vendors.messages import message_send
+from vendors.models import Alert, Message, Organisation
 from vendors.recalls import recall_match, recall_publish
 
 
@@ -113,6 +114,9 @@ OWNER: dict[str, Owner] = {
     "inbox-read-all": Owner(405, 302),
     "inbox-reminder": Owner(200, 405),
     "inbox-alert": Owner(302, 405),
+    "inbox-message": Owner(200, 405),
+    "inbox-message-answer": Owner(405, 302, data=lambda w: {"response": "interested"}),
+    "inbox-message-report": Owner(200, 302, data=lambda w: {"reason": "spam"}),
     "alert-contact": Owner(405, 302),
     "preferences": Owner(200, 302),
     "terms-settings": Owner(200, 302, data=lambda w: {"place-sd-base": "1"}),
@@ -132,6 +136,7 @@ OWNER: dict[str, Owner] = {
     "consent:grants": Owner(200, 200),
     "consent:grant": Owner(200, 302, data=lambda w: {"scopes": ["profile:read"]}),
     "consent:revoke": Owner(200, 302),
+    "consent:messages": Owner(405, 302, data=lambda w: {"allowance": "1"}),
     "consent:receipt": Owner(200, 200),
     "consent:receipt-page": Owner(200, 200),
 }
@@ -150,6 +155,7 @@ class World:
     receipt_number: int
     alert_id: int
     reminder_id: int
+    message_id: str
     pending_id: str
     entry_id: int
 
@@ -160,7 +166,16 @@ class World:
             records_for_owner(owner=self.alice, category="purchases"),
             preferences_get(owner=self.alice),
             list(TermsChoice.objects.filter(person=self.alice).values_list("proffered", "per_vendor")),
-            list(Grant.objects.filter(person=self.alice).values_list("pk", "status", "scopes", "ends_at")),
+            list(
+                Grant.objects.filter(person=self.alice).values_list(
+                    "pk", "status", "scopes", "ends_at", "messages_allowance"
+                )
+            ),
+            list(
+                Message.objects.filter(person=self.alice).values_list(
+                    "pk", "read_at", "response", "reported_at", "report_reason"
+                )
+            ),
             list(PendingImport.objects.filter(owner=self.alice).values_list("pk", flat=True)),
             list(Alert.objects.filter(person=self.alice).values_list("pk", "read_at", "contact_grant")),
             type(self.alice).objects.filter(pk=self.alice.pk, is_active=True).exists(),
@@ -174,6 +189,7 @@ OBJECT_KWARGS: dict[str, Callable[[World], Any]] = {
     "number": lambda w: w.receipt_number,
     "alert_id": lambda w: w.alert_id,
     "reminder_id": lambda w: w.reminder_id,
+    "message_id": lambda w: w.message_id,
     "pending_id": lambda w: w.pending_id,
     "entry_id": lambda w: w.entry_id,
 }
@@ -183,6 +199,7 @@ UNKNOWN: dict[str, Any] = {
     "number": 999,
     "alert_id": 999_999,
     "reminder_id": 999_999,
+    "message_id": str(uuid.uuid4()),
     "pending_id": str(uuid.uuid4()),
     "entry_id": 999_999_999,
 }
@@ -219,7 +236,10 @@ CSV = (
 def world(alice: Any, bob: Any, vendor_staff: Any, auditor: Any, shop_app: Any) -> World:
     record = record_create(owner=alice, category="purchases", data=purchase_data(gtin=PEANUT, lot=LOT))
     grant = grant_authorize(
-        person=alice, application=shop_app, scopes=["profile:read", "purchases:read"], duration_days=30
+        person=alice,
+        application=shop_app,
+        scopes=["profile:read", "purchases:read", "messages:send"],
+        duration_days=30,
     )
     # The recall comes from another organisation, so answering it makes a grant of its own.
     publisher = Organisation.objects.create(
@@ -257,6 +277,13 @@ def world(alice: Any, bob: Any, vendor_staff: Any, auditor: Any, shop_app: Any) 
         reminder_id=Reminder.objects.create(
             owner=alice, kind=ReminderKind.GRANT_ENDING, subject=str(grant.pk), period="2026-01-01"
         ).pk,
+        message_id=str(
+            message_send(
+                grant=grant,
+                application=shop_app,
+                data={"kind": "offer", "title": "10% off", "body": "Today."},
+            ).pk
+        ),
         pending_id=str(pending.pk),
         entry_id=LedgerEntry.objects.get(kind="grant.created", grant_id=str(grant.pk)).pk,
     )
@@ -376,6 +403,7 @@ def test_every_portal_route_is_in_the_matrix() -> None:
         "grant_id",
         "alert_id",
         "reminder_id",
+        "message_id",
         "pending_id",
     ],
 )
