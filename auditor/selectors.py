@@ -481,8 +481,8 @@ def messages_by_vendor(
     def row(vendor: str) -> VendorMessageCounts:
         return counts.setdefault(vendor, VendorMessageCounts(vendor=vendor, sent=0, answered=0, reported=0))
 
-    for r in sent_rows.values("actor_id").annotate(n=Count("id")).order_by():
-        row(r["actor_id"])["sent"] = r["n"]
+    for sent in sent_rows.values("actor_id").annotate(n=Count("id")).order_by():
+        row(sent["actor_id"])["sent"] = sent["n"]
     sender = LedgerEntry.objects.filter(kind=Kind.MESSAGE_SENT, grant_id=OuterRef("grant_id")).values(
         "actor_id"
     )
@@ -495,8 +495,11 @@ def messages_by_vendor(
     if vendors:
         person_rows = person_rows.filter(vendor__in=vendors)
     counted = person_rows.values("vendor", "kind").annotate(n=Count("record_ids", distinct=True)).order_by()
-    for r in counted:
-        if r["vendor"]:
-            field = "answered" if r["kind"] == Kind.MESSAGE_ANSWERED else "reported"
-            row(r["vendor"])[field] = r["n"]  # type: ignore[literal-required]
+    for person_row in counted:
+        if person_row["vendor"]:
+            counts_of = row(person_row["vendor"])
+            if person_row["kind"] == Kind.MESSAGE_ANSWERED:
+                counts_of["answered"] = person_row["n"]
+            else:
+                counts_of["reported"] = person_row["n"]
     return sorted(counts.values(), key=lambda c: c["vendor"])
