@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
+from django_tasks import task
 from rest_framework import serializers
 
 from accounts.models import User
@@ -186,8 +187,9 @@ def message_send(*, grant: Grant, application: Application, data: object, reques
         reason=f"kind {message.kind}",
         request_id=request_id,
     )
-    person_id = locked.person_id
-    transaction.on_commit(lambda: message_notify(message_id=message.pk, person_id=person_id))
+    # Committed first, so a worker can see it; with VRM_TASKS_BACKEND=immediate it runs at once.
+    ids = (str(message.pk), str(locked.person_id))
+    transaction.on_commit(lambda: message_notify_task.enqueue(*ids))
     return message
 
 
@@ -211,7 +213,12 @@ def _wants_message_email(contact: dict[str, Any]) -> bool:
     )
 
 
-def message_notify(*, message_id: uuid.UUID, person_id: uuid.UUID) -> bool:
+@task()
+def message_notify_task(message_id: str, person_id: str) -> bool:
+    return message_notify(message_id=message_id, person_id=person_id)
+
+
+def message_notify(*, message_id: uuid.UUID | str, person_id: uuid.UUID | str) -> bool:
     """E-mail the person that a message arrived, if they opted in: who sent it, never what it says.
 
     Claimed before it is sent (emailed_at), so it goes at most once.
