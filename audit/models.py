@@ -65,6 +65,12 @@ class LedgerEntry(models.Model):
         TERMS_ACCEPTED = "terms.accepted"
         TERMS_DECLINED = "terms.declined"
         TERMS_ACKNOWLEDGED = "terms.acknowledged"
+        # Vendor messages (messages:send): ids, kinds and counts only, never their words.
+        MESSAGE_SENT = "message.sent"
+        MESSAGE_READ = "message.read"
+        MESSAGE_ANSWERED = "message.answered"
+        MESSAGE_REPORTED = "message.reported"
+        MESSAGE_ALLOWANCE = "message.allowance"
 
     class ActorType(models.TextChoices):
         PERSON = "person"

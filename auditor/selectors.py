@@ -452,3 +452,54 @@ def grants_by_vendor(
         rows = rows.filter(vendor__in=vendors)
     counted = rows.values("vendor", "status").annotate(grants=Count("grant_id", distinct=True)).order_by()
     return [VendorGrantCounts(vendor=r["vendor"], status=r["status"], grants=r["grants"]) for r in counted]
+
+
+class VendorMessageCounts(TypedDict):
+    vendor: str
+    sent: int
+    answered: int
+    reported: int
+
+
+MESSAGE_PERSON_KINDS = (Kind.MESSAGE_ANSWERED, Kind.MESSAGE_REPORTED)
+
+
+def messages_by_vendor(
+    *, vendors: Sequence[str] = (), date_from: dt.date | None = None, date_to: dt.date | None = None
+) -> list[VendorMessageCounts]:
+    """Count per vendor the messages it sent, and how many of them people answered or reported.
+
+    From the ledger alone: message.sent entries name the vendor; an answer or a report is the
+    person's entry under the same grant, and counts once per message however often it changed.
+    The time range selects entries by when they were recorded.
+    """
+    sent_rows = _within(
+        _vendor_entries(vendors=vendors).filter(kind=Kind.MESSAGE_SENT), "created_at", date_from, date_to
+    )
+    counts: dict[str, VendorMessageCounts] = {}
+
+    def row(vendor: str) -> VendorMessageCounts:
+        return counts.setdefault(vendor, VendorMessageCounts(vendor=vendor, sent=0, answered=0, reported=0))
+
+    for sent in sent_rows.values("actor_id").annotate(n=Count("id")).order_by():
+        row(sent["actor_id"])["sent"] = sent["n"]
+    sender = LedgerEntry.objects.filter(kind=Kind.MESSAGE_SENT, grant_id=OuterRef("grant_id")).values(
+        "actor_id"
+    )
+    person_rows = _within(
+        LedgerEntry.objects.filter(kind__in=MESSAGE_PERSON_KINDS).exclude(grant_id=""),
+        "created_at",
+        date_from,
+        date_to,
+    ).annotate(vendor=Subquery(sender[:1]))
+    if vendors:
+        person_rows = person_rows.filter(vendor__in=vendors)
+    counted = person_rows.values("vendor", "kind").annotate(n=Count("record_ids", distinct=True)).order_by()
+    for person_row in counted:
+        if person_row["vendor"]:
+            counts_of = row(person_row["vendor"])
+            if person_row["kind"] == Kind.MESSAGE_ANSWERED:
+                counts_of["answered"] = person_row["n"]
+            else:
+                counts_of["reported"] = person_row["n"]
+    return sorted(counts.values(), key=lambda c: c["vendor"])

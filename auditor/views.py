@@ -174,6 +174,7 @@ def activity(request: HttpRequest) -> HttpResponse:
     rows = selectors.activity_by_day(**form.filters())
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     anomalies = selectors.activity_anomalies(**form.filters())
+    message_counts = selectors.messages_by_vendor(**form.filters())
     # One row per vendor and day, counted in the database: the charts draw from these.
     daily = [{**row, "accesses": row["reads"] + row["writes"] + row["checks"]} for row in rows]
     label = _label(vendor_names(actor_ids={row["vendor"] for row in daily}))
@@ -199,7 +200,12 @@ def activity(request: HttpRequest) -> HttpResponse:
                 if chart is not None
             ],
             "page": page,
-            "names": vendor_names(actor_ids={row["vendor"] for row in page} | {a.vendor for a in anomalies}),
+            "message_counts": message_counts,
+            "names": vendor_names(
+                actor_ids={row["vendor"] for row in page}
+                | {a.vendor for a in anomalies}
+                | {c["vendor"] for c in message_counts}
+            ),
         },
     )
 

@@ -46,6 +46,9 @@ class Grant(models.Model):
     ended_by = models.CharField(max_length=20, blank=True)
     end_reason = models.CharField(max_length=120, blank=True)
     amended_at = models.DateTimeField(null=True, blank=True)
+    # How many messages (messages:send) the vendor may post a week: null is the default
+    # allowance (vendors.messages.WEEKLY_ALLOWANCE), 0 mutes it; the person may only lower it.
+    messages_allowance = models.PositiveSmallIntegerField(null=True, blank=True)
     # What the vendor may read, copied under a key of the grant's own (personal_data.shares);
     # destroyed with the key when the grant ends, so nothing of it can be opened afterwards.
     share = models.OneToOneField(

@@ -81,6 +81,13 @@ SCOPES: dict[str, Scope] = {
             category="preferences",
         ),
         Scope(
+            "messages:send",
+            "Send you messages",
+            "nothing: it lets the vendor put a few messages or offers a week in your inbox, "
+            "which you can answer, mute or report",
+            "“Your size is back in stock”",
+        ),
+        Scope(
             "recalls:publish",
             "Publish product recalls",
             "nothing about any person",

@@ -33,6 +33,7 @@ DEMO_PURPOSES = {
     "appliances:read": "To remind you of warranties ending and suggest energy-saving replacements.",
     "prescriptions:read": "To remind you when a refill is due and offer a cheaper generic.",
     "preferences:read": "To leave out products that clash with your diet or allergies.",
+    "messages:send": "To tell you when your size is back in stock, and to thank you for your orders.",
 }
 
 

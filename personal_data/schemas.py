@@ -225,6 +225,8 @@ class ContactSchema(StrictSchema):
         default=lambda: list(REMINDER_KINDS),
     )
     reminders_email = serializers.BooleanField(default=False)
+    # A content-free e-mail when a vendor posts a message to the inbox (messages:send); opt-in.
+    messages_email = serializers.BooleanField(default=False)
 
     def validate_reminders(self, value: list[str]) -> list[str]:
         return sorted(set(value), key=REMINDER_KINDS.index)

@@ -311,6 +311,13 @@ def document_seal(*, key: bytes, table: str, row_id: RowId, owner_id: RowId, doc
     return _seal(key, table, row_id, owner_id, doc)
 
 
+def document_seal_to(
+    *, public_key: bytes, table: str, row_id: RowId, owner_id: RowId, doc: Mapping[str, Any]
+) -> bytes:
+    """Seal a JSON document of an owner to their public key: the server can seal, only they open."""
+    return _seal_to(public_key, table, row_id, owner_id, doc)
+
+
 def document_open(*, keys: Keys, table: str, row_id: RowId, owner_id: RowId, payload: bytes) -> Any:
     return _open(keys, table, row_id, owner_id, payload)
 

@@ -69,6 +69,11 @@ _SENTENCES: dict[str, str] = {
     "terms.accepted": "{vendor} accepted your terms: {agreement}",
     "terms.declined": "{vendor} accepts none of your terms ({terms_declined})",
     "terms.acknowledged": "{vendor} acknowledged the signed record of your agreement: {agreement}",
+    "message.sent": "{actor} sent you a message",
+    "message.read": "You read a message from {vendor}",
+    "message.answered": "You answered a message from {vendor}: {reason}",
+    "message.reported": "You reported a message from {vendor} ({reason})",
+    "message.allowance": "You changed how many messages {vendor} may send you: {reason}",
 }
 # The same events told from the person's side, when the person did them.
 _PERSON_SENTENCES: dict[str, str] = {
@@ -236,6 +241,8 @@ def _sentence(entries: list[LedgerEntry], names: Names | None) -> str:
     records = sum(e.record_count for e in entries)
     if len(entries) > 1 and entry.kind in _BURSTS:
         template = _BURSTS[entry.kind]
+    elif entry.kind == "access.read" and entry.scopes == ["messages:send"]:
+        template = "{actor} checked whether you answered its message"
     elif entry.actor_type == "person" and entry.kind in _PERSON_SENTENCES:
         template = _PERSON_SENTENCES[entry.kind]
     else:

@@ -23,6 +23,7 @@ from personal_data.transfer import FORMAT, category_csv
 from portal.activity import activity_for_person, entry_sentence, names_for_person
 from portal.reminders import reminders_export
 from vendors.alerts import alerts_export
+from vendors.messages import messages_export
 
 
 def _grant(grant: Grant) -> dict[str, Any]:
@@ -120,7 +121,8 @@ def export_chunks(*, person: User) -> Iterator[str]:
     yield '], "alerts": ' + dumps(alerts_export(person=person), ensure_ascii=False)
     yield ', "reminders": ' + dumps(reminders_export(person=person))
     yield ', "terms": ' + dumps(_terms(person, grants), ensure_ascii=False)
-    yield ', "agreements": ' + dumps(_agreements(grants), ensure_ascii=False) + "}"
+    yield ', "agreements": ' + dumps(_agreements(grants), ensure_ascii=False)
+    yield ', "messages": ' + dumps(messages_export(person=person), ensure_ascii=False) + "}"
 
 
 def _csv(rows: Iterable[dict[str, Any]], columns: list[str]) -> str:
@@ -158,6 +160,8 @@ agreements/
     The signed record of every MyTerms agreement a grant was made under: <grant>-<record>.json
     (the record, its signature and when the vendor acknowledged it; "current" says whether
     the grant still stands under it) and <grant>-<record>.jws, the record as signed.
+messages.json
+    The messages vendors sent you, with your answers and reports.
 
 The same, in one file: Download as JSON (vrm-export/1).
 """
@@ -194,6 +198,9 @@ def export_zip(*, person: User) -> bytes:
             stem = f"agreements/{record['grant']}-{record['record']['record_id']}"
             archive.writestr(f"{stem}.json", json.dumps(record, indent=2, ensure_ascii=False))
             archive.writestr(f"{stem}.jws", record["jws"])
+        archive.writestr(
+            "messages.json", json.dumps(messages_export(person=person), indent=2, ensure_ascii=False)
+        )
     return buffer.getvalue()
 
 

@@ -6,8 +6,9 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import dateformat, timezone
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import person_required, signed_in_user
 from audit.selectors import last_access_by_grant
@@ -19,6 +20,7 @@ from consent.selectors import grant_get_for_person, grants_for_person, receipt_g
 from consent.services import grant_amend, grant_revoke
 from consent.terms import AGREEMENTS
 from portal.activity import entries_for_grant, entry_sentence, names_for_person
+from vendors.messages import WEEKLY_ALLOWANCE, allowance_of, grant_messages_allowance_set
 
 
 def _days_left(grant: Grant) -> int:
@@ -90,9 +92,36 @@ def grant_detail(request: HttpRequest, grant_id: str) -> HttpResponse:
             "agreement_terms": AGREEMENTS.get(agreement.agreement_id) if agreement else None,
             "earlier_agreements": [a for a in grant.agreements.all() if a.pk != grant.agreement_id],
             "entries": [(e, entry_sentence(e, names)) for e in entries],
+            "messages_allowed": "messages:send" in grant.scopes,
+            "messages_allowance": allowance_of(grant),
+            "messages_choices": range(WEEKLY_ALLOWANCE, -1, -1),
         },
         status=400 if form.errors else 200,
     )
+
+
+@person_required
+@require_POST
+def grant_messages_view(request: HttpRequest, grant_id: str) -> HttpResponse:
+    """Lower or mute how many messages a week the grant's vendor may send (never above the default)."""
+    person = signed_in_user(request)
+    grant = grant_get_for_person(person=person, grant_id=grant_id)
+    text = request.POST.get("allowance", "")
+    if not (text.isascii() and text.isdigit() and int(text) <= WEEKLY_ALLOWANCE):
+        messages.error(request, f"Choose how many messages a week, from 0 to {WEEKLY_ALLOWANCE}.")
+        return redirect("consent:grant", grant_id=grant.pk)
+    allowance = int(text)
+    grant_messages_allowance_set(
+        grant=grant, by=person, allowance=None if allowance == WEEKLY_ALLOWANCE else allowance
+    )
+    vendor = grant.application.organisation.name
+    messages.success(
+        request,
+        f"{vendor} can no longer send you messages."
+        if allowance == 0
+        else f"{vendor} may send you at most {allowance} message{'s' if allowance != 1 else ''} a week.",
+    )
+    return redirect(f"{reverse('consent:grant', kwargs={'grant_id': grant.pk})}#messages-h")
 
 
 @person_required

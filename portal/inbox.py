@@ -1,6 +1,8 @@
-"""The person's inbox: recall alerts and the store's reminders in one list, newest first.
+"""The person's inbox: recall alerts, the store's reminders and vendor messages, newest first.
 
-Each kind of item becomes an `InboxItem`; vendor messages can join later as one more kind.
+Each kind of item becomes an `InboxItem`. A vendor message's title is sealed to the person: the
+list shows it only while their store is open (their keys held for this request), otherwise it
+names the sender only.
 """
 
 from __future__ import annotations
@@ -11,9 +13,17 @@ from dataclasses import dataclass
 from django.urls import reverse
 
 from accounts.models import User
+from personal_data.keys import keys_held
 from personal_data.models import ReminderKind
 from portal.reminders import reminders_for_person, reminders_mark_read, reminders_unread_count
 from vendors.alerts import alerts_for_person, alerts_mark_read, alerts_unread_count
+from vendors.messages import (
+    message_content,
+    messages_for_person,
+    messages_mark_all_read,
+    messages_unread_count,
+)
+from vendors.models import Message
 
 # The filter's choices: the item kinds a person can pick.
 INBOX_KINDS = {
@@ -22,6 +32,7 @@ INBOX_KINDS = {
     ReminderKind.WARRANTY.value: "Warranties",
     ReminderKind.GRANT_ENDING.value: "Grants ending",
     ReminderKind.GRANT_SUMMARY.value: "Grant summaries",
+    "message": "Vendor messages",
 }
 
 
@@ -37,7 +48,20 @@ class InboxItem:
 
 
 def inbox_unread_count(*, person: User) -> int:
-    return alerts_unread_count(person=person) + reminders_unread_count(person=person)
+    return (
+        alerts_unread_count(person=person)
+        + reminders_unread_count(person=person)
+        + messages_unread_count(person=person)
+    )
+
+
+def _message_title(message: Message, store_open: bool) -> str:
+    sender = message.organisation.name
+    if store_open:
+        content = message_content(message=message)
+        if content is not None:
+            return f"{sender}: {content['title']}"
+    return f"A message from {sender}"
 
 
 def inbox_items(*, person: User, kind: str = "", unread_only: bool = False) -> list[InboxItem]:
@@ -82,9 +106,29 @@ def inbox_items(*, person: User, kind: str = "", unread_only: bool = False) -> l
                     url=reverse("inbox-reminder", kwargs={"reminder_id": r.pk}),
                 )
             )
+    if kind in ("", "message"):
+        found = messages_for_person(person=person)
+        if unread_only:
+            found = found.filter(read_at__isnull=True)
+        store_open = keys_held(person) is not None
+        items += [
+            InboxItem(
+                kind="message",
+                kind_label=f"{Message.Kind(m.kind).label} from a vendor",
+                title=_message_title(m, store_open),
+                created_at=m.created_at,
+                unread=m.read_at is None,
+                url=reverse("inbox-message", kwargs={"message_id": m.pk}),
+            )
+            for m in found
+        ]
     items.sort(key=lambda item: item.created_at, reverse=True)
     return items
 
 
 def inbox_mark_all_read(*, person: User) -> int:
-    return alerts_mark_read(person=person) + reminders_mark_read(person=person)
+    return (
+        alerts_mark_read(person=person)
+        + reminders_mark_read(person=person)
+        + messages_mark_all_read(person=person)
+    )

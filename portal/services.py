@@ -24,6 +24,7 @@ from personal_data.services import (
     person_store_restart,
     person_unlock,
 )
+from vendors.messages import messages_erase
 
 
 @transaction.atomic
@@ -83,6 +84,8 @@ def account_delete(*, person: User) -> None:
     """
     for grant in grants_live_for_person(person=person):
         grant_revoke(grant=grant, by=person, reason="account deleted")
+    # Vendor messages are sealed to the key person_erase destroys; delete their rows too.
+    messages_erase(person=person)
     person_erase(person=person)
     person.delete()
 

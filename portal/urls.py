@@ -10,6 +10,17 @@ urlpatterns = [
     path("inbox/read-all/", inboxviews.inbox_read_all, name="inbox-read-all"),
     path("inbox/reminders/<str:reminder_id>/", inboxviews.inbox_reminder, name="inbox-reminder"),
     path("inbox/alerts/<str:alert_id>/", inboxviews.inbox_alert, name="inbox-alert"),
+    path("inbox/messages/<str:message_id>/", inboxviews.inbox_message, name="inbox-message"),
+    path(
+        "inbox/messages/<str:message_id>/answer/",
+        inboxviews.inbox_message_answer,
+        name="inbox-message-answer",
+    ),
+    path(
+        "inbox/messages/<str:message_id>/report/",
+        inboxviews.inbox_message_report,
+        name="inbox-message-report",
+    ),
     path("alerts/", views.alerts, name="alerts"),
     path("alerts/<str:alert_id>/contact/", views.alert_contact, name="alert-contact"),
     path("terms/", terms.terms_list, name="terms"),

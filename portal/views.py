@@ -356,6 +356,7 @@ def preferences(request: HttpRequest) -> HttpResponse:
                 "safety_alerts_only": "contact_safety_alerts_only" in posted,
                 "reminders": posted.getlist("reminders"),
                 "reminders_email": "contact_reminders_email" in posted,
+                "messages_email": "contact_messages_email" in posted,
             },
         }
         try:

@@ -271,3 +271,58 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"alert {self.pk}"
+
+
+class Message(models.Model):
+    """A vendor's message in a person's inbox (messages:send): personal data, sealed to the person.
+
+    Its words (title, body, link) are sealed to the person's public key as the vendor posts them,
+    so the server cannot read them without the person; the clear columns hold only what the
+    allowance, the inbox and the auditors' counts need.
+    """
+
+    class Kind(models.TextChoices):
+        OFFER = "offer", "Offer"
+        NOTICE = "notice", "Notice"
+        THANKS = "thanks", "Thank you"
+
+    class Answer(models.TextChoices):
+        INTERESTED = "interested", "Interested"
+        NOT_INTERESTED = "not_interested", "Not interested"
+
+    class ReportReason(models.TextChoices):
+        SPAM = "spam", "Spam or too many messages"
+        MISLEADING = "misleading", "Misleading or a scam"
+        OFFENSIVE = "offensive", "Offensive or abusive"
+        NOT_ASKED = "not_asked", "Not what I agreed to receive"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    person = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    grant = models.ForeignKey("consent.Grant", on_delete=models.CASCADE, related_name="+")
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    # {"title", "body", "link"} sealed to the person's public key (personal_data.store).
+    payload = models.BinaryField()
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    response = models.CharField(max_length=16, choices=Answer.choices, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    reported_at = models.DateTimeField(null=True, blank=True)
+    report_reason = models.CharField(max_length=16, choices=ReportReason.choices, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["-created_at"]
+        indexes: ClassVar[list[models.Index]] = [
+            # The weekly allowance counts a grant's messages of the last 7 days.
+            models.Index(fields=["grant", "created_at"], name="message_grant_window"),
+            models.Index(fields=["person", "-created_at"], name="message_inbox"),
+        ]
+
+    def __str__(self) -> str:
+        return f"message {self.pk}"
+
+    def is_expired(self, at: Any = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (at or timezone.now())

@@ -475,7 +475,8 @@ SPECTACULAR_SETTINGS = {
     "OAUTH2_TOKEN_URL": f"{VRM_ISSUER}/o/token/",
     "OAUTH2_REFRESH_URL": f"{VRM_ISSUER}/o/token/",
     "OAUTH2_SCOPES": {name: scope.title for name, scope in SCOPES.items()},
-    "ENUM_NAME_OVERRIDES": {},
+    # A message's status and a recall's are both called `status`: name each set of values.
+    "ENUM_NAME_OVERRIDES": {"MessageStatusEnum": "vendors.api.messages.STATUSES"},
     # Path parameters as the URL converters match them, so a documented value always routes.
     "PATH_CONVERTER_OVERRIDES": {
         "int": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},

@@ -38,6 +38,7 @@ from tests.browser.conftest import axe_violations, person_sign_up, screenshot
 from tests.conftest import PASSWORD, purchase_data
 from tests.consent.conftest import REDIRECT, pkce_pair
 from tests.twofactor import code_from_secret
+from vendors.messages import message_send
 from vendors.models import Alert, Application
 from vendors.recalls import recall_publish_and_match
 
@@ -136,8 +137,19 @@ def world(alice: User, auditor: User) -> dict[str, Any]:
     grant = grant_authorize(
         person=alice,
         application=app,
-        scopes=["profile:read", "purchases:read", "preferences:read"],
+        scopes=["profile:read", "purchases:read", "preferences:read", "messages:send"],
         duration_days=30,
+    )
+    message = message_send(
+        grant=grant,
+        application=app,
+        data={
+            "kind": "offer",
+            "title": "Your size is back in stock",
+            "body": "The navy jumper in M is back.\nTen percent off until Sunday.",
+            "link": "https://shop.example/jumper",
+            "expires_at": (timezone.now() + dt.timedelta(days=5)).isoformat(),
+        },
     )
     recall_publish_and_match(application=Application.objects.get(name=DEMO_RECALL_CLIENT), data=RECALL)
     assert Alert.objects.filter(person=alice).exists()
@@ -160,6 +172,7 @@ def world(alice: User, auditor: User) -> dict[str, Any]:
         "app": app,
         "staff": vendor["vendor_staff"],
         "reminder": Reminder.objects.filter(owner=alice).first(),
+        "message": message,
     }
 
 
@@ -237,6 +250,8 @@ def _person(pages: Pages, alice: User, world: dict[str, Any]) -> None:
     pages.visit(page, "/inbox/", "inbox")
     pages.visit(page, "/inbox/?kind=refill&unread=1", "inbox-filtered")
     pages.visit(page, f"/inbox/reminders/{world['reminder'].pk}/", "inbox-reminder")
+    pages.visit(page, f"/inbox/messages/{world['message'].pk}/", "inbox-message")
+    pages.visit(page, f"/inbox/messages/{world['message'].pk}/report/", "inbox-message-report")
     pages.visit(page, "/alerts/", "alerts")
     pages.visit(page, "/account/delete/", "account-delete")
     pages.visit(page, "/account/earlier-records/", "earlier-records")

@@ -178,6 +178,7 @@ def test_preferences_validate_and_round_trip(alice: Any) -> None:
             "safety_alerts_only": True,
             "reminders": ["refill", "grant_summary"],
             "reminders_email": True,
+            "messages_email": True,
         },
     }
     assert services.preferences_update(owner=alice, data=doc) == doc

@@ -34,7 +34,8 @@ from personal_data.transfer import import_parse
 from tests.conftest import PASSWORD, purchase_data
 from tests.consent.conftest import make_app
 from tests.routes import Route, all_routes
-from vendors.models import Alert, Organisation
+from vendors.messages import message_send
+from vendors.models import Alert, Message, Organisation
 from vendors.recalls import recall_match, recall_publish
 
 
@@ -114,6 +115,9 @@ OWNER: dict[str, Owner] = {
     "inbox-read-all": Owner(405, 302),
     "inbox-reminder": Owner(200, 405),
     "inbox-alert": Owner(302, 405),
+    "inbox-message": Owner(200, 405),
+    "inbox-message-answer": Owner(405, 302, data=lambda w: {"response": "interested"}),
+    "inbox-message-report": Owner(200, 302, data=lambda w: {"reason": "spam"}),
     "alert-contact": Owner(405, 302),
     "preferences": Owner(200, 302),
     "terms-settings": Owner(200, 302, data=lambda w: {"place-sd-base": "1"}),
@@ -133,6 +137,7 @@ OWNER: dict[str, Owner] = {
     "consent:grants": Owner(200, 200),
     "consent:grant": Owner(200, 302, data=lambda w: {"scopes": ["profile:read"]}),
     "consent:revoke": Owner(200, 302),
+    "consent:messages": Owner(405, 302, data=lambda w: {"allowance": "1"}),
     "consent:receipt": Owner(200, 200),
     "consent:receipt-page": Owner(200, 200),
     "consent:agreement": Owner(200, 405),
@@ -152,6 +157,7 @@ class World:
     receipt_number: int
     alert_id: int
     reminder_id: int
+    message_id: str
     pending_id: str
     entry_id: int
 
@@ -162,7 +168,16 @@ class World:
             records_for_owner(owner=self.alice, category="purchases"),
             preferences_get(owner=self.alice),
             list(TermsChoice.objects.filter(person=self.alice).values_list("proffered", "per_vendor")),
-            list(Grant.objects.filter(person=self.alice).values_list("pk", "status", "scopes", "ends_at")),
+            list(
+                Grant.objects.filter(person=self.alice).values_list(
+                    "pk", "status", "scopes", "ends_at", "messages_allowance"
+                )
+            ),
+            list(
+                Message.objects.filter(person=self.alice).values_list(
+                    "pk", "read_at", "response", "reported_at", "report_reason"
+                )
+            ),
             list(PendingImport.objects.filter(owner=self.alice).values_list("pk", flat=True)),
             list(Alert.objects.filter(person=self.alice).values_list("pk", "read_at", "contact_grant")),
             type(self.alice).objects.filter(pk=self.alice.pk, is_active=True).exists(),
@@ -176,6 +191,7 @@ OBJECT_KWARGS: dict[str, Callable[[World], Any]] = {
     "number": lambda w: w.receipt_number,
     "alert_id": lambda w: w.alert_id,
     "reminder_id": lambda w: w.reminder_id,
+    "message_id": lambda w: w.message_id,
     "pending_id": lambda w: w.pending_id,
     "entry_id": lambda w: w.entry_id,
 }
@@ -185,6 +201,7 @@ UNKNOWN: dict[str, Any] = {
     "number": 999,
     "alert_id": 999_999,
     "reminder_id": 999_999,
+    "message_id": str(uuid.uuid4()),
     "pending_id": str(uuid.uuid4()),
     "entry_id": 999_999_999,
 }
@@ -225,7 +242,10 @@ def world(alice: Any, bob: Any, vendor_staff: Any, auditor: Any, shop_app: Any) 
     shop_app.organisation.accepted_terms = ["sd-base"]
     shop_app.organisation.save(update_fields=["accepted_terms"])
     grant = grant_authorize(
-        person=alice, application=shop_app, scopes=["profile:read", "purchases:read"], duration_days=30
+        person=alice,
+        application=shop_app,
+        scopes=["profile:read", "purchases:read", "messages:send"],
+        duration_days=30,
     )
     # The recall comes from another organisation, so answering it makes a grant of its own.
     publisher = Organisation.objects.create(
@@ -263,6 +283,13 @@ def world(alice: Any, bob: Any, vendor_staff: Any, auditor: Any, shop_app: Any) 
         reminder_id=Reminder.objects.create(
             owner=alice, kind=ReminderKind.GRANT_ENDING, subject=str(grant.pk), period="2026-01-01"
         ).pk,
+        message_id=str(
+            message_send(
+                grant=grant,
+                application=shop_app,
+                data={"kind": "offer", "title": "10% off", "body": "Today."},
+            ).pk
+        ),
         pending_id=str(pending.pk),
         entry_id=LedgerEntry.objects.get(kind="grant.created", grant_id=str(grant.pk)).pk,
     )
@@ -382,6 +409,7 @@ def test_every_portal_route_is_in_the_matrix() -> None:
         "grant_id",
         "alert_id",
         "reminder_id",
+        "message_id",
         "pending_id",
     ],
 )

@@ -224,7 +224,7 @@ def test_register_shows_the_secret_once(vendor_staff: User, organisation: Organi
     form = client.get(reverse("vendors:application_create")).content.decode()
     assert "People&#x27;s data (authorization code + PKCE)" in form
     assert "Recall publishing (client credentials)" in form
-    assert form.count('type="checkbox" name="scopes"') == 9
+    assert form.count('type="checkbox" name="scopes"') == 10
     assert "sensitive" in form
 
     response = client.post(reverse("vendors:application_create"), registration())

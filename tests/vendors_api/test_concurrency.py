@@ -9,6 +9,7 @@ reuse detection intact (INTERFACES.md §4), one record per Idempotency-Key (§5)
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +27,9 @@ from personal_data.models import Purchase
 from tests.conftest import purchase_data
 from tests.consent.conftest import REDIRECT, SECRET, Flow
 from tests.vendors_api.conftest import add_record, authorize, issue_token
-from vendors.models import Application, IdempotencyKey
+from vendors import messages
+from vendors.messages import WEEKLY_ALLOWANCE
+from vendors.models import Application, IdempotencyKey, Message
 from vendors.services import application_secret_reset
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -260,3 +263,36 @@ def test_a_secret_reset_racing_token_requests_leaves_no_token_or_code_of_the_old
     for response in responses:
         if response.status_code == 200:
             assert me(live_server, response.json()["access_token"]).status_code == 401
+
+
+def test_posts_racing_for_the_last_message_of_the_week_send_only_one(
+    live_server: Any, alice: Any, shop_app: Application, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    grant = authorize(alice, shop_app, ["messages:send"])
+    seal = messages.document_seal_to
+
+    def slow_seal(**kwargs: Any) -> bytes:
+        # Between counting the week's messages and storing this one: without the grant row
+        # locked, every racer would count the same two and all would be stored.
+        time.sleep(0.2)
+        return seal(**kwargs)
+
+    monkeypatch.setattr(messages, "document_seal_to", slow_seal)
+    token = issue_token(grant)
+    headers = {"Authorization": f"Bearer {token}"}
+    url = f"{live_server.url}/api/v1/messages"
+    body = {"kind": "offer", "title": "Back in stock", "body": "Your size is back."}
+    for _ in range(WEEKLY_ALLOWANCE - 1):
+        assert requests.post(url, json=body, headers=headers, timeout=60).status_code == 201
+
+    def post() -> requests.Response:
+        return requests.post(url, json=body, headers=headers, timeout=60)
+
+    responses = together([post] * THREADS)
+
+    assert_no_5xx(responses)
+    # The grant row is locked while a post counts the week's messages: one wins the last slot.
+    assert statuses(responses) == {201: 1, 429: THREADS - 1}, [r.text[:200] for r in responses]
+    assert all(int(r.headers["Retry-After"]) > 0 for r in responses if r.status_code == 429)
+    assert Message.objects.filter(grant=grant).count() == WEEKLY_ALLOWANCE
+    assert ledger_count("message.sent", grant) == WEEKLY_ALLOWANCE

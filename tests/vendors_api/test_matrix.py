@@ -26,6 +26,7 @@ from tests.conftest import purchase_data
 from tests.consent.conftest import make_app
 from tests.vendors_api.conftest import Api, add_record, authorize, days_ago, issue_token, make_person
 from vendors.api.views import PersonApiView
+from vendors.messages import message_send
 from vendors.models import Application, Organisation
 
 
@@ -34,7 +35,7 @@ class Endpoint:
     method: str
     route: str  # as the resolver spells it, under api/v1/
     scopes: tuple[str, ...]  # () = any person grant
-    kind: str  # "list", "detail", "owns", "post", "document"
+    kind: str  # "list", "detail", "owns", "post", "document", "message_post", "message_detail"
     category: str = ""
     ok: int = 200
 
@@ -63,6 +64,8 @@ ENDPOINTS: list[Endpoint] = [
     *_records("appliances"),
     *_records("prescriptions"),
     Endpoint("GET", "preferences", ("preferences:read",), "document"),
+    Endpoint("POST", "messages", ("messages:send",), "message_post", ok=201),
+    Endpoint("GET", "messages/<str:message_id>", ("messages:send",), "message_detail"),
 ]
 
 # Organisation endpoints (vendors/api/recalls.py): client-credentials tokens, no person behind them.
@@ -141,6 +144,9 @@ class World:
         e = self.endpoint
         api = Api(token)
         path = e.route.replace("<str:record_id>", record_id or (self.visible.get("id") or ""))
+        path = path.replace("<str:message_id>", record_id or (self.visible.get("id") or ""))
+        if e.kind == "message_post":
+            return api.post(path, {"kind": "thanks", "title": "Thank you", "body": "For filling up here."})
         if e.kind == "post":
             return api.post(path, purchase_data(purchased_on=days_ago(1).isoformat()))
         if e.kind == "accept":
@@ -156,7 +162,15 @@ OUTSIDE = {
     "hidden_record": "alice's record she did not share",
     "gift_without_opt_in": "a gift, under a grant that did not opt in to gifts",
     "outside_history_window": "a record older than the grant's history window",
+    "another_grants_message": "a message the same vendor app sent bob under his grant",
 }
+
+
+def _message(grant: Grant) -> dict[str, Any]:
+    sent = message_send(
+        grant=grant, application=grant.application, data={"kind": "offer", "title": "Hi", "body": "An offer."}
+    )
+    return {"id": str(sent.pk)}
 
 
 def _world(endpoint: Endpoint, shop_app: Any, scopes: tuple[str, ...] = PERSON_SCOPES) -> World:
@@ -168,6 +182,10 @@ def _world(endpoint: Endpoint, shop_app: Any, scopes: tuple[str, ...] = PERSON_S
     grant = authorize(alice, shop_app, list(scopes), history_months=HISTORY_MONTHS, include_gifts=False)
     world = World(endpoint, alice, grant, issue_token(grant))
     category = endpoint.category
+    if endpoint.kind == "message_detail":
+        bob = make_person("bob")
+        world.visible = _message(grant)
+        world.outside["another_grants_message"] = _message(authorize(bob, shop_app, list(scopes)))
     if category and endpoint.kind != "post":
         bob = make_person("bob")
         authorize(bob, shop_app, list(scopes), include_gifts=True)
@@ -197,7 +215,14 @@ def _cells() -> list[Any]:
     for endpoint in ENDPOINTS:
         states = list(TOKEN_STATES)
         if endpoint.kind in {"list", "detail", "owns"}:
-            states += [s for s in OUTSIDE if s != "gift_without_opt_in" or endpoint.category == "purchases"]
+            states += [
+                s
+                for s in OUTSIDE
+                if (s != "gift_without_opt_in" or endpoint.category == "purchases")
+                and s != "another_grants_message"
+            ]
+        if endpoint.kind == "message_detail":
+            states.append("another_grants_message")
         cells += [pytest.param(endpoint, state, id=f"{endpoint.id}|{state}") for state in states]
     return cells
 
@@ -280,9 +305,13 @@ def test_matrix(endpoint: Endpoint, state: str, shop_app: Any) -> None:
         elif endpoint.kind in {"agreement", "accept"}:
             assert response.json()["record"]["grant"] == {"id": str(world.grant.pk)}
             assert (response.json()["acknowledged_at"] is None) == (endpoint.kind == "agreement")
+        elif endpoint.kind == "message_detail":
+            assert response.json() == {"id": world.visible["id"], "status": "delivered", "response": None}
+        elif endpoint.kind == "message_post":
+            assert set(response.json()) == {"id", "status"}
     else:
         record = world.outside[state]
-        if endpoint.kind == "detail":
+        if endpoint.kind in {"detail", "message_detail"}:
             refused = world.request(world.token, record_id=record["id"])
             unknown = world.request(world.token, record_id=str(uuid.uuid4()))
             _problem(refused, 404, "not-found")

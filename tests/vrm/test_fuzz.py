@@ -32,6 +32,7 @@ from tests.conftest import PASSWORD, purchase_data
 from tests.consent.conftest import make_app
 from tests.routes import Route, all_routes
 from tests.twofactor import two_factor_on
+from vendors.messages import message_send
 from vendors.models import Alert, Application, Membership, Organisation
 from vendors.recalls import recall_match, recall_publish
 
@@ -229,6 +230,13 @@ def world(
         "number": "1",
         "alert_id": str(Alert.objects.get(person=alice).pk),
         "reminder_id": str(summary.pk),
+        "message_id": str(
+            message_send(
+                grant=grant,
+                application=shop_app,
+                data={"kind": "notice", "title": "Hi", "body": "Soon."},
+            ).pk
+        ),
         "pending_id": "00000000-0000-0000-0000-000000000000",
         "client_id": shop_app.client_id,
         "recall_id": str(recall.pk),

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from vendors.api import messages as messages_api
 from vendors.api import recalls as recalls_api
 from vendors.api import views as api
 
@@ -18,6 +19,8 @@ urlpatterns = [
     path("prescriptions", api.PrescriptionList.as_view(), name="api-prescriptions"),
     path("prescriptions/<str:record_id>", api.PrescriptionDetail.as_view(), name="api-prescription"),
     path("preferences", api.PreferencesView.as_view(), name="api-preferences"),
+    path("messages", messages_api.MessageCreate.as_view(), name="api-messages"),
+    path("messages/<str:message_id>", messages_api.MessageDetail.as_view(), name="api-message"),
     path("recalls", recalls_api.RecallCreate.as_view(), name="api-recalls"),
     path("recalls/<str:recall_id>", recalls_api.RecallDetail.as_view(), name="api-recall"),
 ]
