@@ -65,6 +65,15 @@ class LedgerEntry(models.Model):
         TERMS_ACCEPTED = "terms.accepted"
         TERMS_DECLINED = "terms.declined"
         TERMS_ACKNOWLEDGED = "terms.acknowledged"
+        # Intentcasting (vendors/intents.py): ids and counts only, docs/vendors.md says which ids.
+        INTENT_PUBLISHED = "intent.published"
+        INTENT_UPDATED = "intent.updated"
+        INTENT_WITHDRAWN = "intent.withdrawn"
+        INTENT_EXPIRED = "intent.expired"
+        INTENT_OFFERED = "intent.offered"
+        INTENT_ACCEPTED = "intent.accepted"
+        INTENT_DECLINED = "intent.declined"
+        INTENT_FILTERS_SET = "intent.filters_set"
 
     class ActorType(models.TextChoices):
         PERSON = "person"

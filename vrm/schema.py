@@ -291,6 +291,12 @@ class VrmAutoSchema(AutoSchema):
             if status == "404" and not _is_person_view(self.view):
                 description = "Not found, or not this organisation's: both answer alike."
                 example = {**example, "detail": "Not found."}
+            if status == "409" and getattr(self.view, "may_conflict", False):
+                description = (
+                    "Your organisation has an offer on this intent already (`type` ends in /offer-exists: "
+                    "amend it with PATCH), or the offer is no longer open (/offer-not-open)."
+                )
+                example = _problem(409, "offer-exists", "An offer exists already", "Amend it with PATCH.")
             response["description"] = description
             if headers:
                 response["headers"] = dict(headers)
@@ -343,6 +349,8 @@ class VrmAutoSchema(AutoSchema):
             codes.add("415")
         if person and writes:
             codes |= {"409", "413"}
+        if writes and getattr(self.view, "may_conflict", False):
+            codes.add("409")  # a second offer on an intent, or an offer no longer open
         return sorted(codes)
 
     def _get_response_bodies(self, direction: Literal["request", "response"] = "response") -> dict[str, Any]:

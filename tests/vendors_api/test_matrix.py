@@ -322,7 +322,7 @@ def organisation_token(
     app = make_app(
         org,
         name=f"{org_name} backend",
-        scopes=("recalls:publish",),
+        scopes=("recalls:publish", "intents:read"),
         grant_type=Application.GRANT_CLIENT_CREDENTIALS,
         secret=secrets.token_urlsafe(40),
     )
