@@ -96,7 +96,9 @@ _CURRENCIES = currency_codes()
 
 
 def _money() -> serializers.DecimalField:
-    return serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal(0), max_value=PRICE_MAX)
+    return serializers.DecimalField(
+        max_digits=12, decimal_places=2, min_value=Decimal(0), max_value=PRICE_MAX
+    )
 
 
 def _currency(value: str) -> str:
@@ -129,7 +131,9 @@ class IntentSchema(StrictSchema):
     price_max = _money()
     currency = serializers.CharField(max_length=3)
     country = serializers.CharField(max_length=2)
-    postcode_prefix = serializers.RegexField(r"^[A-Za-z0-9]{1,3}$", required=False, allow_blank=True, default="")
+    postcode_prefix = serializers.RegexField(
+        r"^[A-Za-z0-9]{1,3}$", required=False, allow_blank=True, default=""
+    )
     ends_at = serializers.DateTimeField()
     terms = serializers.ChoiceField(choices=list(AGREEMENTS), required=False, allow_null=True, default=None)
 
@@ -181,7 +185,10 @@ def _validated(schema: type[StrictSchema], data: object, *, partial: bool = Fals
     instance = schema(data=data, partial=partial)
     if not instance.is_valid():
         raise ValidationError(
-            {name: [str(m) for m in (ms if isinstance(ms, list) else [ms])] for name, ms in instance.errors.items()}
+            {
+                name: [str(m) for m in (ms if isinstance(ms, list) else [ms])]
+                for name, ms in instance.errors.items()
+            }
         )
     return dict(instance.validated_data)
 
@@ -339,9 +346,11 @@ def intents_expire() -> ExpiryResult:
     ids = [pk for pk, _ref in due]
     if ids:
         Intent.objects.filter(pk__in=ids).update(status=Intent.Status.EXPIRED, updated_at=now)
-    offers = Offer.objects.filter(status=Offer.Status.OPEN).filter(
-        Q(intent_id__in=ids) | Q(valid_until__lte=now)
-    ).update(status=Offer.Status.EXPIRED)
+    offers = (
+        Offer.objects.filter(status=Offer.Status.OPEN)
+        .filter(Q(intent_id__in=ids) | Q(valid_until__lte=now))
+        .update(status=Offer.Status.EXPIRED)
+    )
     if due or offers:
         ledger_append(
             kind=LedgerEntry.Kind.INTENT_EXPIRED,
@@ -386,7 +395,9 @@ def offer_get_for_owner(*, owner: User, intent: Intent, offer_id: str | uuid.UUI
         pk = uuid.UUID(str(offer_id))
     except ValueError:
         raise Http404("No such offer.") from None
-    offer = Offer.objects.select_related("organisation").filter(pk=pk, intent__owner=owner, intent=intent).first()
+    offer = (
+        Offer.objects.select_related("organisation").filter(pk=pk, intent__owner=owner, intent=intent).first()
+    )
     if offer is None:
         raise Http404("No such offer.")
     return offer
@@ -524,7 +535,11 @@ def offer_amend(*, application: Application, offer: Offer, data: object) -> Offe
     if locked.organisation_id != application.organisation_id:
         raise Http404("Not found.")
     intent = locked.intent
-    if intent.status != Intent.Status.OPEN or intent.ends_at <= timezone.now() or locked.status != Offer.Status.OPEN:
+    if (
+        intent.status != Intent.Status.OPEN
+        or intent.ends_at <= timezone.now()
+        or locked.status != Offer.Status.OPEN
+    ):
         raise NotOpen("This offer can no longer be changed.")
     for field, value in doc.items():
         setattr(locked, field, value)

@@ -130,7 +130,10 @@ def webhook_deliver(*, delivery_id: int, send: Sender = http_post) -> str:
             delivery.next_attempt_at = now + dt.timedelta(seconds=BACKOFF_SECONDS[delivery.attempts - 1])
         delivery.save()
         log.info("webhook delivery %s attempt %s: %s", delivery.pk, delivery.attempts, status)
-    if delivery.status == WebhookDelivery.Status.PENDING and webhook_deliver_task.get_backend().supports_defer:
+    if (
+        delivery.status == WebhookDelivery.Status.PENDING
+        and webhook_deliver_task.get_backend().supports_defer
+    ):
         webhook_deliver_task.using(run_after=delivery.next_attempt_at).enqueue(delivery.pk)
     return delivery.status
 

@@ -341,8 +341,8 @@ class VrmAutoSchema(AutoSchema):
             codes.add("429")
         if _scopes(self.view, self.method):
             codes.add("403")
-        if person or writes:
-            codes.add("400")  # person views refuse unknown query parameters
+        if person or writes or getattr(self.view, "refuses_bad_query", False):
+            codes.add("400")  # person views (and those marked) refuse unknown query parameters
         if "{" in self.path or (person and writes) or getattr(self.view, "may_answer_not_found", False):
             codes.add("404")  # ids; a retry whose record the person has since deleted; a missing document
         if writes:

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from audit.models import LedgerEntry
 from personal_data.pseudonyms import pairwise_subject, person_subject
-from tests.intents_helpers import intent_data, publish, subscribe
+from tests.intents_helpers import publish, subscribe
 from tests.vendors_api.conftest import Api
 from tests.vendors_api.test_matrix import organisation_token
 from vendors.intents import intent_withdraw, intents_expire, offer_accept, offer_decline
@@ -45,7 +45,9 @@ def offer_data(**overrides: Any) -> dict[str, Any]:
     return {**data, **overrides}
 
 
-def vendor(name: str, *, kinds: tuple[str, ...] = ("clothing",), countries: tuple[str, ...] = ("DE",), **token: Any) -> Api:
+def vendor(
+    name: str, *, kinds: tuple[str, ...] = ("clothing",), countries: tuple[str, ...] = ("DE",), **token: Any
+) -> Api:
     """An organisation's API client (intents:read), subscribed to kinds in countries."""
     api = Api(organisation_token(name, scope=token.pop("scope", "intents:read"), **token))
     subscribe(Organisation.objects.get(name=name), kinds, countries)
@@ -54,7 +56,10 @@ def vendor(name: str, *, kinds: tuple[str, ...] = ("clothing",), countries: tupl
 
 def patch(api: Api, path: str, body: Any) -> Any:
     return api.client.patch(
-        f"/api/v1/{path}", json.dumps(body), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {api.token}"
+        f"/api/v1/{path}",
+        json.dumps(body),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {api.token}",
     )
 
 
@@ -127,8 +132,12 @@ def test_a_vendor_cannot_link_two_intents_of_one_person(alice: Any, bob: Any, ac
             assert not public & set(entry.record_ids), entry.kind
         if entry.kind == LedgerEntry.Kind.INTENT_OFFERED:
             assert entry.subject == "" and entry.actor_type == "client"
-    published = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.INTENT_PUBLISHED, subject=person_subject(alice))
-    assert sorted(e.record_ids[0] for e in published) == sorted([str(first.ledger_ref), str(second.ledger_ref)])
+    published = LedgerEntry.objects.filter(
+        kind=LedgerEntry.Kind.INTENT_PUBLISHED, subject=person_subject(alice)
+    )
+    assert sorted(e.record_ids[0] for e in published) == sorted(
+        [str(first.ledger_ref), str(second.ledger_ref)]
+    )
     assert all(e.reason == "" for e in published)  # no kind, country or title in the person's entries
 
 
@@ -239,7 +248,10 @@ def test_bad_offers_get_per_field_errors(alice: Any, acme: Api, body: Any, field
 def test_a_bad_amendment_gets_per_field_errors(alice: Any, acme: Api) -> None:
     intent = publish(alice)
     offer_id = acme.post(f"intents/{intent.pk}/offers", offer_data()).json()["id"]
-    for body, fields in (({"link": "ftp://x", "price": "-1"}, {"link", "price"}), ({"colour": "red"}, {"colour"})):
+    for body, fields in (
+        ({"link": "ftp://x", "price": "-1"}, {"link", "price"}),
+        ({"colour": "red"}, {"colour"}),
+    ):
         response = patch(acme, f"intents/{intent.pk}/offers/{offer_id}", body)
         assert set(problem(response, 400, "invalid-input")["errors"]) == fields
     assert Offer.objects.get(pk=offer_id).amended_at is None

@@ -75,7 +75,9 @@ class OfferAmend(OfferSchema):
 
 
 class IntentListQuery(serializers.Serializer):  # type: ignore[type-arg]
-    since = serializers.DateTimeField(required=False, help_text="Only intents published or changed at or after")
+    since = serializers.DateTimeField(
+        required=False, help_text="Only intents published or changed at or after"
+    )
     limit = serializers.IntegerField(required=False, min_value=1, max_value=200)
     cursor = serializers.CharField(required=False, max_length=500)
 
@@ -100,6 +102,7 @@ class IntentApiView(APIView):
     permission_classes = [OrganisationTokenPermission]
     throttle_classes = [AppBurstThrottle, AppSustainedThrottle]
     required_scopes = [SCOPE]
+    refuses_bad_query = True  # every intent endpoint answers 400 to unknown query parameters
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         body_limit_check(request)

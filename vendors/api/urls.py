@@ -24,5 +24,9 @@ urlpatterns = [
     path("intents", intents_api.IntentList.as_view(), name="api-intents"),
     path("intents/<str:intent_id>", intents_api.IntentDetail.as_view(), name="api-intent"),
     path("intents/<str:intent_id>/offers", intents_api.OfferCreate.as_view(), name="api-intent-offers"),
-    path("intents/<str:intent_id>/offers/<str:offer_id>", intents_api.OfferDetail.as_view(), name="api-intent-offer"),
+    path(
+        "intents/<str:intent_id>/offers/<str:offer_id>",
+        intents_api.OfferDetail.as_view(),
+        name="api-intent-offer",
+    ),
 ]
