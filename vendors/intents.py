@@ -64,6 +64,19 @@ DETAIL_KEY_MAX = 40
 DETAIL_VALUE_MAX = 200
 PRICE_MAX = Decimal("9999999999.99")
 SCOPE = "intents:read"
+# The fields the person sets (IntentSchema's); the rest are the server's.
+INTENT_FIELDS = (
+    "kind",
+    "title",
+    "details",
+    "price_min",
+    "price_max",
+    "currency",
+    "country",
+    "postcode_prefix",
+    "ends_at",
+    "terms",
+)
 
 
 class IntentLimitReached(Exception):
@@ -152,6 +165,8 @@ class IntentSchema(StrictSchema):
             raise serializers.ValidationError({"price_max": ["The highest price is below the lowest."]})
         if "postcode_prefix" in attrs:
             attrs["postcode_prefix"] = attrs["postcode_prefix"].upper()
+        if "terms" in attrs:
+            attrs["terms"] = attrs["terms"] or ""
         return attrs
 
 
@@ -264,7 +279,7 @@ def intent_update(*, owner: User, intent: Intent, data: object) -> Intent:
     """
     locked = _own_open(owner, intent)
     doc = _validated(IntentSchema, data, partial=True)
-    merged = {f: doc.get(f, getattr(locked, f)) for f in IntentSchema().fields}
+    merged = {f: doc.get(f, getattr(locked, f)) for f in INTENT_FIELDS}
     if merged["price_min"] > merged["price_max"]:
         raise ValidationError({"price_max": ["The highest price is below the lowest."]})
     if "ends_at" in doc:
@@ -419,7 +434,7 @@ def intent_json(intent: Intent) -> dict[str, Any]:
         "country": intent.country,
         "postcode_prefix": intent.postcode_prefix or None,
         "ends_at": intent.ends_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
-        "terms": intent.terms,
+        "terms": intent.terms or None,
     }
 
 
@@ -668,7 +683,7 @@ def intent_webhook_remove(*, application: Application, by: User) -> None:
 
 def intent_counts_by_organisation() -> list[dict[str, Any]]:
     """Per organisation that offered: offers made, accepted, declined (by organisation id)."""
-    return list(
+    rows = (
         Offer.objects.values("organisation_id", "organisation__name")
         .annotate(
             made=Count("id"),
@@ -677,6 +692,7 @@ def intent_counts_by_organisation() -> list[dict[str, Any]]:
         )
         .order_by("organisation__name")
     )
+    return [dict(row) for row in rows]
 
 
 def intent_totals() -> dict[str, int]:

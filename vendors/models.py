@@ -307,7 +307,7 @@ class Intent(models.Model):
     country = models.CharField(max_length=2)
     postcode_prefix = models.CharField(max_length=3, blank=True)
     ends_at = models.DateTimeField()
-    terms = models.CharField(max_length=40, null=True, blank=True)
+    terms = models.CharField(max_length=40, blank=True)  # a roster id, or "" for none
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
     created_at = models.DateTimeField(default=timezone.now)
     # The API's keyset order and `since`: a change shows the intent to pollers again.

@@ -379,7 +379,8 @@ def recall_create(request: HttpRequest) -> HttpResponse:
 
 def _intent_apps(organisation: Organisation) -> list[Application]:
     apps = organisation.apps.filter(authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS)
-    return [app for app in apps.select_related("intent_webhook").order_by("name") if intents.SCOPE in app.scopes]
+    apps = apps.select_related("intent_webhook").order_by("name")
+    return [app for app in apps if intents.SCOPE in app.scopes]
 
 
 @vendor_required

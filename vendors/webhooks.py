@@ -16,6 +16,7 @@ import datetime as dt
 import logging
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable
 
 import orjson
@@ -63,7 +64,7 @@ def http_post(url: str, body: bytes, headers: dict[str, str]) -> int | None:
         return None
 
 
-def webhooks_queue(*, intent_id: object) -> int:
+def webhooks_queue(*, intent_id: uuid.UUID) -> int:
     """Create a delivery to each webhook of an organisation the intent matches, and queue them."""
     intent = Intent.objects.filter(pk=intent_id, status=Intent.Status.OPEN).first()
     if intent is None:

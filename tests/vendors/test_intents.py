@@ -135,7 +135,7 @@ def test_terms_and_postcode_are_optional(alice: Any) -> None:
     data = intent_data()
     del data["terms"], data["postcode_prefix"], data["details"]
     intent = intent_publish(owner=alice, data=data)
-    assert intent.terms is None and intent.postcode_prefix == "" and intent.details == {}
+    assert intent.terms == "" and intent.postcode_prefix == "" and intent.details == {}
     assert intent_json(intent)["postcode_prefix"] is None and intent_json(intent)["terms"] is None
 
 

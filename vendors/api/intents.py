@@ -51,7 +51,7 @@ class OfferClosed(exceptions.APIException):
 
 class IntentOut(IntentSchema):
     id = serializers.UUIDField(help_text="Random, one per intent; never a person id")
-    postcode_prefix = serializers.CharField(allow_null=True, help_text="At most 3 characters, or null")
+    postcode_prefix = serializers.CharField(allow_null=True, help_text="At most 3 characters, or null")  # type: ignore[assignment]
     details = serializers.DictField(  # type: ignore[assignment]
         child=serializers.CharField(), help_text="The fields the person chose to include"
     )
