@@ -520,12 +520,17 @@ def _vendor_ledger(application: Application, intent: Intent, offer: Offer, reaso
 
 @transaction.atomic
 def offer_create(*, application: Application, intent: Intent, data: object) -> Offer:
-    """Make the application's organisation's offer on an open intent it may see.
+    """Make the application's organisation's offer on an open intent its filters match.
 
-    Raise ValidationError per field, OfferExists if the organisation already offered, NotOpen
-    if the intent ended meanwhile.
+    Raise ValidationError per field, PermissionDenied for an unverified organisation, Http404
+    for an intent it may not see, OfferExists if the organisation already offered, NotOpen if
+    the intent ended meanwhile.
     """
     doc = _validated(OfferSchema, data)
+    if not Organisation.objects.filter(pk=application.organisation_id, verified=True).exists():
+        raise PermissionDenied("Only verified organisations answer intents.")
+    if not _visible(application.organisation_id).filter(pk=intent.pk).exists():
+        raise Http404("Not found.")  # outside the organisation's filters, or no longer open
     locked = Intent.objects.select_for_update().get(pk=intent.pk)
     if locked.status != Intent.Status.OPEN or locked.ends_at <= timezone.now():
         raise NotOpen("This intent is no longer open.")

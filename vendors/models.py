@@ -321,6 +321,13 @@ class Intent(models.Model):
                 condition=models.Q(status="open"),
                 name="intent_open_newest",
             ),
+            # The same for narrow filters (a rare kind in a small country), which the newest-first
+            # scan would have to read most of the table to fill a page.
+            models.Index(
+                fields=["kind", "country", "-updated_at", "-id"],
+                condition=models.Q(status="open"),
+                name="intent_open_match",
+            ),
             models.Index(fields=["status", "ends_at"], name="intent_status_ends"),
         ]
 

@@ -183,6 +183,27 @@ _PURCHASE_INPUT = {
     k: v for k, v in PURCHASE_EXAMPLE.items() if k not in {"id", "source", "source_vendor", "unit_price"}
 } | {"unit_price": "3.49"}
 
+INTENT_EXAMPLE: dict[str, Any] = {
+    "id": "5a0c8e2f-7d4b-4c1a-9e36-2b8f0d1c7a95",
+    "kind": "clothing",
+    "title": "Winter coat",
+    "details": {"size": "M", "colour": "navy", "brands_avoided": "FastFashion"},
+    "price_min": "50.00",
+    "price_max": "150.00",
+    "currency": "EUR",
+    "country": "DE",
+    "postcode_prefix": "10",
+    "ends_at": "2026-12-31T23:00:00Z",
+    "terms": "shared-intent",
+}
+OFFER_EXAMPLE: dict[str, Any] = {
+    "price": "129.00",
+    "currency": "EUR",
+    "description": "Navy wool coat, size M, free delivery in Berlin.",
+    "link": "https://acme.example/coats/navy",
+    "valid_until": "2030-01-01T00:00:00Z",
+}
+
 EXAMPLES: dict[str, tuple[str, Any]] = {
     "PurchaseOut": ("A purchase", PURCHASE_EXAMPLE),
     "PaginatedPurchaseOutList": (
@@ -211,6 +232,14 @@ EXAMPLES: dict[str, tuple[str, Any]] = {
         "A finished recall",
         {"id": "9b2e4c1d-7a3f-4e8b-b6d5-0c1f2a3e4d5b", "status": "done", "matched": "10-99"},
     ),
+    "IntentOut": ("An open intent", INTENT_EXAMPLE),
+    "PaginatedIntentOutList": (
+        "A page of intents",
+        {"results": [INTENT_EXAMPLE], "next": f"{ISSUER}/api/v1/intents?cursor=MjAyNi0xMi0wMw&limit=50"},
+    ),
+    "OfferSchemaRequest": ("An offer", OFFER_EXAMPLE),
+    "PatchedOfferAmendRequest": ("A lower price", {"price": "119.00"}),
+    "OfferOut": ("An offer's status", {"id": "3d7e9a40-2b1c-4f5e-8d6a-9c0b1e2f3a4d", "status": "open"}),
     "MeOut": (
         "A grant with profile:read",
         {
