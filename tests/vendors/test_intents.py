@@ -423,3 +423,47 @@ def test_a_webhook_needs_the_scope(db: Any) -> None:
     outsider = org_app("Other").organisation
     with pytest.raises(PermissionDenied):
         intent_webhook_set(application=app, url="https://hooks.example/", by=staff_of(outsider))
+
+
+def test_with_a_deferring_backend_a_failed_push_is_requeued_for_later(alice: Any, settings: Any) -> None:
+    settings.TASKS = {
+        "default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}
+    }  # resets the handler
+    app, _secret = _hooked_app("https://hooks.example/intents")
+    intent = publish(alice)
+    delivery = WebhookDelivery.objects.create(webhook=app.intent_webhook, intent=intent)
+    backend = webhooks.webhook_deliver_task.get_backend()
+    assert backend.supports_defer
+    sent: list[str] = []
+
+    def unavailable(url: str, body: bytes, headers: dict[str, str]) -> int:  # the outside world
+        sent.append(url)
+        return 503
+
+    assert webhooks.webhook_deliver(delivery_id=delivery.pk, send=unavailable) == "pending"
+    delivery.refresh_from_db()
+    (queued,) = backend.results  # type: ignore[attr-defined]
+    assert queued.task.run_after == delivery.next_attempt_at and queued.args == [delivery.pk]
+    assert sent == ["https://hooks.example/intents"]
+
+
+def test_expire_intents_command(alice: Any) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    intent = publish(alice)
+    Intent.objects.filter(pk=intent.pk).update(ends_at=timezone.now() - dt.timedelta(seconds=1))
+    out = StringIO()
+    call_command("expire_intents", stdout=out)
+    assert "Expired 1 intent(s) and 0 offer(s)" in out.getvalue()
+    assert Intent.objects.get(pk=intent.pk).status == "expired"
+
+
+def test_an_unverified_organisation_cannot_offer(alice: Any) -> None:
+    app = org_app("Unchecked", verified=False)
+    with pytest.raises(PermissionDenied):
+        offer(app, publish(alice))
+    other = org_app("Plumbers", kinds=("service",))
+    with pytest.raises(Http404):
+        offer(other, publish(alice))  # outside its filters
