@@ -426,9 +426,8 @@ def test_a_webhook_needs_the_scope(db: Any) -> None:
 
 
 def test_with_a_deferring_backend_a_failed_push_is_requeued_for_later(alice: Any, settings: Any) -> None:
-    settings.TASKS = {
-        "default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}
-    }  # resets the handler
+    # Changing the setting resets django-tasks' backend handler (its setting_changed receiver).
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
     app, _secret = _hooked_app("https://hooks.example/intents")
     intent = publish(alice)
     delivery = WebhookDelivery.objects.create(webhook=app.intent_webhook, intent=intent)
