@@ -71,6 +71,15 @@ class LedgerEntry(models.Model):
         MESSAGE_ANSWERED = "message.answered"
         MESSAGE_REPORTED = "message.reported"
         MESSAGE_ALLOWANCE = "message.allowance"
+        # Intentcasting (vendors/intents.py): ids and counts only, docs/vendors.md says which ids.
+        INTENT_PUBLISHED = "intent.published"
+        INTENT_UPDATED = "intent.updated"
+        INTENT_WITHDRAWN = "intent.withdrawn"
+        INTENT_EXPIRED = "intent.expired"
+        INTENT_OFFERED = "intent.offered"
+        INTENT_ACCEPTED = "intent.accepted"
+        INTENT_DECLINED = "intent.declined"
+        INTENT_FILTERS_SET = "intent.filters_set"
 
     class ActorType(models.TextChoices):
         PERSON = "person"

@@ -16,6 +16,7 @@ urlpatterns = [
     path("activity/export.csv", views.activity_export, {"fmt": "csv"}, name="activity-csv"),
     path("activity/export.json", views.activity_export, {"fmt": "json"}, name="activity-json"),
     path("entries/", views.entries, name="entries"),
+    path("intents/", views.intents, name="intents"),
     path("entries/export.csv", views.entries_export, {"fmt": "csv"}, name="entries-csv"),
     path("entries/export.json", views.entries_export, {"fmt": "json"}, name="entries-json"),
 ]

@@ -38,6 +38,7 @@ from auditor.forms import VerifyForm
 from auditor.report import verification_report, verification_report_sign
 from consent.selectors import grants_audit_facts
 from core.charts import day_chart
+from vendors.intents import intent_counts_by_organisation, intent_totals
 from vendors.selectors import VendorName, vendor_names
 
 PAGE_SIZE = 50
@@ -256,3 +257,17 @@ def entries_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
         return _bad_filters(form)
     rows = selectors.entry_list(**form.filters())
     return export_response(queryset=rows, shape=entry_shape, columns=ENTRY_COLUMNS, fmt=fmt, name="ledger")
+
+
+@auditor_required
+@require_GET
+def intents(request: HttpRequest) -> HttpResponse:
+    """Intentcasting in counts: offers per organisation and their outcomes, intents by status.
+
+    No titles, prices, places or people: the counts come from the offers and intents themselves.
+    """
+    return render(
+        request,
+        "audit/intents.html",
+        {"organisations": intent_counts_by_organisation(), "totals": intent_totals()},
+    )

@@ -95,6 +95,14 @@ SCOPES: dict[str, Scope] = {
             organisation=True,
             verified_only=True,
         ),
+        Scope(
+            "intents:read",
+            "Read and answer intents",
+            "open intents that match your filters, never who published them",
+            "“winter coat, size M, under 150 EUR”",
+            organisation=True,
+            verified_only=True,
+        ),
     )
 }
 PERSON_SCOPES = tuple(name for name, s in SCOPES.items() if not s.organisation)

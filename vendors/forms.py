@@ -12,7 +12,7 @@ from accounts.forms import SignupForm
 from accounts.models import User
 from consent.scopes import ORGANISATION_SCOPES, PERSON_SCOPES, SCOPES, Scope
 from consent.terms import ROSTER
-from vendors.models import Application, Organisation
+from vendors.models import Application, Intent, Organisation
 from vendors.services import PURPOSE_MAX_LENGTH
 
 GRANT_TYPE_CHOICES = [
@@ -177,3 +177,33 @@ class ApplicationRegisterForm(ApplicationForm):
 
     def service_arguments(self) -> dict[str, Any]:
         return {**super().service_arguments(), "grant_type": self.cleaned_data["grant_type"]}
+
+
+class IntentFiltersForm(forms.Form):
+    """The intents an organisation wants to see: kinds, and countries (none: every country)."""
+
+    kinds = forms.MultipleChoiceField(
+        choices=[(k.value, k.label) for k in Intent.Kind],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Kinds of intent",
+    )
+    countries = forms.CharField(
+        required=False,
+        max_length=800,
+        label="Countries",
+        help_text="Two-letter ISO 3166-1 codes separated by spaces or commas, e.g. “DE AT CH”. "
+        "Leave empty for every country.",
+    )
+
+    def clean_countries(self) -> list[str]:
+        return [c for c in self.cleaned_data["countries"].replace(",", " ").split() if c]
+
+
+class WebhookForm(forms.Form):
+    url = forms.CharField(
+        max_length=500,
+        label="Webhook URL",
+        help_text="An https:// address. vrm POSTs each new matching intent to it, signed.",
+        widget=forms.URLInput(attrs={"spellcheck": "false", "autocapitalize": "off"}),
+    )

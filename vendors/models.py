@@ -326,3 +326,163 @@ class Message(models.Model):
 
     def is_expired(self, at: Any = None) -> bool:
         return self.expires_at is not None and self.expires_at <= (at or timezone.now())
+
+
+# Intentcasting (issue #17): a person says what they want; subscribed, verified organisations offer.
+
+
+class Intent(models.Model):
+    """What a person wants, for a while. Vendors see it under its random `id`, never the owner.
+
+    `ledger_ref` names the intent in the person's ledger entries instead of `id`, so the ids
+    vendors hold and the entries auditors read have nothing in common (docs/vendors.md).
+    """
+
+    class Kind(models.TextChoices):
+        PURCHASE = "purchase"
+        CLOTHING = "clothing"
+        APPLIANCE = "appliance"
+        SERVICE = "service"
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        WITHDRAWN = "withdrawn"
+        EXPIRED = "expired"
+        CLOSED = "closed"  # an offer was accepted
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    ledger_ref = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="intents")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    title = models.CharField(max_length=120)
+    details = models.JSONField(default=dict, blank=True)
+    price_min = models.DecimalField(max_digits=12, decimal_places=2)
+    price_max = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    country = models.CharField(max_length=2)
+    postcode_prefix = models.CharField(max_length=3, blank=True)
+    ends_at = models.DateTimeField()
+    terms = models.CharField(max_length=40, blank=True)  # a roster id, or "" for none
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(default=timezone.now)
+    # The API's keyset order and `since`: a change shows the intent to pollers again.
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes: ClassVar[list[models.Index]] = [
+            # GET /api/v1/intents: open intents newest first, read by keyset position.
+            models.Index(
+                fields=["-updated_at", "-id"],
+                condition=models.Q(status="open"),
+                name="intent_open_newest",
+            ),
+            # The same for narrow filters (a rare kind in a small country), which the newest-first
+            # scan would have to read most of the table to fill a page.
+            models.Index(
+                fields=["kind", "country", "-updated_at", "-id"],
+                condition=models.Q(status="open"),
+                name="intent_open_match",
+            ),
+            models.Index(fields=["status", "ends_at"], name="intent_status_ends"),
+        ]
+
+    def __str__(self) -> str:
+        return f"intent {self.pk}"
+
+
+class Offer(models.Model):
+    """An organisation's answer to an intent: one per organisation, amended in place."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        ACCEPTED = "accepted"
+        DECLINED = "declined"
+        EXPIRED = "expired"
+        WITHDRAWN = "withdrawn"  # the person withdrew the intent
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    intent = models.ForeignKey(Intent, on_delete=models.CASCADE, related_name="offers")
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="offers")
+    application = models.ForeignKey(Application, on_delete=models.SET_NULL, null=True, related_name="+")
+    price = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    description = models.TextField(max_length=2000)
+    link = models.URLField(max_length=500)
+    valid_until = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(default=timezone.now)
+    amended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["created_at"]
+        constraints: ClassVar[list[Any]] = [
+            models.UniqueConstraint(fields=["intent", "organisation"], name="one_offer_per_organisation"),
+        ]
+
+    def __str__(self) -> str:
+        return f"offer {self.pk}"
+
+
+class IntentFilter(models.Model):
+    """One (kind, country) an organisation subscribes to; country "" stands for every country.
+
+    Rows rather than lists on Organisation: matching a new intent is one index lookup on
+    (kind, country), on SQLite as on PostgreSQL.
+    """
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="intent_filters")
+    kind = models.CharField(max_length=10, choices=Intent.Kind.choices)
+    country = models.CharField(max_length=2, blank=True)
+
+    class Meta:
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(fields=["kind", "country"], name="intent_filter_match"),
+        ]
+        constraints: ClassVar[list[Any]] = [
+            models.UniqueConstraint(fields=["organisation", "kind", "country"], name="intent_filter_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organisation_id} {self.kind} {self.country or '*'}"
+
+
+class IntentWebhook(models.Model):
+    """Where an application wants new matching intents pushed, and the secret that signs them.
+
+    The secret must be readable to sign (HMAC), unlike a client secret, which is hashed; it is
+    shown to the vendor once and never again.
+    """
+
+    application = models.OneToOneField(Application, on_delete=models.CASCADE, related_name="intent_webhook")
+    url = models.URLField(max_length=500)
+    secret = models.CharField(max_length=100)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"webhook of {self.application_id}"
+
+
+class WebhookDelivery(models.Model):
+    """One intent pushed to one webhook: attempts with exponential backoff, then done or failed."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
+        FAILED = "failed"
+
+    webhook = models.ForeignKey(IntentWebhook, on_delete=models.CASCADE, related_name="deliveries")
+    intent = models.ForeignKey(Intent, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(fields=["status", "next_attempt_at"], name="webhook_delivery_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"delivery {self.pk}"

@@ -32,13 +32,15 @@ from accounts.signup import signup_request, signup_wait
 from consent.scopes import SCOPES, SENSITIVE_SCOPES
 from consent.terms import AGREEMENTS, ROSTER
 from core import crypto
-from vendors import services
+from vendors import intents, services
 from vendors.forms import (
     ApplicationForm,
     ApplicationRegisterForm,
+    IntentFiltersForm,
     OrganisationForm,
     StaffSignupForm,
     TermsAcceptForm,
+    WebhookForm,
 )
 from vendors.models import Application, Organisation, Recall
 from vendors.recalls import bucket, recall_publish_and_match
@@ -370,3 +372,79 @@ def recall_create(request: HttpRequest) -> HttpResponse:
         {"app": app, "values": values, "errors": errors, "severities": Recall.Severity.choices},
         status=400 if errors else 200,
     )
+
+
+# Intents: which intents the organisation sees, and where new ones are pushed.
+
+
+def _intent_apps(organisation: Organisation) -> list[Application]:
+    apps = organisation.apps.filter(authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS)
+    apps = apps.select_related("intent_webhook").order_by("name")
+    return [app for app in apps if intents.SCOPE in app.scopes]
+
+
+@vendor_required
+@require_http_methods(["GET", "POST"])
+def intent_settings(request: HttpRequest) -> HttpResponse:
+    """Choose the kinds and countries of intents the organisation sees (GET /api/v1/intents)."""
+    organisation = organisation_for_staff(user=_staff_user(request))
+    if organisation is None:
+        return redirect("vendors:portal")
+    kinds, countries = intents.intent_filters(organisation=organisation)
+    form = IntentFiltersForm(
+        request.POST if request.method == "POST" else None,
+        initial={"kinds": kinds, "countries": " ".join(countries)},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            intents.intent_filters_set(
+                organisation=organisation,
+                kinds=form.cleaned_data["kinds"],
+                countries=form.cleaned_data["countries"],
+                by=_staff_user(request),
+            )
+        except ValidationError as error:
+            for field, problems in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, problems)
+        else:
+            messages.success(request, "Your intent filters are saved.")
+            return redirect("vendors:intents")
+    return render(
+        request,
+        "vendors/intents.html",
+        {
+            "organisation": organisation,
+            "form": form,
+            "apps": [(app, WebhookForm(prefix=app.client_id)) for app in _intent_apps(organisation)],
+        },
+        status=400 if form.is_bound and form.errors else 200,
+    )
+
+
+@vendor_required
+@require_POST
+def intent_webhook(request: HttpRequest, client_id: str) -> HttpResponse:
+    """Set (or, with `remove`, drop) an app's intent webhook; a new secret is shown on this answer only."""
+    application = _application_for_staff(request, client_id)
+    if "remove" in request.POST:
+        intents.intent_webhook_remove(application=application, by=_staff_user(request))
+        messages.success(request, f"{application.name} no longer receives intents by webhook.")
+        return redirect("vendors:intents")
+    form = WebhookForm(request.POST, prefix=client_id)
+    secret = None
+    if form.is_valid():
+        try:
+            secret = intents.intent_webhook_set(
+                application=application, url=form.cleaned_data["url"], by=_staff_user(request)
+            )
+        except ValidationError as error:
+            for problems in error.message_dict.values():
+                form.add_error("url", problems)
+    response = render(
+        request,
+        "vendors/webhook_secret.html",
+        {"application": application, "form": form, "secret": secret},
+        status=200 if secret else 400,
+    )
+    response["Cache-Control"] = "no-store"  # the secret is on this page only
+    return response

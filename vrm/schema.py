@@ -183,6 +183,27 @@ _PURCHASE_INPUT = {
     k: v for k, v in PURCHASE_EXAMPLE.items() if k not in {"id", "source", "source_vendor", "unit_price"}
 } | {"unit_price": "3.49"}
 
+INTENT_EXAMPLE: dict[str, Any] = {
+    "id": "5a0c8e2f-7d4b-4c1a-9e36-2b8f0d1c7a95",
+    "kind": "clothing",
+    "title": "Winter coat",
+    "details": {"size": "M", "colour": "navy", "brands_avoided": "FastFashion"},
+    "price_min": "50.00",
+    "price_max": "150.00",
+    "currency": "EUR",
+    "country": "DE",
+    "postcode_prefix": "10",
+    "ends_at": "2026-12-31T23:00:00Z",
+    "terms": "shared-intent",
+}
+OFFER_EXAMPLE: dict[str, Any] = {
+    "price": "129.00",
+    "currency": "EUR",
+    "description": "Navy wool coat, size M, free delivery in Berlin.",
+    "link": "https://acme.example/coats/navy",
+    "valid_until": "2030-01-01T00:00:00Z",
+}
+
 EXAMPLES: dict[str, tuple[str, Any]] = {
     "PurchaseOut": ("A purchase", PURCHASE_EXAMPLE),
     "PaginatedPurchaseOutList": (
@@ -211,6 +232,14 @@ EXAMPLES: dict[str, tuple[str, Any]] = {
         "A finished recall",
         {"id": "9b2e4c1d-7a3f-4e8b-b6d5-0c1f2a3e4d5b", "status": "done", "matched": "10-99"},
     ),
+    "IntentOut": ("An open intent", INTENT_EXAMPLE),
+    "PaginatedIntentOutList": (
+        "A page of intents",
+        {"results": [INTENT_EXAMPLE], "next": f"{ISSUER}/api/v1/intents?cursor=MjAyNi0xMi0wMw&limit=50"},
+    ),
+    "OfferSchemaRequest": ("An offer", OFFER_EXAMPLE),
+    "PatchedOfferAmendRequest": ("A lower price", {"price": "119.00"}),
+    "OfferOut": ("An offer's status", {"id": "3d7e9a40-2b1c-4f5e-8d6a-9c0b1e2f3a4d", "status": "open"}),
     "MeOut": (
         "A grant with profile:read",
         {
@@ -291,6 +320,12 @@ class VrmAutoSchema(AutoSchema):
             if status == "404" and not _is_person_view(self.view):
                 description = "Not found, or not this organisation's: both answer alike."
                 example = {**example, "detail": "Not found."}
+            if status == "409" and getattr(self.view, "may_conflict", False):
+                description = (
+                    "Your organisation has an offer on this intent already (`type` ends in /offer-exists: "
+                    "amend it with PATCH), or the offer is no longer open (/offer-not-open)."
+                )
+                example = _problem(409, "offer-exists", "An offer exists already", "Amend it with PATCH.")
             response["description"] = description
             if headers:
                 response["headers"] = dict(headers)
@@ -335,14 +370,16 @@ class VrmAutoSchema(AutoSchema):
             codes.add("429")
         if _scopes(self.view, self.method):
             codes.add("403")
-        if person or writes:
-            codes.add("400")  # person views refuse unknown query parameters
+        if person or writes or getattr(self.view, "refuses_bad_query", False):
+            codes.add("400")  # person views (and those marked) refuse unknown query parameters
         if "{" in self.path or (person and writes) or getattr(self.view, "may_answer_not_found", False):
             codes.add("404")  # ids; a retry whose record the person has since deleted; a missing document
         if writes:
             codes.add("415")
         if person and writes:
             codes |= {"409", "413"}
+        if writes and getattr(self.view, "may_conflict", False):
+            codes.add("409")  # a second offer on an intent, or an offer no longer open
         return sorted(codes)
 
     def _get_response_bodies(self, direction: Literal["request", "response"] = "response") -> dict[str, Any]:

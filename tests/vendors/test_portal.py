@@ -104,12 +104,15 @@ def vendor_paths(client_id: str) -> list[str]:
         "application_secret",
         "recall_create",
         "terms",
+        "intents",
+        "intent_webhook",
     }, "a new vendor URL needs a place in this matrix"
     paths = []
     for name in names:
         if name.startswith("signup"):  # public, checked in tests/accounts/test_signup.py
             continue
-        kwargs = {"client_id": client_id} if name.startswith("application") and "create" not in name else {}
+        with_id = name.startswith("application") and "create" not in name or name == "intent_webhook"
+        kwargs = {"client_id": client_id} if with_id else {}
         paths.append(reverse(f"vendors:{name}", kwargs=kwargs))
     return paths
 

@@ -8,6 +8,7 @@ Each (endpoint, state) cell is its own test and asserts the exact status and pro
 from __future__ import annotations
 
 import datetime as dt
+import json
 import secrets
 import uuid
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from consent.scopes import PERSON_SCOPES
 from consent.services import grant_amend, grant_revoke
 from tests.conftest import purchase_data
 from tests.consent.conftest import make_app
+from tests.intents_helpers import publish, subscribe
 from tests.vendors_api.conftest import Api, add_record, authorize, days_ago, issue_token, make_person
 from vendors.api.views import PersonApiView
 from vendors.messages import message_send
@@ -72,6 +74,11 @@ ENDPOINTS: list[Endpoint] = [
 ORGANISATION: list[Endpoint] = [
     Endpoint("POST", "recalls", ("recalls:publish",), "post", ok=202),
     Endpoint("GET", "recalls/<str:recall_id>", ("recalls:publish",), "detail"),
+    Endpoint("GET", "intents", ("intents:read",), "list"),
+    Endpoint("GET", "intents/<str:intent_id>", ("intents:read",), "intent"),
+    Endpoint("POST", "intents/<str:intent_id>/offers", ("intents:read",), "post", ok=201),
+    Endpoint("GET", "intents/<str:intent_id>/offers/<str:offer_id>", ("intents:read",), "detail"),
+    Endpoint("PATCH", "intents/<str:intent_id>/offers/<str:offer_id>", ("intents:read",), "amend"),
 ]
 
 # Public on purpose (audit/api.py): hashes and tree sizes only, no token, no person.
@@ -351,7 +358,7 @@ def organisation_token(
     app = make_app(
         org,
         name=f"{org_name} backend",
-        scopes=("recalls:publish",),
+        scopes=("recalls:publish", "intents:read"),
         grant_type=Application.GRANT_CLIENT_CREDENTIALS,
         secret=secrets.token_urlsafe(40),
     )
@@ -373,7 +380,7 @@ ORGANISATION_STATES = (
     "person_token",
     "wrong_scope",
     "unverified_organisation",
-    "another_organisations_recall",
+    "another_organisations_record",
     "correct",
 )
 
@@ -383,20 +390,54 @@ def _organisation_cells() -> list[Any]:
         pytest.param(endpoint, state, id=f"{endpoint.id}|{state}")
         for endpoint in ORGANISATION
         for state in ORGANISATION_STATES
-        if state != "another_organisations_recall" or endpoint.kind == "detail"
+        if state != "another_organisations_record" or endpoint.kind in {"detail", "amend"}
     ]
+
+
+def offer_data() -> dict[str, Any]:
+    valid_until = (timezone.now() + dt.timedelta(days=3)).isoformat()
+    return {
+        "price": "9.90",
+        "currency": "EUR",
+        "description": "Ours",
+        "link": "https://o.example",
+        "valid_until": valid_until,
+    }
 
 
 @pytest.mark.parametrize(("endpoint", "state"), _organisation_cells())
 def test_organisation_matrix(endpoint: Endpoint, state: str, shop_app: Any) -> None:
-    own = organisation_token("Acme Foods")
-    recall_id = Api(own).post("recalls", recall_data()).json()["id"]
+    scope = endpoint.scopes[0]
 
-    def call(token: str | None, rid: str = recall_id) -> Any:
+    def token_for(name: str, **token: Any) -> str:
+        raw = organisation_token(name, scope=scope, **token)
+        subscribe(Organisation.objects.get(name=name))  # to intents; nothing to recalls
+        return raw
+
+    own = token_for("Acme Foods")
+    intent_id, record_id = str(publish(make_person("alice")).pk), ""
+    if scope == "recalls:publish":
+        record_id = Api(own).post("recalls", recall_data()).json()["id"]
+    elif endpoint.kind != "post":
+        record_id = Api(own).post(f"intents/{intent_id}/offers", offer_data()).json()["id"]
+
+    def call(token: str | None, rid: str = "") -> Any:
         api = Api(token)
+        if endpoint.route.startswith("recalls"):
+            return (
+                api.post("recalls", recall_data())
+                if endpoint.kind == "post"
+                else api.get(f"recalls/{rid or record_id}")
+            )
+        path = endpoint.route.replace("<str:intent_id>", intent_id).replace(
+            "<str:offer_id>", rid or record_id
+        )
         if endpoint.kind == "post":
-            return api.post("recalls", recall_data())
-        return api.get(f"recalls/{rid}")
+            return api.post(path, offer_data())
+        if endpoint.kind == "amend":
+            body = json.dumps({"price": "8.50"})
+            return api.client.patch(f"/api/v1/{path}", body, content_type="application/json", **api._auth({}))
+        return api.get(path)
 
     if state == "no_token":
         response = call(None)
@@ -405,21 +446,19 @@ def test_organisation_matrix(endpoint: Endpoint, state: str, shop_app: Any) -> N
     elif state == "malformed_token":
         _invalid_token(call("not a token!"))
     elif state == "expired_token":
-        _invalid_token(call(organisation_token("Late Ltd", expires=timezone.now() - dt.timedelta(seconds=1))))
+        _invalid_token(call(token_for("Late Ltd", expires=timezone.now() - dt.timedelta(seconds=1))))
     elif state in {"person_token", "wrong_scope"}:
         if state == "person_token":  # a person grant's token, with every person scope
             token = issue_token(authorize(make_person("alice"), shop_app, list(PERSON_SCOPES)))
         else:
             token = organisation_token("Narrow Ltd", scope="profile:read")
         body = _problem(call(token), 403, "insufficient-scope")
-        assert body["scope"] == "recalls:publish"
+        assert body["scope"] == scope
     elif state == "unverified_organisation":  # the right scope, but nobody checked who they are
-        body = _problem(
-            call(organisation_token("Unchecked Ltd", verified=False)), 403, "organisation-unverified"
-        )
+        body = _problem(call(token_for("Unchecked Ltd", verified=False)), 403, "organisation-unverified")
         assert "verified" in body["detail"] and "scope" not in body
-    elif state == "another_organisations_recall":
-        other = organisation_token("Other Foods")
+    elif state == "another_organisations_record":
+        other = token_for("Other Foods")
         refused = call(other)
         unknown = call(other, str(uuid.uuid4()))
         _problem(refused, 404, "not-found")
@@ -427,6 +466,12 @@ def test_organisation_matrix(endpoint: Endpoint, state: str, shop_app: Any) -> N
     else:
         response = call(own)
         assert response.status_code == endpoint.ok, response.content[:300]
-        assert response.json()["id"] and response.json()["status"]
-        if endpoint.kind == "detail":
-            assert response.json()["id"] == recall_id
+        body = response.json()
+        if endpoint.kind == "list":
+            assert [i["id"] for i in body["results"]] == [intent_id] and body["next"] is None
+        elif endpoint.kind == "intent":
+            assert body["id"] == intent_id
+        else:
+            assert body["id"] and body["status"]
+            if endpoint.kind in {"detail", "amend"}:
+                assert body["id"] == record_id

@@ -1,5 +1,6 @@
 """Schemathesis against the served /api/schema/, with a full-scope token for a person with data
-(and an organisation token with recalls:publish for the recall endpoints).
+(and an organisation token with recalls:publish and intents:read for the recall and intent
+endpoints, with a few open intents it may see and its offers on two of them).
 
 Every generated request must get no 5xx and a response the schema describes: its status code,
 content type, body and headers. Each operation is fuzzed with valid and invalid input (and, for
@@ -41,9 +42,12 @@ from consent.models import TermsChoice
 from consent.scopes import PERSON_SCOPES
 from devtools.records import demo_records_seed
 from personal_data.selectors import records_for_owner
+from tests.intents_helpers import publish, subscribe
 from tests.vendors_api.conftest import authorize, issue_token
-from tests.vendors_api.test_matrix import organisation_token
+from tests.vendors_api.test_matrix import offer_data, organisation_token
+from vendors.intents import offer_create
 from vendors.messages import message_send
+from vendors.models import Application, Organisation
 
 EXAMPLES = int(os.environ.get("VRM_SCHEMATHESIS_EXAMPLES", "10"))
 CHECKS = [
@@ -63,7 +67,11 @@ SETTINGS = hypothesis.settings(
 )
 
 
-def _strategies(operation: Any, record_ids: dict[str, list[str]]) -> list[tuple[str, Any]]:
+def _strategies(
+    operation: Any,
+    record_ids: dict[str, list[str]],
+    intents: list[dict[str, str]] = (),  # type: ignore[assignment]
+) -> list[tuple[str, Any]]:
     strategies = [("positive", operation.as_strategy(GenerationMode.POSITIVE))]
     if operation.query or operation.headers or operation.body:
         strategies.append(("negative", operation.as_strategy(GenerationMode.NEGATIVE)))
@@ -74,6 +82,11 @@ def _strategies(operation: Any, record_ids: dict[str, list[str]]) -> list[tuple[
             *(operation.as_strategy(path_parameters={parameter: i}) for i in record_ids[category][:10])
         )
         strategies.append(("real ids", real))
+    if "{intent_id}" in operation.path and intents:
+        wanted = [{k: v for k, v in ids.items() if "{" + k + "}" in operation.path} for ids in intents]
+        strategies.append(
+            ("real ids", st.one_of(*(operation.as_strategy(path_parameters=p) for p in wanted)))
+        )
     examples = operation.schema.get_strategies_from_examples(operation)
     if examples:
         strategies.append(("examples", st.one_of(*examples)))
@@ -109,7 +122,18 @@ def test_api_conforms_to_its_schema(alice: Any, shop_app: Any, throttle_rates: A
     shop_app.organisation.save(update_fields=["accepted_terms"])
     grant = authorize(alice, shop_app, PERSON_SCOPES, include_gifts=True, duration_days=90)
     person = {"Authorization": f"Bearer {issue_token(grant)}"}
-    organisation = {"Authorization": f"Bearer {organisation_token('Acme Foods')}"}
+    org_token = organisation_token("Acme Foods", scope="recalls:publish intents:read")
+    organisation = {"Authorization": f"Bearer {org_token}"}
+    # Open intents the organisation's filters match, two of them with its offer.
+    # (Services, not the test client: its requests reconnect the signals that close connections.)
+    subscribe(Organisation.objects.get(name="Acme Foods"))
+    org_app = Application.objects.get(organisation__name="Acme Foods")
+    published = [publish(alice, title=f"Coat {n}") for n in range(3)]
+    offers = [offer_create(application=org_app, intent=i, data=offer_data()) for i in published[:2]]
+    intents = [
+        {"intent_id": str(intent.pk), "offer_id": str(offers[min(n, 1) if n < 2 else 0].pk)}
+        for n, intent in enumerate(published)
+    ]
     record_ids = {
         category: [r["id"] for r in records_for_owner(owner=alice, category=category, shared=True)]
         for category in ("purchases", "closet", "appliances", "prescriptions")
@@ -130,8 +154,9 @@ def test_api_conforms_to_its_schema(alice: Any, shop_app: Any, throttle_rates: A
     failures: dict[str, str] = {}
     operations = [result.ok() for result in schema.get_all_operations()]
     for operation in operations:
-        headers = organisation if operation.path.startswith("/api/v1/recalls") else person
-        for mode, strategy in _strategies(operation, record_ids):
+        by_organisation = operation.path.startswith(("/api/v1/recalls", "/api/v1/intents"))
+        headers = organisation if by_organisation else person
+        for mode, strategy in _strategies(operation, record_ids, intents):
 
             @SETTINGS
             @given(case=strategy)

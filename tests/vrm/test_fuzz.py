@@ -30,8 +30,10 @@ from personal_data.models import Reminder
 from personal_data.services import record_create
 from tests.conftest import PASSWORD, purchase_data
 from tests.consent.conftest import make_app
+from tests.intents_helpers import publish, subscribe
 from tests.routes import Route, all_routes
 from tests.twofactor import two_factor_on
+from vendors.intents import offer_create
 from vendors.messages import message_send
 from vendors.models import Alert, Application, Membership, Organisation
 from vendors.recalls import recall_match, recall_publish
@@ -206,7 +208,20 @@ def world(
         owner=alice, kind="grant_summary", subject=str(grant.pk), period="90d-1"
     )
     person_token = _token(shop_app, grant=grant, user=alice, scope=" ".join(PERSON_SCOPES))
-    recall_token = _token(recall_app, scope="recalls:publish")
+    recall_token = _token(recall_app, scope="recalls:publish intents:read")
+    subscribe(publisher)
+    intent = publish(alice)
+    offer = offer_create(
+        application=recall_app,
+        intent=intent,
+        data={
+            "price": "1",
+            "currency": "EUR",
+            "description": "x",
+            "link": "https://fuzz.example/",
+            "valid_until": "2999-01-01T00:00:00Z",
+        },
+    )
     two_factor_on(bob)
     pending = _client()
     assert pending.post("/accounts/login/", {"username": bob.email, "password": PASSWORD}).status_code == 302
@@ -240,6 +255,8 @@ def world(
         "pending_id": "00000000-0000-0000-0000-000000000000",
         "client_id": shop_app.client_id,
         "recall_id": str(recall.pk),
+        "intent_id": str(intent.pk),
+        "offer_id": str(offer.pk),
         "entry_id": "1",
         "uidb64": "MQ",
         "token": "set-password",
@@ -252,7 +269,7 @@ def world(
 def _persona(route: Route, package: str) -> str:
     if route.name in TWO_STEP_PERSONAS:
         return TWO_STEP_PERSONAS[route.name]
-    if route.pattern.startswith("api/v1/recalls"):
+    if route.pattern.startswith(("api/v1/recalls", "api/v1/intents")):
         return "recalls"
     if route.pattern.startswith("api/v1/ledger"):
         return "anonymous"

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from vendors.api import intents as intents_api
 from vendors.api import messages as messages_api
 from vendors.api import recalls as recalls_api
 from vendors.api import views as api
@@ -23,4 +24,12 @@ urlpatterns = [
     path("messages/<str:message_id>", messages_api.MessageDetail.as_view(), name="api-message"),
     path("recalls", recalls_api.RecallCreate.as_view(), name="api-recalls"),
     path("recalls/<str:recall_id>", recalls_api.RecallDetail.as_view(), name="api-recall"),
+    path("intents", intents_api.IntentList.as_view(), name="api-intents"),
+    path("intents/<str:intent_id>", intents_api.IntentDetail.as_view(), name="api-intent"),
+    path("intents/<str:intent_id>/offers", intents_api.OfferCreate.as_view(), name="api-intent-offers"),
+    path(
+        "intents/<str:intent_id>/offers/<str:offer_id>",
+        intents_api.OfferDetail.as_view(),
+        name="api-intent-offer",
+    ),
 ]
