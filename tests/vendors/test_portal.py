@@ -13,6 +13,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from accounts.models import User
 from accounts.services import account_upsert
 from audit.services import ledger_append
+from consent.scopes import SCOPES
 from consent.services import access_denied_record, access_record, grant_authorize
 from tests.conftest import PASSWORD, signup_link
 from vendors.models import Application, Organisation
@@ -227,7 +228,7 @@ def test_register_shows_the_secret_once(vendor_staff: User, organisation: Organi
     form = client.get(reverse("vendors:application_create")).content.decode()
     assert "People&#x27;s data (authorization code + PKCE)" in form
     assert "Recall publishing (client credentials)" in form
-    assert form.count('type="checkbox" name="scopes"') == 10
+    assert form.count('type="checkbox" name="scopes"') == len(SCOPES)  # every person and organisation scope
     assert "sensitive" in form
 
     response = client.post(reverse("vendors:application_create"), registration())
