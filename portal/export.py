@@ -23,6 +23,7 @@ from personal_data.transfer import FORMAT, category_csv
 from portal.activity import activity_for_person, entry_sentence, names_for_person
 from portal.reminders import reminders_export
 from vendors.alerts import alerts_export
+from vendors.intents import intents_export
 from vendors.messages import messages_export
 
 
@@ -122,7 +123,8 @@ def export_chunks(*, person: User) -> Iterator[str]:
     yield ', "reminders": ' + dumps(reminders_export(person=person))
     yield ', "terms": ' + dumps(_terms(person, grants), ensure_ascii=False)
     yield ', "agreements": ' + dumps(_agreements(grants), ensure_ascii=False)
-    yield ', "messages": ' + dumps(messages_export(person=person), ensure_ascii=False) + "}"
+    yield ', "messages": ' + dumps(messages_export(person=person), ensure_ascii=False)
+    yield ', "intents": ' + dumps(intents_export(person=person), ensure_ascii=False) + "}"
 
 
 def _csv(rows: Iterable[dict[str, Any]], columns: list[str]) -> str:
@@ -162,6 +164,8 @@ agreements/
     the grant still stands under it) and <grant>-<record>.jws, the record as signed.
 messages.json
     The messages vendors sent you, with your answers and reports.
+intents.json
+    The intents you published, each with the offers vendors made and what became of them.
 
 The same, in one file: Download as JSON (vrm-export/1).
 """
@@ -200,6 +204,9 @@ def export_zip(*, person: User) -> bytes:
             archive.writestr(f"{stem}.jws", record["jws"])
         archive.writestr(
             "messages.json", json.dumps(messages_export(person=person), indent=2, ensure_ascii=False)
+        )
+        archive.writestr(
+            "intents.json", json.dumps(intents_export(person=person), indent=2, ensure_ascii=False)
         )
     return buffer.getvalue()
 

@@ -1,4 +1,5 @@
-"""The person's inbox: recall alerts, the store's reminders and vendor messages, newest first.
+"""The person's inbox: recall alerts, the store's reminders, vendor messages and offers on the
+person's intents, newest first.
 
 Each kind of item becomes an `InboxItem`. A vendor message's title is sealed to the person: the
 list shows it only while their store is open (their keys held for this request), otherwise it
@@ -17,6 +18,7 @@ from personal_data.keys import keys_held
 from personal_data.models import ReminderKind
 from portal.reminders import reminders_for_person, reminders_mark_read, reminders_unread_count
 from vendors.alerts import alerts_for_person, alerts_mark_read, alerts_unread_count
+from vendors.intents import offer_is_unseen, offers_for_person, offers_mark_seen, offers_unseen
 from vendors.messages import (
     message_content,
     messages_for_person,
@@ -33,6 +35,7 @@ INBOX_KINDS = {
     ReminderKind.GRANT_ENDING.value: "Grants ending",
     ReminderKind.GRANT_SUMMARY.value: "Grant summaries",
     "message": "Vendor messages",
+    "offer": "Offers on your intents",
 }
 
 
@@ -52,6 +55,7 @@ def inbox_unread_count(*, person: User) -> int:
         alerts_unread_count(person=person)
         + reminders_unread_count(person=person)
         + messages_unread_count(person=person)
+        + offers_unseen(person=person).count()
     )
 
 
@@ -122,6 +126,19 @@ def inbox_items(*, person: User, kind: str = "", unread_only: bool = False) -> l
             )
             for m in found
         ]
+    if kind in ("", "offer"):
+        offers = offers_unseen(person=person) if unread_only else offers_for_person(person=person)
+        items += [
+            InboxItem(
+                kind="offer",
+                kind_label="Offer on your intent",
+                title=f"{o.organisation.name}: {o.price} {o.currency} for “{o.intent.title}”",
+                created_at=o.amended_at or o.created_at,
+                unread=offer_is_unseen(o),
+                url=reverse("intent-detail", kwargs={"intent_id": o.intent_id}) + f"#offer-{o.pk}",
+            )
+            for o in offers
+        ]
     items.sort(key=lambda item: item.created_at, reverse=True)
     return items
 
@@ -131,4 +148,5 @@ def inbox_mark_all_read(*, person: User) -> int:
         alerts_mark_read(person=person)
         + reminders_mark_read(person=person)
         + messages_mark_all_read(person=person)
+        + offers_mark_seen(person=person)
     )

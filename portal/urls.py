@@ -1,11 +1,28 @@
 from django.urls import path
 
-from portal import inboxviews, keyviews, terms, twofactorviews, views
+from portal import inboxviews, intents, keyviews, terms, twofactorviews, views
 
 urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
     path("activity/", views.activity, name="activity"),
     path("activity/<int:entry_id>/proof/", views.activity_proof, name="activity-proof"),
+    path("intents/", intents.intent_list, name="intents"),
+    path("intents/new/", intents.intent_new, name="intent-new"),
+    path("intents/<str:intent_id>/", intents.intent_detail, name="intent-detail"),
+    path("intents/<str:intent_id>/edit/", intents.intent_edit, name="intent-edit"),
+    path("intents/<str:intent_id>/withdraw/", intents.intent_withdraw_view, name="intent-withdraw"),
+    path(
+        "intents/<str:intent_id>/offers/<str:offer_id>/accept/",
+        intents.offer_answer,
+        {"answer": "accept"},
+        name="intent-offer-accept",
+    ),
+    path(
+        "intents/<str:intent_id>/offers/<str:offer_id>/decline/",
+        intents.offer_answer,
+        {"answer": "decline"},
+        name="intent-offer-decline",
+    ),
     path("inbox/", inboxviews.inbox, name="inbox"),
     path("inbox/read-all/", inboxviews.inbox_read_all, name="inbox-read-all"),
     path("inbox/reminders/<str:reminder_id>/", inboxviews.inbox_reminder, name="inbox-reminder"),

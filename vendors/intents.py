@@ -34,7 +34,7 @@ import pycountry
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 from rest_framework import serializers
@@ -43,6 +43,7 @@ from accounts.models import User
 from audit.models import LedgerEntry
 from audit.services import ledger_append
 from consent.terms import AGREEMENTS
+from core.formats import rfc3339
 from personal_data.pseudonyms import person_subject
 from personal_data.schemas import StrictSchema
 from personal_data.validators import currency_codes
@@ -416,6 +417,68 @@ def offer_get_for_owner(*, owner: User, intent: Intent, offer_id: str | uuid.UUI
     if offer is None:
         raise Http404("No such offer.")
     return offer
+
+
+def offers_for_person(*, person: User) -> QuerySet[Offer]:
+    """Every offer on the person's intents, newest news first (the inbox)."""
+    return (
+        Offer.objects.filter(intent__owner=person)
+        .select_related("organisation", "intent")
+        .order_by("-created_at")
+    )
+
+
+def _unseen() -> Q:
+    return Q(seen_at__isnull=True) | Q(amended_at__gt=F("seen_at"))
+
+
+def offers_unseen(*, person: User) -> QuerySet[Offer]:
+    """Open offers the person has not looked at since they were made or last amended."""
+    return offers_for_person(person=person).filter(_unseen(), status=Offer.Status.OPEN)
+
+
+def offer_is_unseen(offer: Offer) -> bool:
+    return offer.status == Offer.Status.OPEN and (
+        offer.seen_at is None or (offer.amended_at is not None and offer.amended_at > offer.seen_at)
+    )
+
+
+def offers_mark_seen(*, person: User, intent: Intent | None = None) -> int:
+    """Mark the person's offers (on one intent, or all) as seen: a read mark, no ledger entry."""
+    offers = Offer.objects.filter(intent__owner=person).filter(_unseen())
+    if intent is not None:
+        offers = offers.filter(intent=intent)
+    return offers.update(seen_at=timezone.now())
+
+
+def intents_export(*, person: User) -> list[dict[str, Any]]:
+    """The person's intents with the offers they got, for the export (vrm-export/1 `intents`)."""
+    out = []
+    for intent in (
+        Intent.objects.filter(owner=person).prefetch_related("offers__organisation").order_by("created_at")
+    ):
+        out.append(
+            {
+                **intent_json(intent),
+                "status": intent.status,
+                "created_at": rfc3339(intent.created_at),
+                "offers": [
+                    {
+                        "id": str(o.id),
+                        "vendor": o.organisation.name,
+                        "price": str(o.price),
+                        "currency": o.currency,
+                        "description": o.description,
+                        "link": o.link,
+                        "valid_until": rfc3339(o.valid_until),
+                        "status": o.status,
+                        "created_at": rfc3339(o.created_at),
+                    }
+                    for o in intent.offers.all()
+                ],
+            }
+        )
+    return out
 
 
 # The vendor's side.

@@ -412,6 +412,8 @@ class Offer(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
     created_at = models.DateTimeField(default=timezone.now)
     amended_at = models.DateTimeField(null=True, blank=True)
+    # When the person last looked at it (the inbox's unread mark); an amendment makes it new again.
+    seen_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering: ClassVar[list[str]] = ["created_at"]

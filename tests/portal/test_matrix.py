@@ -8,6 +8,7 @@ route without a line in OWNER fails until its owner's answer is written down the
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import uuid
 from collections.abc import Callable
@@ -33,9 +34,12 @@ from personal_data.services import import_stage, record_create
 from personal_data.transfer import import_parse
 from tests.conftest import PASSWORD, purchase_data
 from tests.consent.conftest import make_app
+from tests.intents_helpers import publish, subscribe
 from tests.routes import Route, all_routes
+from tests.vendors_api.test_matrix import offer_data
+from vendors.intents import offer_create
 from vendors.messages import message_send
-from vendors.models import Alert, Message, Organisation
+from vendors.models import Alert, Application, Intent, Message, Offer, Organisation
 from vendors.recalls import recall_match, recall_publish
 
 
@@ -141,6 +145,13 @@ OWNER: dict[str, Owner] = {
     "consent:receipt": Owner(200, 200),
     "consent:receipt-page": Owner(200, 200),
     "consent:agreement": Owner(200, 405),
+    "intents": Owner(200, 405),
+    "intent-new": Owner(200, 302, data=lambda w: _intent_form()),
+    "intent-detail": Owner(200, 405),
+    "intent-edit": Owner(200, 302, data=lambda w: _intent_form(title="Winter coat, long")),
+    "intent-withdraw": Owner(405, 302),
+    "intent-offer-accept": Owner(405, 302),
+    "intent-offer-decline": Owner(405, 302),
 }
 
 
@@ -158,6 +169,8 @@ class World:
     alert_id: int
     reminder_id: int
     message_id: str
+    intent_id: str
+    offer_id: str
     pending_id: str
     entry_id: int
 
@@ -178,6 +191,8 @@ class World:
                     "pk", "read_at", "response", "reported_at", "report_reason"
                 )
             ),
+            list(Intent.objects.filter(owner=self.alice).values_list("pk", "status", "title", "updated_at")),
+            list(Offer.objects.filter(intent__owner=self.alice).values_list("pk", "status")),
             list(PendingImport.objects.filter(owner=self.alice).values_list("pk", flat=True)),
             list(Alert.objects.filter(person=self.alice).values_list("pk", "read_at", "contact_grant")),
             type(self.alice).objects.filter(pk=self.alice.pk, is_active=True).exists(),
@@ -192,6 +207,8 @@ OBJECT_KWARGS: dict[str, Callable[[World], Any]] = {
     "alert_id": lambda w: w.alert_id,
     "reminder_id": lambda w: w.reminder_id,
     "message_id": lambda w: w.message_id,
+    "intent_id": lambda w: w.intent_id,
+    "offer_id": lambda w: w.offer_id,
     "pending_id": lambda w: w.pending_id,
     "entry_id": lambda w: w.entry_id,
 }
@@ -202,6 +219,8 @@ UNKNOWN: dict[str, Any] = {
     "alert_id": 999_999,
     "reminder_id": 999_999,
     "message_id": str(uuid.uuid4()),
+    "intent_id": str(uuid.uuid4()),
+    "offer_id": str(uuid.uuid4()),
     "pending_id": str(uuid.uuid4()),
     "entry_id": 999_999_999,
 }
@@ -225,6 +244,19 @@ def _url(route: Route, world: World, instead: dict[str, Any] | None = None) -> s
 
 def _objects(route: Route) -> list[str]:
     return [name for name in route.kwargs if name in OBJECT_KWARGS]
+
+
+def _intent_form(**overrides: Any) -> dict[str, Any]:
+    return {
+        "kind": "clothing",
+        "title": "Winter coat",
+        "price_min": "50",
+        "price_max": "150",
+        "currency": "EUR",
+        "country": "DE",
+        "ends_on": (timezone.now() + dt.timedelta(days=7)).date().isoformat(),
+        **overrides,
+    }
 
 
 PEANUT, LOT = "5012345001234", "L4471"
@@ -271,6 +303,19 @@ def world(alice: Any, bob: Any, vendor_staff: Any, auditor: Any, shop_app: Any) 
         plan=import_parse(raw=CSV, filename="purchases.csv", category="purchases"),
         filename="purchases.csv",
     )
+    intent = publish(alice)
+    subscribe(publisher, kinds=("clothing",), countries=("DE",))
+    offer = offer_create(
+        application=make_app(
+            publisher,
+            name="Intents backend",
+            scopes=("intents:read",),
+            grant_type=Application.GRANT_CLIENT_CREDENTIALS,
+            secret="intents-" + "q" * 40,
+        ),
+        intent=intent,
+        data=offer_data(),
+    )
     return World(
         alice=alice,
         bob=bob,
@@ -290,6 +335,8 @@ def world(alice: Any, bob: Any, vendor_staff: Any, auditor: Any, shop_app: Any) 
                 data={"kind": "offer", "title": "10% off", "body": "Today."},
             ).pk
         ),
+        intent_id=str(intent.pk),
+        offer_id=str(offer.pk),
         pending_id=str(pending.pk),
         entry_id=LedgerEntry.objects.get(kind="grant.created", grant_id=str(grant.pk)).pk,
     )
@@ -410,6 +457,8 @@ def test_every_portal_route_is_in_the_matrix() -> None:
         "alert_id",
         "reminder_id",
         "message_id",
+        "intent_id",
+        "offer_id",
         "pending_id",
     ],
 )
