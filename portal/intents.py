@@ -62,6 +62,26 @@ KIND_CHOICES = [
 COUNTRY_CHOICES = sorted(((c.alpha_2, c.name) for c in pycountry.countries), key=lambda c: c[1])
 
 
+COUNTRY_NAMES = dict(COUNTRY_CHOICES)
+_DETAIL_LABELS = {
+    "brands_preferred": "Brands I like",
+    "brands_avoided": "Brands I avoid",
+    "dietary": "Dietary needs",
+}
+
+
+def detail_label(key: str) -> str:
+    """A detail's name as the person reads it: "size_jacket" is "Size (jacket)"."""
+    if key in _DETAIL_LABELS:
+        return _DETAIL_LABELS[key]
+    if key.startswith("size_"):
+        return f"Size ({key.removeprefix('size_').replace('_', ' ')})"
+    if key.startswith("replaces_"):
+        return "Replaces"
+    text = key.replace("_", " ")
+    return text[:1].upper() + text[1:]
+
+
 @dataclass(frozen=True)
 class Prefill:
     """One field the profile can fill in: shown to the person, sent only when ticked."""
@@ -267,7 +287,7 @@ def intent_edit(request: HttpRequest, intent_id: str) -> HttpResponse:
     # Fields the intent already carries stay offered even if the profile changed since.
     known = {p.key for p in prefills}
     prefills += [
-        Prefill(k, k.replace("_", " ").capitalize(), v)
+        Prefill(k, detail_label(k), v)
         for k, v in (intent.details or {}).items()
         if k != "description" and k not in known
     ]
@@ -318,7 +338,7 @@ def intent_detail(request: HttpRequest, intent_id: str) -> HttpResponse:
     ]
     offers_mark_seen(person=person, intent=intent)
     accepted = next((o for o in offers if o.status == Offer.Status.ACCEPTED), None)
-    details = [(k, v) for k, v in (intent.details or {}).items() if k != "description"]
+    details = [(detail_label(k), v) for k, v in (intent.details or {}).items() if k != "description"]
     return render(
         request,
         "portal/intents/detail.html",
@@ -327,6 +347,7 @@ def intent_detail(request: HttpRequest, intent_id: str) -> HttpResponse:
             "live": intent.status == Intent.Status.OPEN and intent.ends_at > now,
             "description": (intent.details or {}).get("description", ""),
             "details": details,
+            "country": COUNTRY_NAMES.get(intent.country, intent.country),
             "terms": AGREEMENTS.get(intent.terms) if intent.terms else None,
             "rows": rows,
             "accepted": accepted,
