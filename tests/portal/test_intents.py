@@ -160,6 +160,13 @@ def test_offers_compare_accept_and_continue_to_the_vendor(signed_in: Client, ali
         "a": ["1"],
         "vrm_offer": [str(dear.pk)],
     }
+    activity = signed_in.get("/activity/").content.decode()
+    for line in (
+        "You published an intent",
+        "You accepted an offer on an intent",
+        "You declined 1 offer on an intent",
+    ):
+        assert line in activity
     # Ended: nothing more to answer.
     again = signed_in.post(f"/intents/{intent.pk}/offers/{cheap.pk}/accept/", follow=True)
     assert "has ended; nothing was changed" in again.content.decode()
