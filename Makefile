@@ -47,7 +47,7 @@ test: $(VENV)/.dev-deps node_modules/.npm-ci
 	$(DEV) $(VENV)/bin/mypy $(PACKAGES)
 	$(DEV) $(PY) manage.py check
 	$(DEV) $(PY) manage.py makemigrations --check --dry-run
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --maxprocesses 4
 
 clean:
 	rm -rf $(VENV) var test-artifacts node_modules
