@@ -17,6 +17,7 @@ from consent.models import Grant, Receipt, TermsChoice
 from consent.receipts import history_from
 from consent.scopes import SCOPES
 from consent.types import OAuthApplication
+from core.ids import uuid_or_404
 from personal_data.selectors import records_shared_qs
 
 RECORD_CATEGORY_NAMES = ("purchases", "closet", "appliances", "prescriptions")
@@ -33,10 +34,7 @@ def grants_for_person(*, person: User) -> QuerySet[Grant]:
 
 def grant_get_for_person(*, person: User, grant_id: uuid.UUID | str) -> Grant:
     """Return one of the person's grants or raise Http404 (also for other people's grants)."""
-    try:
-        pk = uuid.UUID(str(grant_id))
-    except ValueError:
-        raise Http404("No such grant.") from None
+    pk = uuid_or_404(grant_id, message="No such grant.")
     grant = grants_for_person(person=person).filter(pk=pk).first()
     if grant is None:
         raise Http404("No such grant.")

@@ -18,6 +18,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import User
+from core.ids import uuid_or_404
 from core.keys import master_keyring
 from personal_data import store
 from personal_data.categories import RECORD_CATEGORIES, Category, category_get
@@ -34,10 +35,7 @@ from personal_data.store import Document
 
 
 def _uuid_or_404(record_id: uuid.UUID | str) -> uuid.UUID:
-    try:
-        return record_id if isinstance(record_id, uuid.UUID) else uuid.UUID(str(record_id))
-    except ValueError:
-        raise Http404("No such record.") from None
+    return uuid_or_404(record_id, message="No such record.")
 
 
 def record_row_for_owner(

@@ -18,6 +18,7 @@ from django.utils import timezone
 from accounts.models import User
 from audit.services import ledger_append
 from core import crypto
+from core.ids import uuid_or_404
 from core.keys import master_keyring
 from personal_data import store
 from personal_data.categories import RECORD_CATEGORIES, category_get
@@ -747,10 +748,7 @@ def import_confirm(
     Records the store already held when the file was checked are left out, unless the owner
     asked for them as copies (`include_duplicates`).
     """
-    try:
-        pk = pending_id if isinstance(pending_id, uuid.UUID) else uuid.UUID(str(pending_id))
-    except ValueError:  # a malformed id is not found, like anyone else's
-        raise Http404("No import is waiting for confirmation.") from None
+    pk = uuid_or_404(pending_id, message="No import is waiting for confirmation.")
     pending = PendingImport.objects.select_for_update().filter(owner_id=owner.pk, pk=pk).first()
     if pending is None:
         raise Http404("No import is waiting for confirmation.")

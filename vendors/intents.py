@@ -44,6 +44,7 @@ from audit.models import LedgerEntry
 from audit.services import ledger_append
 from consent.terms import AGREEMENTS
 from core.formats import rfc3339
+from core.ids import uuid_or_404
 from personal_data.pseudonyms import person_subject
 from personal_data.schemas import StrictSchema
 from personal_data.validators import currency_codes
@@ -390,10 +391,7 @@ def intents_for_owner(*, owner: User) -> QuerySet[Intent]:
 
 def intent_get_for_owner(*, owner: User, intent_id: str | uuid.UUID) -> Intent:
     """One intent of the person, whatever its status; Http404 for any other id."""
-    try:
-        pk = uuid.UUID(str(intent_id))
-    except ValueError:
-        raise Http404("No such intent.") from None
+    pk = uuid_or_404(intent_id, message="No such intent.")
     intent = Intent.objects.filter(pk=pk, owner=owner).first()
     if intent is None:
         raise Http404("No such intent.")
@@ -407,10 +405,7 @@ def offers_for_intent(*, intent: Intent) -> QuerySet[Offer]:
 
 def offer_get_for_owner(*, owner: User, intent: Intent, offer_id: str | uuid.UUID) -> Offer:
     """One offer on one of the person's intents; Http404 for any other id."""
-    try:
-        pk = uuid.UUID(str(offer_id))
-    except ValueError:
-        raise Http404("No such offer.") from None
+    pk = uuid_or_404(offer_id, message="No such offer.")
     offer = (
         Offer.objects.select_related("organisation").filter(pk=pk, intent__owner=owner, intent=intent).first()
     )

@@ -29,6 +29,7 @@ from accounts.models import User
 from audit.services import ledger_append
 from consent.models import Grant
 from core.formats import rfc3339
+from core.ids import uuid_or_404
 from personal_data.keys import StoreError
 from personal_data.pseudonyms import person_subject
 from personal_data.schemas import StrictSchema
@@ -195,10 +196,7 @@ def message_send(*, grant: Grant, application: Application, data: object, reques
 
 def message_get_for_grant(*, grant: Grant, message_id: str) -> Message:
     """A message the grant posted; any other (another grant's, or none) is the same 404."""
-    try:
-        key = uuid.UUID(str(message_id))
-    except ValueError:
-        raise Http404("No such message.") from None
+    key = uuid_or_404(message_id, message="No such message.")
     message = Message.objects.filter(pk=key, grant=grant).first()
     if message is None:
         raise Http404("No such message.")
@@ -251,10 +249,7 @@ def messages_unread_count(*, person: User) -> int:
 
 
 def message_get_for_person(*, person: User, message_id: str) -> Message:
-    try:
-        key = uuid.UUID(str(message_id))
-    except ValueError:
-        raise Http404("No such message.") from None
+    key = uuid_or_404(message_id, message="No such message.")
     message = messages_for_person(person=person).filter(pk=key).first()
     if message is None:
         raise Http404("No such message.")

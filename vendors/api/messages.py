@@ -10,14 +10,14 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.request_ids import request_id_of
 from vendors.api.permissions import bearer_client
-from vendors.api.views import PersonApiView, _strict_query
+from vendors.api.views import IDEMPOTENCY_KEY, PersonApiView, _strict_query
 from vendors.idempotency import idempotent_create
 from vendors.messages import (
     AllowanceExceeded,
@@ -63,14 +63,7 @@ class MessageCreate(PersonApiView):
         request=MessageSchema,
         # Error responses (400, 401, 403, 409, 413, 429 with Retry-After) come from vrm.schema.
         responses={201: MessageCreatedOut},
-        parameters=[
-            OpenApiParameter(
-                "Idempotency-Key",
-                str,
-                OpenApiParameter.HEADER,
-                description="Makes a retry return the first result without sending twice",
-            )
-        ],
+        parameters=[IDEMPOTENCY_KEY],
     )
     def post(self, request: Request) -> Response:
         _strict_query(request, set())

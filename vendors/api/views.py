@@ -139,6 +139,15 @@ class PersonApiView(APIView):
         return response
 
 
+# The header that makes a POST safe to retry (vendors/idempotency.py), as the schema documents it.
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    description="Makes a retry return the first result without writing twice",
+)
+
+
 def _strict_query(request: Request, allowed: set[str]) -> None:
     unknown = sorted(set(request.query_params) - allowed)
     if unknown:
@@ -360,14 +369,7 @@ class PurchaseList(RecordListView):
     @extend_schema(
         request=PurchaseSchema,
         responses={201: PurchaseOut},
-        parameters=[
-            OpenApiParameter(
-                "Idempotency-Key",
-                str,
-                OpenApiParameter.HEADER,
-                description="Makes a retry return the first result",
-            )
-        ],
+        parameters=[IDEMPOTENCY_KEY],
     )
     def post(self, request: Request) -> Response:
         _strict_query(request, set())
