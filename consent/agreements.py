@@ -74,6 +74,12 @@ class TermsOffer:
         return self.accepted[0] if self.accepted else None
 
     @property
+    def token(self) -> str:
+        """What the consent page showed, posted back with the answer ("accepted:sd-base")."""
+        shown = self.agreement or self.alternative
+        return f"{self.outcome}:{shown.id if shown else ''}"
+
+    @property
     def blocks(self) -> bool:
         """Whether no grant can be made as things stand (the person requires terms, none agreed)."""
         return self.outcome == Outcome.DECLINED and not self.allow_without
@@ -106,14 +112,22 @@ class TermsDecision:
     refused_alternative: bool = False
 
 
-def terms_decide(*, offer: TermsOffer, alternative_answer: str | None) -> TermsDecision:
+def terms_decide(
+    *, offer: TermsOffer, alternative_answer: str | None, shown: str | None = None
+) -> TermsDecision:
     """Decide the terms of a consent, or raise ValidationError({"terms": ...}) for no grant.
 
     `alternative_answer` is what the person posted about the vendor's alternative: its roster
     id to take it, REFUSE_ALTERNATIVE to refuse it, None when they answered nothing. An id that
     is not the alternative offered now (the vendor changed its terms after the page was shown)
-    is refused: the person agrees only to what they saw.
+    is refused: the person agrees only to what they saw. So is any other change since the page
+    was shown (`shown`, the page's TermsOffer.token): a vendor that stopped accepting the
+    person's terms meanwhile does not get a grant without them unasked.
     """
+    if shown is not None and shown != offer.token:
+        raise ValidationError(
+            {"terms": ["The vendor's terms changed while you were deciding. Read them again below."]}
+        )
     outcome = offer.outcome
     if outcome == Outcome.NO_TERMS:
         return TermsDecision(offer=offer, agreement=None, made="")

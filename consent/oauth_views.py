@@ -178,6 +178,7 @@ class AuthorizeView(BaseAuthorizationView):
                     history_months=form.cleaned_data["history_months"],
                     include_gifts=form.cleaned_data["include_gifts"],
                     terms_answer=request.POST.get("terms_alternative"),
+                    terms_shown=request.POST.get("terms_shown"),
                 )
                 forwarded["consent_grant_id"] = grant.pk
                 # Raises whenever no code comes out, so the grant, its receipt and ledger entries

@@ -147,6 +147,7 @@ def grant_authorize(
     history_months: int | None = None,
     include_gifts: bool = False,
     terms_answer: str | None = None,
+    terms_shown: str | None = None,
 ) -> Grant:
     """Record the person's consent to an app: a new grant, or an amendment of the active one.
 
@@ -163,6 +164,7 @@ def grant_authorize(
             person=person, organisation_id=organisation.pk, accepted_terms=organisation.accepted_terms
         ),
         alternative_answer=terms_answer,
+        shown=terms_shown,
     )
     now = timezone.now()
     purposes = {s: application.purpose_of(s) for s in chosen}

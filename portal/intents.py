@@ -37,6 +37,7 @@ from vendors.intents import (
     MAX_OPEN_INTENTS,
     IntentLimitReached,
     NotOpen,
+    OfferChanged,
     intent_get_for_owner,
     intent_publish,
     intent_update,
@@ -46,9 +47,11 @@ from vendors.intents import (
     offer_decline,
     offer_get_for_owner,
     offer_is_unseen,
+    offer_version,
     offers_for_intent,
     offers_mark_seen,
 )
+from vendors.messages import link_host
 from vendors.models import Intent, Offer
 
 DEFAULT_DAYS = 7
@@ -109,12 +112,14 @@ def profile_prefills(*, person: User) -> list[Prefill]:
     if prefs.get("dietary"):
         words = ", ".join(DIETARY_LABELS.get(d, d) for d in prefs["dietary"])
         found.append(Prefill("dietary", "Dietary needs", words))
-    for appliance in appliances[:20]:
-        model = " ".join(str(appliance.get(k) or "") for k in ("brand", "model_number")).strip()
-        if model:
-            found.append(
-                Prefill(f"replaces_{str(appliance['id'])[:8]}", f"Replaces my {appliance['kind']}", model)
-            )
+    # Numbered in the form, never named by the record's id: a vendor that may read the person's
+    # appliances must not be able to tie an anonymous intent to them by it.
+    models = [
+        (appliance["kind"], " ".join(str(appliance.get(k) or "") for k in ("brand", "model_number")).strip())
+        for appliance in appliances[:20]
+    ]
+    for number, (kind, model) in enumerate([m for m in models if m[1]], start=1):
+        found.append(Prefill(f"replaces_{number}", f"Replaces my {kind}", model))
     return [Prefill(p.key, p.label, p.value[:DETAIL_VALUE_MAX]) for p in found]
 
 
@@ -186,7 +191,9 @@ class IntentForm(forms.Form):
         details.update({p.key: p.value for p in self.prefills if p.key in ticked})
         # The end of the chosen day, but never past the service's limit.
         day_end = dt.datetime.combine(data["ends_on"], dt.time(23, 59), tzinfo=dt.UTC)
-        ends_at = min(day_end, self.start + dt.timedelta(days=MAX_DAYS) - dt.timedelta(minutes=1))
+        # Whole hours only: an end to the second would tell vendors when the intent was published.
+        latest = (self.start + dt.timedelta(days=MAX_DAYS)).replace(minute=0, second=0, microsecond=0)
+        ends_at = min(day_end, latest)
         return {
             "kind": data["kind"],
             "title": data["title"],
@@ -317,6 +324,8 @@ class OfferRow:
     offer: Offer
     new: bool
     open: bool
+    version: str  # what the person reads now: Accept holds only for it
+    host: str  # where its link leads, in ASCII (a look-alike domain shows as xn--)
 
 
 @person_required
@@ -333,6 +342,8 @@ def intent_detail(request: HttpRequest, intent_id: str) -> HttpResponse:
             open=o.status == Offer.Status.OPEN
             and o.valid_until > now
             and intent.status == Intent.Status.OPEN,
+            version=offer_version(o),
+            host=link_host(o.link),
         )
         for o in offers
     ]
@@ -352,6 +363,7 @@ def intent_detail(request: HttpRequest, intent_id: str) -> HttpResponse:
             "rows": rows,
             "accepted": accepted,
             "continue_url": _continue_url(accepted) if accepted else "",
+            "continue_host": link_host(accepted.link) if accepted else "",
         },
     )
 
@@ -385,9 +397,14 @@ def offer_answer(request: HttpRequest, intent_id: str, offer_id: str, answer: st
     offer = offer_get_for_owner(owner=person, intent=intent, offer_id=offer_id)
     try:
         if answer == "accept":
-            offer_accept(owner=person, intent=intent, offer=offer)
+            offer_accept(owner=person, intent=intent, offer=offer, version=request.POST.get("version", ""))
         else:
             offer_decline(owner=person, intent=intent, offer=offer)
+    except OfferChanged:
+        messages.error(
+            request, f"{offer.organisation.name} changed its offer after you read it. Read it again below."
+        )
+        return redirect("intent-detail", intent_id=intent.pk)
     except NotOpen:
         messages.error(request, "This offer or your intent has ended; nothing was changed.")
         return redirect("intent-detail", intent_id=intent.pk)

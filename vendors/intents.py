@@ -22,6 +22,7 @@ Who can link what (docs/vendors.md, "Intents"):
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import secrets
 import uuid
 from collections.abc import Iterable
@@ -315,12 +316,15 @@ def _offer_of(intent: Intent, offer: Offer) -> Offer:
 
 
 @transaction.atomic
-def offer_accept(*, owner: User, intent: Intent, offer: Offer) -> Offer:
+def offer_accept(*, owner: User, intent: Intent, offer: Offer, version: str | None = None) -> Offer:
     """Accept one open offer on an open intent of `owner`: decline the other open offers and
     close the intent. The caller then leads the person to the vendor's consent page; nothing is
-    shared before it."""
+    shared before it. With `version` (offer_version of what the person read), refuse with
+    OfferChanged if the vendor amended the offer since."""
     locked_intent = _own_open(owner, intent)
     accepted = _offer_of(locked_intent, offer)
+    if version is not None and version != offer_version(accepted):
+        raise OfferChanged("The vendor changed this offer after you read it.")
     accepted.status = Offer.Status.ACCEPTED
     accepted.save(update_fields=["status"])
     declined = (
@@ -551,6 +555,24 @@ def intent_get_for_organisation(*, organisation_id: uuid.UUID, intent_id: str) -
     return intent
 
 
+def offer_status(offer: Offer, *, at: dt.datetime | None = None) -> str:
+    """The offer's status as of now: an open offer past its validity, or on an intent that has
+    ended, is `expired` even before the expiry job marks it so."""
+    now = at or timezone.now()
+    if offer.status == Offer.Status.OPEN and (offer.valid_until <= now or offer.intent.ends_at <= now):
+        return Offer.Status.EXPIRED.value
+    return str(offer.status)
+
+
+def offer_version(offer: Offer) -> str:
+    """What the person saw of an offer: it changes whenever the vendor amends it."""
+    return (offer.amended_at or offer.created_at).isoformat()
+
+
+class OfferChanged(Exception):
+    """The vendor amended the offer after the person read it."""
+
+
 def offer_get_for_organisation(*, organisation_id: uuid.UUID, intent_id: str, offer_id: str) -> Offer:
     """The organisation's own offer on an intent, whatever became of the intent (so it learns the
     outcome); Http404 alike for anyone else's offer, another intent's, or none."""
@@ -558,7 +580,11 @@ def offer_get_for_organisation(*, organisation_id: uuid.UUID, intent_id: str, of
         intent_pk, pk = uuid.UUID(intent_id), uuid.UUID(offer_id)
     except ValueError:
         raise Http404("Not found.") from None
-    offer = Offer.objects.filter(pk=pk, intent_id=intent_pk, organisation_id=organisation_id).first()
+    offer = (
+        Offer.objects.select_related("intent")
+        .filter(pk=pk, intent_id=intent_pk, organisation_id=organisation_id)
+        .first()
+    )
     if offer is None:
         raise Http404("Not found.")
     return offer
@@ -694,11 +720,27 @@ def webhook_url_problem(url: str) -> str | None:
         return "This is not a valid URL."
     if "@" in parts.netloc:
         return "A webhook URL cannot contain a user name or password."
-    if parts.scheme == "https" and parts.hostname:
-        return None
     if parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS and settings.DEBUG:
         return None
-    return "Use an https:// address."
+    if parts.scheme != "https" or not parts.hostname:
+        return "Use an https:// address."
+    return webhook_host_problem(parts.hostname)
+
+
+NOT_PUBLIC = "A webhook must reach a public address, not a private, loopback or link-local one."
+
+
+def webhook_host_problem(host: str) -> str | None:
+    """Refuse a host that names no public address: a literal private, loopback, link-local or
+    reserved address, or a localhost name (the server must not be made to call its own network)."""
+    host = host.strip("[]").rstrip(".").lower()
+    if host == "localhost" or host.endswith((".localhost", ".internal", ".local")):
+        return NOT_PUBLIC
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None  # a name: its addresses are checked when a delivery resolves it
+    return None if address.is_global else NOT_PUBLIC
 
 
 @transaction.atomic

@@ -13,11 +13,14 @@ debugging). Delivery is at least once: receivers dedupe on `Vrm-Delivery`.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import logging
+import socket
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import orjson
 from django.db import transaction
@@ -54,6 +57,8 @@ def http_post(url: str, body: bytes, headers: dict[str, str]) -> int | None:
     """POST the body; return the HTTP status, or None when no answer came."""
     if webhook_url_problem(url):  # checked when set; checked again in case DEBUG changed since
         return None
+    if _resolves_to_private(url):
+        return None
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 (https or debug loopback only)
     try:
         with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
@@ -62,6 +67,24 @@ def http_post(url: str, body: bytes, headers: dict[str, str]) -> int | None:
         return int(error.code)
     except (OSError, ValueError):
         return None
+
+
+def _resolves_to_private(url: str) -> bool:
+    """Whether the URL's host resolves to any address that is not public (a name pointed at the
+    server's own network). Debug loopback http is let through, as webhook_url_problem allows it.
+
+    urllib resolves the name again when it connects; a DNS answer that changes in between is not
+    caught here (docs/api.md says so).
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme == "http":  # only debug loopback gets this far (webhook_url_problem)
+        return False
+    try:
+        infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
+    except OSError:
+        return False  # no address: the POST fails by itself and is retried
+    return any(not ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_global for info in infos)
 
 
 def webhooks_queue(*, intent_id: uuid.UUID) -> int:

@@ -355,3 +355,19 @@ def test_the_export_holds_every_agreement_record(flow: Flow, alice: Any, shop_ap
     archive = zipfile.ZipFile(io.BytesIO(flow.client.get("/data/export/?format=zip").content))
     names = [n for n in archive.namelist() if n.startswith("agreements/")]
     assert len(names) == 4 and "agreements/" in archive.read("README.txt").decode()
+
+
+def test_terms_the_vendor_withdrew_after_the_page_was_shown_are_not_dropped_silently(
+    flow: Flow, alice: Any, shop_app: Application
+) -> None:
+    """Found in review: the page said "accepts your terms"; a grant without them is refused."""
+    _terms(alice, "sd-no-ai-training")
+    _accepts(shop_app.organisation, "sd-no-ai-training")
+    path = flow.authorize_path()
+    html = flow.client.get(path).content.decode()
+    shown = html.split('name="terms_shown" value="')[1].split('"')[0]
+    assert shown == "accepted:sd-no-ai-training"
+    _accepts(shop_app.organisation)  # withdrawn meanwhile
+    response = flow.consent(path, terms_shown=shown)
+    assert response.status_code == 400 and "changed while you were deciding" in response.content.decode()
+    assert _grant(alice, shop_app) is None

@@ -216,8 +216,8 @@ def test_an_offer_can_be_amended_until_the_intent_ends(alice: Any, acme: Api) ->
     assert patch(acme, f"intents/{intent.pk}/offers/{offer_id}", {"price": "1"}).status_code == 200
     Intent.objects.filter(pk=intent.pk).update(ends_at=timezone.now() - dt.timedelta(seconds=1))  # it ends
     problem(patch(acme, f"intents/{intent.pk}/offers/{offer_id}", {"price": "2"}), 404, "not-found")
-    # The outcome stays readable.
-    assert acme.get(f"intents/{intent.pk}/offers/{offer_id}").json()["status"] == "open"
+    # The outcome stays readable, and reads expired at once (before the expiry job marks it).
+    assert acme.get(f"intents/{intent.pk}/offers/{offer_id}").json()["status"] == "expired"
     intents_expire()
     assert acme.get(f"intents/{intent.pk}/offers/{offer_id}").json()["status"] == "expired"
     assert Offer.objects.get(pk=offer_id).price == 1
@@ -311,3 +311,50 @@ def test_unverified_or_without_the_scope_is_refused(alice: Any) -> None:
     assert "scope" not in body
     assert problem(recalls_only.get("intents"), 403, "insufficient-scope")["scope"] == "intents:read"
     assert not Offer.objects.exists()
+
+
+# Found in review: each fails without its fix.
+
+
+def test_an_offer_past_its_validity_reads_expired_before_the_expiry_job_runs(alice: Any) -> None:
+    acme = vendor("Acme Coats")
+    intent = publish(alice)
+    valid = (timezone.now() + dt.timedelta(minutes=1)).isoformat()
+    offer_id = acme.post(f"intents/{intent.pk}/offers", offer_data(valid_until=valid)).json()["id"]
+    Offer.objects.filter(pk=offer_id).update(valid_until=timezone.now() - dt.timedelta(seconds=1))
+    assert acme.get(f"intents/{intent.pk}/offers/{offer_id}").json() == {"id": offer_id, "status": "expired"}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1/hook",
+        "https://169.254.169.254/latest/meta-data",
+        "https://10.0.0.5:8443/x",
+        "https://192.168.1.2/",
+        "https://localhost:5432/",
+        "https://[::1]/",
+        "https://[fd00::1]/",
+        "https://db.internal/",
+    ],
+)
+def test_a_webhook_cannot_point_at_the_server_s_own_network(url: str) -> None:
+    from vendors.intents import webhook_url_problem
+
+    assert webhook_url_problem(url) is not None
+
+
+def test_a_webhook_delivery_refuses_a_name_that_resolves_to_a_private_address(monkeypatch: Any) -> None:
+    import socket
+
+    from vendors import webhooks
+
+    monkeypatch.setattr(
+        socket,
+        "getaddrinfo",
+        lambda *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.2.3", 443))],
+    )
+    sent: list[str] = []
+    monkeypatch.setattr(webhooks._OPENER, "open", lambda *a, **k: sent.append("sent"))
+    assert webhooks.http_post("https://hooks.example/in", b"{}", {}) is None
+    assert sent == []

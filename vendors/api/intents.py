@@ -31,6 +31,7 @@ from vendors.intents import (
     offer_amend,
     offer_create,
     offer_get_for_organisation,
+    offer_status,
 )
 from vendors.models import Intent, Offer
 
@@ -187,7 +188,7 @@ class OfferDetail(IntentApiView):
         offer = offer_get_for_organisation(
             organisation_id=self.organisation_id, intent_id=intent_id, offer_id=offer_id
         )
-        return Response({"id": str(offer.pk), "status": offer.status})
+        return Response({"id": str(offer.pk), "status": offer_status(offer)})
 
     @extend_schema(request=OfferAmend, responses=OfferOut)
     def patch(self, request: Request, intent_id: str, offer_id: str) -> Response:
