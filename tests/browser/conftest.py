@@ -127,3 +127,12 @@ def person_sign_up(page: Any, email: str, name: str = "") -> str:
     code: str = page.get_by_label("Recovery code").inner_text().strip()
     assert RECOVERY_CODE.fullmatch(code)
     return code
+
+
+def log_in(page: Any, email: str, password: str = PASSWORD) -> None:
+    """Sign in through the login form and wait for the role's landing page."""
+    page.goto("/accounts/login/")
+    page.get_by_label("E-mail address").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r".*/(dashboard|vendor|audit)/$"))

@@ -34,7 +34,7 @@ from portal.closet import contrast
 from portal.keysession import COOKIE
 from portal.keyviews import STALE
 from portal.reminders import reminders_send
-from tests.browser.conftest import axe_violations, person_sign_up, screenshot
+from tests.browser.conftest import axe_violations, log_in, person_sign_up, screenshot
 from tests.conftest import PASSWORD, purchase_data
 from tests.consent.conftest import REDIRECT, pkce_pair
 from tests.twofactor import code_from_secret
@@ -176,14 +176,6 @@ def world(alice: User, auditor: User) -> dict[str, Any]:
     }
 
 
-def _log_in(page: Any, email: str, password: str = PASSWORD) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("E-mail address").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r".*/(dashboard|vendor|audit)/$"))
-
-
 # Each swatch's text and rect as the browser paints them (axe does not measure SVG text).
 SWATCH_COLOURS = """() => Array.from(document.querySelectorAll("g.swatch")).flatMap((g) => {
   const rect = getComputedStyle(g.querySelector("rect")).fill;
@@ -208,7 +200,7 @@ def _closet_text_is_readable(pages: Pages, page: Any) -> None:
 
 def _person(pages: Pages, alice: User, world: dict[str, Any]) -> None:
     page = pages.open("person")
-    _log_in(page, alice.email)
+    log_in(page, alice.email)
     pages.check(page, "dashboard")
     for category in ("purchases", "closet", "appliances", "prescriptions"):
         pages.visit(page, f"/data/{category}/", f"list-{category}")
@@ -330,7 +322,7 @@ def _anonymous(pages: Pages, alice: User) -> None:
 
 def _vendor(pages: Pages, world: dict[str, Any], vendor_staff: User) -> None:
     page = pages.open("vendor")
-    _log_in(page, world["staff"]["email"], world["staff"]["password"])
+    log_in(page, world["staff"]["email"], world["staff"]["password"])
     pages.check(page, "portal")
     pages.visit(page, "/vendor/apps/new/", "app-new")
     pages.visit(page, f"/vendor/apps/{world['app'].client_id}/", "app")
@@ -338,14 +330,14 @@ def _vendor(pages: Pages, world: dict[str, Any], vendor_staff: User) -> None:
     pages.visit(page, "/vendor/terms/", "terms-accept")
     # Staff who have not described their organisation yet.
     page = pages.open("vendor-new")
-    _log_in(page, vendor_staff.email)
+    log_in(page, vendor_staff.email)
     pages.check(page, "first-page")
     pages.visit(page, "/vendor/organisation/new/", "organisation-new")
 
 
 def _auditor(pages: Pages, auditor: User) -> None:
     page = pages.open("auditor")
-    _log_in(page, auditor.email)
+    log_in(page, auditor.email)
     pages.check(page, "portal")
     pages.visit(page, "/audit/grants/", "grants")
     page.locator("tbody a").first.click()
@@ -359,7 +351,7 @@ def _two_step(pages: Pages, auditor: User) -> None:
     """Two-step sign-in, every page of it: set up, the codes shown once, renew, turn off, the code
     asked at sign-in (as the auditor: every role has them)."""
     page = pages.open("two-step")
-    _log_in(page, auditor.email)
+    log_in(page, auditor.email)
     pages.visit(page, "/account/two-factor/", "two-factor-off")
     pages.visit(page, "/account/two-factor/setup/", "two-factor-setup")
     secret = page.get_by_label("Secret key").inner_text()

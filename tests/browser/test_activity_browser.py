@@ -13,8 +13,8 @@ from django.utils import timezone
 from audit.services import ledger_append, ledger_seal
 from consent.services import grant_authorize
 from personal_data.pseudonyms import person_subject
-from tests.browser.conftest import screenshot
-from tests.browser.test_portal_browser import _log_in, _nav, _no_sideways_scroll
+from tests.browser.conftest import log_in, screenshot
+from tests.browser.test_portal_browser import _nav, _no_sideways_scroll
 from tests.consent.conftest import make_app
 from vendors.models import Organisation
 
@@ -78,7 +78,7 @@ def busy(alice: Any) -> Any:
 
 def test_activity_reads_as_sentences_with_a_chart_and_filters(page: Any, busy: Any) -> None:
     alice, books = busy
-    _log_in(page, alice.email)
+    log_in(page, alice.email)
     _nav(page, "Activity")
     page.wait_for_url("**/activity/")
     lines = page.locator("li.activity-line")
@@ -108,7 +108,7 @@ def test_a_receipt_and_an_entry_verify_in_the_browser(page: Any, busy: Any, monk
     from consent.models import Receipt
 
     alice, _ = busy
-    _log_in(page, alice.email)
+    log_in(page, alice.email)
     grant = alice.grants.order_by("created_at").first()
     page.goto(f"/grants/{grant.pk}/")
     page.get_by_role("link", name="Receipt 1").click()

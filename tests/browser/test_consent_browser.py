@@ -12,8 +12,7 @@ from django.conf import settings
 
 from consent.models import Grant
 from consent.services import grant_authorize
-from tests.browser.conftest import screenshot
-from tests.conftest import PASSWORD
+from tests.browser.conftest import log_in, screenshot
 from tests.consent.conftest import REDIRECT, SECRET, make_app, pkce_pair
 from vendors.models import Application, Organisation
 
@@ -29,14 +28,6 @@ def shop_app(db: Any) -> Application:
         verified=True,
     )
     return make_app(org)
-
-
-def _log_in(page: Any, email: str) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("E-mail address").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/dashboard/")
 
 
 def test_person_consents_then_revokes_by_clicking(
@@ -57,7 +48,7 @@ def test_person_consents_then_revokes_by_clicking(
     # Nothing listens on the vendor's loopback callback: answer for it.
     page.route("http://127.0.0.1:8765/**", lambda route: route.fulfill(status=200, body="ok"))
 
-    _log_in(page, alice.email)
+    log_in(page, alice.email)
     page.goto(authorize)
     page.get_by_role("heading", name="Acme Shop would like to see some of your data").wait_for()
     assert page.get_by_text("verified vendor").is_visible()
@@ -150,7 +141,7 @@ def test_allow_shows_that_it_is_working_while_the_copies_are_sealed(
             "code_challenge_method": "S256",
         }
     )
-    _log_in(page, alice.email)
+    log_in(page, alice.email)
     hold = "document.addEventListener('submit', (event) => event.preventDefault())"  # stay on the page
     for button, shows in (("Deny", False), ("Allow", True)):
         page.goto(authorize)
@@ -198,7 +189,7 @@ def test_consent_over_a_live_grant_says_what_changes_and_extending_only_goes_lat
             "code_challenge_method": "S256",
         }
     )
-    _log_in(page, alice.email)
+    log_in(page, alice.email)
     page.goto(authorize)
     page.get_by_role("heading", name="Acme Shop asks again for your data").wait_for()
     now = page.locator("section.shared-now")

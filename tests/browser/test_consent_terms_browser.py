@@ -10,8 +10,7 @@ import pytest
 
 from accounts.models import User
 from consent.models import Grant, TermsChoice
-from tests.browser.conftest import screenshot
-from tests.conftest import PASSWORD
+from tests.browser.conftest import log_in, screenshot
 from tests.consent.conftest import REDIRECT, make_app, pkce_pair
 from vendors.models import Application, Organisation
 
@@ -59,11 +58,7 @@ def test_consent_with_accepted_alternative_and_declined_terms(
     page.set_default_timeout(10_000)
     page.route("http://127.0.0.1:8765/**", lambda route: route.fulfill(status=200, body="ok"))
     try:
-        page.goto("/accounts/login/")
-        page.get_by_label("E-mail address").fill(alice.email)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Log in").click()
-        page.wait_for_url(re.compile(r".*/dashboard/$"))
+        log_in(page, alice.email)
 
         # Accepted: the page names the agreement (her second choice, the first the vendor accepts).
         page.goto(_authorize(agrees))

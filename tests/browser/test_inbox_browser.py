@@ -13,8 +13,8 @@ from accounts.models import User
 from devtools.vendor import DEMO_RECALL_CLIENT, demo_vendor_seed
 from personal_data.services import record_create
 from portal.reminders import reminders_send
-from tests.browser.conftest import axe_violations, screenshot
-from tests.conftest import PASSWORD, purchase_data
+from tests.browser.conftest import axe_violations, log_in, screenshot
+from tests.conftest import purchase_data
 from vendors.models import Application
 from vendors.recalls import recall_publish_and_match
 
@@ -27,14 +27,6 @@ RECALL = {
     "gtins": [purchase_data()["gtin"]],
     "remedy_url": "https://shop.example/recall",
 }
-
-
-def _log_in(page: Any, email: str) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("E-mail address").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r".*/dashboard/$"))
 
 
 @pytest.mark.parametrize("width", [1280, 390])
@@ -56,7 +48,7 @@ def test_a_refill_reminder_in_the_inbox(page: Any, alice: User, width: int) -> N
     reminders_send()
 
     page.set_viewport_size({"width": width, "height": 900})
-    _log_in(page, alice.email)
+    log_in(page, alice.email)
     nav = page.get_by_role("link", name=re.compile(r"^Inbox 2 unread"))
     nav.wait_for()
     nav.click()

@@ -15,8 +15,7 @@ from django.utils import timezone
 from accounts.models import User
 from consent.models import TermsChoice
 from personal_data.services import preferences_update
-from tests.browser.conftest import axe_violations, screenshot
-from tests.conftest import PASSWORD
+from tests.browser.conftest import axe_violations, log_in, screenshot
 from tests.consent.conftest import REDIRECT, make_app, pkce_pair
 from tests.intents_helpers import subscribe
 from tests.vendors_api.test_matrix import organisation_token
@@ -39,11 +38,7 @@ def test_publish_an_intent_receive_an_offer_and_accept_it(
     api = f"{live_server.url}/api/v1"
 
     page.set_viewport_size({"width": width, "height": 900})
-    page.goto("/accounts/login/")
-    page.get_by_label("E-mail address").fill(alice.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r".*/dashboard/$"))
+    log_in(page, alice.email)
 
     # Publish: one profile field ticked, one left out.
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Intents").click()

@@ -13,8 +13,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from consent.services import grant_authorize
-from tests.browser.conftest import axe_violations, screenshot
-from tests.conftest import PASSWORD
+from tests.browser.conftest import axe_violations, log_in, screenshot
 from tests.consent.conftest import make_app
 from tests.vendors_api.conftest import issue_token
 from vendors.models import Organisation
@@ -27,14 +26,6 @@ MESSAGE = {
     "body": "The navy merino jumper in M is back.\nTen percent off for you until Sunday.",
     "link": "https://shop.example/jumpers/navy-merino?size=M&utm_source=vrm",
 }
-
-
-def _log_in(page: Any, email: str) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("E-mail address").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r".*/dashboard/$"))
 
 
 @pytest.mark.parametrize("width", [1280, 390])
@@ -57,7 +48,7 @@ def test_a_vendor_message_opened_and_answered_in_the_inbox(
     message_id = posted.json()["id"]
 
     page.set_viewport_size({"width": width, "height": 900})
-    _log_in(page, alice.email)
+    log_in(page, alice.email)
     page.get_by_role("link", name=re.compile(r"^Inbox 1 unread")).click()
     page.wait_for_url("**/inbox/")
     item = page.get_by_role("link", name=f"Northwind Outfitters: {MESSAGE['title']}")

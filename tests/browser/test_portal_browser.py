@@ -13,7 +13,7 @@ from accounts.models import User
 from personal_data.models import PendingImport
 from personal_data.selectors import records_for_owner
 from personal_data.services import person_unlock
-from tests.browser.conftest import person_sign_up, screenshot
+from tests.browser.conftest import log_in, person_sign_up, screenshot
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -78,14 +78,6 @@ def _as_the_person(email: str) -> Any:
     person = User.objects.get(email=email)
     person_unlock(person=person, password=PASSWORD)
     return person
-
-
-def _log_in(page: Any, email: str) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("E-mail address").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/dashboard/")
 
 
 def _nav(page: Any, name: str) -> None:
@@ -280,7 +272,7 @@ def _no_sideways_scroll(page: Any) -> None:
 
 
 def test_screenshots_of_the_portal(page: Any, seeded: Any) -> None:
-    _log_in(page, seeded.email)
+    log_in(page, seeded.email)
     tiles = page.locator(".tile")
     assert dict(
         zip(
@@ -338,7 +330,7 @@ def test_screenshots_of_the_portal(page: Any, seeded: Any) -> None:
 
 
 def test_record_form_is_usable_with_the_keyboard(page: Any, alice: Any) -> None:
-    _log_in(page, alice.email)
+    log_in(page, alice.email)
     _nav(page, "Purchases")
     page.get_by_role("link", name="Add", exact=True).click()
     page.wait_for_url("**/data/purchases/add/")
@@ -393,7 +385,7 @@ SWATCH_OVERFLOW = """() => Array.from(document.querySelectorAll("g.swatch")).fil
 
 
 def test_closet_swatch_names_fit_their_swatches(page: Any, seeded: Any) -> None:
-    _log_in(page, seeded.email)
+    log_in(page, seeded.email)
     _nav(page, "Closet")
     page.wait_for_url("**/data/closet/")
     # Text running past a swatch is cut off or lost against the page (white on white).
@@ -414,7 +406,7 @@ def test_closet_swatch_names_fit_their_swatches(page: Any, seeded: Any) -> None:
     ],
 )
 def test_every_form_control_has_a_label(page: Any, alice: Any, path: str) -> None:
-    _log_in(page, alice.email)
+    log_in(page, alice.email)
     page.goto(path)
     assert page.locator("main form").count() > 0
     assert page.evaluate(UNLABELLED) == []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
@@ -10,8 +9,7 @@ import pytest
 from accounts.models import User
 from consent.selectors import terms_choice_get
 from consent.services import grant_authorize
-from tests.browser.conftest import screenshot
-from tests.conftest import PASSWORD
+from tests.browser.conftest import log_in, screenshot
 from tests.consent.conftest import make_app
 from vendors.models import Organisation
 
@@ -28,11 +26,7 @@ def test_choosing_terms(chromium: Any, live_server: Any, alice: User, width: int
     page = context.new_page()
     page.set_default_timeout(10_000)
     try:
-        page.goto("/accounts/login/")
-        page.get_by_label("E-mail address").fill(alice.email)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Log in").click()
-        page.wait_for_url(re.compile(r".*/dashboard/$"))
+        log_in(page, alice.email)
         page.get_by_role("link", name="Your terms").click()
         page.wait_for_url("**/settings/terms/")
         assert page.get_by_label("Let me grant access to a vendor that accepts none of my terms").is_checked()

@@ -12,7 +12,7 @@ from accounts.models import User
 from accounts.services import account_upsert
 from consent.services import access_denied_record, access_record, grant_authorize
 from portal.services import person_signup
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import log_in, screenshot
 from tests.conftest import PASSWORD, signup_link
 from vendors.models import Application
 from vendors.services import application_register, organisation_create
@@ -116,20 +116,12 @@ def _staff_with_usage() -> tuple[Any, Application]:
     return staff, app
 
 
-def _log_in(page: Any, email: str) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("E-mail address").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/vendor/")
-
-
 @pytest.mark.parametrize("width", [1280, 390])
 def test_vendor_portal_usage_secret_copy_and_docs(page: Any, width: int) -> None:
     _, app = _staff_with_usage()
     page.set_viewport_size({"width": width, "height": 900})
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
-    _log_in(page, "dev@grocer.example")
+    log_in(page, "dev@grocer.example")
     assert page.get_by_role("heading", name="Usage, last 14 days").is_visible()
     assert page.get_by_text("1 live grant · 1 new grant · 5 API calls · 1 error").is_visible()
     assert page.get_by_role("img", name=re.compile("API calls per day")).is_visible()
