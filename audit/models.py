@@ -184,3 +184,25 @@ class LedgerPublicKey(models.Model):
 
     def __str__(self) -> str:
         return f"ledger public key {self.kid}"
+
+
+class LedgerTile(models.Model):
+    """One C2SP tile of the Merkle tree above the leaves (level >= 1): up to 256 hashes, 8 KiB.
+
+    Written by the sealer in the transaction that writes the leaves and the checkpoint. A tile
+    only grows from the right until it is full (migration 0012's trigger refuses any other
+    change), so the partial tile a checkpoint needs is a prefix of what is stored. Level 0 is the
+    leaf hashes of LedgerLeaf. docs/ledger.md, "Tiles".
+    """
+
+    level = models.PositiveSmallIntegerField()
+    tile_index = models.BigIntegerField()
+    hashes = models.BinaryField(max_length=8192)
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["level", "tile_index"], name="ledger_tile_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"tile {self.level}/{self.tile_index} ({len(self.hashes) // 32} hashes)"
