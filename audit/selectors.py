@@ -176,19 +176,35 @@ def leaf_hashes(tree_size: int) -> list[bytes]:
     return [bytes(h) for h in hashes.values_list("leaf_hash", flat=True)]
 
 
-def _tile_fetch(level: int, index: int) -> bytes:
-    """Return the stored hashes of one tile: leaf hashes at level 0, an audit_ledgertile row above."""
-    if level == 0:
-        first = index * tiles.TILE_WIDTH
-        leaves = LedgerLeaf.objects.filter(leaf_index__gte=first, leaf_index__lt=first + tiles.TILE_WIDTH)
-        return b"".join(bytes(h) for h in leaves.order_by("leaf_index").values_list("leaf_hash", flat=True))
-    stored = LedgerTile.objects.filter(level=level, tile_index=index).values_list("hashes", flat=True).first()
-    return b"" if stored is None else bytes(stored)
+def _tiles_fetch(keys: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    """Return the stored hashes of tiles: leaf hashes at level 0, audit_ledgertile rows above.
+
+    One query for the level-0 tiles and one for the others, whatever their number.
+    """
+    found: dict[tuple[int, int], bytes] = {}
+    width = tiles.TILE_WIDTH
+    leaves = Q()
+    upper = Q()
+    for level, index in keys:
+        if level == 0:
+            leaves |= Q(leaf_index__gte=index * width, leaf_index__lt=(index + 1) * width)
+        else:
+            upper |= Q(level=level, tile_index=index)
+    if leaves:
+        rows = LedgerLeaf.objects.filter(leaves).order_by("leaf_index").values_list("leaf_index", "leaf_hash")
+        chunks: dict[int, list[bytes]] = {}
+        for leaf_index, digest in rows:
+            chunks.setdefault(leaf_index // width, []).append(bytes(digest))
+        found.update({(0, index): b"".join(hashes) for index, hashes in chunks.items()})
+    if upper:
+        stored = LedgerTile.objects.filter(upper).values_list("level", "tile_index", "hashes")
+        found.update({(level, index): bytes(hashes) for level, index, hashes in stored})
+    return found
 
 
 def tile_tree(*, tree_size: int) -> tiles.TileTree:
     """Return the tree of the first tree_size leaves as read from tiles (O(log n) reads per proof)."""
-    return tiles.TileTree(tree_size, _tile_fetch)
+    return tiles.TileTree(tree_size, _tiles_fetch)
 
 
 class TilesNotBuilt(LookupError):
@@ -207,7 +223,7 @@ def tile_get(*, level: int, index: int, width: int) -> bytes | None:
     available = (checkpoint.tree_size >> (tiles.TILE_HEIGHT * level)) - index * tiles.TILE_WIDTH
     if index < 0 or width > available:
         return None
-    blob = _tile_fetch(level, index)[: width * tiles.HASH_BYTES]
+    blob = _tiles_fetch([(level, index)]).get((level, index), b"")[: width * tiles.HASH_BYTES]
     return blob if len(blob) == width * tiles.HASH_BYTES else None
 
 

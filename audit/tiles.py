@@ -13,7 +13,7 @@ services, so the same code serves proofs, the sealer and the property tests.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from audit.merkle import (
     CompactRange,
@@ -31,8 +31,9 @@ FULL_TILE_BYTES = TILE_WIDTH * HASH_BYTES
 MAX_LEVEL = 63
 _INDEX_PATH = re.compile(r"(?:x[0-9]{3}/)*[0-9]{3}")
 
-# fetch(level, index) -> the stored hashes of that tile (concatenated), or b"" when none is stored.
-TileFetch = Callable[[int, int], bytes]
+# fetch([(level, index), ...]) -> {(level, index): the stored hashes of that tile, concatenated};
+# a tile with nothing stored may be left out.
+TileFetch = Callable[[list[tuple[int, int]]], dict[tuple[int, int], bytes]]
 
 
 def index_path(index: int) -> str:
@@ -124,37 +125,51 @@ class TileWriter:
 class TileTree:
     """A tree of `size` leaves read from tiles: subtree hashes, its root and RFC 9162 proofs.
 
-    Each tile is fetched at most once (fetch(level, index); level 0 is the leaf hashes) and its
-    inner levels are hashed once, so a proof costs one read per tile it touches: O(log n) reads of
-    at most 8 KiB, and at most 255 hashes each.
+    A proof first works out which tiles it needs (the ranges it asks for depend on sizes only),
+    fetches them in one call, and hashes each tile's inner levels once: O(log n) tiles of at most
+    8 KiB, and at most 255 hashes each, whatever the size of the tree.
     """
 
     def __init__(self, size: int, fetch: TileFetch) -> None:
         self.size = size
         self._fetch = fetch
         self._tiles: dict[tuple[int, int], list[list[bytes]]] = {}
-        self.reads = 0
+        self.fetches = 0
+        self.tiles_read = 0
 
-    def _levels(self, level: int, index: int) -> list[list[bytes]]:
-        levels = self._tiles.get((level, index))
-        if levels is None:
-            self.reads += 1
-            levels = [split(self._fetch(level, index))]
+    @staticmethod
+    def _tile_of(height: int, index: int) -> tuple[int, int]:
+        level, inner = divmod(height, TILE_HEIGHT)
+        return level, (index << inner) // TILE_WIDTH
+
+    def _prefetch(self, ranges: Iterable[tuple[int, int]]) -> None:
+        wanted = {
+            self._tile_of(height, index) for lo, hi in ranges for height, index in perfect_subtrees(lo, hi)
+        }
+        missing = sorted(wanted - self._tiles.keys())
+        if not missing:
+            return
+        self.fetches += 1
+        found = self._fetch(missing)
+        for key in missing:
+            levels = [split(found.get(key, b""))]
             while len(levels[-1]) > 1:
                 row = levels[-1]
                 levels.append([node_hash(row[i], row[i + 1]) for i in range(0, len(row) - 1, 2)])
-            self._tiles[(level, index)] = levels
-        return levels
+            self._tiles[key] = levels
+            self.tiles_read += 1
 
     def subtree(self, height: int, index: int) -> bytes:
         """Return the hash of the perfect subtree over leaves [index * 2**height, (index+1) * 2**height)."""
         if (index + 1) << height > self.size:
             raise ValueError(f"subtree {index} at height {height} is not inside tree size {self.size}")
-        level, inner = divmod(height, TILE_HEIGHT)
-        # Its 2**inner hashes at the tile level are aligned, so they lie in one tile.
-        first = index << inner
-        tile, offset = divmod(first, TILE_WIDTH)
-        rows = self._levels(level, tile)
+        level, tile = self._tile_of(height, index)
+        if (level, tile) not in self._tiles:
+            self._prefetch([(index << height, (index + 1) << height)])
+        inner = height % TILE_HEIGHT
+        # Its 2**inner hashes at the tile level are aligned, so they lie in this one tile.
+        offset = (index << inner) % TILE_WIDTH
+        rows = self._tiles[(level, tile)]
         if inner >= len(rows) or (offset >> inner) >= len(rows[inner]):
             raise LookupError(f"tile {tile_path(level, tile)} is missing or too short for size {self.size}")
         return rows[inner][offset >> inner]
@@ -172,11 +187,27 @@ class TileTree:
 
     def inclusion_proof(self, index: int) -> list[bytes]:
         """Return PATH(index, D[size]) (RFC 9162 section 2.1.3.1)."""
+        self._prefetch(_ranges(lambda mth: inclusion_proof_from(index, self.size, mth)))
         return inclusion_proof_from(index, self.size, self.mth)
 
     def consistency_proof(self, old_size: int) -> list[bytes]:
         """Return PROOF(old_size, D[size]) (RFC 9162 section 2.1.4.1)."""
+        ranges = _ranges(lambda mth: consistency_proof_from(old_size, self.size, mth))
+        # The caller nearly always wants the old root too: fetch its tiles at once.
+        self._prefetch([*ranges, (0, old_size)])
         return consistency_proof_from(old_size, self.size, self.mth)
+
+
+def _ranges(proof: Callable[[Callable[[int, int], bytes]], list[bytes]]) -> list[tuple[int, int]]:
+    """Return the ranges a proof asks MTH for, by running it with a recorder (they depend on sizes only)."""
+    asked: list[tuple[int, int]] = []
+
+    def record(lo: int, hi: int) -> bytes:
+        asked.append((lo, hi))
+        return b""
+
+    proof(record)
+    return asked
 
 
 def tiles_from_leaves(leaves: Iterator[bytes] | list[bytes]) -> dict[tuple[int, int], bytes]:

@@ -40,10 +40,13 @@ def _memory_tree(leaves: list[bytes], size: int | None = None) -> tiles.TileTree
     """A TileTree reading the tiles of `leaves` from memory, level 0 being the leaves themselves."""
     upper = tiles.tiles_from_leaves(leaves)
 
-    def fetch(level: int, index: int) -> bytes:
-        if level == 0:
-            return b"".join(leaves[index * 256 : (index + 1) * 256])
-        return upper.get((level, index), b"")
+    def fetch(keys: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        return {
+            (level, index): b"".join(leaves[index * 256 : (index + 1) * 256])
+            if level == 0
+            else upper.get((level, index), b"")
+            for level, index in keys
+        }
 
     return tiles.TileTree(len(leaves) if size is None else size, fetch)
 
@@ -158,15 +161,17 @@ def test_a_proof_reads_a_few_tiles_not_every_leaf() -> None:
     leaves = _leaves(70_000)
     tree = _memory_tree(leaves)
     tree.inclusion_proof(12_345)
-    # One tile per level along the path and the right edge: far from the 274 level-0 tiles.
-    assert tree.reads <= 6
+    # One fetch, of a tile per level along the path and the right edge: not 274 level-0 tiles.
+    assert (tree.fetches, tree.tiles_read) == (1, 4)
     tree = _memory_tree(leaves)
     tree.consistency_proof(33_333)
-    assert tree.reads <= 8
+    tree.root(33_333)
+    assert tree.fetches == 1
+    assert tree.tiles_read <= 6
 
 
 def test_a_missing_tile_is_a_lookup_error() -> None:
-    tree = tiles.TileTree(70_000, lambda level, index: b"")
+    tree = tiles.TileTree(70_000, lambda keys: {})
     with pytest.raises(LookupError, match=r"tile tile/1/00[01] is missing"):
         tree.inclusion_proof(5)
     with pytest.raises(ValueError):

@@ -262,6 +262,11 @@ def world(
         "token": "set-password",
         "name": "vendors",
         "agreement_id": "sd-base",
+        # /ledger/tile/<level>/<index>[.p/<width>] and the refused entry bundles
+        "level": "0",
+        "index": "000",
+        "width": "1",
+        "path": "000",
     }
     return World(clients=clients, kwargs=kwargs)
 
