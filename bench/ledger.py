@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -91,6 +92,11 @@ def _time_each(calls: list[Callable[[], object]]) -> list[float]:
     return samples
 
 
+def _get_ok(client: Any, path: str, **extra: str) -> None:
+    response = client.get(path, secure=True, **extra)
+    _check(response.status_code == 200, f"GET {path} answered {response.status_code}")
+
+
 def _time_proofs(size: int, n: int) -> None:
     """Time inclusion and consistency proofs from tiles, served through the public endpoints."""
     from django.db import connection
@@ -122,13 +128,13 @@ def _time_proofs(size: int, n: int) -> None:
     proof = [base64.b64decode(h) for h in doc["proof"]]
     first_root = base64.b64decode(doc["first_root_hash"])
     _check(verify_consistency(firsts[0], size, first_root, root, proof), "consistency proof")
-    client = Client()
+    client = Client(HTTP_HOST="127.0.0.1")
     path = reverse("ledger-proof-inclusion", kwargs={"entry_id": entry_of[indexes[1]]})
     # A fresh address each time: the public proof endpoints are rate-limited per address.
     addresses = [f"10.0.{i // 250}.{i % 250}" for i in range(200)]
-    http = _time_each([partial(client.get, path, REMOTE_ADDR=a) for a in addresses])
+    http = _time_each([partial(_get_ok, client, path, REMOTE_ADDR=a) for a in addresses])
     print(f"GET inclusion proof through Django (n=200): {_percentiles(http)}")
-    http = _time_each([partial(client.get, f"/ledger/tile/0/{i:03d}") for i in range(200)])
+    http = _time_each([partial(_get_ok, client, f"/ledger/tile/0/{i:03d}") for i in range(200)])
     print(f"GET a level-0 tile through Django (n=200): {_percentiles(http)}")
     connection.close()
 
