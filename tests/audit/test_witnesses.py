@@ -519,6 +519,17 @@ def test_verify_catches_a_tampered_cosignature_row(
     assert code == 1
 
 
+def test_verify_catches_a_cosignature_row_whose_root_was_changed(
+    client: Client, sealed_ledger: Any, alice_w: Cosigner
+) -> None:
+    post(client, alice_w.cosign(newest_note()))
+    _behind_the_triggers(("UPDATE audit_ledgercosignature SET root_hash = %s", [os.urandom(32)]))
+    assert ledger_verify().first_problem == (
+        f"the cosignature of witness {ALICE} of tree size 30: the note body it stores does not state "
+        "its size and root"
+    )
+
+
 def test_verify_fails_on_an_alarm_and_names_it(client: Client, sealed_ledger: Any, alice_w: Cosigner) -> None:
     ledger_seal()
     post(client, alice_w.cosign(log_signed(20, os.urandom(32))))
