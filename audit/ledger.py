@@ -314,6 +314,7 @@ _COSIGNATURE_TYPE = b"\x04"
 COSIGNATURE_CONTEXT = "cosignature/v1\n"
 _TIMESTAMP_BYTES = 8
 _SIGNATURE_BYTES = 64
+_MAX_TIMESTAMP = 2**63 - 1
 # A witness key name: schema-less URL-ish, no spaces and no '+' (the vkey separator).
 WITNESS_NAME = re.compile(r"[A-Za-z0-9._/:-]{1,100}")
 
@@ -402,11 +403,11 @@ def cosignature_split(line: NoteSignature) -> Cosignature | None:
     """Read a parsed signature line as a cosignature/v1 one; None if its length is not one."""
     if len(line.signature) != _TIMESTAMP_BYTES + _SIGNATURE_BYTES:
         return None
+    timestamp = int.from_bytes(line.signature[:_TIMESTAMP_BYTES], "big")
+    if timestamp > _MAX_TIMESTAMP:  # "MUST NOT exceed 2^63 - 1"
+        return None
     return Cosignature(
-        name=line.name,
-        key_id=line.key_id,
-        timestamp=int.from_bytes(line.signature[:_TIMESTAMP_BYTES], "big"),
-        signature=line.signature[_TIMESTAMP_BYTES:],
+        name=line.name, key_id=line.key_id, timestamp=timestamp, signature=line.signature[_TIMESTAMP_BYTES:]
     )
 
 

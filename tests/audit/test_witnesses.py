@@ -116,6 +116,45 @@ def test_a_cosignature_line_has_the_c2sp_structure_and_verifies() -> None:
     )
 
 
+# The example of C2SP tlog-cosignature: a checkpoint with the log's signature and one cosignature.
+C2SP_EXAMPLE = (
+    "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n\n"
+    "\u2014 example.com/behind-the-sofa Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/"
+    "Zhcyv2q1gGzGku9nTo+zyWE+xeMcTOAYQ8=\n"
+    "\u2014 witness.example.com/w1 jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI5OWXEhZCB9dlrDJsX3b2oyin1nPZ"
+    "qhf5nNo0xUe+mbIUBkBIfZ+qnA==\n"
+)
+
+
+def test_the_c2sp_example_reads_as_the_specification_says() -> None:
+    note = ledger.note_parse(C2SP_EXAMPLE)
+    log_line, witness_line = note.signatures
+    assert ledger.cosignature_split(log_line) is None  # 64 bytes: a plain Ed25519 note signature
+    cosignature = ledger.cosignature_split(witness_line)
+    assert cosignature is not None
+    assert (cosignature.name, cosignature.key_id.hex(), cosignature.timestamp) == (
+        "witness.example.com/w1",
+        "8d66cf3f",
+        1679315147,
+    )
+    # The signed message, exactly as the specification prints it.
+    assert ledger.cosigned_message(body=note.body, timestamp=cosignature.timestamp) == (
+        b"cosignature/v1\ntime 1679315147\nexample.com/behind-the-sofa\n20852163\n"
+        b"CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
+    )
+    # Our own line over the same body has the same shape: 4 + 8 + 64 bytes, the time big-endian.
+    ours = Cosigner("witness.example.com/w1").line(note.body, 1679315147)
+    ours_blob = base64.b64decode(ours.split(" ")[2])
+    theirs_blob = base64.b64decode(C2SP_EXAMPLE.split("\n")[5].split(" ")[2])
+    assert len(ours_blob) == len(theirs_blob) == 76
+    assert ours_blob[4:12] == theirs_blob[4:12] == (1679315147).to_bytes(8, "big")
+
+
+def test_a_timestamp_past_2_63_is_not_a_cosignature() -> None:
+    line = ledger.NoteSignature(name="w", key_id=bytes(4), signature=(2**63).to_bytes(8, "big") + bytes(64))
+    assert ledger.cosignature_split(line) is None
+
+
 def test_a_vkey_round_trips_and_names_its_key_id() -> None:
     witness = Cosigner(ALICE)
     vkey = ledger.witness_vkey(name=ALICE, public_raw=witness.public)
