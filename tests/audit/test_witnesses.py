@@ -121,8 +121,8 @@ C2SP_EXAMPLE = (
     "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n\n"
     "\u2014 example.com/behind-the-sofa Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/"
     "Zhcyv2q1gGzGku9nTo+zyWE+xeMcTOAYQ8=\n"
-    "\u2014 witness.example.com/w1 jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI5OWXEhZCB9dlrDJsX3b2oyin1nPZ"
-    "qhf5nNo0xUe+mbIUBkBIfZ+qnA==\n"
+    "\u2014 witness.example.com/w1 jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI5OWXEhZCB9dlrDJsX3b2oyin1"
+    "nPZqhf5nNo0xUe+mbIUBkBIfZ+qnA==\n"
 )
 
 
