@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from audit.ledger import MAX_NOTE_CHARS, b64
 from audit.selectors import (
+    TilesNotBuilt,
     checkpoint_document,
     checkpoint_latest,
     checkpoint_note_cosigned,
@@ -148,6 +149,13 @@ def _problem(status: int, title: str, detail: str, **extra: Any) -> Response:
     return Response(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
 
 
+def _tiles_not_built() -> Response:
+    # Only between an upgrade and the sealer's next run, which builds the tiles.
+    response = _problem(503, "Service Unavailable", "The ledger's tiles are being built; try again shortly.")
+    response["Retry-After"] = "30"
+    return response
+
+
 def _size_param(request: Request, name: str) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
@@ -161,7 +169,8 @@ class PublicLedgerView(APIView):
     # Public on purpose: a view that names no permission is refused (settings: DenyAll).
     permission_classes = (AllowAny,)
     authentication_classes = ()
-    # Proofs read every leaf hash up to a checkpoint: limit each address (VRM_LEDGER_RATE).
+    # Each request reads a few tiles and hashes a few hundred nodes: limit each address anyway
+    # (VRM_LEDGER_RATE).
     throttle_classes = (AddressScopedRateThrottle,)
     throttle_scope = "ledger"
 
@@ -179,11 +188,11 @@ class CheckpointView(PublicLedgerView):
 class InclusionProofView(PublicLedgerView):
     @extend_schema(
         parameters=[OpenApiParameter("size", int, description="checkpoint tree size (default newest)")],
-        responses={200: InclusionOut, 400: ProblemOut, 404: ProblemOut},
+        responses={200: InclusionOut, 400: ProblemOut, 404: ProblemOut, 503: ProblemOut},
         auth=[],
     )
     def get(self, request: Request, entry_id: int) -> Response:
-        """Return the inclusion proof of a sealed entry in a checkpoint's tree."""
+        """Return the inclusion proof of a sealed entry in a checkpoint's tree, computed from tiles."""
         try:
             size = _size_param(request, "size")
             return Response(ledger_inclusion_proof(entry_id=entry_id, tree_size=size))
@@ -191,19 +200,23 @@ class InclusionProofView(PublicLedgerView):
             return _problem(400, "Bad Request", str(exc))
         except Http404 as exc:
             return _problem(404, "Not Found", str(exc))
+        except TilesNotBuilt:
+            return _tiles_not_built()
 
 
 class ConsistencyProofView(PublicLedgerView):
     @extend_schema(
         parameters=[
-            OpenApiParameter("first", int, required=True, description="older checkpoint tree size"),
+            OpenApiParameter(
+                "first", int, required=True, description="older tree size: any size from 1 to `second`"
+            ),
             OpenApiParameter("second", int, description="newer checkpoint tree size (default newest)"),
         ],
-        responses={200: ConsistencyOut, 400: ProblemOut, 404: ProblemOut},
+        responses={200: ConsistencyOut, 400: ProblemOut, 404: ProblemOut, 503: ProblemOut},
         auth=[],
     )
     def get(self, request: Request) -> Response:
-        """Return the consistency proof between two checkpoints."""
+        """Return the consistency proof from an older tree size to a checkpoint, computed from tiles."""
         try:
             first = _size_param(request, "first")
             if first is None:
@@ -214,6 +227,8 @@ class ConsistencyProofView(PublicLedgerView):
             return _problem(400, "Bad Request", str(exc))
         except Http404 as exc:
             return _problem(404, "Not Found", str(exc))
+        except TilesNotBuilt:
+            return _tiles_not_built()
 
 
 # A cosigned note is a few hundred bytes; this leaves room for many witnesses.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 _sha256 = hashlib.sha256
@@ -100,15 +100,23 @@ class CompactRange:
         """Return the number of leaves appended so far."""
         return self._size
 
-    def append(self, leaf: bytes) -> None:
-        """Append one leaf hash, merging completed perfect subtrees."""
+    def append(self, leaf: bytes, on_tile_hash: Callable[[int, bytes], None] | None = None) -> None:
+        """Append one leaf hash, merging completed perfect subtrees.
+
+        on_tile_hash(level, hash) hears of every perfect subtree of 256**level leaves (level >= 1)
+        this leaf completes: the hashes C2SP tiles at that level hold, in order (audit.tiles).
+        """
         stack = self._stack
         stack.append(leaf)
         n = self._size
+        height = 0
         while n & 1:
             right = stack.pop()
             stack[-1] = node_hash(stack[-1], right)
             n >>= 1
+            height += 1
+            if on_tile_hash is not None and not height & 7:
+                on_tile_hash(height >> 3, stack[-1])
         self._size += 1
 
     def extend(self, leaves: Sequence[bytes]) -> None:
@@ -153,15 +161,7 @@ class _Levels:
 
     def mth(self, lo: int, hi: int) -> bytes:
         """Return MTH(D[lo:hi]) where lo is aligned as in the RFC's recursion."""
-        subtrees = []
-        while lo < hi:
-            height = (hi - lo).bit_length() - 1
-            subtrees.append(self.levels[height][lo >> height])
-            lo += 1 << height
-        root = subtrees.pop()
-        while subtrees:
-            root = node_hash(subtrees.pop(), root)
-        return root
+        return fold_right([self.levels[height][index] for height, index in perfect_subtrees(lo, hi)])
 
 
 def _split(n: int) -> int:
@@ -169,46 +169,81 @@ def _split(n: int) -> int:
     return 1 << ((n - 1).bit_length() - 1)
 
 
+Subtree = Callable[[int, int], bytes]
+
+
 def inclusion_proof(index: int, hashes: Sequence[bytes]) -> list[bytes]:
     """Return PATH(index, D[n]) (RFC 9162 section 2.1.3.1), leaf-side sibling first."""
-    n = len(hashes)
-    if not 0 <= index < n:
-        raise ValueError(f"leaf index {index} is out of range for tree size {n}")
-    levels = _Levels(hashes)
+    return inclusion_proof_from(index, len(hashes), _Levels(hashes).mth)
+
+
+def consistency_proof(old_size: int, hashes: Sequence[bytes]) -> list[bytes]:
+    """Return PROOF(old_size, D[n]) (RFC 9162 section 2.1.4.1); empty when old_size == n."""
+    return consistency_proof_from(old_size, len(hashes), _Levels(hashes).mth)
+
+
+def inclusion_proof_from(index: int, size: int, mth: Subtree) -> list[bytes]:
+    """Return PATH(index, D[size]), taking each MTH(D[lo:hi]) the proof needs from mth(lo, hi).
+
+    The proof only ever asks for ranges the RFC's recursion produces: lo is a multiple of the
+    largest power of two not above hi - lo, so each range is a few perfect subtrees.
+    """
+    if not 0 <= index < size:
+        raise ValueError(f"leaf index {index} is out of range for tree size {size}")
     path: list[bytes] = []
-    lo, hi, m = 0, n, index
+    lo, hi, m = 0, size, index
     while hi - lo > 1:
         k = _split(hi - lo)
         if m < k:
-            path.append(levels.mth(lo + k, hi))
+            path.append(mth(lo + k, hi))
             hi = lo + k
         else:
-            path.append(levels.mth(lo, lo + k))
+            path.append(mth(lo, lo + k))
             lo, m = lo + k, m - k
     path.reverse()
     return path
 
 
-def consistency_proof(old_size: int, hashes: Sequence[bytes]) -> list[bytes]:
-    """Return PROOF(old_size, D[n]) (RFC 9162 section 2.1.4.1); empty when old_size == n."""
-    n = len(hashes)
-    if not 0 < old_size <= n:
-        raise ValueError(f"old size {old_size} is not provable against tree size {n}")
-    levels = _Levels(hashes)
+def consistency_proof_from(old_size: int, size: int, mth: Subtree) -> list[bytes]:
+    """Return PROOF(old_size, D[size]), taking each MTH(D[lo:hi]) from mth(lo, hi)."""
+    if not 0 < old_size <= size:
+        raise ValueError(f"old size {old_size} is not provable against tree size {size}")
     proof: list[bytes] = []
-    lo, hi, m, complete = 0, n, old_size, True
+    lo, hi, m, complete = 0, size, old_size, True
     while m != hi - lo:
         k = _split(hi - lo)
         if m <= k:
-            proof.append(levels.mth(lo + k, hi))
+            proof.append(mth(lo + k, hi))
             hi = lo + k
         else:
-            proof.append(levels.mth(lo, lo + k))
+            proof.append(mth(lo, lo + k))
             lo, m, complete = lo + k, m - k, False
     if not complete:
-        proof.append(levels.mth(lo, hi))
+        proof.append(mth(lo, hi))
     proof.reverse()
     return proof
+
+
+def perfect_subtrees(lo: int, hi: int) -> list[tuple[int, int]]:
+    """Split D[lo:hi] into the perfect subtrees MTH combines, as (height, index at that height).
+
+    Valid for the ranges proofs ask for (lo aligned to the largest power of two not above
+    hi - lo); left to right. MTH(D[lo:hi]) is their hashes folded from the right.
+    """
+    parts = []
+    while lo < hi:
+        height = (hi - lo).bit_length() - 1
+        parts.append((height, lo >> height))
+        lo += 1 << height
+    return parts
+
+
+def fold_right(hashes: Sequence[bytes]) -> bytes:
+    """Return the root over perfect subtree hashes given left to right (largest first)."""
+    root = hashes[-1]
+    for left in reversed(hashes[:-1]):
+        root = node_hash(left, root)
+    return root
 
 
 def verify_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes], root: bytes) -> bool:

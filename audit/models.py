@@ -220,7 +220,7 @@ class LedgerCosignature(models.Model):
     """A witness's cosignature of a checkpoint body: evidence that outlives the checkpoint row.
 
     No foreign key to the checkpoint: the note body it signed is stored whole, so deleting or
-    rewriting a checkpoint leaves the witness's word behind. Append-only (migration 0012).
+    rewriting a checkpoint leaves the witness's word behind. Append-only (migration 0014).
     """
 
     witness = models.ForeignKey(Witness, on_delete=models.PROTECT, related_name="cosignatures")
@@ -247,7 +247,7 @@ class LedgerAlarm(models.Model):
     """Evidence that the log misbehaved: checkpoints it signed that the ledger cannot stand behind.
 
     Raised when a log-signed checkpoint (mostly posted by a witness) disagrees with the ledger.
-    Append-only (migration 0012); `dedupe` keeps one alarm per kind and evidence.
+    Append-only (migration 0014); `dedupe` keeps one alarm per kind and evidence.
     """
 
     class Kind(models.TextChoices):
@@ -277,3 +277,25 @@ class LedgerAlarm(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} alarm at tree size {self.tree_size}"
+
+
+class LedgerTile(models.Model):
+    """One C2SP tile of the Merkle tree above the leaves (level >= 1): up to 256 hashes, 8 KiB.
+
+    Written by the sealer in the transaction that writes the leaves and the checkpoint. A tile
+    only grows from the right until it is full (migration 0012's trigger refuses any other
+    change), so the partial tile a checkpoint needs is a prefix of what is stored. Level 0 is the
+    leaf hashes of LedgerLeaf. docs/ledger.md, "Tiles".
+    """
+
+    level = models.PositiveSmallIntegerField()
+    tile_index = models.BigIntegerField()
+    hashes = models.BinaryField(max_length=8192)
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["level", "tile_index"], name="ledger_tile_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"tile {self.level}/{self.tile_index} ({len(self.hashes) // 32} hashes)"

@@ -14,8 +14,7 @@ from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.http import Http404
 
-from audit import ledger
-from audit.merkle import consistency_proof, inclusion_proof, root_from_leaf_hashes
+from audit import ledger, tiles
 from audit.models import (
     LedgerAlarm,
     LedgerCheckpoint,
@@ -23,6 +22,7 @@ from audit.models import (
     LedgerEntry,
     LedgerLeaf,
     LedgerPublicKey,
+    LedgerTile,
     Witness,
 )
 from core.crypto import b64url, handover_verify, jwk_thumbprint, public_key_pem
@@ -330,34 +330,76 @@ def alarm_count() -> int:
 
 
 def leaf_hashes(tree_size: int) -> list[bytes]:
-    """Return the stored leaf hashes of the tree of tree_size, in leaf order."""
-    # Fine up to a few million leaves (32 bytes each); beyond that, store interior nodes.
+    """Return the stored leaf hashes of the tree of tree_size, in leaf order (tests and small trees)."""
     hashes = LedgerLeaf.objects.filter(leaf_index__lt=tree_size).order_by("leaf_index")
     return [bytes(h) for h in hashes.values_list("leaf_hash", flat=True)]
 
 
-def ledger_root_at(*, tree_size: int) -> bytes:
-    """Return the root of the ledger's tree of the first tree_size stored leaves.
+def _tile_fetch(level: int, index: int) -> bytes:
+    """Return the stored hashes of one tile: leaf hashes at level 0, an audit_ledgertile row above."""
+    if level == 0:
+        first = index * tiles.TILE_WIDTH
+        leaves = LedgerLeaf.objects.filter(leaf_index__gte=first, leaf_index__lt=first + tiles.TILE_WIDTH)
+        return b"".join(bytes(h) for h in leaves.order_by("leaf_index").values_list("leaf_hash", flat=True))
+    stored = LedgerTile.objects.filter(level=level, tile_index=index).values_list("hashes", flat=True).first()
+    return b"" if stored is None else bytes(stored)
 
-    Raise ValueError if fewer leaves are stored.
+
+def tile_tree(*, tree_size: int) -> tiles.TileTree:
+    """Return the tree of the first tree_size leaves as read from tiles (O(log n) reads per proof)."""
+    return tiles.TileTree(tree_size, _tile_fetch)
+
+
+class TilesNotBuilt(LookupError):
+    """The tiles a proof needs are not stored yet (a ledger sealed before tiles existed)."""
+
+
+def tile_get(*, level: int, index: int, width: int) -> bytes | None:
+    """Return the first `width` hashes of a tile as the newest checkpoint's tree has them, or None.
+
+    None when that tree has fewer hashes there: a tile beyond the tree, or a partial tile wider
+    than the tree's (C2SP: clients fetch only tiles a checkpoint they verified needs).
     """
-    hashes = leaf_hashes(tree_size)
-    if len(hashes) != tree_size:
-        raise ValueError(f"the ledger holds {len(hashes)} leaves, fewer than {tree_size}")
-    return root_from_leaf_hashes(hashes)
+    checkpoint = checkpoint_latest()
+    if checkpoint is None or not 0 <= level <= tiles.MAX_LEVEL or not 1 <= width <= tiles.TILE_WIDTH:
+        return None
+    available = (checkpoint.tree_size >> (tiles.TILE_HEIGHT * level)) - index * tiles.TILE_WIDTH
+    if index < 0 or width > available:
+        return None
+    blob = _tile_fetch(level, index)[: width * tiles.HASH_BYTES]
+    return blob if len(blob) == width * tiles.HASH_BYTES else None
+
+
+def ledger_root_at(*, tree_size: int) -> bytes:
+    """Return the root of the ledger's tree over its first tree_size leaves, from tiles.
+
+    tree_size may be any size up to the newest checkpoint's, not only a checkpoint's: a witness or
+    a kept checkpoint is compared with what the ledger holds now. Raise ValueError beyond it and
+    TilesNotBuilt before the sealer has built the tiles.
+    """
+    newest = checkpoint_latest()
+    if newest is None or not 0 < tree_size <= newest.tree_size:
+        raise ValueError(f"tree size {tree_size} is not within the ledger's tree")
+    try:
+        return tile_tree(tree_size=newest.tree_size).root(tree_size)
+    except LookupError as exc:
+        raise TilesNotBuilt(str(exc)) from None
 
 
 def ledger_inclusion_proof(*, entry_id: int, tree_size: int | None = None) -> dict[str, Any]:
-    """Prove that a sealed entry is in the tree of a checkpoint (the newest by default).
+    """Prove that a sealed entry is in the tree of a checkpoint (the newest by default), from tiles.
 
     Raise Http404 when the entry is not sealed, the checkpoint does not exist, or the entry was
-    sealed after it.
+    sealed after it; TilesNotBuilt before the sealer has built the tiles.
     """
     checkpoint = _checkpoint_at(tree_size)
     leaf = LedgerLeaf.objects.filter(entry_id=entry_id).first()
     if leaf is None or leaf.leaf_index >= checkpoint.tree_size:
         raise Http404("That entry is not sealed in that checkpoint.")
-    proof = inclusion_proof(leaf.leaf_index, leaf_hashes(checkpoint.tree_size))
+    try:
+        proof = tile_tree(tree_size=checkpoint.tree_size).inclusion_proof(leaf.leaf_index)
+    except LookupError as exc:
+        raise TilesNotBuilt(str(exc)) from None
     return {
         "entry_id": entry_id,
         "leaf_index": leaf.leaf_index,
@@ -369,18 +411,25 @@ def ledger_inclusion_proof(*, entry_id: int, tree_size: int | None = None) -> di
 
 
 def ledger_consistency_proof(*, first: int, second: int | None = None) -> dict[str, Any]:
-    """Prove that the tree of checkpoint `first` is a prefix of checkpoint `second` (newest by default).
+    """Prove that the tree of the first `first` leaves is a prefix of checkpoint `second` (newest by default).
 
-    Raise Http404 unless both sizes are checkpoints and first <= second.
+    `second` must be a checkpoint's tree size (its root is signed); `first` may be any size from 1
+    to it, so a witness can check the tree it cosigned even if that checkpoint is gone. Raise
+    Http404 otherwise; TilesNotBuilt before the sealer has built the tiles.
     """
-    old, new = _checkpoint_at(first), _checkpoint_at(second)
-    if old.tree_size > new.tree_size:
-        raise Http404("The first tree size must not exceed the second.")
-    proof = consistency_proof(old.tree_size, leaf_hashes(new.tree_size))
+    new = _checkpoint_at(second)
+    if not 0 < first <= new.tree_size:
+        raise Http404("The first tree size must be between 1 and the second.")
+    tree = tile_tree(tree_size=new.tree_size)
+    try:
+        proof = tree.consistency_proof(first)
+        old_root = bytes(new.root_hash) if first == new.tree_size else tree.root(first)
+    except LookupError as exc:
+        raise TilesNotBuilt(str(exc)) from None
     return {
-        "first": old.tree_size,
+        "first": first,
         "second": new.tree_size,
-        "first_root_hash": ledger.b64(bytes(old.root_hash)),
+        "first_root_hash": ledger.b64(old_root),
         "second_root_hash": ledger.b64(bytes(new.root_hash)),
         "proof": [ledger.b64(h) for h in proof],
     }

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from django.db import connection, transaction
-from django.db.models import Count, Exists, F, Max, OuterRef, Window
-from django.db.models.functions import Lead
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Count, Exists, F, Max, OuterRef, Sum, Window
+from django.db.models.functions import Lead, Length
 from django.utils import timezone
 
-from audit import ledger
-from audit.merkle import CompactRange, consistency_proof, leaf_hash, verify_consistency
+from audit import ledger, tiles
+from audit.merkle import CompactRange, consistency_proof, leaf_hash, root_from_leaf_hashes, verify_consistency
 from audit.models import (
     LedgerAlarm,
     LedgerCheckpoint,
@@ -28,15 +28,18 @@ from audit.models import (
     LedgerEntry,
     LedgerLeaf,
     LedgerPublicKey,
+    LedgerTile,
     Witness,
 )
 from audit.selectors import (
+    TilesNotBuilt,
     checkpoint_latest,
     leaf_hashes,
     ledger_root_at,
     signing_key_chain,
     signing_keys_public,
     signing_keys_trusted_public,
+    tile_tree,
 )
 from core.crypto import (
     SigningKey,
@@ -184,6 +187,71 @@ def _tree_state() -> CompactRange:
     return tree
 
 
+def _tiles_write(changed: list[tuple[int, int, bytes]]) -> None:
+    # A tile only grows (trigger, migration 0013): an upsert extends the right-edge tile.
+    LedgerTile.objects.bulk_create(
+        [LedgerTile(level=level, tile_index=index, hashes=hashes) for level, index, hashes in changed],
+        update_conflicts=True,
+        unique_fields=["level", "tile_index"],
+        update_fields=["hashes"],
+    )
+
+
+def _tiles_in_step(tree_size: int) -> bool:
+    """Tell whether the stored tiles are exactly the tree's of tree_size (count and bytes per level)."""
+    stored = {
+        row["level"]: (row["n"], row["total"] or 0)
+        for row in LedgerTile.objects.values("level").annotate(n=Count("id"), total=Sum(Length("hashes")))
+    }
+    expected = {}
+    for level in range(1, tiles.top_level(tree_size) + 1):
+        hashes = tree_size >> (tiles.TILE_HEIGHT * level)
+        expected[level] = (tiles.tiles_at(tree_size, level), hashes * tiles.HASH_BYTES)
+    return stored == expected
+
+
+def _tiles_edge(tree_size: int) -> dict[int, bytes]:
+    """Return the partial tile of each level (>= 1) of the tree of tree_size, as stored."""
+    edge: dict[int, bytes] = {}
+    for level in range(1, tiles.top_level(tree_size) + 1):
+        width = tiles.edge_width(tree_size, level)
+        if width:
+            index = tree_size >> (tiles.TILE_HEIGHT * (level + 1))
+            stored = LedgerTile.objects.get(level=level, tile_index=index)
+            edge[level] = bytes(stored.hashes)
+    return edge
+
+
+def _tiles_rebuild(tree_size: int, chunk_size: int) -> None:
+    """Write every tile of the tree of tree_size from the stored leaves (a ledger sealed before tiles)."""
+    writer = tiles.TileWriter(0, {})
+    tree = CompactRange()
+    for lo in range(0, tree_size, chunk_size):
+        hashes = (
+            LedgerLeaf.objects.filter(leaf_index__gte=lo, leaf_index__lt=min(lo + chunk_size, tree_size))
+            .order_by("leaf_index")
+            .values_list("leaf_hash", flat=True)
+        )
+        for digest in hashes:
+            tree.append(bytes(digest), writer)
+        _tiles_write(writer.take())
+
+
+def _tile_writer(tree_size: int, chunk_size: int) -> tiles.TileWriter:
+    """Return the writer that continues the tiles from tree_size, building missing tiles first."""
+    if not _tiles_in_step(tree_size):
+        try:
+            with transaction.atomic():
+                _tiles_rebuild(tree_size, chunk_size)
+        except DatabaseError as exc:
+            raise RuntimeError(
+                f"the stored tiles do not match the leaves ({exc}); run verify_ledger"
+            ) from None
+        if not _tiles_in_step(tree_size):
+            raise RuntimeError("the stored tiles cover more than the newest checkpoint; run verify_ledger")
+    return tiles.TileWriter(tree_size, _tiles_edge(tree_size))
+
+
 def _unsealed_chunks(chunk_size: int) -> Iterator[list[tuple[Any, ...]]]:
     leaves = LedgerLeaf.objects.filter(entry_id=OuterRef("pk"))
     entries = LedgerEntry.objects.order_by("id")
@@ -223,8 +291,10 @@ def ledger_seal(
 ) -> LedgerCheckpoint | None:
     """Give every committed, unsealed entry the next leaf index and sign a checkpoint over them.
 
-    Return the new checkpoint, or None when there was nothing to seal. Entries are taken in id
-    order; one whose transaction commits after a seal simply gets a later index at the next.
+    Write the tiles of the grown tree in the same transaction (building them from the leaves first
+    on a ledger sealed before tiles existed). Return the new checkpoint, or None when there was
+    nothing to seal. Entries are taken in id order; one whose transaction commits after a seal
+    simply gets a later index at the next.
     """
     _take_sealer_lock()
     # Every run checks the key (and registers it on first use), not only runs that sign: a
@@ -232,13 +302,15 @@ def ledger_seal(
     key = signing_key_use()
     tree = _tree_state()
     start = tree.size
+    writer = _tile_writer(tree.size, chunk_size)
     for rows in _unsealed_chunks(chunk_size):
         leaves = []
         for row in rows:
             digest = leaf_hash(ledger.leaf_data(row))
             leaves.append((tree.size, row[0], digest))
-            tree.append(digest)
+            tree.append(digest, writer)
         _leaves_insert(leaves)
+        _tiles_write(writer.take())
         if on_progress:
             on_progress(len(rows))
     if tree.size == start:
@@ -541,6 +613,20 @@ def cosignature_submit(text: str, *, now: float | None = None) -> CosignatureOut
     return _cosigned_checkpoint(note, log_key, signed)
 
 
+def _ledger_root_at(size: int) -> bytes:
+    """The ledger's root at any size up to the newest checkpoint's (ValueError beyond it)."""
+    if size == 0:
+        return CompactRange().root()
+    try:
+        return ledger_root_at(tree_size=size)
+    except TilesNotBuilt:
+        # A ledger sealed before tiles existed: from the stored leaf hashes, as before tiles.
+        hashes = leaf_hashes(size)
+        if len(hashes) != size:
+            raise ValueError(f"the ledger holds {len(hashes)} leaves, fewer than {size}") from None
+        return root_from_leaf_hashes(hashes)
+
+
 def _cosigned_checkpoint(
     note: ledger.Note, log_key: bytes, signed: list[tuple[Witness, ledger.Cosignature]]
 ) -> CosignatureOutcome:
@@ -570,7 +656,7 @@ def _cosigned_checkpoint(
     try:
         if newest is None or size > newest.tree_size:
             raise ValueError("beyond the newest checkpoint")
-        ours_root = ledger_root_at(tree_size=size)
+        ours_root = _ledger_root_at(size)
     except ValueError:
         largest = 0 if newest is None else newest.tree_size
         alarm = _alarm_raise(
@@ -681,6 +767,9 @@ class _Tally:
     checkpoints: int = 0
     outside_size: int | None = None
     signers: dict[bytes, int] = field(default_factory=dict)
+    # The tiles of the tree as recomputed, to compare with the stored ones.
+    tile_writer: tiles.TileWriter = field(default_factory=lambda: tiles.TileWriter(0, {}))
+    tile_warning: str = ""
     # Per checkpoint tree size: the non-retired witnesses whose valid cosignature covers it.
     witnessed: dict[int, list[str]] = field(default_factory=dict)
 
@@ -842,7 +931,7 @@ def _verify(tally: _Tally, chunk_size: int, on_progress: Progress | None) -> tup
                 raise _Problem(
                     f"entry {entry[0]} at leaf index {leaf_index}: its content does not match its leaf hash"
                 )
-            tree.append(digest)
+            tree.append(digest, tally.tile_writer)
             tally.entries = tree.size
             if tree.size in cosigned:
                 _cosigned_root_check(cosigned[tree.size], tree.size, tree.root())
@@ -902,15 +991,45 @@ def _check_outside(tally: _Tally, note_text: str, size: int, root: bytes) -> Non
             "removed, with the checkpoints over them"
         )
     if note.tree_size > 0:
-        # RFC 9162 section 2.1.4: the proof a log would serve, from the stored leaves, checked
-        # against the outside root and the newest checkpoint's root (verified above).
-        proof = consistency_proof(note.tree_size, leaf_hashes(size))
+        # RFC 9162 section 2.1.4: the proof a log would serve, from the tiles (checked against the
+        # recomputed leaves just before), checked against the outside root and the newest
+        # checkpoint's root (verified above).
+        proof = _consistency_proof(note.tree_size, size)
         if not verify_consistency(note.tree_size, size, note.root_hash, root, proof):
             raise _Problem(
                 f"{where} is not consistent with the ledger's tree at size {size}: entries it "
                 "covered were changed, reordered or removed, or the log was forked"
             )
     tally.outside_size = note.tree_size
+
+
+def _consistency_proof(old_size: int, size: int) -> list[bytes]:
+    try:
+        return tile_tree(tree_size=size).consistency_proof(old_size)
+    except LookupError:
+        # Tiles not built yet (sealed before tiles existed; the next seal builds them).
+        return consistency_proof(old_size, leaf_hashes(size))
+
+
+def _check_tiles(tally: _Tally, size: int) -> None:
+    """Compare the stored tiles with those of the tree just recomputed from the entries."""
+    expected = {(level, index): hashes for level, index, hashes in tally.tile_writer.take()}
+    stored = LedgerTile.objects.order_by("level", "tile_index").values_list("level", "tile_index", "hashes")
+    found = 0
+    for level, index, hashes in stored.iterator(chunk_size=1000):
+        want = expected.get((level, index))
+        width = len(want if want is not None else hashes) // tiles.HASH_BYTES
+        where = f"tile {tiles.tile_path(level, index, width)}"
+        if want is None:
+            raise _Problem(f"{where} lies beyond the ledger's tree of {size} entries")
+        if bytes(hashes) != want:
+            raise _Problem(f"{where} does not match the entries: proofs served from it would not verify")
+        found += 1
+    if found < len(expected):
+        tally.tile_warning = (
+            f"{len(expected) - found} of {len(expected)} tiles are not stored yet (a ledger sealed "
+            "before tiles existed): the next seal_ledger run builds them"
+        )
 
 
 MAX_GAPS_REPORTED = 10
@@ -1007,6 +1126,7 @@ def ledger_verify(
     alarms = _alarm_sentences()
     try:
         size, root = _verify(tally, chunk_size, on_progress)
+        _check_tiles(tally, size)
         if outside_checkpoint is not None:
             _check_outside(tally, outside_checkpoint, size, root)
         witnessed_size, witnessed_by = _witnessed(tally, witnesses)
@@ -1033,6 +1153,8 @@ def ledger_verify(
             alarms=alarms,
             seconds=time.perf_counter() - started,
         )
+    if tally.tile_warning:
+        warnings = (*warnings, tally.tile_warning)
     return VerifyResult(
         tally.entries > 0,
         tally.entries,

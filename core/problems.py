@@ -134,7 +134,8 @@ def body_limit_check(request: HttpRequest, limit: int = 1024 * 1024) -> None:
         raise RequestTooLarge()
 
 
-def _problem_json(status: int, title: str, detail: str) -> HttpResponse:
+def problem_response(status: int, title: str, detail: str) -> HttpResponse:
+    """Return an RFC 9457 problem document from a plain Django view."""
     from django.http import JsonResponse
 
     body = {"type": problem_type(status), "title": title, "status": status, "detail": detail}
@@ -146,7 +147,7 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     from django.views.defaults import page_not_found
 
     if request.path.startswith("/api/"):
-        return _problem_json(404, "Not found", "There is no such resource.")
+        return problem_response(404, "Not found", "There is no such resource.")
     return page_not_found(request, exception)
 
 
@@ -159,5 +160,5 @@ def server_error(request: HttpRequest) -> HttpResponse:
 
     if request.path.startswith("/api/"):
         detail = "Something went wrong on the server. Try again later."
-        return _problem_json(500, "Internal server error", detail)
+        return problem_response(500, "Internal server error", detail)
     return html_server_error(request)

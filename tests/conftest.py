@@ -23,10 +23,10 @@ from portal.services import person_signup
 PASSWORD = "correct horse battery staple"
 # What vrm/settings.py configures, read before the fast hasher below replaces it for the run.
 PRODUCTION_PASSWORD_HASHERS = list(django_settings.PASSWORD_HASHERS)
-LEDGER_TABLES = ("audit_ledgerleaf", "audit_ledgercheckpoint", "audit_ledgerentry")
+LEDGER_TABLES = ("audit_ledgertile", "audit_ledgerleaf", "audit_ledgercheckpoint", "audit_ledgerentry")
 # The signing-key history is append-only too (audit migration 0005).
 KEY_TABLE = "audit_ledgerpublickey"
-# Witnesses' cosignatures and alarms are append-only too (audit migration 0012).
+# Witnesses' cosignatures and alarms are append-only too (audit migration 0014).
 WITNESS_TABLES = ("audit_ledgercosignature", "audit_ledgeralarm")
 
 

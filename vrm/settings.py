@@ -107,6 +107,9 @@ VRM_LEDGER_SIGNING_KEY = envsecret("VRM_LEDGER_SIGNING_KEY", "ledger_signing_key
 # Where that key was read from, so rotate_signing_key can replace it (None: from the environment).
 VRM_LEDGER_SIGNING_KEY_PATH = envsecret_path("VRM_LEDGER_SIGNING_KEY", "ledger_signing_key.pem")
 VRM_ISSUER = envstr("VRM_ISSUER", "http://127.0.0.1:8000").rstrip("/")
+# The ledger's tiles (/ledger/tile/...) per client address: a monitor fetches many; a cache in
+# front of them takes the load in production (docs/ledger.md, "Tiles").
+VRM_LEDGER_TILE_RATE = envstr("VRM_LEDGER_TILE_RATE", "3000/m")
 # Named on consent receipts as the jurisdiction the consent was given under.
 VRM_JURISDICTION = envstr("VRM_JURISDICTION", "EU")
 

@@ -1,10 +1,11 @@
 from csp.decorators import csp_update
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts import views as account_views
 from audit import api as ledger_api
+from audit import views as ledger_views
 from consent import oauth_views
 from portal import keyviews
 from portal import views as portal_views
@@ -76,6 +77,13 @@ urlpatterns = [
         ledger_api.ConsistencyProofView.as_view(),
         name="ledger-proof-consistency",
     ),
+    # C2SP tlog-tiles under the log's prefix, VRM_ISSUER + "/ledger" (also its origin line).
+    re_path(
+        r"^ledger/tile/(?P<level>0|[1-9][0-9]?)/(?P<index>(?:x[0-9]{3}/)*[0-9]{3})(?:\.p/(?P<width>[1-9][0-9]{0,2}))?$",
+        ledger_views.tile,
+        name="ledger-tile",
+    ),
+    path("ledger/tile/entries/<path:path>", ledger_views.entry_bundle, name="ledger-entry-bundle"),
 ]
 
 handler404 = "core.problems.not_found"

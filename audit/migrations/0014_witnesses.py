@@ -68,7 +68,7 @@ def drop_triggers(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('audit', '0011_ledger_intent_kinds'),
+        ('audit', '0013_ledger_tiles_grow_only'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
