@@ -8,6 +8,7 @@ import base64
 import hashlib
 import io
 import os
+import threading
 import time
 from typing import Any
 
@@ -24,7 +25,7 @@ from audit.selectors import ledger_root_at, witness_coverage
 from audit.services import ledger_seal, ledger_verify, witness_register, witness_retire
 from core.crypto import SigningKey, verify_signature
 from core.keys import signing_key
-from tests.audit.conftest import append
+from tests.audit.conftest import append, postgres_only
 from tests.audit.test_ledger_outside import _behind_the_triggers
 
 URL = "/api/v1/ledger/cosignatures"
@@ -585,3 +586,36 @@ def test_verify_fails_on_an_alarm_and_names_it(client: Client, sealed_ledger: An
     code, _, err = _verify_command()
     assert code == 1
     assert f"alarm: fork at tree size 20 reported by witness {ALICE}" in err
+
+
+@postgres_only
+@pytest.mark.usefixtures("committed_ledger")
+def test_concurrent_posts_store_one_cosignature_and_one_alarm(auditor: Any) -> None:
+    from audit.services import cosignature_submit
+
+    append(10)
+    ledger_seal()
+    witness = Cosigner(ALICE)
+    witness_register(name=ALICE, public_raw=witness.public, by=auditor)
+    good = witness.cosign(newest_note())
+    forked = witness.cosign(log_signed(10, os.urandom(32)))
+    start = threading.Barrier(4)
+    outcomes: list[Any] = []
+
+    def submit(text: str) -> None:
+        try:
+            start.wait(10)
+            outcomes.append(cosignature_submit(text))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit, args=(text,)) for text in (good, good, forked, forked)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert len(outcomes) == 4
+    assert sorted(o.created for o in outcomes if o.alarm is None) == [False, True]
+    assert LedgerCosignature.objects.count() == 1
+    assert LedgerAlarm.objects.count() == 1
+    assert LedgerEntry.objects.filter(kind="ledger.alarm").count() == 1
