@@ -69,14 +69,6 @@ class WitnessForm(forms.Form):
                 return cleaned
             name = vkey_name
         else:
-            if not name:
-                self.add_error("name", "Give the witness's name: a raw key does not carry one.")
-                return cleaned
-            try:
-                witness_name_check(name)
-            except ValueError as exc:
-                self.add_error("name", str(exc)[:1].upper() + str(exc)[1:] + ".")
-                return cleaned
             try:
                 public_raw = public_key_check(base64.b64decode(key, validate=True))
             except (binascii.Error, ValueError, KeyFormatError):
@@ -84,6 +76,14 @@ class WitnessForm(forms.Form):
                     "key",
                     "This is neither a verifier key nor the base64 of a raw 32-byte Ed25519 public key.",
                 )
+                return cleaned
+            if not name:
+                self.add_error("name", "Give the witness's name: a raw key does not carry one.")
+                return cleaned
+            try:
+                witness_name_check(name)
+            except ValueError as exc:
+                self.add_error("name", str(exc)[:1].upper() + str(exc)[1:] + ".")
                 return cleaned
         try:
             public_key_check(public_raw)

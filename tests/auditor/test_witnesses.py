@@ -190,3 +190,9 @@ def test_verify_now_names_the_alarms(auditor_client: Client) -> None:
     )
     assert document["result"] == "problem"
     assert document["alarms"][0].startswith("alarm: truncated at tree size 40")
+
+
+def test_a_key_that_is_no_key_is_named_before_a_missing_name(auditor_client: Client) -> None:
+    errors = _errors(_register(auditor_client, name="", key="not a key"))
+    assert list(errors) == ["key"]
+    assert "neither a verifier key" in errors["key"][0]
