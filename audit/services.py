@@ -20,11 +20,22 @@ from django.db.models.functions import Lead, Length
 from django.utils import timezone
 
 from audit import ledger, tiles
-from audit.merkle import CompactRange, consistency_proof, leaf_hash, verify_consistency
-from audit.models import LedgerCheckpoint, LedgerEntry, LedgerLeaf, LedgerPublicKey, LedgerTile
+from audit.merkle import CompactRange, consistency_proof, leaf_hash, root_from_leaf_hashes, verify_consistency
+from audit.models import (
+    LedgerAlarm,
+    LedgerCheckpoint,
+    LedgerCosignature,
+    LedgerEntry,
+    LedgerLeaf,
+    LedgerPublicKey,
+    LedgerTile,
+    Witness,
+)
 from audit.selectors import (
+    TilesNotBuilt,
     checkpoint_latest,
     leaf_hashes,
+    ledger_root_at,
     signing_key_chain,
     signing_keys_public,
     signing_keys_trusted_public,
@@ -36,6 +47,7 @@ from core.crypto import (
     jwk_thumbprint,
     possession_statement,
     public_key_check,
+    sha256,
     verify_signature,
 )
 from core.keys import signing_key
@@ -421,6 +433,270 @@ def signing_key_rotate(*, public_raw: bytes, possession_signature: bytes) -> Sig
     return SigningKeyRotation(old_kid=old_kid, new_kid=new_kid, handover=handover)
 
 
+# --- witnesses ---------------------------------------------------------------------------------
+# docs/ledger.md, "Witnesses": an auditor registers a witness's cosignature key; the witness posts
+# the checkpoints it cosigned; a checkpoint the ledger cannot stand behind raises an alarm.
+
+# How far ahead of this server's clock a cosignature's time may be.
+COSIGNATURE_FUTURE_SECONDS = 600
+ALARM_ACTOR = "witnesses"
+
+
+class WitnessKeyTaken(ValueError):
+    """The name or the key is already registered to a witness."""
+
+
+@transaction.atomic
+def witness_register(*, name: str, public_raw: bytes, by: Any) -> Witness:
+    """Register a witness's cosignature key, for the auditor `by`; record it in the ledger.
+
+    Raise ValueError for a bad name or key, WitnessKeyTaken for a name or key already registered
+    (retired witnesses included: a key id names one witness forever).
+    """
+    ledger.witness_name_check(name)
+    try:
+        public_key_check(public_raw)
+    except ValueError as exc:
+        raise ValueError(f"the witness key is not usable: {exc}") from None
+    if Witness.objects.filter(name=name).exists():
+        raise WitnessKeyTaken(f"a witness named {name} is already registered")
+    if Witness.objects.filter(public_key=public_raw).exists():
+        raise WitnessKeyTaken("that public key is already registered to a witness")
+    key_id = ledger.witness_key_id(name=name, public_raw=public_raw)
+    witness = Witness.objects.create(name=name, public_key=public_raw, key_id=key_id, registered_by=by)
+    ledger_append(
+        kind=LedgerEntry.Kind.WITNESS_REGISTERED,
+        actor_type=LedgerEntry.ActorType.AUDITOR,
+        actor_id=str(by.pk),
+        record_ids=[key_id.hex()],
+    )
+    return witness
+
+
+@transaction.atomic
+def witness_retire(*, witness: Witness, by: Any) -> bool:
+    """Retire a witness (its cosignatures stay evidence; it can post no more); False if it was already."""
+    updated = Witness.objects.filter(pk=witness.pk, retired_at__isnull=True).update(retired_at=timezone.now())
+    if not updated:
+        return False
+    ledger_append(
+        kind=LedgerEntry.Kind.WITNESS_RETIRED,
+        actor_type=LedgerEntry.ActorType.AUDITOR,
+        actor_id=str(by.pk),
+        record_ids=[bytes(witness.key_id).hex()],
+    )
+    return True
+
+
+class CosignatureRefused(Exception):
+    """A posted cosigned checkpoint that is malformed (400) or not trusted (403)."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class CosignatureOutcome:
+    """What came of a posted cosigned checkpoint.
+
+    `alarm` is None when the ledger holds that very checkpoint; `created` tells whether any
+    cosignature was stored anew (201) or all were there already (200).
+    """
+
+    tree_size: int
+    root_hash: bytes
+    cosignatures: tuple[LedgerCosignature, ...]
+    created: bool
+    alarm: LedgerAlarm | None = None
+
+
+def _alarm_raise(
+    *, kind: str, tree_size: int, detail: str, evidence: str, reported_by: Witness | None
+) -> LedgerAlarm:
+    """Store an alarm once per kind and evidence; record it in the ledger the first time."""
+    dedupe = sha256(f"{kind}\n{evidence}".encode()).hex()
+    with transaction.atomic():
+        alarm, created = LedgerAlarm.objects.get_or_create(
+            dedupe=dedupe,
+            defaults={
+                "kind": kind,
+                "tree_size": tree_size,
+                "detail": detail,
+                "evidence": evidence,
+                "reported_by": reported_by,
+            },
+        )
+        if created:
+            ledger_append(
+                kind=LedgerEntry.Kind.LEDGER_ALARM,
+                actor_type=LedgerEntry.ActorType.SYSTEM,
+                actor_id=ALARM_ACTOR,
+                reason=f"{kind} at tree size {tree_size}",
+            )
+    return alarm
+
+
+def _cosignatures_store(
+    note: ledger.Note, signed: list[tuple[Witness, ledger.Cosignature]]
+) -> tuple[list[LedgerCosignature], bool]:
+    stored, created_any = [], False
+    for witness, line in signed:
+        with transaction.atomic():
+            row, created = LedgerCosignature.objects.get_or_create(
+                witness=witness,
+                tree_size=note.tree_size,
+                defaults={
+                    "root_hash": note.root_hash,
+                    "note_body": note.body,
+                    "timestamp": line.timestamp,
+                    "signature": line.signature,
+                },
+            )
+        stored.append(row)
+        created_any = created_any or created
+    return stored, created_any
+
+
+def cosignature_submit(text: str, *, now: float | None = None) -> CosignatureOutcome:
+    """Take a checkpoint note the log signed and witnesses cosigned; store or raise an alarm.
+
+    Raise CosignatureRefused(400) for a malformed note or a cosignature dated more than
+    COSIGNATURE_FUTURE_SECONDS ahead, (403) unless the log's signature verifies with a trusted key
+    and at least one line is a valid cosignature of a registered, non-retired witness (any line
+    of a retired witness, or a bad signature, refuses the whole note). Lines of unknown keys are
+    ignored. If the ledger holds this checkpoint, store the cosignatures (idempotently: a witness
+    cosigns a tree size once). Otherwise raise an alarm saying how the log misbehaved.
+    """
+    try:
+        note = ledger.note_parse(text)
+    except ValueError as exc:
+        raise CosignatureRefused(400, f"the checkpoint note cannot be read: {exc}") from None
+    if note.origin != ledger.origin():
+        raise CosignatureRefused(
+            403, f"the checkpoint is for {note.origin!r}, not for this ledger ({ledger.origin()!r})"
+        )
+    log_key = ledger.note_signer(note, signing_keys_trusted_public())
+    if log_key is None:
+        raise CosignatureRefused(
+            403, "the log's signature of the checkpoint does not verify with a trusted key"
+        )
+    signed: list[tuple[Witness, ledger.Cosignature]] = []
+    for line in note.signatures:
+        if line.name == note.origin:
+            continue
+        witness = Witness.objects.filter(name=line.name, key_id=line.key_id).first()
+        if witness is None:
+            continue  # an unknown key: ignored, as C2SP verifiers do
+        if witness.retired_at is not None:
+            raise CosignatureRefused(403, f"witness {witness.name} is retired")
+        cosignature = ledger.cosignature_split(line)
+        if cosignature is None or not ledger.cosignature_verify(
+            public_raw=bytes(witness.public_key),
+            body=note.body,
+            timestamp=cosignature.timestamp,
+            signature=cosignature.signature,
+        ):
+            raise CosignatureRefused(403, f"the cosignature of witness {witness.name} does not verify")
+        if any(w.pk == witness.pk for w, _ in signed):
+            raise CosignatureRefused(400, f"witness {witness.name} cosigned the note twice")
+        signed.append((witness, cosignature))
+    if not signed:
+        raise CosignatureRefused(403, "the note carries no cosignature of a registered witness")
+    clock = time.time() if now is None else now
+    for witness, cosignature in signed:
+        if cosignature.timestamp > clock + COSIGNATURE_FUTURE_SECONDS:
+            raise CosignatureRefused(
+                400, f"the cosignature of witness {witness.name} is dated more than ten minutes ahead"
+            )
+    return _cosigned_checkpoint(note, log_key, signed)
+
+
+def _ledger_root_at(size: int) -> bytes:
+    """The ledger's root at any size up to the newest checkpoint's (ValueError beyond it)."""
+    if size == 0:
+        return CompactRange().root()
+    try:
+        return ledger_root_at(tree_size=size)
+    except TilesNotBuilt:
+        # A ledger sealed before tiles existed: from the stored leaf hashes, as before tiles.
+        hashes = leaf_hashes(size)
+        if len(hashes) != size:
+            raise ValueError(f"the ledger holds {len(hashes)} leaves, fewer than {size}") from None
+        return root_from_leaf_hashes(hashes)
+
+
+def _cosigned_checkpoint(
+    note: ledger.Note, log_key: bytes, signed: list[tuple[Witness, ledger.Cosignature]]
+) -> CosignatureOutcome:
+    size, root = note.tree_size, note.root_hash
+    reporter = signed[0][0]
+    evidence = ledger.note_log_signed(note, log_key)
+    root_b64 = ledger.b64(root)
+    checkpoint = LedgerCheckpoint.objects.filter(tree_size=size).first()
+    if checkpoint is not None:
+        ours = checkpoint.note.partition("\n\n")[0] + "\n"
+        if ours == note.body:
+            stored, created = _cosignatures_store(note, signed)
+            return CosignatureOutcome(size, root, tuple(stored), created)
+        alarm = _alarm_raise(
+            kind=LedgerAlarm.Kind.FORK,
+            tree_size=size,
+            detail=(
+                f"The log signed two different checkpoints of tree size {size}: root {root_b64} "
+                f"(cosigned by witness {reporter.name}) and root "
+                f"{ledger.b64(bytes(checkpoint.root_hash))} (the ledger's checkpoint)."
+            ),
+            evidence=f"{evidence}\n{checkpoint.note}",
+            reported_by=reporter,
+        )
+        return CosignatureOutcome(size, root, (), False, alarm)
+    newest = checkpoint_latest()
+    try:
+        if newest is None or size > newest.tree_size:
+            raise ValueError("beyond the newest checkpoint")
+        ours_root = _ledger_root_at(size)
+    except ValueError:
+        largest = 0 if newest is None else newest.tree_size
+        alarm = _alarm_raise(
+            kind=LedgerAlarm.Kind.TRUNCATED,
+            tree_size=size,
+            detail=(
+                f"The log signed a checkpoint of tree size {size} (cosigned by witness {reporter.name}), "
+                f"larger than the ledger's tree ({largest} entries): the log was truncated."
+            ),
+            evidence=evidence,
+            reported_by=reporter,
+        )
+        return CosignatureOutcome(size, root, (), False, alarm)
+    if ours_root != root:
+        alarm = _alarm_raise(
+            kind=LedgerAlarm.Kind.INCONSISTENT,
+            tree_size=size,
+            detail=(
+                f"The log signed a checkpoint of tree size {size} with root {root_b64} (cosigned by "
+                f"witness {reporter.name}), but the ledger's tree at size {size} has root "
+                f"{ledger.b64(ours_root)}: the log was rewritten after it was witnessed."
+            ),
+            evidence=evidence,
+            reported_by=reporter,
+        )
+        return CosignatureOutcome(size, root, (), False, alarm)
+    stored, created = _cosignatures_store(note, signed)
+    alarm = _alarm_raise(
+        kind=LedgerAlarm.Kind.CHECKPOINT_MISSING,
+        tree_size=size,
+        detail=(
+            f"The log signed a checkpoint of tree size {size} (cosigned by witness {reporter.name}) "
+            "that matches the ledger's tree, but the ledger holds no checkpoint of that size: it was deleted."
+        ),
+        evidence=evidence,
+        reported_by=reporter,
+    )
+    return CosignatureOutcome(size, root, tuple(stored), created, alarm)
+
+
 # --- verification ------------------------------------------------------------------------------
 
 
@@ -446,12 +722,39 @@ class VerifyResult:
     root_hash: bytes | None = None
     # The keys the checked checkpoints verified under, oldest first: (kid, note key id in hex, count).
     signers: tuple[tuple[str, str, int], ...] = ()
+    # The newest checkpoint valid cosignatures of non-retired witnesses cover (at least
+    # `witnesses_required` of them, or one): its tree size and the witnesses' names; 0 and () if none.
+    witnessed_size: int = 0
+    witnessed_by: tuple[str, ...] = ()
+    witnesses_required: int = 0
+    # Every alarm raised (ledger.alarm), newest first, as sentences: each makes the run fail.
+    alarms: tuple[str, ...] = ()
     # How long the run took; not part of what was found.
     seconds: float = field(default=0.0, compare=False)
 
     @property
     def empty(self) -> bool:
         return self.first_problem is None and self.entries == 0
+
+    @property
+    def witnessed_count(self) -> int:
+        return len(self.witnessed_by)
+
+    @property
+    def awaiting_witnesses(self) -> int:
+        """Entries sealed after the newest witnessed checkpoint."""
+        return max(0, self.tree_size - self.witnessed_size)
+
+    @property
+    def witnessed_sentence(self) -> str:
+        """Say which checkpoint witnesses cover: "tree size 40 by 2 witnesses (a, b); 3 entries after it…"."""
+        if not self.witnessed_by:
+            return "no checkpoint is cosigned by a witness yet"
+        count = self.witnessed_count
+        return (
+            f"tree size {self.witnessed_size} by {count} witness{'es' if count != 1 else ''} "
+            f"({', '.join(self.witnessed_by)}); {self.awaiting_witnesses} entries after it await witnesses"
+        )
 
 
 class _Problem(Exception):
@@ -467,6 +770,54 @@ class _Tally:
     # The tiles of the tree as recomputed, to compare with the stored ones.
     tile_writer: tiles.TileWriter = field(default_factory=lambda: tiles.TileWriter(0, {}))
     tile_warning: str = ""
+    # Per checkpoint tree size: the non-retired witnesses whose valid cosignature covers it.
+    witnessed: dict[int, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Cosigned:
+    witness: str
+    retired: bool
+    tree_size: int
+    root_hash: bytes
+
+
+def _cosignatures_checked() -> dict[int, list[_Cosigned]]:
+    """Check each stored cosignature on its own (key id, note body, signature); group them by size.
+
+    Whether its root is the ledger's tree at that size is checked while the tree is rebuilt.
+    """
+    by_size: dict[int, list[_Cosigned]] = {}
+    rows = LedgerCosignature.objects.select_related("witness").order_by("tree_size", "id")
+    for row in rows.iterator(chunk_size=1000):
+        witness = row.witness
+        public_raw, root = bytes(witness.public_key), bytes(row.root_hash)
+        where = f"the cosignature of witness {witness.name} of tree size {row.tree_size}"
+        if bytes(witness.key_id) != ledger.witness_key_id(name=witness.name, public_raw=public_raw):
+            raise _Problem(f"witness {witness.name}: its key id does not match its name and key")
+        # Its own origin line: checkpoints sealed before a change of VRM_ISSUER keep theirs too.
+        origin = row.note_body.split("\n", 1)[0]
+        expected = ledger.checkpoint_body(origin=origin, tree_size=row.tree_size, root_hash=root)
+        if not origin or row.note_body != expected:
+            raise _Problem(f"{where}: the note body it stores does not state its size and root")
+        if not ledger.cosignature_verify(
+            public_raw=public_raw, body=row.note_body, timestamp=row.timestamp, signature=bytes(row.signature)
+        ):
+            raise _Problem(f"{where}: its signature does not verify with the witness's key")
+        by_size.setdefault(row.tree_size, []).append(
+            _Cosigned(witness.name, witness.retired_at is not None, row.tree_size, root)
+        )
+    return by_size
+
+
+def _cosigned_root_check(cosigned: list[_Cosigned], size: int, root: bytes) -> None:
+    for c in cosigned:
+        if c.root_hash != root:
+            raise _Problem(
+                f"witness {c.witness} cosigned tree size {size} with root {ledger.b64(c.root_hash)}, but "
+                f"the ledger's tree at size {size} has root {ledger.b64(root)}: the log was rewritten or "
+                "forked after it was witnessed"
+            )
 
 
 @dataclass
@@ -551,6 +902,17 @@ def _verify(tally: _Tally, chunk_size: int, on_progress: Progress | None) -> tup
     )
     if twice:
         raise _Problem(f"entry {twice['entry_id']} is sealed {twice['n']} times")
+    cosigned = _cosignatures_checked()
+    checkpoint_sizes = {c[0] for c in checkpoints}
+    beyond = [c for s, cs in cosigned.items() if s > size for c in cs]
+    if beyond:
+        c = beyond[0]
+        raise _Problem(
+            f"witness {c.witness} cosigned tree size {c.tree_size}, which is larger than the ledger's "
+            f"tree ({size} entries): the log was truncated"
+        )
+    if 0 in cosigned:
+        _cosigned_root_check(cosigned[0], 0, CompactRange().root())
     tree = CompactRange()
     pending = iter(checkpoints)
     cp = next(pending, None)
@@ -571,6 +933,10 @@ def _verify(tally: _Tally, chunk_size: int, on_progress: Progress | None) -> tup
                 )
             tree.append(digest, tally.tile_writer)
             tally.entries = tree.size
+            if tree.size in cosigned:
+                _cosigned_root_check(cosigned[tree.size], tree.size, tree.root())
+                if tree.size in checkpoint_sizes:
+                    tally.witnessed[tree.size] = [c.witness for c in cosigned[tree.size] if not c.retired]
             while cp is not None and cp[0] == tree.size:
                 signer = _check_checkpoint(cp, tree, previous, chain)
                 tally.signers[signer] = tally.signers.get(signer, 0) + 1
@@ -717,11 +1083,30 @@ def _id_gap_warnings() -> list[str]:
     return warnings
 
 
+def _alarm_sentences() -> tuple[str, ...]:
+    return tuple(
+        f"alarm: {a.kind} at tree size {a.tree_size}"
+        + (f" reported by witness {a.reported_by.name}" if a.reported_by else "")
+        + f" ({ledger.rfc3339(a.created_at)}): {a.detail}"
+        for a in LedgerAlarm.objects.select_related("reported_by").order_by("-created_at", "-id")
+    )
+
+
+def _witnessed(tally: _Tally, required: int) -> tuple[int, tuple[str, ...]]:
+    """Return the newest checkpoint with at least `required` (or one) witnesses, and their names."""
+    for size in sorted(tally.witnessed, reverse=True):
+        names = tally.witnessed[size]
+        if names and len(names) >= max(required, 1):
+            return size, tuple(sorted(names))
+    return 0, ()
+
+
 def ledger_verify(
     *,
     chunk_size: int = CHUNK_SIZE,
     on_progress: Progress | None = None,
     outside_checkpoint: str | None = None,
+    witnesses: int = 0,
 ) -> VerifyResult:
     """Recompute every leaf and checkpoint root from the entries and check every signature.
 
@@ -729,16 +1114,32 @@ def ledger_verify(
     `entries` and `checkpoints` then count what was found intact before it. With
     `outside_checkpoint` (a signed note kept outside the database), also prove the database's
     tree consistent with it. Gaps in entry ids come back as warnings.
+
+    Every witness cosignature is checked too (its key id, its signature, and that the ledger's
+    tree at its size has its root), and any alarm fails the run. With `witnesses` N, the run
+    fails unless a checkpoint carries valid cosignatures of at least N non-retired witnesses.
     """
     started = time.perf_counter()
     tally = _Tally()
     unsealed = LedgerEntry.objects.filter(leaf__isnull=True).count()
     warnings = tuple(_id_gap_warnings())
+    alarms = _alarm_sentences()
     try:
         size, root = _verify(tally, chunk_size, on_progress)
         _check_tiles(tally, size)
         if outside_checkpoint is not None:
             _check_outside(tally, outside_checkpoint, size, root)
+        witnessed_size, witnessed_by = _witnessed(tally, witnesses)
+        if alarms:
+            more = f" (and {len(alarms) - 1} more)" if len(alarms) > 1 else ""
+            raise _Problem(f"{alarms[0]}{more}")
+        if witnesses and not witnessed_by:
+            most = max((len(names) for names in tally.witnessed.values()), default=0)
+            plural = "es" if witnesses != 1 else ""
+            raise _Problem(
+                f"no checkpoint is cosigned by {witnesses} independent witness{plural} "
+                f"(the most any checkpoint has is {most})"
+            )
     except _Problem as problem:
         return VerifyResult(
             False,
@@ -748,6 +1149,8 @@ def ledger_verify(
             warnings=warnings,
             unsealed=unsealed,
             signers=_signers(tally),
+            witnesses_required=witnesses,
+            alarms=alarms,
             seconds=time.perf_counter() - started,
         )
     if tally.tile_warning:
@@ -762,6 +1165,10 @@ def ledger_verify(
         tree_size=size,
         root_hash=root if size else None,
         signers=_signers(tally),
+        witnessed_size=witnessed_size,
+        witnessed_by=witnessed_by,
+        witnesses_required=witnesses,
+        alarms=alarms,
         seconds=time.perf_counter() - started,
     )
 

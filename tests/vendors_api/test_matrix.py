@@ -86,6 +86,8 @@ PUBLIC = {
     ("GET", "ledger/checkpoint"),
     ("GET", "ledger/proof/inclusion/<int:entry_id>"),
     ("GET", "ledger/proof/consistency"),
+    # Witnesses post the checkpoints they cosigned: signatures prove who they are, not a token.
+    ("POST", "ledger/cosignatures"),
 }
 
 
