@@ -221,7 +221,11 @@ class Reply:
 
 
 def _request(url: str, *, data: bytes | None = None) -> Reply:
-    if urlsplit(url).scheme not in ("http", "https"):
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError as exc:
+        raise WitnessError(f"{url} is not a URL: {exc}") from None
+    if scheme not in ("http", "https"):
         raise WitnessError(f"{url}: only http and https URLs")
     headers = {"Accept": "application/json"}
     if data is not None:

@@ -178,7 +178,11 @@ class HttpOnly(urllib.request.HTTPRedirectHandler):
 
 
 def http(url: str, data: bytes | None = None) -> tuple[int, bytes]:
-    if urlsplit(url).scheme not in ("http", "https"):
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError as error:
+        raise Failed(f"{url} is not a URL: {error}") from None
+    if scheme not in ("http", "https"):
         raise Failed(f"{url}: only http and https URLs")
     headers = {"Accept": "application/json"}
     if data is not None:
@@ -425,7 +429,8 @@ def refuse(args: argparse.Namespace, why: str) -> int:
         print(f"the log acknowledged the conflict (409: {said})", file=sys.stderr)
     else:
         print(
-            f"posted my last cosigned checkpoint as evidence; the log answered {status} ({said}), not 409",
+            f"posted my last cosigned checkpoint as evidence; the log answered {status} "
+            f"({said or 'no detail'}), not the 409 that acknowledges a conflict",
             file=sys.stderr,
         )
     return 1
