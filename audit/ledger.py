@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring
@@ -301,3 +302,129 @@ def note_problem(
     if signer is None:
         return f"its signature does not verify with the key of its key id, {note_key_id.hex()}", None
     return None, signer
+
+
+# --- witness cosignatures (C2SP tlog-cosignature v1, Ed25519) -----------------------------------
+# A witness checks that each checkpoint it sees extends the last one it cosigned, then signs
+# "cosignature/v1\ntime <T>\n" + the checkpoint body. Its signature line is
+# "— <name> base64(key id(4) || uint64 big-endian T || Ed25519 signature(64))", and its key id is
+# SHA-256(name || 0x0A || 0x04 || public key)[:4]. docs/ledger.md, "Witnesses", is the outside copy.
+
+_COSIGNATURE_TYPE = b"\x04"
+COSIGNATURE_CONTEXT = "cosignature/v1\n"
+_TIMESTAMP_BYTES = 8
+_SIGNATURE_BYTES = 64
+# A witness key name: schema-less URL-ish, no spaces and no '+' (the vkey separator).
+WITNESS_NAME = re.compile(r"[A-Za-z0-9._/:-]{1,100}")
+
+
+def witness_key_id(*, name: str, public_raw: bytes) -> bytes:
+    """Return the 4-byte key id of a witness's cosignature key: SHA-256(name || 0x0A || 0x04 || key)[:4]."""
+    return sha256(name.encode() + b"\n" + _COSIGNATURE_TYPE + public_raw)[:4]
+
+
+def witness_vkey(*, name: str, public_raw: bytes) -> str:
+    """Return a witness key as a C2SP verifier key: name+hex key id+base64(0x04 || key)."""
+    key_hex = witness_key_id(name=name, public_raw=public_raw).hex()
+    return f"{name}+{key_hex}+{b64(_COSIGNATURE_TYPE + public_raw)}"
+
+
+def witness_name_check(name: str) -> str:
+    """Return name if it is a valid witness key name; raise ValueError saying why not."""
+    if not WITNESS_NAME.fullmatch(name):
+        raise ValueError(
+            "a witness name is 1-100 letters, digits and . _ / : - (no spaces, no '+'), "
+            "e.g. witness.example.org/alice"
+        )
+    return name
+
+
+def witness_vkey_parse(text: str) -> tuple[str, bytes]:
+    """Parse a C2SP cosignature verifier key; return (name, raw 32-byte public key).
+
+    Raise ValueError naming what is wrong: the form, the key type (0x04), the key's length, or a
+    key id that does not match the name and key.
+    """
+    # The base64 key may itself hold '+': only the first two separate.
+    parts = text.strip().split("+", 2)
+    if len(parts) != 3:
+        raise ValueError("a verifier key reads name+keyid+base64key")
+    name, id_hex, key_text = parts
+    witness_name_check(name)
+    if not re.fullmatch(r"[0-9a-f]{8}", id_hex):
+        raise ValueError("the verifier key's key id is not 8 lower-case hex digits")
+    try:
+        blob = base64.b64decode(key_text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("the verifier key's key is not standard base64") from None
+    if len(blob) != 1 + HASH_BYTES or blob[:1] != _COSIGNATURE_TYPE:
+        raise ValueError(
+            "the verifier key is not a cosignature/v1 key: base64 of 0x04 then a 32-byte Ed25519 key"
+        )
+    public_raw = blob[1:]
+    if witness_key_id(name=name, public_raw=public_raw).hex() != id_hex:
+        raise ValueError(f"the verifier key's key id {id_hex} does not match its name and key")
+    return name, public_raw
+
+
+def cosigned_message(*, body: str, timestamp: int) -> bytes:
+    """Return the bytes a witness signs: the cosignature/v1 header, its time, the checkpoint body."""
+    return f"{COSIGNATURE_CONTEXT}time {timestamp}\n{body}".encode()
+
+
+def cosignature_line(*, name: str, public_raw: bytes, timestamp: int, signature: bytes) -> str:
+    """Return a witness's signature line over a checkpoint (ends with a newline)."""
+    blob = (
+        witness_key_id(name=name, public_raw=public_raw)
+        + timestamp.to_bytes(_TIMESTAMP_BYTES, "big")
+        + signature
+    )
+    return f"{_EM_DASH} {name} {b64(blob)}\n"
+
+
+def cosignature_sign(*, key: SigningKey, name: str, body: str, timestamp: int) -> str:
+    """Cosign a checkpoint body as witness `name` at POSIX time `timestamp`; return the signature line."""
+    signature = key.sign(cosigned_message(body=body, timestamp=timestamp))
+    return cosignature_line(name=name, public_raw=key.public_raw(), timestamp=timestamp, signature=signature)
+
+
+@dataclass(frozen=True)
+class Cosignature:
+    """A witness's signature line, split: whose key (name, key id), when, and the signature."""
+
+    name: str
+    key_id: bytes
+    timestamp: int
+    signature: bytes
+
+
+def cosignature_split(line: NoteSignature) -> Cosignature | None:
+    """Read a parsed signature line as a cosignature/v1 one; None if its length is not one."""
+    if len(line.signature) != _TIMESTAMP_BYTES + _SIGNATURE_BYTES:
+        return None
+    return Cosignature(
+        name=line.name,
+        key_id=line.key_id,
+        timestamp=int.from_bytes(line.signature[:_TIMESTAMP_BYTES], "big"),
+        signature=line.signature[_TIMESTAMP_BYTES:],
+    )
+
+
+def cosignature_verify(*, public_raw: bytes, body: str, timestamp: int, signature: bytes) -> bool:
+    """Return whether signature is the witness key's cosignature/v1 of body at timestamp."""
+    return verify_signature(public_raw, signature, cosigned_message(body=body, timestamp=timestamp))
+
+
+def note_log_signed(note: Note, log_key: bytes) -> str:
+    """Return the note with only the log's own signature line(s) of log_key: the log-signed checkpoint."""
+    lines = [
+        f"{_EM_DASH} {s.name} {b64(s.key_id + s.signature)}\n"
+        for s in note.signatures
+        if s.name == note.origin and s.key_id == key_id(name=note.origin, public_raw=log_key)
+    ]
+    return note.body + "\n" + "".join(lines)
+
+
+def note_with_cosignatures(note: str, lines: Iterable[str]) -> str:
+    """Append cosignature lines to a signed note, C2SP style (after the log's own signature)."""
+    return note.rstrip("\n") + "\n" + "".join(lines)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -80,6 +81,11 @@ class LedgerEntry(models.Model):
         INTENT_ACCEPTED = "intent.accepted"
         INTENT_DECLINED = "intent.declined"
         INTENT_FILTERS_SET = "intent.filters_set"
+        # Witnesses (docs/ledger.md, "Witnesses"): an auditor registers or retires one; a
+        # witness's report that the log was forked, rewritten or truncated raises an alarm.
+        WITNESS_REGISTERED = "witness.registered"
+        WITNESS_RETIRED = "witness.retired"
+        LEDGER_ALARM = "ledger.alarm"
 
     class ActorType(models.TextChoices):
         PERSON = "person"
@@ -184,3 +190,90 @@ class LedgerPublicKey(models.Model):
 
     def __str__(self) -> str:
         return f"ledger public key {self.kid}"
+
+
+class Witness(models.Model):
+    """An independent witness an auditor registered: it cosigns checkpoints it saw extend the last.
+
+    Its key is a C2SP cosignature/v1 Ed25519 key; `key_id` is audit.ledger.witness_key_id of its
+    name and key. A retired witness's cosignatures stay evidence, but it can post no new ones.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    public_key = models.BinaryField(max_length=32, unique=True)
+    key_id = models.BinaryField(max_length=4)
+    registered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="witnesses_registered"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["created_at", "id"]
+        verbose_name_plural = "witnesses"
+
+    def __str__(self) -> str:
+        return f"witness {self.name}"
+
+
+class LedgerCosignature(models.Model):
+    """A witness's cosignature of a checkpoint body: evidence that outlives the checkpoint row.
+
+    No foreign key to the checkpoint: the note body it signed is stored whole, so deleting or
+    rewriting a checkpoint leaves the witness's word behind. Append-only (migration 0012).
+    """
+
+    witness = models.ForeignKey(Witness, on_delete=models.PROTECT, related_name="cosignatures")
+    tree_size = models.BigIntegerField()
+    root_hash = models.BinaryField(max_length=32)
+    # The checkpoint note body (origin, size, root lines) the witness signed, byte for byte.
+    note_body = models.TextField()
+    # POSIX seconds, as in the cosignature line.
+    timestamp = models.BigIntegerField()
+    signature = models.BinaryField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["tree_size", "id"]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["witness", "tree_size"], name="ledger_cosignature_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"cosignature of tree size {self.tree_size} by witness {self.witness_id}"
+
+
+class LedgerAlarm(models.Model):
+    """Evidence that the log misbehaved: checkpoints it signed that the ledger cannot stand behind.
+
+    Raised when a log-signed checkpoint (mostly posted by a witness) disagrees with the ledger.
+    Append-only (migration 0012); `dedupe` keeps one alarm per kind and evidence.
+    """
+
+    class Kind(models.TextChoices):
+        # Two different log-signed checkpoints of the same size.
+        FORK = "fork"
+        # A log-signed checkpoint whose root differs from the ledger's tree at that size.
+        INCONSISTENT = "inconsistent"
+        # A log-signed checkpoint larger than the ledger's tree.
+        TRUNCATED = "truncated"
+        # A log-signed checkpoint that matches the tree but whose checkpoint row is gone.
+        CHECKPOINT_MISSING = "checkpoint_missing"
+
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    tree_size = models.BigIntegerField()
+    detail = models.TextField()
+    # The log-signed note(s), as text: what anyone can check with the log's public key.
+    evidence = models.TextField()
+    reported_by = models.ForeignKey(
+        Witness, null=True, blank=True, on_delete=models.PROTECT, related_name="alarms"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    # Hex SHA-256 of kind and evidence: the same report twice is one alarm.
+    dedupe = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} alarm at tree size {self.tree_size}"

@@ -10,13 +10,21 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.http import Http404
 
 from audit import ledger
-from audit.merkle import consistency_proof, inclusion_proof
-from audit.models import LedgerCheckpoint, LedgerEntry, LedgerLeaf, LedgerPublicKey
+from audit.merkle import consistency_proof, inclusion_proof, root_from_leaf_hashes
+from audit.models import (
+    LedgerAlarm,
+    LedgerCheckpoint,
+    LedgerCosignature,
+    LedgerEntry,
+    LedgerLeaf,
+    LedgerPublicKey,
+    Witness,
+)
 from core.crypto import b64url, handover_verify, jwk_thumbprint, public_key_pem
 
 
@@ -157,6 +165,7 @@ def checkpoint_document(*, checkpoint: LedgerCheckpoint) -> dict[str, Any]:
     except (ValueError, IndexError):
         note_key_id = ""
     signer = next((k for k in keys if k["key_id"] == note_key_id), None)
+    witnessed = checkpoint_witnessed()
     return {
         "origin": origin,
         "tree_size": checkpoint.tree_size,
@@ -168,7 +177,143 @@ def checkpoint_document(*, checkpoint: LedgerCheckpoint) -> dict[str, Any]:
         "public_key": signer["public_key"] if signer else None,
         "public_key_pem": signer["public_key_pem"] if signer else None,
         "keys": keys,
+        "cosignatures": [cosignature_document(c) for c in cosignatures_of(checkpoint=checkpoint)],
+        "witnessed": None if witnessed is None else _witnessed_document(witnessed),
+        "witnesses": [witness_document(w) for w in witnesses_all()],
     }
+
+
+# --- witnesses ---------------------------------------------------------------------------------
+
+
+def witnesses_all() -> list[Witness]:
+    """Return every registered witness, retired or not, oldest first."""
+    return list(Witness.objects.order_by("created_at", "id"))
+
+
+def witness_by_key(*, name: str, key_id: bytes) -> Witness | None:
+    """Return the registered witness of a cosignature line's name and key id, retired or not."""
+    return Witness.objects.filter(name=name, key_id=key_id).first()
+
+
+def witness_document(witness: Witness) -> dict[str, Any]:
+    public_raw = bytes(witness.public_key)
+    return {
+        "name": witness.name,
+        "key_id": bytes(witness.key_id).hex(),
+        "public_key": ledger.b64(public_raw),
+        "vkey": ledger.witness_vkey(name=witness.name, public_raw=public_raw),
+        "created_at": ledger.rfc3339(witness.created_at),
+        "retired_at": None if witness.retired_at is None else ledger.rfc3339(witness.retired_at),
+    }
+
+
+def cosignature_line_of(cosignature: LedgerCosignature) -> str:
+    """Return a stored cosignature as the signature line the witness wrote (ends with a newline)."""
+    return ledger.cosignature_line(
+        name=cosignature.witness.name,
+        public_raw=bytes(cosignature.witness.public_key),
+        timestamp=cosignature.timestamp,
+        signature=bytes(cosignature.signature),
+    )
+
+
+def cosignature_document(cosignature: LedgerCosignature) -> dict[str, Any]:
+    return {
+        "witness": cosignature.witness.name,
+        "key_id": bytes(cosignature.witness.key_id).hex(),
+        "timestamp": cosignature.timestamp,
+        "line": cosignature_line_of(cosignature).rstrip("\n"),
+    }
+
+
+def cosignatures_of(*, checkpoint: LedgerCheckpoint) -> list[LedgerCosignature]:
+    """Return the stored cosignatures of exactly this checkpoint (its size and root), by witness age."""
+    return list(
+        LedgerCosignature.objects.filter(
+            tree_size=checkpoint.tree_size, root_hash=bytes(checkpoint.root_hash)
+        )
+        .select_related("witness")
+        .order_by("witness__created_at", "witness_id")
+    )
+
+
+def checkpoint_witnessed() -> LedgerCheckpoint | None:
+    """Return the newest checkpoint that any witness cosigned (same size and root), or None."""
+    cosigned = LedgerCosignature.objects.filter(
+        tree_size=OuterRef("tree_size"), root_hash=OuterRef("root_hash")
+    )
+    return LedgerCheckpoint.objects.filter(Exists(cosigned)).order_by("-tree_size").first()
+
+
+def checkpoint_note_cosigned(checkpoint: LedgerCheckpoint) -> str:
+    """Return a checkpoint's signed note with its witnesses' cosignature lines appended (C2SP)."""
+    lines = [cosignature_line_of(c) for c in cosignatures_of(checkpoint=checkpoint)]
+    return ledger.note_with_cosignatures(checkpoint.note, lines)
+
+
+def _witnessed_document(checkpoint: LedgerCheckpoint) -> dict[str, Any]:
+    cosignatures = cosignatures_of(checkpoint=checkpoint)
+    return {
+        "tree_size": checkpoint.tree_size,
+        "root_hash": ledger.b64(bytes(checkpoint.root_hash)),
+        "note": ledger.note_with_cosignatures(
+            checkpoint.note, [cosignature_line_of(c) for c in cosignatures]
+        ),
+        "cosignatures": [cosignature_document(c) for c in cosignatures],
+    }
+
+
+def witness_coverage() -> list[int]:
+    """Return each non-retired witness's newest cosigned tree size, smallest first (one query).
+
+    An entry at leaf index i is covered by the witnesses whose size is greater than i. A witness
+    that has cosigned nothing is left out.
+    """
+    sizes = (
+        Witness.objects.filter(retired_at__isnull=True)
+        .annotate(newest=Max("cosignatures__tree_size"))
+        .filter(newest__isnull=False)
+        .values_list("newest", flat=True)
+    )
+    return sorted(sizes)
+
+
+def witnesses_overview() -> list[dict[str, Any]]:
+    """Return every witness with its cosignature count and its newest cosignature (size, when)."""
+    rows = []
+    witnesses = (
+        Witness.objects.select_related("registered_by")
+        .annotate(count=Count("cosignatures"), newest=Max("cosignatures__tree_size"))
+        .order_by("created_at", "id")
+    )
+    for witness in witnesses:
+        newest = (
+            LedgerCosignature.objects.filter(witness=witness, tree_size=witness.newest).first()
+            if witness.newest is not None
+            else None
+        )
+        rows.append(
+            {
+                "witness": witness,
+                "key_id": bytes(witness.key_id).hex(),
+                "vkey": ledger.witness_vkey(name=witness.name, public_raw=bytes(witness.public_key)),
+                "registered_by": witness.registered_by.get_username(),
+                "count": witness.count,
+                "newest_size": witness.newest,
+                "newest_at": None if newest is None else newest.created_at,
+            }
+        )
+    return rows
+
+
+def alarms_all() -> QuerySet[LedgerAlarm]:
+    """Return every alarm, newest first, with the witness that reported it."""
+    return LedgerAlarm.objects.select_related("reported_by").order_by("-created_at", "-id")
+
+
+def alarm_count() -> int:
+    return LedgerAlarm.objects.count()
 
 
 def leaf_hashes(tree_size: int) -> list[bytes]:
@@ -176,6 +321,17 @@ def leaf_hashes(tree_size: int) -> list[bytes]:
     # Fine up to a few million leaves (32 bytes each); beyond that, store interior nodes.
     hashes = LedgerLeaf.objects.filter(leaf_index__lt=tree_size).order_by("leaf_index")
     return [bytes(h) for h in hashes.values_list("leaf_hash", flat=True)]
+
+
+def ledger_root_at(*, tree_size: int) -> bytes:
+    """Return the root of the ledger's tree of the first tree_size stored leaves.
+
+    Raise ValueError if fewer leaves are stored.
+    """
+    hashes = leaf_hashes(tree_size)
+    if len(hashes) != tree_size:
+        raise ValueError(f"the ledger holds {len(hashes)} leaves, fewer than {tree_size}")
+    return root_from_leaf_hashes(hashes)
 
 
 def ledger_inclusion_proof(*, entry_id: int, tree_size: int | None = None) -> dict[str, Any]:

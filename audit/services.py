@@ -21,10 +21,19 @@ from django.utils import timezone
 
 from audit import ledger
 from audit.merkle import CompactRange, consistency_proof, leaf_hash, verify_consistency
-from audit.models import LedgerCheckpoint, LedgerEntry, LedgerLeaf, LedgerPublicKey
+from audit.models import (
+    LedgerAlarm,
+    LedgerCheckpoint,
+    LedgerCosignature,
+    LedgerEntry,
+    LedgerLeaf,
+    LedgerPublicKey,
+    Witness,
+)
 from audit.selectors import (
     checkpoint_latest,
     leaf_hashes,
+    ledger_root_at,
     signing_key_chain,
     signing_keys_public,
     signing_keys_trusted_public,
@@ -35,6 +44,7 @@ from core.crypto import (
     jwk_thumbprint,
     possession_statement,
     public_key_check,
+    sha256,
     verify_signature,
 )
 from core.keys import signing_key
@@ -349,6 +359,256 @@ def signing_key_rotate(*, public_raw: bytes, possession_signature: bytes) -> Sig
         possession_signature=possession_signature,
     )
     return SigningKeyRotation(old_kid=old_kid, new_kid=new_kid, handover=handover)
+
+
+# --- witnesses ---------------------------------------------------------------------------------
+# docs/ledger.md, "Witnesses": an auditor registers a witness's cosignature key; the witness posts
+# the checkpoints it cosigned; a checkpoint the ledger cannot stand behind raises an alarm.
+
+# How far ahead of this server's clock a cosignature's time may be.
+COSIGNATURE_FUTURE_SECONDS = 600
+ALARM_ACTOR = "witnesses"
+
+
+class WitnessKeyTaken(ValueError):
+    """The name or the key is already registered to a witness."""
+
+
+@transaction.atomic
+def witness_register(*, name: str, public_raw: bytes, by: Any) -> Witness:
+    """Register a witness's cosignature key, for the auditor `by`; record it in the ledger.
+
+    Raise ValueError for a bad name or key, WitnessKeyTaken for a name or key already registered
+    (retired witnesses included: a key id names one witness forever).
+    """
+    ledger.witness_name_check(name)
+    try:
+        public_key_check(public_raw)
+    except ValueError as exc:
+        raise ValueError(f"the witness key is not usable: {exc}") from None
+    if Witness.objects.filter(name=name).exists():
+        raise WitnessKeyTaken(f"a witness named {name} is already registered")
+    if Witness.objects.filter(public_key=public_raw).exists():
+        raise WitnessKeyTaken("that public key is already registered to a witness")
+    key_id = ledger.witness_key_id(name=name, public_raw=public_raw)
+    witness = Witness.objects.create(name=name, public_key=public_raw, key_id=key_id, registered_by=by)
+    ledger_append(
+        kind=LedgerEntry.Kind.WITNESS_REGISTERED,
+        actor_type=LedgerEntry.ActorType.AUDITOR,
+        actor_id=str(by.pk),
+        record_ids=[key_id.hex()],
+    )
+    return witness
+
+
+@transaction.atomic
+def witness_retire(*, witness: Witness, by: Any) -> bool:
+    """Retire a witness (its cosignatures stay evidence; it can post no more); False if it was already."""
+    updated = Witness.objects.filter(pk=witness.pk, retired_at__isnull=True).update(retired_at=timezone.now())
+    if not updated:
+        return False
+    ledger_append(
+        kind=LedgerEntry.Kind.WITNESS_RETIRED,
+        actor_type=LedgerEntry.ActorType.AUDITOR,
+        actor_id=str(by.pk),
+        record_ids=[bytes(witness.key_id).hex()],
+    )
+    return True
+
+
+class CosignatureRefused(Exception):
+    """A posted cosigned checkpoint that is malformed (400) or not trusted (403)."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class CosignatureOutcome:
+    """What came of a posted cosigned checkpoint.
+
+    `alarm` is None when the ledger holds that very checkpoint; `created` tells whether any
+    cosignature was stored anew (201) or all were there already (200).
+    """
+
+    tree_size: int
+    root_hash: bytes
+    cosignatures: tuple[LedgerCosignature, ...]
+    created: bool
+    alarm: LedgerAlarm | None = None
+
+
+def _alarm_raise(
+    *, kind: str, tree_size: int, detail: str, evidence: str, reported_by: Witness | None
+) -> LedgerAlarm:
+    """Store an alarm once per kind and evidence; record it in the ledger the first time."""
+    dedupe = sha256(f"{kind}\n{evidence}".encode()).hex()
+    with transaction.atomic():
+        alarm, created = LedgerAlarm.objects.get_or_create(
+            dedupe=dedupe,
+            defaults={
+                "kind": kind,
+                "tree_size": tree_size,
+                "detail": detail,
+                "evidence": evidence,
+                "reported_by": reported_by,
+            },
+        )
+        if created:
+            ledger_append(
+                kind=LedgerEntry.Kind.LEDGER_ALARM,
+                actor_type=LedgerEntry.ActorType.SYSTEM,
+                actor_id=ALARM_ACTOR,
+                reason=f"{kind} at tree size {tree_size}",
+            )
+    return alarm
+
+
+def _cosignatures_store(
+    note: ledger.Note, signed: list[tuple[Witness, ledger.Cosignature]]
+) -> tuple[list[LedgerCosignature], bool]:
+    stored, created_any = [], False
+    for witness, line in signed:
+        with transaction.atomic():
+            row, created = LedgerCosignature.objects.get_or_create(
+                witness=witness,
+                tree_size=note.tree_size,
+                defaults={
+                    "root_hash": note.root_hash,
+                    "note_body": note.body,
+                    "timestamp": line.timestamp,
+                    "signature": line.signature,
+                },
+            )
+        stored.append(row)
+        created_any = created_any or created
+    return stored, created_any
+
+
+def cosignature_submit(text: str, *, now: float | None = None) -> CosignatureOutcome:
+    """Take a checkpoint note the log signed and witnesses cosigned; store or raise an alarm.
+
+    Raise CosignatureRefused(400) for a malformed note or a cosignature dated more than
+    COSIGNATURE_FUTURE_SECONDS ahead, (403) unless the log's signature verifies with a trusted key
+    and at least one line is a valid cosignature of a registered, non-retired witness (any line
+    of a retired witness, or a bad signature, refuses the whole note). Lines of unknown keys are
+    ignored. If the ledger holds this checkpoint, store the cosignatures (idempotently: a witness
+    cosigns a tree size once). Otherwise raise an alarm saying how the log misbehaved.
+    """
+    try:
+        note = ledger.note_parse(text)
+    except ValueError as exc:
+        raise CosignatureRefused(400, f"the checkpoint note cannot be read: {exc}") from None
+    if note.origin != ledger.origin():
+        raise CosignatureRefused(
+            403, f"the checkpoint is for {note.origin!r}, not for this ledger ({ledger.origin()!r})"
+        )
+    log_key = ledger.note_signer(note, signing_keys_trusted_public())
+    if log_key is None:
+        raise CosignatureRefused(
+            403, "the log's signature of the checkpoint does not verify with a trusted key"
+        )
+    signed: list[tuple[Witness, ledger.Cosignature]] = []
+    for line in note.signatures:
+        if line.name == note.origin:
+            continue
+        witness = Witness.objects.filter(name=line.name, key_id=line.key_id).first()
+        if witness is None:
+            continue  # an unknown key: ignored, as C2SP verifiers do
+        if witness.retired_at is not None:
+            raise CosignatureRefused(403, f"witness {witness.name} is retired")
+        cosignature = ledger.cosignature_split(line)
+        if cosignature is None or not ledger.cosignature_verify(
+            public_raw=bytes(witness.public_key),
+            body=note.body,
+            timestamp=cosignature.timestamp,
+            signature=cosignature.signature,
+        ):
+            raise CosignatureRefused(403, f"the cosignature of witness {witness.name} does not verify")
+        if any(w.pk == witness.pk for w, _ in signed):
+            raise CosignatureRefused(400, f"witness {witness.name} cosigned the note twice")
+        signed.append((witness, cosignature))
+    if not signed:
+        raise CosignatureRefused(403, "the note carries no cosignature of a registered witness")
+    clock = time.time() if now is None else now
+    for witness, cosignature in signed:
+        if cosignature.timestamp > clock + COSIGNATURE_FUTURE_SECONDS:
+            raise CosignatureRefused(
+                400, f"the cosignature of witness {witness.name} is dated more than ten minutes ahead"
+            )
+    return _cosigned_checkpoint(note, log_key, signed)
+
+
+def _cosigned_checkpoint(
+    note: ledger.Note, log_key: bytes, signed: list[tuple[Witness, ledger.Cosignature]]
+) -> CosignatureOutcome:
+    size, root = note.tree_size, note.root_hash
+    reporter = signed[0][0]
+    evidence = ledger.note_log_signed(note, log_key)
+    root_b64 = ledger.b64(root)
+    checkpoint = LedgerCheckpoint.objects.filter(tree_size=size).first()
+    if checkpoint is not None:
+        ours = checkpoint.note.partition("\n\n")[0] + "\n"
+        if ours == note.body:
+            stored, created = _cosignatures_store(note, signed)
+            return CosignatureOutcome(size, root, tuple(stored), created)
+        alarm = _alarm_raise(
+            kind=LedgerAlarm.Kind.FORK,
+            tree_size=size,
+            detail=(
+                f"The log signed two different checkpoints of tree size {size}: root {root_b64} "
+                f"(cosigned by witness {reporter.name}) and root "
+                f"{ledger.b64(bytes(checkpoint.root_hash))} (the ledger's checkpoint)."
+            ),
+            evidence=f"{evidence}\n{checkpoint.note}",
+            reported_by=reporter,
+        )
+        return CosignatureOutcome(size, root, (), False, alarm)
+    newest = checkpoint_latest()
+    try:
+        if newest is None or size > newest.tree_size:
+            raise ValueError("beyond the newest checkpoint")
+        ours_root = ledger_root_at(tree_size=size)
+    except ValueError:
+        largest = 0 if newest is None else newest.tree_size
+        alarm = _alarm_raise(
+            kind=LedgerAlarm.Kind.TRUNCATED,
+            tree_size=size,
+            detail=(
+                f"The log signed a checkpoint of tree size {size} (cosigned by witness {reporter.name}), "
+                f"larger than the ledger's tree ({largest} entries): the log was truncated."
+            ),
+            evidence=evidence,
+            reported_by=reporter,
+        )
+        return CosignatureOutcome(size, root, (), False, alarm)
+    if ours_root != root:
+        alarm = _alarm_raise(
+            kind=LedgerAlarm.Kind.INCONSISTENT,
+            tree_size=size,
+            detail=(
+                f"The log signed a checkpoint of tree size {size} with root {root_b64} (cosigned by "
+                f"witness {reporter.name}), but the ledger's tree at size {size} has root "
+                f"{ledger.b64(ours_root)}: the log was rewritten after it was witnessed."
+            ),
+            evidence=evidence,
+            reported_by=reporter,
+        )
+        return CosignatureOutcome(size, root, (), False, alarm)
+    stored, created = _cosignatures_store(note, signed)
+    alarm = _alarm_raise(
+        kind=LedgerAlarm.Kind.CHECKPOINT_MISSING,
+        tree_size=size,
+        detail=(
+            f"The log signed a checkpoint of tree size {size} (cosigned by witness {reporter.name}) "
+            "that matches the ledger's tree, but the ledger holds no checkpoint of that size: it was deleted."
+        ),
+        evidence=evidence,
+        reported_by=reporter,
+    )
+    return CosignatureOutcome(size, root, tuple(stored), created, alarm)
 
 
 # --- verification ------------------------------------------------------------------------------

@@ -21,3 +21,17 @@ class JSONParser(BaseParser):
             return json_parse(stream.read())
         except ValueError as exc:
             raise ParseError(str(exc)) from None
+
+
+class PlainTextParser(BaseParser):
+    """text/plain as UTF-8 text (a signed note); bytes that are not UTF-8 are a 400."""
+
+    media_type = "text/plain"
+
+    def parse(
+        self, stream: IO[Any], media_type: str | None = None, parser_context: Mapping[str, Any] | None = None
+    ) -> Any:
+        try:
+            return stream.read().decode("utf-8")
+        except UnicodeDecodeError:
+            raise ParseError("the body is not UTF-8 text") from None

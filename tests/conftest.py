@@ -26,9 +26,11 @@ PRODUCTION_PASSWORD_HASHERS = list(django_settings.PASSWORD_HASHERS)
 LEDGER_TABLES = ("audit_ledgerleaf", "audit_ledgercheckpoint", "audit_ledgerentry")
 # The signing-key history is append-only too (audit migration 0005).
 KEY_TABLE = "audit_ledgerpublickey"
+# Witnesses' cosignatures and alarms are append-only too (audit migration 0012).
+WITNESS_TABLES = ("audit_ledgercosignature", "audit_ledgeralarm")
 
 
-def ledger_wipe(tables: tuple[str, ...] = (*LEDGER_TABLES, KEY_TABLE)) -> None:
+def ledger_wipe(tables: tuple[str, ...] = (*WITNESS_TABLES, *LEDGER_TABLES, KEY_TABLE)) -> None:
     """Empty the ledger tables (and the key history) behind the triggers' back (test databases only)."""
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":

@@ -37,6 +37,10 @@ PROBLEM_SCHEMA: dict[str, Any] = {
             "additionalProperties": {"type": "array", "items": {"type": "string"}},
         },
         "scope": {"type": "string", "description": "403 only: the scopes the request needs"},
+        "alarm": {
+            "type": "string",
+            "description": "409 of POST /api/v1/ledger/cosignatures only: the kind of alarm raised",
+        },
     },
     "required": ["type", "title", "status", "detail"],
 }

@@ -68,6 +68,9 @@ urlpatterns = [
         ledger_api.InclusionProofView.as_view(),
         name="ledger-proof-inclusion",
     ),
+    path("api/v1/ledger/cosignatures", ledger_api.CosignaturesView.as_view(), name="ledger-cosignatures"),
+    # C2SP tlog-tiles: the log prefix is VRM_ISSUER + "/ledger", its checkpoint is plain text.
+    path("ledger/checkpoint", ledger_api.CheckpointTextView.as_view(), name="ledger-checkpoint-text"),
     path(
         "api/v1/ledger/proof/consistency",
         ledger_api.ConsistencyProofView.as_view(),
