@@ -21,7 +21,6 @@ import base64
 import binascii
 import json
 import os
-import struct
 import tempfile
 import time
 import urllib.error
@@ -36,54 +35,27 @@ from audit import ledger
 from audit.keyfiles import key_file_write
 from audit.merkle import verify_consistency
 from audit.outside import MAX_BYTES, TIMEOUT_SECONDS, http_opener
-from core.crypto import KeyFormatError, SigningKey, handover_verify, public_key_check, sha256
+from core.crypto import KeyFormatError, SigningKey, handover_verify, public_key_check
 
 STATE_FORMAT = "vrm-witness-state/1"
-# C2SP signature types: 0x01 is a signed-note Ed25519 key (the log's), 0x04 an Ed25519 cosigner.
+# The C2SP signature type of a signed-note Ed25519 key (the log's); a cosigner's is 0x04.
 _LOG_KEY_TYPE = b"\x01"
-_COSIGNATURE_TYPE = b"\x04"
 _EM_DASH = "\u2014"
-_HEADER = "cosignature/v1\n"
-_MAX_TIMESTAMP = 2**63 - 1
 
 
 class WitnessError(Exception):
     """The witness cannot do its work (configuration, network, a response it cannot read): exit 2."""
 
 
-# The formats (C2SP tlog-cosignature v1, Ed25519; signed-note vkeys).
+# The formats: audit.ledger writes cosignatures (C2SP tlog-cosignature v1, Ed25519) and vkeys.
 
 
 def name_check(name: str) -> str:
-    """Return name if it can be a note key name (no space, no '+', not empty); raise WitnessError."""
-    if not name or not name.isprintable() or any(c.isspace() or c == "+" for c in name) or len(name) > 200:
-        raise WitnessError(f"{name[:60]!r} cannot be a key name; use one like witness.example.org/alice")
-    return name
-
-
-def cosigner_key_id(*, name: str, public_raw: bytes) -> bytes:
-    """Return the 4-byte key id of an Ed25519 cosigner: SHA-256(name || 0x0A || 0x04 || key)[:4]."""
-    return sha256(name.encode() + b"\n" + _COSIGNATURE_TYPE + public_raw)[:4]
-
-
-def cosigned_message(*, body: str, timestamp: int) -> bytes:
-    """Return what a cosigner signs: the header line, the time line, then the checkpoint's note body."""
-    return f"{_HEADER}time {timestamp}\n{body}".encode()
-
-
-def cosignature_line(*, key: SigningKey, name: str, body: str, timestamp: int) -> str:
-    """Sign a checkpoint body at timestamp; return the note signature line, newline included."""
-    if not 0 <= timestamp <= _MAX_TIMESTAMP:
-        raise ValueError("a cosignature timestamp is a POSIX time below 2**63")
-    signature = key.sign(cosigned_message(body=body, timestamp=timestamp))
-    blob = cosigner_key_id(name=name, public_raw=key.public_raw()) + struct.pack(">Q", timestamp) + signature
-    return f"{_EM_DASH} {name} {ledger.b64(blob)}\n"
-
-
-def cosignature_vkey(*, name: str, public_raw: bytes) -> str:
-    """Return the verifier key to register: <name>+<hex key id>+<base64(0x04 || key)>."""
-    key_id = cosigner_key_id(name=name, public_raw=public_raw).hex()
-    return f"{name}+{key_id}+{ledger.b64(_COSIGNATURE_TYPE + public_raw)}"
+    """Return name if it can be a witness's key name; raise WitnessError saying why not."""
+    try:
+        return ledger.witness_name_check(name)
+    except ValueError as exc:
+        raise WitnessError(f"{name[:60]!r} cannot be a key name: {exc}") from None
 
 
 def log_key_parse(text: str) -> bytes:
@@ -423,7 +395,7 @@ class Witness:
 
     def _cosign(self, checkpoint: Checkpoint, pinned: list[bytes], why: str) -> Outcome:
         now = int((self.clock or time.time)())
-        line = cosignature_line(key=self.key, name=self.name, body=checkpoint.note.body, timestamp=now)
+        line = ledger.cosignature_sign(key=self.key, name=self.name, body=checkpoint.note.body, timestamp=now)
         note = f"{checkpoint.note.body}\n{checkpoint.log_line}{line}"
         state = WitnessState(
             origin=checkpoint.note.origin,
@@ -487,7 +459,7 @@ def key_generate(*, path: Path, name: str) -> str:
         raise WitnessError(f"{path} exists; I never overwrite a key") from None
     except OSError as exc:
         raise WitnessError(f"cannot write {path}: {exc.strerror or exc}") from None
-    return cosignature_vkey(name=name, public_raw=key.public_raw())
+    return ledger.witness_vkey(name=name, public_raw=key.public_raw())
 
 
 def key_load(path: Path) -> SigningKey:

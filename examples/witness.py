@@ -30,6 +30,7 @@ import binascii
 import hashlib
 import json
 import os
+import re
 import struct
 import sys
 import tempfile
@@ -448,8 +449,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state", help="this witness's state file (JSON)")
     parser.add_argument("--log-key", metavar="VKEY_OR_BASE64", help="the log key to pin on the first run")
     args = parser.parse_args(argv)
-    if not args.name or any(c.isspace() or c == "+" for c in args.name):
-        parser.error("--name must not be empty or hold spaces or '+'")
+    if not re.fullmatch(r"[A-Za-z0-9._/:-]{1,100}", args.name):
+        parser.error("--name is 1-100 letters, digits and . _ / : - (e.g. witness.example.org/alice)")
     if args.generate_key:
         private = Ed25519PrivateKey.generate()
         pem = private.private_bytes(
