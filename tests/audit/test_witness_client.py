@@ -7,11 +7,13 @@ byte what audit.ledger writes, so the same checks run on both.
 
 from __future__ import annotations
 
+import ast
 import base64
 import hashlib
 import importlib.util
 import itertools
 import json
+import re
 import stat
 import struct
 import sys
@@ -243,3 +245,18 @@ def test_a_key_file_that_is_missing_or_not_a_key_is_refused(tmp_path: Path) -> N
 def test_the_default_state_path_keeps_the_name_in_one_file() -> None:
     path = witnessing.default_state_path(Path("/srv/vrm"), NAME)
     assert path == Path("/srv/vrm/var/witness/witness.example.org_alice.json")
+
+
+def test_the_script_needs_only_cryptography_and_pins_it() -> None:
+    """An auditor installs examples/requirements.txt on a machine without vrm: nothing else may be needed."""
+    imported = set()
+    for node in ast.walk(ast.parse(SCRIPT.read_text())):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            imported.add(node.module.split(".")[0])
+    third_party = {name for name in imported if name not in sys.stdlib_module_names and name != "__future__"}
+    assert third_party == {"cryptography"}
+    pinned = (SCRIPT.parent / "requirements.txt").read_text()
+    assert re.search(r"^cryptography==[0-9.]+$", pinned, re.MULTILINE)
+    assert "pip install -r examples/requirements.txt" in SCRIPT.read_text()
