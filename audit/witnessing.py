@@ -25,7 +25,6 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from audit import ledger
 from audit.keyfiles import key_file_write
 from audit.merkle import verify_consistency
 from audit.outside import MAX_BYTES, TIMEOUT_SECONDS, http_opener
-from core.crypto import KeyFormatError, SigningKey, handover_verify, public_key_check
+from core.crypto import KeyFormatError, SigningKey, handover_verify, public_key_check, verify_signature
 
 STATE_FORMAT = "vrm-witness-state/1"
 # The C2SP signature type of a signed-note Ed25519 key (the log's); a cosigner's is 0x04.
@@ -185,11 +184,13 @@ class Reply:
         return document
 
     def detail(self) -> str:
+        """Return what the log said about its answer, printable (no terminal escapes of its choosing)."""
         try:
             document = json.loads(self.body)
-            return str(document.get("detail") or document.get("title") or "")[:300]
+            text = str(document.get("detail") or document.get("title") or "")[:300]
         except (ValueError, AttributeError):
-            return self.body[:200].decode("utf-8", "replace")
+            text = self.body[:200].decode("utf-8", "replace")
+        return "".join(c if c.isprintable() else "?" for c in text)
 
 
 def _request(url: str, *, data: bytes | None = None) -> Reply:
@@ -265,6 +266,16 @@ def _pin_handed_over(pinned: list[bytes], keys: Any) -> list[bytes]:
     return pinned
 
 
+def _log_signature(note: ledger.Note, pinned: list[bytes]) -> tuple[str, bytes] | None:
+    """Return the log's signature line that verifies under a pinned key, and that key; or None."""
+    for line in note.signatures:
+        for key in pinned:
+            if line.name == note.origin and line.key_id == ledger.key_id(name=note.origin, public_raw=key):
+                if verify_signature(key, line.signature, note.body.encode()):
+                    return f"{_EM_DASH} {line.name} {ledger.b64(line.key_id + line.signature)}\n", key
+    return None
+
+
 def _first_key(keys: Any) -> bytes:
     try:
         return public_key_check(base64.b64decode(keys[0]["public_key"], validate=True))
@@ -299,12 +310,13 @@ class Outcome:
 
 @dataclass
 class Witness:
+    """One witness: its key and name, the log it watches, and where it keeps its state."""
+
     key: SigningKey
     name: str
     url: str
     state_path: Path
     log_key: bytes | None = None
-    clock: Callable[[], float] | None = None
 
     def endpoint(self, path: str) -> str:
         return self.url.rstrip("/") + "/api/v1/ledger/" + path
@@ -337,7 +349,8 @@ class Witness:
                     f"root {old_root} for that size: the log is forked",
                 )
             return self._again(state, checkpoint)
-        problem = self._inconsistency(state, note)
+        # The empty tree is a prefix of every tree (and RFC 9162 has no proof for it).
+        problem = None if old_size == 0 else self._inconsistency(state, note)
         if problem is not None:
             return self._refuse(
                 state,
@@ -365,17 +378,15 @@ class Witness:
         else:
             pinned = [self.log_key if self.log_key is not None else _first_key(document.get("keys"))]
         pinned = _pin_handed_over(pinned, document.get("keys"))
-        signer = ledger.note_signer(note, pinned)
-        if signer is None:
+        signed = _log_signature(note, pinned)
+        if signed is None:
             ids = ", ".join(ledger.key_id(name=note.origin, public_raw=k).hex() for k in pinned)
             raise WitnessError(
                 f"refusing: the checkpoint of tree size {note.tree_size} is not signed by the log key "
                 f"I pinned ({ids}); if the log changed its key without a valid handover, check with "
                 "its operator before pinning another"
             )
-        log_id = ledger.key_id(name=note.origin, public_raw=signer)
-        line = next(s for s in note.signatures if s.name == note.origin and s.key_id == log_id)
-        log_line = f"{_EM_DASH} {line.name} {ledger.b64(line.key_id + line.signature)}\n"
+        log_line, signer = signed
         return Checkpoint(note, log_line, signer, _listed_lines(document)), pinned
 
     def _inconsistency(self, state: WitnessState, note: ledger.Note) -> str | None:
@@ -394,7 +405,7 @@ class Witness:
         return None
 
     def _cosign(self, checkpoint: Checkpoint, pinned: list[bytes], why: str) -> Outcome:
-        now = int((self.clock or time.time)())
+        now = int(time.time())
         line = ledger.cosignature_sign(key=self.key, name=self.name, body=checkpoint.note.body, timestamp=now)
         note = f"{checkpoint.note.body}\n{checkpoint.log_line}{line}"
         state = WitnessState(
@@ -406,7 +417,12 @@ class Witness:
             cosignature=line,
         )
         # Written before posting: a cosignature is a promise, kept even if the post fails.
-        state_save(self.state_path, state)
+        try:
+            state_save(self.state_path, state)
+        except OSError as exc:
+            raise WitnessError(
+                f"cannot write the state file {self.state_path}: {exc}; not cosigned"
+            ) from None
         reply = self._post(note)
         size, root = checkpoint.note.tree_size, ledger.b64(checkpoint.note.root_hash)
         summary = f"cosigned tree size {size} (root {root}) {why}"

@@ -213,11 +213,16 @@ def get_json(url: str) -> tuple[int, dict[str, Any]]:
     return status, document
 
 
+def printable(text: Any) -> str:
+    """What the log said, without terminal escapes of its choosing."""
+    return "".join(c if c.isprintable() else "?" for c in str(text)[:300])
+
+
 def detail(body: bytes) -> str:
     try:
-        return str(json.loads(body).get("detail", ""))[:300]
+        return printable(json.loads(body).get("detail", ""))
     except (ValueError, AttributeError):
-        return body[:200].decode("utf-8", "replace")
+        return printable(body[:200].decode("utf-8", "replace"))
 
 
 # The state between runs: written to a temporary file, then renamed over the old one.
@@ -305,6 +310,29 @@ def post(base: str, note: str) -> tuple[int, str]:
     return status, detail(answer)
 
 
+def inconsistency(base: str, old_size: int, size: int, old_root: bytes, root: bytes) -> str:
+    """Fetch and check the RFC 9162 proof that the tree I cosigned is a prefix of the new one.
+
+    Return why it is not ("" if it is); raise Failed for an answer that is not a proof.
+    """
+    if old_size == 0:  # the empty tree is a prefix of every tree (RFC 9162 has no proof for it)
+        return ""
+    status, proof = get_json(f"{base}proof/consistency?first={old_size}&second={size}")
+    if status == 404:
+        said = printable(proof.get("detail", ""))
+        return f"the log no longer has the checkpoint of tree size {old_size} ({said})"
+    if status != 200:
+        raise Failed(f"the consistency proof answered {status}: {printable(proof.get('detail', ''))}")
+    if (proof.get("first"), proof.get("second")) != (old_size, size):
+        raise Failed("the log answered a consistency proof between other tree sizes")
+    if not isinstance(proof.get("proof"), list):
+        raise Failed("the log's consistency proof is not a list of hashes")
+    hashes = [unb64(h, "the consistency proof") for h in proof["proof"]]
+    if not consistent(old_size, size, old_root, root, hashes):
+        return "its consistency proof does not verify, so entries I cosigned were changed or removed"
+    return ""
+
+
 def run(args: argparse.Namespace) -> str:
     """Cosign the newest checkpoint or raise Refused / Failed; return what was done."""
     try:
@@ -319,7 +347,9 @@ def run(args: argparse.Namespace) -> str:
     # 1. The newest checkpoint, signed by a pinned key (or one a pinned key handed over to).
     status, document = get_json(base + "checkpoint")
     if status != 200 or not isinstance(document.get("note"), str):
-        raise Failed(f"{base}checkpoint answered {status}: {document.get('detail', 'no checkpoint')}")
+        raise Failed(
+            f"{base}checkpoint answered {status}: {printable(document.get('detail', 'no checkpoint'))}"
+        )
     body, origin, size, root, signatures = parse_note(document["note"])
     keys = document.get("keys")
     if state:
@@ -369,23 +399,7 @@ def run(args: argparse.Namespace) -> str:
                 )
             again = "the log did not list my cosignature, so I posted it again"
             return f"nothing new: {was} is what I cosigned; {again}"
-        status, proof = get_json(f"{base}proof/consistency?first={old_size}&second={size}")
-        if status == 404:
-            problem = (
-                f"the log no longer has the checkpoint of tree size {old_size} ({proof.get('detail', '')})"
-            )
-        elif status != 200:
-            raise Failed(f"the consistency proof answered {status}: {proof.get('detail', '')}")
-        elif (proof.get("first"), proof.get("second")) != (old_size, size) or not isinstance(
-            proof.get("proof"), list
-        ):
-            raise Failed("the log answered a consistency proof between other tree sizes")
-        elif consistent(
-            old_size, size, old_root, root, [unb64(h, "the consistency proof") for h in proof["proof"]]
-        ):
-            problem = ""
-        else:
-            problem = "its consistency proof does not verify, so entries I cosigned were changed or removed"
+        problem = inconsistency(base, old_size, size, old_root, root)
         if problem:
             raise Refused(
                 f"the log's checkpoint of tree size {size} ({now}) is not consistent with {was} "

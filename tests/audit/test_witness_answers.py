@@ -267,3 +267,39 @@ def test_a_consistency_proof_that_is_not_one_is_refused(
     code, _, err = witness()
     assert code == 2 and says in err and "Traceback" not in err
     assert _state(witness)["tree_size"] == 10
+
+
+def test_a_forged_log_line_beside_the_real_one_is_left_out(witness: Run, log: FakeLog) -> None:
+    key = SigningKey.generate()
+    note, _ = ledger.note_sign(
+        key=key, origin=log.origin, tree_size=10, root_hash=root_from_leaf_hashes(LEAVES[:10])
+    )
+    body, _, real = note.partition("\n\n")
+    # A line under the log's name and key id whose signature is zeros, placed first.
+    forged = f"\u2014 {log.origin} {ledger.b64(_key_id(key, log) + bytes(64))}\n"
+    document = {"note": f"{body}\n\n{forged}{real}", "keys": [_key_document(key)], "cosignatures": []}
+    log.json("/api/v1/ledger/checkpoint", document)
+    code, out, err = witness()
+    assert code == 0, err
+    posted = log.posted[-1]
+    assert real in posted and forged not in posted
+
+
+def _key_id(key: SigningKey, log: FakeLog) -> bytes:
+    return ledger.key_id(name=log.origin, public_raw=key.public_raw())
+
+
+def test_after_an_empty_tree_any_tree_is_consistent(witness: Run, log: FakeLog) -> None:
+    key = SigningKey.generate()
+    log.checkpoint(key, 0, [_key_document(key)])
+    assert witness()[0] == 0
+    log.checkpoint(key, 10, [_key_document(key)])
+    code, out, _ = witness()
+    assert code == 0 and "cosigned tree size 10" in out and "(consistent with tree size 0)" in out
+
+
+def test_what_the_log_says_reaches_the_terminal_without_its_escapes(witness: Run, log: FakeLog) -> None:
+    log.json("/api/v1/ledger/checkpoint", {"detail": "\x1b[2J\x1b]0;owned\x07gone"}, status=503)
+    code, _, err = witness()
+    assert code == 2 and "\x1b" not in err and "\x07" not in err
+    assert "?[2J?]0;owned?gone" in err
