@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404, HttpResponse
+from django.http.request import RawPostDataException
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -218,6 +219,7 @@ class ConsistencyProofView(PublicLedgerView):
 # A cosigned note is a few hundred bytes; this leaves room for many witnesses.
 MAX_COSIGNED_BYTES = 16 * 1024
 _TITLES = {400: "Bad Request", 403: "Forbidden"}
+_FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
 _COSIGNED_EXAMPLE = (
     "https://vrm.example.org/ledger\n40\nK5Cfo0Z8xWw9rVbY0Xn3kfHnPpM0hR0w5o2mQ2t2Xlk=\n\n"
     "\u2014 https://vrm.example.org/ledger AbCdEf...\n"
@@ -241,6 +243,7 @@ class CosignaturesView(PublicLedgerView):
                 description="the ledger cannot stand behind this log-signed checkpoint: an alarm was "
                 "raised; `alarm` names its kind (fork, inconsistent, truncated, checkpoint_missing)",
             ),
+            415: ProblemOut,
         },
         auth=[],
     )
@@ -252,11 +255,18 @@ class CosignaturesView(PublicLedgerView):
         checkpoint posts its own last cosigned one here: a forked, rewritten or truncated log then
         raises an alarm (409).
         """
+        if request.content_type in _FORMS:
+            # A form's body is read (and consumed) by the middleware before this view runs.
+            return _problem(415, "Unsupported Media Type", "Send the note as text/plain.")
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
-        if length > MAX_COSIGNED_BYTES or len(raw := request.body) > MAX_COSIGNED_BYTES:
+        try:
+            raw = b"" if length > MAX_COSIGNED_BYTES else request.body
+        except RawPostDataException:
+            return _problem(415, "Unsupported Media Type", "Send the note as text/plain.")
+        if length > MAX_COSIGNED_BYTES or len(raw) > MAX_COSIGNED_BYTES:
             return _problem(400, "Bad Request", f"The note is larger than {MAX_COSIGNED_BYTES} bytes.")
         try:
             text = raw.decode("utf-8")

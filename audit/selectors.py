@@ -191,6 +191,19 @@ def witnesses_all() -> list[Witness]:
     return list(Witness.objects.order_by("created_at", "id"))
 
 
+def witness_taken(*, name: str, public_raw: bytes) -> str | None:
+    """Tell whether a name ("name") or a key ("key") is registered to a witness already (retired too)."""
+    if Witness.objects.filter(name=name).exists():
+        return "name"
+    if Witness.objects.filter(public_key=public_raw).exists():
+        return "key"
+    return None
+
+
+def witness_by_id(*, witness_id: int) -> Witness | None:
+    return Witness.objects.filter(pk=witness_id).first()
+
+
 def witness_by_key(*, name: str, key_id: bytes) -> Witness | None:
     """Return the registered witness of a cosignature line's name and key id, retired or not."""
     return Witness.objects.filter(name=name, key_id=key_id).first()

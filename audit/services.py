@@ -636,12 +636,39 @@ class VerifyResult:
     root_hash: bytes | None = None
     # The keys the checked checkpoints verified under, oldest first: (kid, note key id in hex, count).
     signers: tuple[tuple[str, str, int], ...] = ()
+    # The newest checkpoint valid cosignatures of non-retired witnesses cover (at least
+    # `witnesses_required` of them, or one): its tree size and the witnesses' names; 0 and () if none.
+    witnessed_size: int = 0
+    witnessed_by: tuple[str, ...] = ()
+    witnesses_required: int = 0
+    # Every alarm raised (ledger.alarm), newest first, as sentences: each makes the run fail.
+    alarms: tuple[str, ...] = ()
     # How long the run took; not part of what was found.
     seconds: float = field(default=0.0, compare=False)
 
     @property
     def empty(self) -> bool:
         return self.first_problem is None and self.entries == 0
+
+    @property
+    def witnessed_count(self) -> int:
+        return len(self.witnessed_by)
+
+    @property
+    def awaiting_witnesses(self) -> int:
+        """Entries sealed after the newest witnessed checkpoint."""
+        return max(0, self.tree_size - self.witnessed_size)
+
+    @property
+    def witnessed_sentence(self) -> str:
+        """Say which checkpoint witnesses cover: "tree size 40 by 2 witnesses (a, b); 3 entries after it…"."""
+        if not self.witnessed_by:
+            return "no checkpoint is cosigned by a witness yet"
+        count = self.witnessed_count
+        return (
+            f"tree size {self.witnessed_size} by {count} witness{'es' if count != 1 else ''} "
+            f"({', '.join(self.witnessed_by)}); {self.awaiting_witnesses} entries after it await witnesses"
+        )
 
 
 class _Problem(Exception):
@@ -654,6 +681,53 @@ class _Tally:
     checkpoints: int = 0
     outside_size: int | None = None
     signers: dict[bytes, int] = field(default_factory=dict)
+    # Per checkpoint tree size: the non-retired witnesses whose valid cosignature covers it.
+    witnessed: dict[int, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Cosigned:
+    witness: str
+    retired: bool
+    tree_size: int
+    root_hash: bytes
+
+
+def _cosignatures_checked() -> dict[int, list[_Cosigned]]:
+    """Check each stored cosignature on its own (key id, note body, signature); group them by size.
+
+    Whether its root is the ledger's tree at that size is checked while the tree is rebuilt.
+    """
+    origin = ledger.origin()
+    by_size: dict[int, list[_Cosigned]] = {}
+    rows = LedgerCosignature.objects.select_related("witness").order_by("tree_size", "id")
+    for row in rows.iterator(chunk_size=1000):
+        witness = row.witness
+        public_raw, root = bytes(witness.public_key), bytes(row.root_hash)
+        where = f"the cosignature of witness {witness.name} of tree size {row.tree_size}"
+        if bytes(witness.key_id) != ledger.witness_key_id(name=witness.name, public_raw=public_raw):
+            raise _Problem(f"witness {witness.name}: its key id does not match its name and key")
+        expected = ledger.checkpoint_body(origin=origin, tree_size=row.tree_size, root_hash=root)
+        if row.note_body != expected:
+            raise _Problem(f"{where}: the note body it stores does not state this ledger, size and root")
+        if not ledger.cosignature_verify(
+            public_raw=public_raw, body=row.note_body, timestamp=row.timestamp, signature=bytes(row.signature)
+        ):
+            raise _Problem(f"{where}: its signature does not verify with the witness's key")
+        by_size.setdefault(row.tree_size, []).append(
+            _Cosigned(witness.name, witness.retired_at is not None, row.tree_size, root)
+        )
+    return by_size
+
+
+def _cosigned_root_check(cosigned: list[_Cosigned], size: int, root: bytes) -> None:
+    for c in cosigned:
+        if c.root_hash != root:
+            raise _Problem(
+                f"witness {c.witness} cosigned tree size {size} with root {ledger.b64(c.root_hash)}, but "
+                f"the ledger's tree at size {size} has root {ledger.b64(root)}: the log was rewritten or "
+                "forked after it was witnessed"
+            )
 
 
 @dataclass
@@ -738,6 +812,17 @@ def _verify(tally: _Tally, chunk_size: int, on_progress: Progress | None) -> tup
     )
     if twice:
         raise _Problem(f"entry {twice['entry_id']} is sealed {twice['n']} times")
+    cosigned = _cosignatures_checked()
+    checkpoint_sizes = {c[0] for c in checkpoints}
+    beyond = [c for s, cs in cosigned.items() if s > size for c in cs]
+    if beyond:
+        c = beyond[0]
+        raise _Problem(
+            f"witness {c.witness} cosigned tree size {c.tree_size}, which is larger than the ledger's "
+            f"tree ({size} entries): the log was truncated"
+        )
+    if 0 in cosigned:
+        _cosigned_root_check(cosigned[0], 0, CompactRange().root())
     tree = CompactRange()
     pending = iter(checkpoints)
     cp = next(pending, None)
@@ -758,6 +843,10 @@ def _verify(tally: _Tally, chunk_size: int, on_progress: Progress | None) -> tup
                 )
             tree.append(digest)
             tally.entries = tree.size
+            if tree.size in cosigned:
+                _cosigned_root_check(cosigned[tree.size], tree.size, tree.root())
+                if tree.size in checkpoint_sizes:
+                    tally.witnessed[tree.size] = [c.witness for c in cosigned[tree.size] if not c.retired]
             while cp is not None and cp[0] == tree.size:
                 signer = _check_checkpoint(cp, tree, previous, chain)
                 tally.signers[signer] = tally.signers.get(signer, 0) + 1
@@ -874,11 +963,30 @@ def _id_gap_warnings() -> list[str]:
     return warnings
 
 
+def _alarm_sentences() -> tuple[str, ...]:
+    return tuple(
+        f"alarm: {a.kind} at tree size {a.tree_size}"
+        + (f" reported by witness {a.reported_by.name}" if a.reported_by else "")
+        + f" ({ledger.rfc3339(a.created_at)}): {a.detail}"
+        for a in LedgerAlarm.objects.select_related("reported_by").order_by("-created_at", "-id")
+    )
+
+
+def _witnessed(tally: _Tally, required: int) -> tuple[int, tuple[str, ...]]:
+    """Return the newest checkpoint with at least `required` (or one) witnesses, and their names."""
+    for size in sorted(tally.witnessed, reverse=True):
+        names = tally.witnessed[size]
+        if names and len(names) >= max(required, 1):
+            return size, tuple(sorted(names))
+    return 0, ()
+
+
 def ledger_verify(
     *,
     chunk_size: int = CHUNK_SIZE,
     on_progress: Progress | None = None,
     outside_checkpoint: str | None = None,
+    witnesses: int = 0,
 ) -> VerifyResult:
     """Recompute every leaf and checkpoint root from the entries and check every signature.
 
@@ -886,15 +994,31 @@ def ledger_verify(
     `entries` and `checkpoints` then count what was found intact before it. With
     `outside_checkpoint` (a signed note kept outside the database), also prove the database's
     tree consistent with it. Gaps in entry ids come back as warnings.
+
+    Every witness cosignature is checked too (its key id, its signature, and that the ledger's
+    tree at its size has its root), and any alarm fails the run. With `witnesses` N, the run
+    fails unless a checkpoint carries valid cosignatures of at least N non-retired witnesses.
     """
     started = time.perf_counter()
     tally = _Tally()
     unsealed = LedgerEntry.objects.filter(leaf__isnull=True).count()
     warnings = tuple(_id_gap_warnings())
+    alarms = _alarm_sentences()
     try:
         size, root = _verify(tally, chunk_size, on_progress)
         if outside_checkpoint is not None:
             _check_outside(tally, outside_checkpoint, size, root)
+        witnessed_size, witnessed_by = _witnessed(tally, witnesses)
+        if alarms:
+            more = f" (and {len(alarms) - 1} more)" if len(alarms) > 1 else ""
+            raise _Problem(f"{alarms[0]}{more}")
+        if witnesses and not witnessed_by:
+            most = max((len(names) for names in tally.witnessed.values()), default=0)
+            plural = "es" if witnesses != 1 else ""
+            raise _Problem(
+                f"no checkpoint is cosigned by {witnesses} independent witness{plural} "
+                f"(the most any checkpoint has is {most})"
+            )
     except _Problem as problem:
         return VerifyResult(
             False,
@@ -904,6 +1028,8 @@ def ledger_verify(
             warnings=warnings,
             unsealed=unsealed,
             signers=_signers(tally),
+            witnesses_required=witnesses,
+            alarms=alarms,
             seconds=time.perf_counter() - started,
         )
     return VerifyResult(
@@ -916,6 +1042,10 @@ def ledger_verify(
         tree_size=size,
         root_hash=root if size else None,
         signers=_signers(tally),
+        witnessed_size=witnessed_size,
+        witnessed_by=witnessed_by,
+        witnesses_required=witnesses,
+        alarms=alarms,
         seconds=time.perf_counter() - started,
     )
 

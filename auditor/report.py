@@ -57,6 +57,19 @@ def verification_report(*, result: VerifyResult, verified_at: dt.datetime, audit
         ],
         "unsealed_entries": result.unsealed,
         "outside_checkpoint": None if result.outside_size is None else {"tree_size": result.outside_size},
+        # The newest checkpoint valid cosignatures of non-retired witnesses cover (null if none),
+        # and how many witnesses the run required (0: none required).
+        "witnessed_checkpoint": (
+            {
+                "tree_size": result.witnessed_size,
+                "witnesses": list(result.witnessed_by),
+                "entries_after": result.awaiting_witnesses,
+            }
+            if result.witnessed_by and result.first_problem is None
+            else None
+        ),
+        "witnesses_required": result.witnesses_required,
+        "alarms": list(result.alarms),
     }
 
 

@@ -17,6 +17,9 @@ urlpatterns = [
     path("activity/export.json", views.activity_export, {"fmt": "json"}, name="activity-json"),
     path("entries/", views.entries, name="entries"),
     path("intents/", views.intents, name="intents"),
+    path("witnesses/", views.witnesses, name="witnesses"),
+    path("witnesses/retire/", views.witness_retire_confirm, name="witness-retire"),
+    path("alarms/", views.alarms, name="alarms"),
     path("entries/export.csv", views.entries_export, {"fmt": "csv"}, name="entries-csv"),
     path("entries/export.json", views.entries_export, {"fmt": "json"}, name="entries-json"),
 ]

@@ -11,14 +11,23 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.permissions import auditor_required
-from audit.services import SigningKeyUnknown, VerifyResult, ledger_verify
+from audit.selectors import alarms_all, witness_by_id, witnesses_overview
+from audit.services import (
+    SigningKeyUnknown,
+    VerifyResult,
+    WitnessKeyTaken,
+    ledger_verify,
+    witness_register,
+    witness_retire,
+)
 from auditor import selectors
 from auditor.charts import grant_chart
 from auditor.exports import (
@@ -34,7 +43,7 @@ from auditor.exports import (
     export_response,
     grant_shape,
 )
-from auditor.forms import VerifyForm
+from auditor.forms import VerifyForm, WitnessForm
 from auditor.report import verification_report, verification_report_sign
 from consent.selectors import grants_audit_facts
 from core.charts import day_chart
@@ -271,3 +280,57 @@ def intents(request: HttpRequest) -> HttpResponse:
         "audit/intents.html",
         {"organisations": intent_counts_by_organisation(), "totals": intent_totals()},
     )
+
+
+@auditor_required
+@require_http_methods(["GET", "POST"])
+def witnesses(request: HttpRequest) -> HttpResponse:
+    """List the registered witnesses with what they cosigned; on POST, register one."""
+    form = WitnessForm(request.POST if request.method == "POST" else None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                witness = witness_register(
+                    name=form.cleaned_data["name"],
+                    public_raw=form.cleaned_data["public_raw"],
+                    by=request.user,
+                )
+            except WitnessKeyTaken as exc:  # registered meanwhile, by another auditor
+                form.add_error("key", f"{exc}.")
+            else:
+                messages.success(
+                    request, f"Witness {witness.name} registered (key id {form.cleaned_data['key_id']})."
+                )
+                return redirect("audit:witnesses")
+        status = 400
+    return render(
+        request, "audit/witnesses.html", {"form": form, "rows": witnesses_overview()}, status=status
+    )
+
+
+@auditor_required
+@require_http_methods(["GET", "POST"])
+def witness_retire_confirm(request: HttpRequest) -> HttpResponse:
+    """Ask to confirm retiring a witness (GET ?witness=<id>); retire it on POST."""
+    raw = (request.POST if request.method == "POST" else request.GET).get("witness", "")
+    witness = (
+        witness_by_id(witness_id=int(raw)) if raw.isascii() and raw.isdigit() and len(raw) < 19 else None
+    )
+    if request.method == "POST":
+        if witness is None:
+            raise Http404("No such witness.")
+        if witness_retire(witness=witness, by=request.user):
+            messages.success(request, f"Witness {witness.name} retired: its cosignatures stay as evidence.")
+        else:
+            messages.info(request, f"Witness {witness.name} was already retired.")
+        return redirect("audit:witnesses")
+    return render(request, "audit/witness_retire.html", {"witness": witness})
+
+
+@auditor_required
+@require_GET
+def alarms(request: HttpRequest) -> HttpResponse:
+    """List the alarms witnesses raised, newest first, with their evidence."""
+    page = Paginator(alarms_all(), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "audit/alarms.html", {"page": page})

@@ -8,6 +8,7 @@ of requests ("Demo Shop read 20,070 purchases in 101 requests, 08:23–08:31") b
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Iterator
@@ -20,7 +21,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from audit.models import LedgerEntry
-from audit.selectors import entries_for_subject
+from audit.selectors import entries_for_subject, witness_coverage
 from consent.models import Grant
 from consent.scopes import SCOPES
 from consent.selectors import grants_for_person
@@ -288,6 +289,9 @@ class Line:
     sentence: str = ""
     purpose: str = ""
     vendor: str = ""
+    # How many independent witnesses cosigned a checkpoint covering the line's sealed entries
+    # (None when none of them is sealed yet): see witness_words.
+    witnesses: int | None = None
 
     @property
     def newest(self) -> LedgerEntry:
@@ -309,6 +313,28 @@ class Line:
     @property
     def unsealed(self) -> int:
         return sum(1 for e in self.entries if not hasattr(e, "leaf"))
+
+    @property
+    def witnessed(self) -> str:
+        return witness_words(self.witnesses)
+
+
+def witnesses_covering(coverage: list[int], leaf_index: int) -> int:
+    """How many witnesses cover a leaf: those whose newest cosigned tree size is larger than its index.
+
+    `coverage` is audit.selectors.witness_coverage(): each non-retired witness's newest cosigned
+    size, smallest first.
+    """
+    return len(coverage) - bisect.bisect_right(coverage, leaf_index)
+
+
+def witness_words(witnesses: int | None) -> str:
+    """ "Witnessed by 2 independent witnesses", "Sealed, not yet witnessed", "Not sealed yet"."""
+    if witnesses is None:
+        return "Not sealed yet"
+    if witnesses == 0:
+        return "Sealed, not yet witnessed"
+    return f"Witnessed by {witnesses} independent witness{'es' if witnesses != 1 else ''}"
 
 
 def _joins(line: Line, entry: LedgerEntry) -> bool:
@@ -438,10 +464,15 @@ def activity_page(
     }
     if missing := clients - set(names.apps):
         names.apps.update(applications_by_client_id(missing))
+    # One query for the page: each witness's newest cosigned tree size.
+    coverage = witness_coverage() if lines else []
     for line in lines:
         line.sentence = _sentence(line.entries, names)
         line.purpose = names.purpose(line.newest)
         line.vendor = names.vendor(line.newest) if line.newest.actor_type == "client" else ""
+        sealed = [e.leaf.leaf_index for e in line.entries if hasattr(e, "leaf")]
+        # The newest sealed entry is covered by the fewest witnesses: say that many for the line.
+        line.witnesses = witnesses_covering(coverage, max(sealed)) if sealed else None
     return ActivityPage(lines=lines, older=older, names=names, vendors=vendors_for_person(names))
 
 

@@ -6,6 +6,8 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from audit.selectors import alarm_count
+
 register = template.Library()
 
 # Short enough to sit in a table column; long enough to tell ids apart at a glance.
@@ -23,3 +25,9 @@ def short_id(value: object) -> SafeString:
     if len(text) <= HEAD + TAIL + 2:
         return format_html('<code class="id">{}</code>', text)
     return format_html('<code class="id" title="{}">{}…{}</code>', text, text[:HEAD], text[-TAIL:])
+
+
+@register.simple_tag
+def ledger_alarm_count() -> int:
+    """How many alarms witnesses raised: every auditor page shows a banner while there are any."""
+    return alarm_count()

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import os
 import time
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 from django.test import Client
 from django.urls import reverse
@@ -18,10 +20,11 @@ from django.urls import reverse
 from audit import ledger
 from audit.models import LedgerAlarm, LedgerCheckpoint, LedgerCosignature, LedgerEntry, Witness
 from audit.selectors import ledger_root_at, witness_coverage
-from audit.services import ledger_seal, witness_register, witness_retire
+from audit.services import ledger_seal, ledger_verify, witness_register, witness_retire
 from core.crypto import SigningKey, verify_signature
 from core.keys import signing_key
 from tests.audit.conftest import append
+from tests.audit.test_ledger_outside import _behind_the_triggers
 
 URL = "/api/v1/ledger/cosignatures"
 ALICE = "witness.example.org/alice"
@@ -403,3 +406,128 @@ def test_cosigning_a_checkpoint_sealed_later(client: Client, sealed_ledger: Any,
     ledger_seal()
     assert post(client, alice_w.cosign(newest_note())).status_code == 201
     assert witness_coverage() == [LedgerCheckpoint.objects.order_by("tree_size").last().tree_size] != [30]
+
+
+# --- verify_ledger -------------------------------------------------------------------------------
+
+
+def _verify_command(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command("verify_ledger", *args, stdout=out, stderr=err)
+    except SystemExit as exc:
+        return int(exc.code or 0), out.getvalue(), err.getvalue()
+    return 0, out.getvalue(), err.getvalue()
+
+
+def _store(witness: Cosigner, size: int, root: bytes, timestamp: int = 1_700_000_000) -> None:
+    """Store a cosignature the witness really made, of whatever body: what a rewritten database holds."""
+    body = ledger.checkpoint_body(origin=ledger.origin(), tree_size=size, root_hash=root)
+    line = ledger.note_parse(body + "\n" + witness.line(body, timestamp)).signatures[0]
+    cosignature = ledger.cosignature_split(line)
+    assert cosignature is not None
+    LedgerCosignature.objects.create(
+        witness=Witness.objects.get(name=witness.name),
+        tree_size=size,
+        root_hash=root,
+        note_body=body,
+        timestamp=timestamp,
+        signature=cosignature.signature,
+    )
+
+
+def test_verify_reports_the_witnessed_checkpoint(
+    client: Client, sealed_ledger: Any, alice_w: Cosigner, bob_w: Cosigner
+) -> None:
+    ledger_seal()  # the two registrations
+    post(client, alice_w.cosign(note_at(20)))
+    post(client, bob_w.cosign(note_at(20)))
+    post(client, alice_w.cosign(newest_note()))
+    result = ledger_verify()
+    assert result.ok, result.first_problem
+    assert (result.witnessed_size, result.witnessed_by) == (32, (ALICE,))
+    code, out, _ = _verify_command()
+    assert code == 0
+    assert f"witnessed: tree size 32 by 1 witness ({ALICE}); 0 entries after it await witnesses" in out
+    code, out, _ = _verify_command("--witnesses", "1")
+    assert code == 0
+    code, out, _ = _verify_command("--witnesses", "2")
+    assert code == 0
+    assert (
+        f"witnessed: tree size 20 by 2 witnesses ({BOB}, {ALICE}); 12 entries after it await witnesses" in out
+    )
+    code, _, err = _verify_command("--witnesses", "3")
+    assert code == 1
+    assert "no checkpoint is cosigned by 3 independent witnesses (the most any checkpoint has is 2)" in err
+
+
+def test_verify_with_witnesses_fails_when_none_cosigned(sealed_ledger: Any, alice_w: Cosigner) -> None:
+    code, out, err = _verify_command()
+    assert code == 0
+    assert "witnessed: no checkpoint is cosigned by a witness yet" in out
+    code, _, err = _verify_command("--witnesses", "1")
+    assert code == 1
+    assert "no checkpoint is cosigned by 1 independent witness " in err
+
+
+def test_a_retired_witness_does_not_count(
+    client: Client, sealed_ledger: Any, auditor: Any, alice_w: Cosigner
+) -> None:
+    post(client, alice_w.cosign(newest_note()))
+    assert ledger_verify(witnesses=1).ok
+    witness_retire(witness=Witness.objects.get(name=ALICE), by=auditor)
+    result = ledger_verify(witnesses=1)
+    assert not result.ok and "no checkpoint is cosigned by 1" in (result.first_problem or "")
+
+
+def test_verify_catches_a_rewritten_log_a_witness_cosigned(sealed_ledger: Any, alice_w: Cosigner) -> None:
+    wrong = os.urandom(32)
+    _store(alice_w, 20, wrong)
+    result = ledger_verify()
+    assert not result.ok
+    right = base64.b64encode(bytes(LedgerCheckpoint.objects.get(tree_size=20).root_hash)).decode()
+    assert result.first_problem == (
+        f"witness {ALICE} cosigned tree size 20 with root {base64.b64encode(wrong).decode()}, but the "
+        f"ledger's tree at size 20 has root {right}: the log was rewritten or forked after it was witnessed"
+    )
+    # Between checkpoints too: the tree at size 15.
+    code, _, err = _verify_command()
+    assert code == 1 and "ledger NOT intact: witness" in err
+
+
+def test_verify_catches_a_truncated_log_a_witness_cosigned(sealed_ledger: Any, alice_w: Cosigner) -> None:
+    _store(alice_w, 40, os.urandom(32))
+    result = ledger_verify()
+    assert result.first_problem == (
+        f"witness {ALICE} cosigned tree size 40, which is larger than the ledger's tree (30 entries): "
+        "the log was truncated"
+    )
+
+
+def test_verify_catches_a_tampered_cosignature_row(
+    client: Client, sealed_ledger: Any, alice_w: Cosigner
+) -> None:
+    post(client, alice_w.cosign(newest_note(), 1_700_000_000))
+    assert ledger_verify().ok
+    _behind_the_triggers(("UPDATE audit_ledgercosignature SET timestamp = timestamp + 1", []))
+    result = ledger_verify()
+    assert result.first_problem == (
+        f"the cosignature of witness {ALICE} of tree size 30: "
+        "its signature does not verify with the witness's key"
+    )
+    code, _, err = _verify_command()
+    assert code == 1
+
+
+def test_verify_fails_on_an_alarm_and_names_it(client: Client, sealed_ledger: Any, alice_w: Cosigner) -> None:
+    ledger_seal()
+    post(client, alice_w.cosign(log_signed(20, os.urandom(32))))
+    ledger_seal()  # the ledger.alarm entry: the ledger itself is intact
+    result = ledger_verify()
+    assert not result.ok
+    assert len(result.alarms) == 1
+    assert result.first_problem is not None
+    assert result.first_problem.startswith(f"alarm: fork at tree size 20 reported by witness {ALICE}")
+    code, _, err = _verify_command()
+    assert code == 1
+    assert f"alarm: fork at tree size 20 reported by witness {ALICE}" in err

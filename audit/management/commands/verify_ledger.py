@@ -14,7 +14,8 @@ class Command(BaseCommand):
         "Recompute every ledger leaf and checkpoint root from the entries and check every "
         "signature under the key its key id names. Exit 0 if intact; otherwise print the first bad "
         "entry or checkpoint and exit 1. An empty ledger is not intact: it exits 1 with 'nothing "
-        "to verify'. Gaps in entry ids are printed as warnings."
+        "to verify'. Gaps in entry ids are printed as warnings. Every witness cosignature is "
+        "checked against the ledger's tree, and any alarm a witness raised fails the run."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -25,8 +26,18 @@ class Command(BaseCommand):
             "GET /api/v1/ledger/checkpoint serves, in a file or at an http(s) URL): prove the "
             "ledger consistent with it (RFC 9162)",
         )
+        parser.add_argument(
+            "--witnesses",
+            metavar="N",
+            type=int,
+            default=0,
+            help="require a checkpoint cosigned (validly) by at least N distinct non-retired witnesses",
+        )
 
-    def handle(self, *args: Any, checkpoint: str | None, **options: Any) -> None:
+    def handle(self, *args: Any, checkpoint: str | None, witnesses: int, **options: Any) -> None:
+        if witnesses < 0:
+            self.stderr.write("ledger not verified: --witnesses must be 0 or more")
+            raise SystemExit(1)
         outside = None
         if checkpoint is not None:
             try:
@@ -37,9 +48,11 @@ class Command(BaseCommand):
         newest = checkpoint_latest()
         total = newest.tree_size if newest else 0
         with tqdm(total=total, unit="entry", file=self.stderr, delay=2.0) as bar:
-            result = ledger_verify(on_progress=bar.update, outside_checkpoint=outside)
+            result = ledger_verify(on_progress=bar.update, outside_checkpoint=outside, witnesses=witnesses)
         for warning in result.warnings:
             self.stderr.write(f"warning: {warning}")
+        for alarm in result.alarms:
+            self.stderr.write(alarm)
         if result.first_problem is not None:
             self.stderr.write(f"ledger NOT intact: {result.first_problem}")
             raise SystemExit(1)
@@ -55,6 +68,7 @@ class Command(BaseCommand):
             self.stdout.write(f"newest checkpoint: tree size {result.tree_size}, root {root}")
         for kid, key_id, count in result.signers:
             self.stdout.write(f"signed under key {key_id} (kid {kid}): {count} checkpoints")
+        self.stdout.write(f"witnessed: {result.witnessed_sentence}")
         self.stdout.write(f"took {result.seconds:.2f} s")
         if result.outside_size is not None:
             self.stdout.write(
