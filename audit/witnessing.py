@@ -108,7 +108,7 @@ class WitnessState:
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
-def state_load(path: Path) -> WitnessState | None:
+def state_load(*, path: Path) -> WitnessState | None:
     """Return the state kept at path, None if there is none yet; raise WitnessError if unreadable."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -146,7 +146,7 @@ def state_load(path: Path) -> WitnessState | None:
         raise WitnessError(f"the state file {path} is not a witness state: {exc}") from None
 
 
-def state_save(path: Path, state: WitnessState) -> None:
+def state_save(*, path: Path, state: WitnessState) -> None:
     """Replace the state file in one rename, owner-only, so a crash leaves the old state or the new."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, staged = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -162,7 +162,8 @@ def state_save(path: Path, state: WitnessState) -> None:
         raise
 
 
-def default_state_path(base: Path, name: str) -> Path:
+def default_state_path(*, base: Path, name: str) -> Path:
+    """Return base/var/witness/<name, with / as _>.json: one state file per witness."""
     return base / "var" / "witness" / (name.replace("/", "_") + ".json")
 
 
@@ -308,9 +309,21 @@ class Outcome:
     evidence: str | None = None
 
 
+def witness_run(
+    *, key: SigningKey, name: str, url: str, state_path: Path, log_key: bytes | None = None
+) -> Outcome:
+    """Check the log's newest checkpoint against the state and cosign it, or refuse and say why.
+
+    Return Outcome(0, …) after cosigning (or when there is nothing new), Outcome(1, …) after a
+    refusal (the evidence posted, the state unchanged); raise WitnessError when the witness
+    cannot do its work.
+    """
+    return _Witness(key=key, name=name, url=url, state_path=state_path, log_key=log_key).run()
+
+
 @dataclass
-class Witness:
-    """One witness: its key and name, the log it watches, and where it keeps its state."""
+class _Witness:
+    """One run of a witness: its key and name, the log it watches, where it keeps its state."""
 
     key: SigningKey
     name: str
@@ -322,9 +335,8 @@ class Witness:
         return self.url.rstrip("/") + "/api/v1/ledger/" + path
 
     def run(self) -> Outcome:
-        """Check the newest checkpoint against the state and cosign it, or refuse and say why."""
         name_check(self.name)
-        state = state_load(self.state_path)
+        state = state_load(path=self.state_path)
         reply = _request(self.endpoint("checkpoint"))
         if reply.status != 200:
             raise WitnessError(f"{self.endpoint('checkpoint')} answered {reply.status}: {reply.detail()}")
@@ -418,7 +430,7 @@ class Witness:
         )
         # Written before posting: a cosignature is a promise, kept even if the post fails.
         try:
-            state_save(self.state_path, state)
+            state_save(path=self.state_path, state=state)
         except OSError as exc:
             raise WitnessError(
                 f"cannot write the state file {self.state_path}: {exc}; not cosigned"
@@ -478,7 +490,7 @@ def key_generate(*, path: Path, name: str) -> str:
     return ledger.witness_vkey(name=name, public_raw=key.public_raw())
 
 
-def key_load(path: Path) -> SigningKey:
+def key_load(*, path: Path) -> SigningKey:
     """Read the witness's private key; raise WitnessError saying why it cannot be used."""
     try:
         return SigningKey.parse(path.read_text())

@@ -161,7 +161,7 @@ def _state(tmp_path: Path, **changes: object) -> Path:
         cosignature=line,
     )
     path = tmp_path / "nested" / "state.json"
-    witnessing.state_save(path, state)
+    witnessing.state_save(path=path, state=state)
     if changes:
         document = json.loads(path.read_text())
         document.update(changes)
@@ -175,16 +175,16 @@ def test_the_state_is_written_owner_only_in_one_rename_and_read_back(
     path = _state(tmp_path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert [p.name for p in path.parent.iterdir()] == ["state.json"]  # no temporary file left
-    state = witnessing.state_load(path)
+    state = witnessing.state_load(path=path)
     assert state is not None and state.tree_size == 20 and state.root_hash == ROOT
-    witnessing.state_save(path, state)
-    assert witnessing.state_load(path) == state
+    witnessing.state_save(path=path, state=state)
+    assert witnessing.state_load(path=path) == state
     # The script reads the command's state file (an auditor may switch from one to the other).
     assert script.load_state(path)["tree_size"] == 20
 
 
 def test_no_state_file_is_a_first_run(tmp_path: Path, script: ModuleType) -> None:
-    assert witnessing.state_load(tmp_path / "none.json") is None
+    assert witnessing.state_load(path=tmp_path / "none.json") is None
     assert script.load_state(tmp_path / "none.json") is None
 
 
@@ -207,7 +207,7 @@ def test_a_state_file_that_does_not_hold_together_is_refused(
 ) -> None:
     path = _state(tmp_path, **changes)
     with pytest.raises(WitnessError, match="is not a witness state"):
-        witnessing.state_load(path)
+        witnessing.state_load(path=path)
     if next(iter(changes)) != "cosignature":  # the script trusts its own line as written
         with pytest.raises(script.Failed, match="not a witness state file"):
             script.load_state(path)
@@ -217,33 +217,33 @@ def test_a_state_file_that_is_not_json_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     path.write_text("{not json")
     with pytest.raises(WitnessError, match="is not a witness state"):
-        witnessing.state_load(path)
+        witnessing.state_load(path=path)
     path.write_bytes(b"\xff\xfe")
     with pytest.raises(WitnessError, match="cannot read the state file"):
-        witnessing.state_load(path)
+        witnessing.state_load(path=path)
 
 
 def test_a_key_is_generated_owner_only_and_never_over_a_file(tmp_path: Path) -> None:
     path = tmp_path / "witness.pem"
     vkey = witnessing.key_generate(path=path, name=NAME)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    key = witnessing.key_load(path)
+    key = witnessing.key_load(path=path)
     assert vkey == ledger.witness_vkey(name=NAME, public_raw=key.public_raw())
     with pytest.raises(WitnessError, match="never overwrite"):
         witnessing.key_generate(path=path, name=NAME)
-    assert witnessing.key_load(path).public_raw() == key.public_raw()
+    assert witnessing.key_load(path=path).public_raw() == key.public_raw()
 
 
 def test_a_key_file_that_is_missing_or_not_a_key_is_refused(tmp_path: Path) -> None:
     with pytest.raises(WitnessError, match="cannot read the key"):
-        witnessing.key_load(tmp_path / "missing.pem")
+        witnessing.key_load(path=tmp_path / "missing.pem")
     (tmp_path / "bad.pem").write_text("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
     with pytest.raises(WitnessError, match="cannot be used"):
-        witnessing.key_load(tmp_path / "bad.pem")
+        witnessing.key_load(path=tmp_path / "bad.pem")
 
 
 def test_the_default_state_path_keeps_the_name_in_one_file() -> None:
-    path = witnessing.default_state_path(Path("/srv/vrm"), NAME)
+    path = witnessing.default_state_path(base=Path("/srv/vrm"), name=NAME)
     assert path == Path("/srv/vrm/var/witness/witness.example.org_alice.json")
 
 

@@ -5,13 +5,13 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from audit.witnessing import (
-    Witness,
     WitnessError,
     default_state_path,
     key_generate,
     key_load,
     log_key_parse,
     name_check,
+    witness_run,
 )
 
 
@@ -68,14 +68,13 @@ class Command(BaseCommand):
             return
         if key is None:  # argparse requires one of the two; call_command may not
             raise WitnessError("give --key FILE, or --generate-key FILE to make one")
-        witness = Witness(
-            key=key_load(key),
+        outcome = witness_run(
+            key=key_load(path=key),
             name=name_check(name),
             url=url or settings.VRM_ISSUER,
-            state_path=state or default_state_path(settings.BASE_DIR, name),
+            state_path=state or default_state_path(base=settings.BASE_DIR, name=name),
             log_key=None if log_key is None else log_key_parse(log_key),
         )
-        outcome = witness.run()
         if outcome.code:
             self.stderr.write(outcome.message)
             if outcome.evidence:
