@@ -13,9 +13,11 @@ import hashlib
 import importlib.util
 import itertools
 import json
+import os
 import re
 import stat
 import struct
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -260,3 +262,19 @@ def test_the_script_needs_only_cryptography_and_pins_it() -> None:
     pinned = (SCRIPT.parent / "requirements.txt").read_text()
     assert re.search(r"^cryptography==[0-9.]+$", pinned, re.MULTILINE)
     assert "pip install -r examples/requirements.txt" in SCRIPT.read_text()
+
+
+def test_the_command_runs_without_the_servers_keys_or_settings(tmp_path: Path) -> None:
+    """An auditor runs `manage.py witness` in a bare checkout: no VRM_* keys, no debug, no database."""
+    manage = Path(__file__).resolve().parents[2] / "manage.py"
+    done = subprocess.run(
+        [sys.executable, str(manage), "witness", "--generate-key", str(tmp_path / "k.pem"), "--name", NAME],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": os.environ.get("PATH", "")},
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    key = witnessing.key_load(path=tmp_path / "k.pem")
+    assert done.stdout.splitlines()[-1] == ledger.witness_vkey(name=NAME, public_raw=key.public_raw())

@@ -23,6 +23,8 @@ class Command(BaseCommand):
         "cosigned checkpoint as evidence. Exit 2 when the witness cannot do its work. "
         "With --generate-key, write a new witness key and print the vkey to register."
     )
+    # A witness needs none of the server's keys or its database: an auditor runs it anywhere.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -36,7 +38,12 @@ class Command(BaseCommand):
             "--generate-key", type=Path, metavar="FILE", help="write a new key to FILE (never over a file)"
         )
         parser.add_argument("--url", help="the log's base URL (default: VRM_ISSUER)")
-        parser.add_argument("--state", type=Path, metavar="FILE", help="default var/witness/<name>.json")
+        parser.add_argument(
+            "--state",
+            type=Path,
+            metavar="FILE",
+            help="what the witness remembers between runs (default var/witness/<name, / as _>.json)",
+        )
         parser.add_argument(
             "--log-key",
             metavar="VKEY_OR_B64",
