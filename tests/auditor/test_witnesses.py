@@ -112,7 +112,7 @@ def test_retire_asks_first_then_retires(auditor_client: Client) -> None:
     _register(auditor_client, key=ledger.witness_vkey(name=ALICE, public_raw=witness.public))
     row = Witness.objects.get()
     page = auditor_client.get(reverse("audit:witnesses")).content.decode()
-    assert f'aria-label="Retire witness {ALICE}"' in page
+    assert f'Retire<span class="sr-only"> witness {ALICE}</span>' in page
     confirm = auditor_client.get(reverse("audit:witness-retire"), {"witness": row.pk})
     assert confirm.status_code == 200
     assert f"Retire witness {ALICE}" in confirm.content.decode()

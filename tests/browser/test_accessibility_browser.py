@@ -19,12 +19,14 @@ from urllib.parse import urlencode
 import pytest
 from django.contrib.auth.tokens import default_token_generator
 from django.contrib.sessions.backends.db import SessionStore
+from django.test import Client
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from accounts.models import User
-from audit.services import ledger_seal
+from audit.selectors import checkpoint_latest
+from audit.services import ledger_seal, witness_register
 from consent.services import grant_authorize
 from devtools.records import demo_records_seed
 from devtools.vendor import DEMO_APP, DEMO_RECALL_CLIENT, demo_vendor_seed
@@ -34,6 +36,8 @@ from portal.closet import contrast
 from portal.keysession import COOKIE
 from portal.keyviews import STALE
 from portal.reminders import reminders_send
+from tests.audit.test_witnesses import Cosigner, log_signed
+from tests.audit.test_witnesses import post as cosign_post
 from tests.browser.conftest import axe_violations, log_in, person_sign_up, screenshot
 from tests.conftest import PASSWORD, purchase_data
 from tests.consent.conftest import REDIRECT, pkce_pair
@@ -345,6 +349,24 @@ def _auditor(pages: Pages, auditor: User) -> None:
     pages.check(page, "grant")
     pages.visit(page, "/audit/activity/", "activity")
     pages.visit(page, "/audit/entries/", "entries")
+    pages.visit(page, "/audit/witnesses/", "witnesses-none")
+    pages.visit(page, "/audit/alarms/", "alarms-none")
+    # A witness that cosigned the newest checkpoint, then reported a fork: the banner shows.
+    witness = Cosigner("witness.example.org/a11y")
+    row = witness_register(name=witness.name, public_raw=witness.public, by=auditor)
+    newest = checkpoint_latest()
+    assert newest is not None
+    assert cosign_post(Client(), witness.cosign(newest.note)).status_code == 201
+    forked = log_signed(newest.tree_size, bytes(32))
+    assert cosign_post(Client(), witness.cosign(forked)).status_code == 409
+    pages.visit(page, "/audit/witnesses/", "witnesses")
+    page.get_by_label("Public key").fill("not a key")
+    page.get_by_role("button", name="Register the witness").click()
+    page.get_by_role("alert").first.wait_for()
+    pages.check(page, "witnesses-errors")
+    pages.visit(page, f"/audit/witnesses/retire/?witness={row.pk}", "witness-retire")
+    pages.visit(page, "/audit/alarms/", "alarms")
+    pages.visit(page, "/audit/", "portal-alarm")
 
 
 def _two_step(pages: Pages, auditor: User) -> None:

@@ -185,3 +185,58 @@ def test_audit_pages_fit_the_window(page: Any, auditor: Any, busy_ledger: dict[s
         page.screenshot(path=str(ARTIFACTS / f"audit-{name}-{width}-top.png"))
         # No sideways scroll, neither of the page nor of a table inside it.
         assert fits == {"page": True, "tables": []}, (path, fits)
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_auditor_registers_a_witness_and_sees_its_alarm(
+    page: Any, auditor: Any, sealed_grants: None, width: int
+) -> None:
+    from django.test import Client
+
+    from audit import ledger
+    from audit.selectors import checkpoint_latest
+    from tests.audit.test_witnesses import Cosigner, log_signed, post
+
+    page.set_viewport_size({"width": width, "height": 900})
+    _log_in(page, auditor.email)
+    page.get_by_role("navigation", name="Audit sections").get_by_role("link", name="Witnesses").click()
+    page.wait_for_url("**/audit/witnesses/")
+    assert page.get_by_text("No witness is registered yet.").is_visible()
+    witness = Cosigner("witness.example.org/alice")
+    page.get_by_label("Public key").fill("witness.example.org/alice+00000000+" + "A" * 44)
+    page.get_by_role("button", name="Register the witness").click()
+    assert page.get_by_role("alert").first.is_visible()
+    page.get_by_label("Public key").fill(ledger.witness_vkey(name=witness.name, public_raw=witness.public))
+    page.get_by_role("button", name="Register the witness").click()
+    page.wait_for_url("**/audit/witnesses/")
+    assert page.get_by_text("Witness witness.example.org/alice registered").is_visible()
+    row = page.locator("li.witness", has_text="witness.example.org/alice")
+    assert "by auditor@example.com" in row.inner_text() and "nothing yet" in row.inner_text()
+
+    # The witness cosigns the newest checkpoint, then reports a fork of it.
+    newest = checkpoint_latest()
+    assert newest is not None
+    assert post(Client(), witness.cosign(newest.note)).status_code == 201
+    page.reload()
+    assert f"tree size {newest.tree_size}" in page.locator("li.witness").first.inner_text()
+    assert post(Client(), witness.cosign(log_signed(newest.tree_size, bytes(32)))).status_code == 409
+    page.reload()
+    banner = page.get_by_role("alert").filter(has_text="The ledger has 1 alarm.")
+    assert banner.is_visible()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    screenshot(page, f"audit-witnesses-{width}")
+    banner.get_by_role("link").click()
+    page.wait_for_url("**/audit/alarms/")
+    assert page.get_by_role("heading", name=f"fork at tree size {newest.tree_size}").is_visible()
+    assert "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" in page.locator("pre.evidence").inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    screenshot(page, f"audit-alarms-{width}")
+
+    # Retiring asks first.
+    page.goto("/audit/witnesses/")
+    page.get_by_role("button", name="Retire witness witness.example.org/alice").click()
+    page.wait_for_url("**/audit/witnesses/retire/?witness=*")
+    screenshot(page, f"audit-witness-retire-{width}")
+    page.get_by_role("button", name="Retire witness witness.example.org/alice").click()
+    page.wait_for_url("**/audit/witnesses/")
+    assert "Retired" in page.locator("li.witness").first.inner_text()

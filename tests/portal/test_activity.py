@@ -203,3 +203,53 @@ def test_an_unsealed_entry_says_so(client: Any, alice: Any, shop_app: Any) -> No
     client.force_login(alice)
     page = client.get(f"/activity/{entry.pk}/proof/").content.decode()
     assert "not sealed into the log yet" in page and "data-verify" not in page
+
+
+def test_each_line_says_whether_independent_witnesses_cover_it(
+    client: Any, alice: Any, auditor: Any, shop_app: Any
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from audit.models import LedgerCheckpoint
+    from audit.services import witness_register
+    from tests.audit.test_witnesses import Cosigner, post
+
+    with time_machine.travel(MARCH - dt.timedelta(hours=1)):
+        grant = _grant(alice, shop_app)
+    with time_machine.travel(MARCH):
+        _read(alice, grant, 1)
+    ledger_seal()
+    witnesses = [Cosigner("witness.example.org/a"), Cosigner("witness.example.net/b")]
+    for witness in witnesses:
+        witness_register(name=witness.name, public_raw=witness.public, by=auditor)
+    newest = LedgerCheckpoint.objects.order_by("-tree_size").first()
+    assert newest is not None
+    for witness in witnesses:
+        assert post(client, witness.cosign(newest.note)).status_code == 201
+    with time_machine.travel(MARCH + dt.timedelta(hours=1)):
+        _read(alice, grant, 2)
+    ledger_seal()
+    with time_machine.travel(MARCH + dt.timedelta(hours=2)):
+        _read(alice, grant, 3)
+    client.force_login(alice)
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get("/activity/").content.decode()
+    assert sum("audit_witness" in q["sql"] for q in queries.captured_queries) == 1  # once a page
+    lines = page.split('class="card activity-line')[1:]
+    read3, read2, read1, granted = lines
+    assert "Not sealed into the log yet" in read3 and "witness" not in read3.lower()
+    assert "Sealed, not yet witnessed" in read2
+    assert "Witnessed by 2 independent witnesses" in read1
+    assert "Witnessed by 2 independent witnesses" in granted
+
+
+def test_witness_words() -> None:
+    from portal.activity import witness_words, witnesses_covering
+
+    assert witness_words(None) == "Not sealed yet"
+    assert witness_words(0) == "Sealed, not yet witnessed"
+    assert witness_words(1) == "Witnessed by 1 independent witness"
+    assert witness_words(3) == "Witnessed by 3 independent witnesses"
+    # Witnesses whose newest cosigned sizes are 5, 10 and 10: leaf 4 is in all three trees, 5 in two.
+    assert [witnesses_covering([5, 10, 10], i) for i in (0, 4, 5, 9, 10)] == [3, 3, 2, 2, 0]
