@@ -31,6 +31,11 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
+def http_opener() -> urllib.request.OpenerDirector:
+    """Return an opener that follows redirects to http and https URLs only."""
+    return urllib.request.build_opener(_HttpOnlyRedirects)
+
+
 def _read_bounded(stream: IO[bytes], source: str) -> bytes:
     data = stream.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
@@ -42,7 +47,7 @@ def checkpoint_source_read(source: str) -> str:
     """Return the checkpoint note held by a file or served at an http(s) URL; raise ValueError."""
     scheme = urlsplit(source).scheme.lower()
     if scheme in _SCHEMES:
-        opener = urllib.request.build_opener(_HttpOnlyRedirects)
+        opener = http_opener()
         request = urllib.request.Request(source, headers={"Accept": "application/json, text/plain"})  # noqa: S310 (scheme checked above)
         try:
             with opener.open(request, timeout=TIMEOUT_SECONDS) as response:

@@ -25,6 +25,10 @@ DOCS = {
     "consent": ("Grants and consent", "How grants, the OAuth choices and consent receipts work."),
     "portal": ("The person's portal", "What people see: lists, activity, import, export, proofs."),
     "ledger": ("The ledger", "The tamper-evident log, its checkpoints and proofs, and how to check them."),
+    "witness": (
+        "Running a witness",
+        "For auditors: cosign the ledger's checkpoints from your own machine, and what a refusal means.",
+    ),
     "security": ("Security", "Keys, what is encrypted, what is kept in clear and why."),
     "architecture": ("Architecture", "The layers of the code and where new code goes."),
     "performance": ("Performance", "The vendor API's hot path and its figures."),

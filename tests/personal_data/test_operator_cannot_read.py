@@ -504,7 +504,11 @@ def test_no_management_command_prints_content(world: World, tmp_path: Any, setti
     settings.DEV_KEYS_DIR = tmp_path / "keys"
     own = sorted(name for name, app in get_commands().items() if app in VRM_APPS and name not in SKIPPED)
     assert {"key_status", "rotate_master_key", "expire_grants", "verify_ledger", "seal_ledger"} <= set(own)
-    arguments = {"rotate_signing_key": ["--out", str(tmp_path / "signing.pem")]}
+    arguments = {
+        "rotate_signing_key": ["--out", str(tmp_path / "signing.pem")],
+        # Offline: a witness run would fetch from VRM_ISSUER, which may be any server.
+        "witness": ["--generate-key", str(tmp_path / "witness.pem"), "--name", "witness.example.org/t"],
+    }
     runs = [[name, *arguments.get(name, [])] for name in own]
     # The signing-key rotation goes last: it changes the key later commands would sign with.
     runs.sort(key=lambda run: run[0] == "rotate_signing_key")
