@@ -200,6 +200,8 @@ def test_only_the_crypto_module_imports_cryptography() -> None:
         for path in root.glob("*/**/*.py")
         if not path.is_relative_to(root / ".venv")
         and not path.is_relative_to(root / "tests")
+        # Standalone scripts for vendors and witnesses run outside the house, without vrm.
+        and not path.is_relative_to(root / "examples")
         and path != root / "core" / "crypto.py"
         and re.search(r"^\s*(from|import) cryptography", path.read_text(), re.M)
     ]
