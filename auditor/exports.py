@@ -21,7 +21,7 @@ from django.http import StreamingHttpResponse
 
 from audit.ledger import rfc3339
 from audit.models import LedgerEntry
-from auditor.selectors import ENTRY_FIELDS, GrantStatus
+from auditor.selectors import ACTIVITY_DAYS, ENTRY_FIELDS, GrantStatus, activity_window
 from core.formats import csv_cell
 from vendors.selectors import vendor_actor_ids, vendor_directory
 
@@ -119,7 +119,18 @@ class GrantFilterForm(FilterForm):
 
 
 class ActivityFilterForm(FilterForm):
-    pass
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        days = ACTIVITY_DAYS
+        self.fields["date_from"].help_text = f"Without it, the {days} days up to “To” or to the newest entry."
+
+    def filters(self) -> dict[str, Any]:
+        """Return the filters with the time range bounded as activity_window does."""
+        filters = super().filters()
+        filters["date_from"], filters["date_to"] = activity_window(
+            date_from=filters["date_from"], date_to=filters["date_to"]
+        )
+        return filters
 
 
 class EntryFilterForm(FilterForm):
