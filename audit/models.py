@@ -126,16 +126,26 @@ class LedgerEntry(models.Model):
             ),
             # A grant's entries in order; also every lookup by grant id.
             models.Index(fields=["grant_id", "created_at", "id"], name="ledger_grant_oldest"),
-            # A grant's own events (not its accesses, which can be millions): its state in a few
-            # index-only reads, and the grant counts per vendor and status by one scan of this
-            # small index.
+            # A grant's history without its accesses (which can be millions): the grant page's
+            # changes, and a grant's state in a few index-only reads.
             models.Index(
                 fields=["grant_id", "created_at", "id"],
-                include=["kind", "actor_id", "actor_type"],
+                include=["kind"],
+                condition=~models.Q(
+                    kind__in=["access.read", "access.write", "access.check", "access.denied"]
+                ),
+                name="ledger_grant_events",
+            ),
+            # The grant.* entries alone, by kind and time, with what the grant counts need: the
+            # grants page walks grant.created newest first and counts grants per vendor and
+            # status from this small index alone.
+            models.Index(
+                fields=["kind", "-created_at", "-id"],
+                include=["grant_id", "actor_id", "actor_type"],
                 condition=models.Q(
                     kind__in=["grant.created", "grant.amended", "grant.revoked", "grant.expired"]
                 ),
-                name="ledger_grant_events",
+                name="ledger_grant_kinds",
             ),
         ]
 

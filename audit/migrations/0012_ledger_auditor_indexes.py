@@ -10,6 +10,7 @@ what each new index serves.
 
 from django.db import migrations, models
 
+ACCESS_KINDS = ["access.read", "access.write", "access.check", "access.denied"]
 GRANT_KINDS = ["grant.created", "grant.amended", "grant.revoked", "grant.expired"]
 # The names Django gave the single-column indexes (and, on PostgreSQL, their LIKE twins).
 OLD_INDEXES = {
@@ -80,10 +81,19 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="ledgerentry",
             index=models.Index(
-                condition=models.Q(("kind__in", GRANT_KINDS)),
+                condition=models.Q(("kind__in", ACCESS_KINDS), _negated=True),
                 fields=["grant_id", "created_at", "id"],
-                include=("kind", "actor_id", "actor_type"),
+                include=("kind",),
                 name="ledger_grant_events",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="ledgerentry",
+            index=models.Index(
+                condition=models.Q(("kind__in", GRANT_KINDS)),
+                fields=["kind", "-created_at", "-id"],
+                include=("grant_id", "actor_id", "actor_type"),
+                name="ledger_grant_kinds",
             ),
         ),
     ]

@@ -219,6 +219,9 @@ def test_an_auditor_never_sees_personal_content(scenario: Scenario, auditor_clie
 
 def test_overview_shows_the_ledger_status(scenario: Scenario, auditor_client: Client) -> None:
     total = LedgerEntry.objects.count()
+    before = auditor_client.get(reverse("audit:portal")).context["status"]
+    assert (before.total_entries, before.sealed_size, before.unsealed_entries) == (total, 0, total)
+    assert before.oldest_unsealed_at == START + dt.timedelta(hours=9)
     ledger_seal()
     _log(21, 9, 2, kind=K.ACCESS_READ, actor_type=CLIENT, actor_id=SHOP, grant_id=G_SHOP_ALICE)
     status = auditor_client.get(reverse("audit:portal")).context["status"]
