@@ -355,9 +355,8 @@ class Anomaly:
 
 
 def _denied_flags(
-    vendors: Sequence[str], date_from: dt.date | None, date_to: dt.date | None, threshold: int
+    daily: Sequence[Mapping[str, Any]], date_from: dt.date | None, threshold: int
 ) -> list[Anomaly]:
-    rows = activity_by_day(vendors=vendors, date_from=date_from, date_to=date_to).filter(denied__gt=threshold)
     return [
         Anomaly(
             kind="denied",
@@ -369,26 +368,14 @@ def _denied_flags(
                 f"(more than {threshold} in a day)."
             ),
         )
-        for row in rows
+        for row in daily
+        if row["denied"] > threshold and (date_from is None or row["day"] >= date_from)
     ]
 
 
 def _spike_flags(
-    vendors: Sequence[str],
-    date_from: dt.date | None,
-    date_to: dt.date | None,
-    factor: int,
-    minimum: int,
-    window: int,
+    daily: Sequence[Mapping[str, Any]], date_from: dt.date | None, factor: int, minimum: int, window: int
 ) -> list[Anomaly]:
-    since = None if date_from is None else date_from - dt.timedelta(days=window)
-    daily = (
-        _within(_vendor_entries(vendors=vendors).filter(_READ), "created_at", since, date_to)
-        .values(vendor=F("actor_id"), day=TruncDate("created_at"))
-        .annotate(reads=Count("id"))
-        .order_by()
-    )
-    # One row per vendor and day, not per entry: small enough to compare in Python.
     reads: dict[str, dict[dt.date, int]] = defaultdict(dict)
     for row in daily:
         reads[row["vendor"]][row["day"]] = row["reads"]
@@ -478,9 +465,14 @@ def activity_anomalies(
       count as zero);
     - reads under a grant after its grant.revoked or grant.expired entry.
     """
+    since = None if date_from is None else date_from - dt.timedelta(days=spike_window_days)
+    # One count per vendor and day, from the spike window's start: both the denied and the
+    # spike rules read it, so the entries are aggregated once (a row per vendor and day is
+    # small enough to compare in Python).
+    daily = list(activity_by_day(vendors=vendors, date_from=since, date_to=date_to))
     flags = [
-        *_denied_flags(vendors, date_from, date_to, denied_threshold),
-        *_spike_flags(vendors, date_from, date_to, spike_factor, spike_min_reads, spike_window_days),
+        *_denied_flags(daily, date_from, denied_threshold),
+        *_spike_flags(daily, date_from, spike_factor, spike_min_reads, spike_window_days),
         *_after_end_flags(vendors, date_from, date_to),
     ]
     return sorted(flags, key=lambda flag: (flag.day, flag.kind, flag.vendor), reverse=True)
