@@ -141,7 +141,7 @@ class LedgerEntry(models.Model):
             # status from this small index alone.
             models.Index(
                 fields=["kind", "-created_at", "-id"],
-                include=["grant_id", "actor_id", "actor_type"],
+                include=["grant_id", "actor_id", "actor_type", "subject"],
                 condition=models.Q(
                     kind__in=["grant.created", "grant.amended", "grant.revoked", "grant.expired"]
                 ),

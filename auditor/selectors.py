@@ -202,7 +202,9 @@ def grant_list(
         .annotate(status=_STATUS)
     )
     if status:
-        grants = grants.filter(status=status)
+        # On the end's kind, not the CASE built from it: the database looks the end up once.
+        ends = {GrantStatus.REVOKED: Kind.GRANT_REVOKED, GrantStatus.EXPIRED: Kind.GRANT_EXPIRED}
+        grants = grants.filter(end_kind=ends[status]) if status in ends else grants.filter(end_kind=None)
     if scope:
         # Scopes are stored as a JSON list of plain codes; matching the quoted code in its text
         # works the same on PostgreSQL and SQLite (SQLite has no JSON containment lookup).

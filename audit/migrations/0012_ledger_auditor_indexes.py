@@ -92,7 +92,7 @@ class Migration(migrations.Migration):
             index=models.Index(
                 condition=models.Q(("kind__in", GRANT_KINDS)),
                 fields=["kind", "-created_at", "-id"],
-                include=("grant_id", "actor_id", "actor_type"),
+                include=("grant_id", "actor_id", "actor_type", "subject"),
                 name="ledger_grant_kinds",
             ),
         ),
