@@ -259,10 +259,12 @@ def entry_list(
     date_from: dt.date | None = None,
     date_to: dt.date | None = None,
     before: tuple[dt.datetime, int] | None = None,
+    with_leaf: bool = True,
 ) -> EntryRows:
     """Return ledger entries matching every filter given, newest first, with their leaf index.
 
-    `before` (an entry_position) starts after that entry, for the next page.
+    `before` (an entry_position) starts after that entry, for the next page. Without
+    `with_leaf` the rows have no leaf_index (exports add it a chunk at a time, leaf_indexes).
     """
     entries = LedgerEntry.objects.all()
     if kind:
@@ -275,12 +277,17 @@ def entry_list(
         entries = entries.filter(grant_id=grant_id)
     if outcome:
         entries = entries.filter(outcome=outcome)
-    entries = _older_than(_within(entries, "created_at", date_from, date_to), before)
-    return (
-        entries.annotate(leaf_index=F("leaf__leaf_index"))
-        .order_by("-created_at", "-id")
-        .values(*ENTRY_FIELDS)
+    entries = _older_than(_within(entries, "created_at", date_from, date_to), before).order_by(
+        "-created_at", "-id"
     )
+    if not with_leaf:
+        return entries.values(*ledger.ENTRY_COLUMNS)
+    return entries.annotate(leaf_index=F("leaf__leaf_index")).values(*ENTRY_FIELDS)
+
+
+def leaf_indexes(*, entry_ids: Sequence[int]) -> dict[int, int]:
+    """Return the leaf index of each sealed entry among these ids."""
+    return dict(LedgerLeaf.objects.filter(entry_id__in=entry_ids).values_list("entry_id", "leaf_index"))
 
 
 # --- vendor activity -------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from auditor.exports import (
     FilterForm,
     GrantFilterForm,
     activity_shape,
+    entries_with_leaves,
     entry_shape,
     export_response,
     grant_shape,
@@ -301,7 +302,7 @@ def entries_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
     form = EntryFilterForm(request.GET)
     if not form.is_valid():
         return _bad_filters(form)
-    rows = selectors.entry_list(**form.filters())
+    rows = entries_with_leaves(selectors.entry_list(**form.filters(), with_leaf=False))
     return export_response(queryset=rows, shape=entry_shape, columns=ENTRY_COLUMNS, fmt=fmt, name="ledger")
 
 

@@ -599,7 +599,7 @@ def stream_memory(client: object, *, seconds: float) -> None:
     rows, samples, before = 0, [], _rss_mb()
     for _line in response.streaming_content:
         rows += 1
-        if rows % 100_000 == 0:
+        if rows % 40_000 == 0:
             samples.append(f"{rows // 1000}k rows {_rss_mb():.0f} MB")
         if time.perf_counter() - started > seconds:
             break

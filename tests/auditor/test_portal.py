@@ -617,6 +617,18 @@ def test_json_exports_match_the_pages(scenario: Scenario, auditor_client: Client
     assert exported[-1]["created_at"] == "2026-03-01T10:00:00.000000Z"
 
 
+def test_the_entries_export_names_each_sealed_entrys_leaf(scenario: Scenario, auditor_client: Client) -> None:
+    sealed = ledger_seal()
+    assert sealed is not None
+    _log(22, 9, kind=K.ACCESS_CHECK, actor_type=CLIENT, actor_id=SHOP, grant_id=G_SHOP_ALICE)
+    exported = json.loads(_body(auditor_client.get("/audit/entries/export.json")))
+    assert [(r["id"], r["leaf_index"]) for r in exported] == [
+        (r["id"], r["leaf_index"]) for r in selectors.entry_list()
+    ]
+    assert exported[0]["leaf_index"] is None
+    assert sorted(r["leaf_index"] for r in exported[1:]) == list(range(sealed.tree_size))
+
+
 def test_an_empty_json_export_is_an_empty_array(db: Any, auditor_client: Client) -> None:
     assert json.loads(_body(auditor_client.get("/audit/entries/export.json"))) == []
 
