@@ -105,8 +105,9 @@ class LedgerEntry(models.Model):
     actor_type = models.CharField(max_length=16, choices=ActorType.choices)
     actor_id = models.CharField(max_length=100)
     # The person's ledger pseudonym (personal_data.pseudonyms), never a user id or an e-mail.
-    subject = models.CharField(max_length=64, blank=True, db_index=True)
-    grant_id = models.CharField(max_length=64, blank=True, db_index=True)
+    # Indexed by ledger_subject_newest and ledger_grant_oldest below, which lead with the column.
+    subject = models.CharField(max_length=64, blank=True)
+    grant_id = models.CharField(max_length=64, blank=True)
     scopes = models.JSONField(default=list)
     record_ids = models.JSONField(default=list)
     record_count = models.PositiveIntegerField(default=0)
@@ -119,6 +120,39 @@ class LedgerEntry(models.Model):
         indexes: ClassVar[list[models.Index]] = [
             # A person's activity, newest first, read by keyset position.
             models.Index(fields=["subject", "-created_at", "-id"], name="ledger_subject_newest"),
+            # The auditor's filters, each read newest first by keyset position (docs/performance.md,
+            # "Auditor pages at 10M entries"): one kind, one vendor's (or anyone's) actions, the
+            # denied ones (a partial index: a few percent of entries).
+            models.Index(fields=["kind", "-created_at", "-id"], name="ledger_kind_newest"),
+            models.Index(fields=["actor_id", "-created_at", "-id"], name="ledger_actor_newest"),
+            models.Index(
+                fields=["-created_at", "-id"],
+                condition=models.Q(outcome="denied"),
+                name="ledger_denied_newest",
+            ),
+            # A grant's entries in order; also every lookup by grant id.
+            models.Index(fields=["grant_id", "created_at", "id"], name="ledger_grant_oldest"),
+            # A grant's history without its accesses (which can be millions): the grant page's
+            # changes, and a grant's state in a few index-only reads.
+            models.Index(
+                fields=["grant_id", "created_at", "id"],
+                include=["kind"],
+                condition=~models.Q(
+                    kind__in=["access.read", "access.write", "access.check", "access.denied"]
+                ),
+                name="ledger_grant_events",
+            ),
+            # The grant.* entries alone, by kind and time, with what the grant counts need: the
+            # grants page walks grant.created newest first and counts grants per vendor and
+            # status from this small index alone.
+            models.Index(
+                fields=["kind", "-created_at", "-id"],
+                include=["grant_id", "actor_id", "actor_type", "subject"],
+                condition=models.Q(
+                    kind__in=["grant.created", "grant.amended", "grant.revoked", "grant.expired"]
+                ),
+                name="ledger_grant_kinds",
+            ),
         ]
 
     def __str__(self) -> str:

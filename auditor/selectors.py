@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 from django.db.models import (
     Case,
     Count,
+    Exists,
     F,
     IntegerField,
     JSONField,
@@ -36,7 +37,7 @@ from django.db.models.functions import Cast, Coalesce, TruncDate
 from django.utils import timezone
 
 from audit import ledger
-from audit.models import LedgerEntry
+from audit.models import LedgerEntry, LedgerLeaf
 from audit.selectors import checkpoint_latest
 
 if TYPE_CHECKING:
@@ -67,6 +68,8 @@ DENIED_THRESHOLD = 10
 SPIKE_FACTOR = 3
 SPIKE_MIN_READS = 20
 SPIKE_WINDOW_DAYS = 14
+# The days the activity page shows when the auditor gives no start (activity_window).
+ACTIVITY_DAYS = 30
 
 
 def _day_start(day: dt.date) -> dt.datetime:
@@ -94,16 +97,51 @@ class LedgerStatus:
 
 
 def ledger_status() -> LedgerStatus:
-    """Return how many entries the ledger holds, how many are sealed, and the newest checkpoint."""
+    """Return how many entries the ledger holds, how many are sealed, and the newest checkpoint.
+
+    The unsealed entries are those after the newest sealed one: an index range, where counting
+    every entry (or an anti-join of entries and leaves) reads all of them. An entry whose
+    transaction committed after a seal that sealed later ids is counted once sealed; the next
+    seal takes it, and verifying reads every entry.
+    """
     checkpoint = checkpoint_latest()
-    unsealed = LedgerEntry.objects.filter(leaf__isnull=True)
+    # Leaf indexes run 0..n-1 without a gap (the sealer refuses one): the leaves are max + 1.
+    sealed = LedgerLeaf.objects.aggregate(top=Max("leaf_index"), last=Max("entry_id"))
+    leaves = 0 if sealed["top"] is None else sealed["top"] + 1
+    after = LedgerEntry.objects.filter(id__gt=sealed["last"] or 0)
+    unsealed = after.count()
     return LedgerStatus(
-        total_entries=LedgerEntry.objects.count(),
+        total_entries=leaves + unsealed,
         sealed_size=checkpoint.tree_size if checkpoint else 0,
         checkpoint_at=checkpoint.created_at if checkpoint else None,
-        unsealed_entries=unsealed.count(),
-        oldest_unsealed_at=unsealed.order_by("id").values_list("created_at", flat=True).first(),
+        unsealed_entries=unsealed,
+        oldest_unsealed_at=after.order_by("id").values_list("created_at", flat=True).first(),
     )
+
+
+# --- keyset pages ----------------------------------------------------------------------------
+
+
+def _older_than(entries: _Entries, position: tuple[dt.datetime, int] | None) -> _Entries:
+    """Keep the entries after `position` (created_at, id) in newest-first order."""
+    if position is None:
+        return entries
+    at, pk = position
+    # `created_at <= at` lets the index start at the position; the exclusion settles ties.
+    return entries.filter(created_at__lte=at).exclude(created_at=at, id__gte=pk)
+
+
+def entry_position(*, entry_id: int) -> tuple[dt.datetime, int] | None:
+    """Return the keyset position (created_at, id) of an entry, or None if there is none."""
+    row = LedgerEntry.objects.filter(id=entry_id).values_list("created_at", "id").first()
+    return None if row is None else (row[0], row[1])
+
+
+def grant_position(*, grant_id: str) -> tuple[dt.datetime, int] | None:
+    """Return the keyset position of a grant in grant_list: that of its grant.created entry."""
+    created = LedgerEntry.objects.filter(grant_id=grant_id, kind=Kind.GRANT_CREATED)
+    row = created.order_by("id").values_list("created_at", "id").first()
+    return None if row is None else (row[0], row[1])
 
 
 # --- grants ----------------------------------------------------------------------------------
@@ -114,6 +152,21 @@ def _for_grant(kinds: tuple[str, ...] | None = None) -> QuerySet[LedgerEntry]:
     return entries if kinds is None else entries.filter(kind__in=kinds)
 
 
+def _grant_end() -> Subquery:
+    # A grant ends once (the services refuse to end or amend an ended grant); "revoked" sorts
+    # after "expired", so a grant with both counts as revoked, as in grants_by_vendor. One
+    # lookup per listed grant in ledger_grant_events; an EXISTS here would be planned as a hash
+    # of every end in the ledger, built for a page of 50.
+    return Subquery(_for_grant(GRANT_END_KINDS).order_by("-kind").values("kind")[:1])
+
+
+_STATUS = Case(
+    When(end_kind=Kind.GRANT_REVOKED, then=Value(GrantStatus.REVOKED)),
+    When(end_kind=Kind.GRANT_EXPIRED, then=Value(GrantStatus.EXPIRED)),
+    default=Value(GrantStatus.ACTIVE),
+)
+
+
 def grant_list(
     *,
     vendors: Sequence[str] = (),
@@ -121,52 +174,45 @@ def grant_list(
     scope: str = "",
     date_from: dt.date | None = None,
     date_to: dt.date | None = None,
+    before: tuple[dt.datetime, int] | None = None,
 ) -> EntryRows:
-    """Return one row per grant, rebuilt from its grant.* entries, latest change first.
+    """Return one row per grant, rebuilt from its grant.* entries, newest grant first.
 
-    Each row holds grant_id, vendor, subject, scopes (as last created or amended), status,
-    first_at and last_at. The time range selects grants by when they were created; the scope
-    filter looks at the current scopes.
+    A grant is its grant.created entry: the vendor is that entry's actor, the subject its
+    person. Each row holds grant_id, vendor, subject, scopes (as last created or amended),
+    status, first_at (created) and last_at (last grant.* change). The time range selects
+    grants by when they were created; the scope filter looks at the current scopes. `before`
+    (grant_position of a listed grant) starts after that grant, for the next page.
     """
-    latest = _for_grant(GRANT_KINDS).order_by("-created_at", "-id")
-    # An ending entry may carry no scopes: the scopes are those last granted.
     last_granted = _for_grant(GRANT_SET_KINDS).order_by("-created_at", "-id")
-    first = _for_grant(GRANT_KINDS).order_by("created_at", "id")
-    # A revocation may be recorded with the person as actor: the vendor is the vendor actor.
-    vendor_actor = _for_grant().filter(actor_type__in=VENDOR_ACTOR_TYPES).order_by("id")
-    grants = (
-        LedgerEntry.objects.filter(kind__in=GRANT_KINDS)
-        .exclude(grant_id="")
-        .values("grant_id")
-        .annotate(
-            first_at=Min("created_at"),
-            last_at=Max("created_at"),
-            vendor=Coalesce(Subquery(vendor_actor.values("actor_id")[:1]), Value("")),
-            subject=Subquery(first.values("subject")[:1]),
-            scopes=Subquery(last_granted.values("scopes")[:1], output_field=JSONField()),
-            latest_kind=Subquery(latest.values("kind")[:1]),
-        )
-        .annotate(
-            status=Case(
-                When(latest_kind=Kind.GRANT_REVOKED, then=Value(GrantStatus.REVOKED)),
-                When(latest_kind=Kind.GRANT_EXPIRED, then=Value(GrantStatus.EXPIRED)),
-                default=Value(GrantStatus.ACTIVE),
-            )
-        )
-    )
+    last_change = _for_grant(GRANT_KINDS).order_by("-created_at", "-id")
+    created = LedgerEntry.objects.filter(kind=Kind.GRANT_CREATED).exclude(grant_id="")
     if vendors:
-        grants = grants.filter(vendor__in=vendors)
+        created = created.filter(actor_id__in=vendors, actor_type__in=VENDOR_ACTOR_TYPES)
+    created = _older_than(_within(created, "created_at", date_from, date_to), before)
+    grants = (
+        created.values("grant_id", "subject")
+        .annotate(
+            vendor=Case(When(actor_type__in=VENDOR_ACTOR_TYPES, then=F("actor_id")), default=Value("")),
+            first_at=F("created_at"),
+            last_at=Subquery(last_change.values("created_at")[:1]),
+            scopes=Subquery(last_granted.values("scopes")[:1], output_field=JSONField()),
+            end_kind=_grant_end(),
+        )
+        .annotate(status=_STATUS)
+    )
     if status:
-        grants = grants.filter(status=status)
+        # On the end's kind, not the CASE built from it: the database looks the end up once.
+        ends = {GrantStatus.REVOKED: Kind.GRANT_REVOKED, GrantStatus.EXPIRED: Kind.GRANT_EXPIRED}
+        grants = grants.filter(end_kind=ends[status]) if status in ends else grants.filter(end_kind=None)
     if scope:
         # Scopes are stored as a JSON list of plain codes; matching the quoted code in its text
         # works the same on PostgreSQL and SQLite (SQLite has no JSON containment lookup).
         grants = grants.annotate(scopes_text=Cast("scopes", TextField())).filter(
             scopes_text__contains=f'"{scope}"'
         )
-    grants = _within(grants, "first_at", date_from, date_to)
     return grants.values("grant_id", "vendor", "subject", "scopes", "status", "first_at", "last_at").order_by(
-        "-last_at", "grant_id"
+        "-created_at", "-id"
     )
 
 
@@ -212,8 +258,14 @@ def entry_list(
     outcome: str = "",
     date_from: dt.date | None = None,
     date_to: dt.date | None = None,
+    before: tuple[dt.datetime, int] | None = None,
+    with_leaf: bool = True,
 ) -> EntryRows:
-    """Return ledger entries matching every filter given, newest first, with their leaf index."""
+    """Return ledger entries matching every filter given, newest first, with their leaf index.
+
+    `before` (an entry_position) starts after that entry, for the next page. Without
+    `with_leaf` the rows have no leaf_index (exports add it a chunk at a time, leaf_indexes).
+    """
     entries = LedgerEntry.objects.all()
     if kind:
         entries = entries.filter(kind=kind)
@@ -225,12 +277,17 @@ def entry_list(
         entries = entries.filter(grant_id=grant_id)
     if outcome:
         entries = entries.filter(outcome=outcome)
-    entries = _within(entries, "created_at", date_from, date_to)
-    return (
-        entries.annotate(leaf_index=F("leaf__leaf_index"))
-        .order_by("-created_at", "-id")
-        .values(*ENTRY_FIELDS)
+    entries = _older_than(_within(entries, "created_at", date_from, date_to), before).order_by(
+        "-created_at", "-id"
     )
+    if not with_leaf:
+        return entries.values(*ledger.ENTRY_COLUMNS)
+    return entries.annotate(leaf_index=F("leaf__leaf_index")).values(*ENTRY_FIELDS)
+
+
+def leaf_indexes(*, entry_ids: Sequence[int]) -> dict[int, int]:
+    """Return the leaf index of each sealed entry among these ids."""
+    return dict(LedgerLeaf.objects.filter(entry_id__in=entry_ids).values_list("entry_id", "leaf_index"))
 
 
 # --- vendor activity -------------------------------------------------------------------------
@@ -243,6 +300,26 @@ def _vendor_entries(*, vendors: Sequence[str]) -> QuerySet[LedgerEntry]:
     """Entries a vendor made; only those of these actor ids, when given."""
     entries = LedgerEntry.objects.filter(actor_type__in=VENDOR_ACTOR_TYPES)
     return entries.filter(actor_id__in=vendors) if vendors else entries
+
+
+def activity_window(
+    *, date_from: dt.date | None, date_to: dt.date | None
+) -> tuple[dt.date | None, dt.date | None]:
+    """Return the time range the activity page and export read: an open start is bounded.
+
+    Without a start, the range is the ACTIVITY_DAYS days up to `date_to`, or up to the day of
+    the newest entry: a year of activity is millions of entries to count on every view
+    (docs/performance.md, "Auditor pages at 10M entries"). A start the auditor gave is kept.
+    """
+    if date_from is not None:
+        return date_from, date_to
+    end = date_to
+    if end is None:
+        newest = LedgerEntry.objects.aggregate(newest=Max("created_at"))["newest"]
+        if newest is None:
+            return None, None
+        end = timezone.localdate(newest)
+    return end - dt.timedelta(days=ACTIVITY_DAYS - 1), date_to
 
 
 class DayCounts(TypedDict):
@@ -287,9 +364,8 @@ class Anomaly:
 
 
 def _denied_flags(
-    vendors: Sequence[str], date_from: dt.date | None, date_to: dt.date | None, threshold: int
+    daily: Sequence[Mapping[str, Any]], date_from: dt.date | None, threshold: int
 ) -> list[Anomaly]:
-    rows = activity_by_day(vendors=vendors, date_from=date_from, date_to=date_to).filter(denied__gt=threshold)
     return [
         Anomaly(
             kind="denied",
@@ -301,26 +377,14 @@ def _denied_flags(
                 f"(more than {threshold} in a day)."
             ),
         )
-        for row in rows
+        for row in daily
+        if row["denied"] > threshold and (date_from is None or row["day"] >= date_from)
     ]
 
 
 def _spike_flags(
-    vendors: Sequence[str],
-    date_from: dt.date | None,
-    date_to: dt.date | None,
-    factor: int,
-    minimum: int,
-    window: int,
+    daily: Sequence[Mapping[str, Any]], date_from: dt.date | None, factor: int, minimum: int, window: int
 ) -> list[Anomaly]:
-    since = None if date_from is None else date_from - dt.timedelta(days=window)
-    daily = (
-        _within(_vendor_entries(vendors=vendors).filter(_READ), "created_at", since, date_to)
-        .values(vendor=F("actor_id"), day=TruncDate("created_at"))
-        .annotate(reads=Count("id"))
-        .order_by()
-    )
-    # One row per vendor and day, not per entry: small enough to compare in Python.
     reads: dict[str, dict[dt.date, int]] = defaultdict(dict)
     for row in daily:
         reads[row["vendor"]][row["day"]] = row["reads"]
@@ -354,12 +418,17 @@ def _after_end_flags(
         .order_by("created_at", "id")
         .values("created_at")[:1]
     )
+    # A semi-join (reads with an end before them) finds the few late reads in one pass; the
+    # end's time is then looked up for those alone.
+    ended_before = LedgerEntry.objects.filter(
+        grant_id=OuterRef("grant_id"), kind__in=GRANT_END_KINDS, created_at__lt=OuterRef("created_at")
+    )
     late = (
         _vendor_entries(vendors=vendors)
         .filter(_READ)
         .exclude(grant_id="")
+        .filter(Exists(ended_before))
         .annotate(ended_at=Subquery(ended))
-        .filter(created_at__gt=F("ended_at"))
     )
     rows = (
         _within(late, "created_at", date_from, date_to)
@@ -405,9 +474,14 @@ def activity_anomalies(
       count as zero);
     - reads under a grant after its grant.revoked or grant.expired entry.
     """
+    since = None if date_from is None else date_from - dt.timedelta(days=spike_window_days)
+    # One count per vendor and day, from the spike window's start: both the denied and the
+    # spike rules read it, so the entries are aggregated once (a row per vendor and day is
+    # small enough to compare in Python).
+    daily = list(activity_by_day(vendors=vendors, date_from=since, date_to=date_to))
     flags = [
-        *_denied_flags(vendors, date_from, date_to, denied_threshold),
-        *_spike_flags(vendors, date_from, date_to, spike_factor, spike_min_reads, spike_window_days),
+        *_denied_flags(daily, date_from, denied_threshold),
+        *_spike_flags(daily, date_from, spike_factor, spike_min_reads, spike_window_days),
         *_after_end_flags(vendors, date_from, date_to),
     ]
     return sorted(flags, key=lambda flag: (flag.day, flag.kind, flag.vendor), reverse=True)
@@ -430,28 +504,34 @@ def grants_by_vendor(
     A grant is counted from its grant.created entry (one per grant); its vendor and status are
     worked out as grant_list does. The time range selects grants by when they were created.
     """
-    latest = _for_grant(GRANT_KINDS).order_by("-created_at", "-id")
-    vendor_actor = _for_grant().filter(actor_type__in=VENDOR_ACTOR_TYPES).order_by("id")
-    created = _within(
-        LedgerEntry.objects.filter(kind=Kind.GRANT_CREATED).exclude(grant_id=""),
-        "created_at",
-        date_from,
-        date_to,
-    )
-    rows = created.annotate(
-        vendor=Coalesce(Subquery(vendor_actor.values("actor_id")[:1]), Value("")),
-        latest_kind=Subquery(latest.values("kind")[:1]),
-    ).annotate(
-        status=Case(
-            When(latest_kind=Kind.GRANT_REVOKED, then=Value(GrantStatus.REVOKED)),
-            When(latest_kind=Kind.GRANT_EXPIRED, then=Value(GrantStatus.EXPIRED)),
-            default=Value(GrantStatus.ACTIVE),
-        )
-    )
+    created = LedgerEntry.objects.filter(kind=Kind.GRANT_CREATED).exclude(grant_id="")
     if vendors:
-        rows = rows.filter(vendor__in=vendors)
-    counted = rows.values("vendor", "status").annotate(grants=Count("grant_id", distinct=True)).order_by()
-    return [VendorGrantCounts(vendor=r["vendor"], status=r["status"], grants=r["grants"]) for r in counted]
+        created = created.filter(actor_id__in=vendors, actor_type__in=VENDOR_ACTOR_TYPES)
+    created = _within(created, "created_at", date_from, date_to)
+    # One pass over the grant.created entries; each end test is an uncorrelated IN, which the
+    # database hashes once, instead of a lookup per grant.
+    revoked = Q(grant_id__in=LedgerEntry.objects.filter(kind=Kind.GRANT_REVOKED).values("grant_id"))
+    expired = Q(grant_id__in=LedgerEntry.objects.filter(kind=Kind.GRANT_EXPIRED).values("grant_id"))
+    counted = (
+        created.values(
+            vendor=Case(When(actor_type__in=VENDOR_ACTOR_TYPES, then=F("actor_id")), default=Value(""))
+        )
+        .annotate(
+            grants=Count("id"),
+            revoked=Count("id", filter=revoked),
+            expired=Count("id", filter=expired & ~revoked),
+        )
+        .order_by()
+    )
+    rows = []
+    for row in counted:
+        by_status = (
+            (GrantStatus.ACTIVE, row["grants"] - row["revoked"] - row["expired"]),
+            (GrantStatus.REVOKED, row["revoked"]),
+            (GrantStatus.EXPIRED, row["expired"]),
+        )
+        rows += [VendorGrantCounts(vendor=row["vendor"], status=st, grants=n) for st, n in by_status if n]
+    return rows
 
 
 class VendorMessageCounts(TypedDict):

@@ -7,8 +7,10 @@ auditor.selectors and never join to users or records, so no personal content can
 from __future__ import annotations
 
 import base64
+import itertools
 import secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -39,6 +41,7 @@ from auditor.exports import (
     FilterForm,
     GrantFilterForm,
     activity_shape,
+    entries_with_leaves,
     entry_shape,
     export_response,
     grant_shape,
@@ -51,6 +54,8 @@ from vendors.intents import intent_counts_by_organisation, intent_totals
 from vendors.selectors import VendorName, vendor_names
 
 PAGE_SIZE = 50
+# A keyset position in a URL: an entry id on the entries page, a grant id on the grants page.
+BEFORE = "before"
 # Signed reports of the last few runs, kept in the session until downloaded or pushed out.
 REPORTS_KEPT = 5
 REPORTS_SESSION_KEY = "audit_reports"
@@ -69,6 +74,39 @@ def _label(names: Mapping[str, VendorName]) -> Callable[[str], str]:
         return f"{name.organisation} · {name.app}" if name.app else name.organisation
 
     return label
+
+
+@dataclass(frozen=True)
+class KeysetPage:
+    """A page of rows read after a keyset position, with the position of the next (older) page.
+
+    Pages over millions of entries have no total and no page numbers: counting them is what
+    made the pages slow (docs/performance.md, "Auditor pages at 10M entries"). A page offers
+    "Newest" and "Older" links instead.
+    """
+
+    rows: list[Mapping[str, Any]]
+    older: str  # the `before` value of the next page; empty on the last
+    newest: bool  # whether this is the first page
+
+    def __iter__(self) -> Iterator[Mapping[str, Any]]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def _keyset_page(rows: Iterable[Mapping[str, Any]], *, key: str, newest: bool) -> KeysetPage:
+    """Cut PAGE_SIZE rows from the first PAGE_SIZE + 1 (the one more tells whether there is more)."""
+    taken = list(itertools.islice(rows, PAGE_SIZE + 1))
+    older = str(taken[PAGE_SIZE - 1][key]) if len(taken) > PAGE_SIZE else ""
+    return KeysetPage(rows=taken[:PAGE_SIZE], older=older, newest=newest)
+
+
+def _before(request: HttpRequest) -> str:
+    """Return the keyset position the URL names, or "" for the first page (a bad one included)."""
+    value = request.GET.get(BEFORE, "")
+    return value if 0 < len(value) <= 64 else ""
 
 
 def _bad_filters(form: FilterForm) -> HttpResponse:
@@ -136,11 +174,13 @@ def grants(request: HttpRequest) -> HttpResponse:
     form = GrantFilterForm(request.GET)
     if not form.is_valid():
         return render(request, "audit/grants.html", {"form": form}, status=400)
-    rows = selectors.grant_list(**form.filters())
-    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    filters = form.filters()
+    before = _before(request)
+    position = selectors.grant_position(grant_id=before) if before else None
+    rows = selectors.grant_list(**filters, before=position)[: PAGE_SIZE + 1]
+    page = _keyset_page(rows, key="grant_id", newest=position is None)
     # Purpose, end and the vendor's name come from the grant itself (never anything about the person).
     facts = grants_audit_facts(grant_ids=[row["grant_id"] for row in page])
-    filters = form.filters()
     counts = selectors.grants_by_vendor(
         vendors=filters["vendors"], date_from=filters["date_from"], date_to=filters["date_to"]
     )
@@ -181,11 +221,12 @@ def activity(request: HttpRequest) -> HttpResponse:
     form = ActivityFilterForm(request.GET)
     if not form.is_valid():
         return render(request, "audit/activity.html", {"form": form}, status=400)
-    rows = selectors.activity_by_day(**form.filters())
+    filters = form.filters()
+    # One row per vendor and day, counted once in the database: the page and the charts use it.
+    rows = list(selectors.activity_by_day(**filters))
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
-    anomalies = selectors.activity_anomalies(**form.filters())
-    message_counts = selectors.messages_by_vendor(**form.filters())
-    # One row per vendor and day, counted in the database: the charts draw from these.
+    anomalies = selectors.activity_anomalies(**filters)
+    message_counts = selectors.messages_by_vendor(**filters)
     daily = [{**row, "accesses": row["reads"] + row["writes"] + row["checks"]} for row in rows]
     label = _label(vendor_names(actor_ids={row["vendor"] for row in daily}))
     # Both charts over the same days, so an auditor can read one against the other.
@@ -210,6 +251,8 @@ def activity(request: HttpRequest) -> HttpResponse:
                 if chart is not None
             ],
             "page": page,
+            "window": (filters["date_from"], filters["date_to"]),
+            "window_days": selectors.ACTIVITY_DAYS,
             "message_counts": message_counts,
             "names": vendor_names(
                 actor_ids={row["vendor"] for row in page}
@@ -227,8 +270,12 @@ def entries(request: HttpRequest) -> HttpResponse:
     form = EntryFilterForm(request.GET)
     if not form.is_valid():
         return render(request, "audit/entries.html", {"form": form}, status=400)
-    rows = selectors.entry_list(**form.filters())
-    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    before = _before(request)
+    # An entry id is a bigint: 18 digits at most keeps int() inside it.
+    entry_id = int(before) if before.isdigit() and len(before) < 19 else None
+    position = selectors.entry_position(entry_id=entry_id) if entry_id else None
+    rows = selectors.entry_list(**form.filters(), before=position)[: PAGE_SIZE + 1]
+    page = _keyset_page(rows, key="id", newest=position is None)
     names = _names(page, "actor_id")
     return render(request, "audit/entries.html", {"form": form, "page": page, "names": names})
 
@@ -264,7 +311,7 @@ def entries_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
     form = EntryFilterForm(request.GET)
     if not form.is_valid():
         return _bad_filters(form)
-    rows = selectors.entry_list(**form.filters())
+    rows = entries_with_leaves(selectors.entry_list(**form.filters(), with_leaf=False))
     return export_response(queryset=rows, shape=entry_shape, columns=ENTRY_COLUMNS, fmt=fmt, name="ledger")
 
 
