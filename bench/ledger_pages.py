@@ -39,6 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from audit.ledger import ENTRY_COLUMNS  # noqa: E402
 from bench.privatedb import bench_environment, recreate  # noqa: E402
 
 BENCH_DB = "vrm_bench_pages"
@@ -61,20 +62,8 @@ SCOPES = (
     "messages:send",
     "intents:read",
 )
-ENTRY_COPY_COLUMNS = (
-    "created_at",
-    "kind",
-    "actor_type",
-    "actor_id",
-    "subject",
-    "grant_id",
-    "scopes",
-    "record_ids",
-    "record_count",
-    "outcome",
-    "reason",
-    "request_id",
-)
+# Every entry column but the id, which the database assigns (as bench/ledger.py copies them).
+ENTRY_COPY_COLUMNS = ENTRY_COLUMNS[1:]
 
 # Event codes, packed with their second and entity into one int so 10M events sort cheaply.
 (
