@@ -333,3 +333,110 @@ class LedgerTile(models.Model):
 
     def __str__(self) -> str:
         return f"tile {self.level}/{self.tile_index} ({len(self.hashes) // 32} hashes)"
+
+
+# --- summaries the auditor's pages read (docs/ledger.md, "Summaries") -----------------------------
+#
+# Derived from the entries, never a source of truth: verify_ledger recomputes all three and names
+# any difference, and `seal_ledger --rebuild-summaries` recomputes them. Unlike the entries they
+# are updated in place, so they carry no append-only trigger.
+
+
+class LedgerGrant(models.Model):
+    """One grant as the ledger tells it, kept by ledger_append in the transaction of each grant.* entry.
+
+    Its grant.created entry gives the vendor (the entry's actor when a vendor's, else empty), the
+    person's pseudonym and the start; the newest grant.created or grant.amended entry the scopes;
+    the newest grant.* entry `last_at`; a grant.revoked entry makes it revoked, else a
+    grant.expired entry expired, and the earliest of them is `ended_at`.
+    """
+
+    class End(models.TextChoices):
+        REVOKED = "grant.revoked"
+        EXPIRED = "grant.expired"
+
+    grant_id = models.CharField(max_length=64, unique=True)
+    created_entry = models.BigIntegerField(unique=True)
+    vendor = models.CharField(max_length=100, blank=True)
+    subject = models.CharField(max_length=64, blank=True)
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField()
+    last_at = models.DateTimeField()
+    end_kind = models.CharField(max_length=32, choices=End.choices, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes: ClassVar[list[models.Index]] = [
+            # The grants page: newest first by keyset position, alone or by vendor or status.
+            models.Index(fields=["-created_at", "-created_entry"], name="ledger_grant_newest"),
+            models.Index(fields=["vendor", "-created_at", "-created_entry"], name="ledger_grant_vendor"),
+            models.Index(fields=["end_kind", "-created_at", "-created_entry"], name="ledger_grant_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"grant {self.grant_id} ({self.end_kind or 'active'})"
+
+
+class LedgerVendorDay(models.Model):
+    """A vendor's sealed accesses on one UTC day, counted by the sealer as it seals them.
+
+    Counted as the activity page counts: an allowed access.read, .write or .check is a read,
+    write or check (a read adds its records); an access.denied entry, or any entry of the vendor
+    with outcome denied, is a refusal.
+    """
+
+    vendor = models.CharField(max_length=100)
+    day = models.DateField()
+    reads = models.BigIntegerField(default=0)
+    writes = models.BigIntegerField(default=0)
+    checks = models.BigIntegerField(default=0)
+    records = models.BigIntegerField(default=0)
+    denied = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["vendor", "day"], name="ledger_vendor_day_once"),
+        ]
+        indexes: ClassVar[list[models.Index]] = [models.Index(fields=["day"], name="ledger_vendor_day_day")]
+
+    def __str__(self) -> str:
+        return f"{self.vendor} on {self.day}"
+
+
+class LedgerLateRead(models.Model):
+    """Sealed reads under a grant after the grant ended, per grant, vendor and UTC day.
+
+    A read is late when an end of its grant (grant.revoked or grant.expired) has a lower leaf index
+    and an earlier time: the sealer judges each read as it seals it, against the ends sealed
+    before it, so a read that raced the revocation and committed first is not late.
+    """
+
+    grant_id = models.CharField(max_length=64)
+    vendor = models.CharField(max_length=100)
+    day = models.DateField()
+    reads = models.BigIntegerField(default=0)
+    first_read_at = models.DateTimeField()
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["grant_id", "vendor", "day"], name="ledger_late_read_once"),
+        ]
+        indexes: ClassVar[list[models.Index]] = [models.Index(fields=["day"], name="ledger_late_read_day")]
+
+    def __str__(self) -> str:
+        return f"{self.reads} late reads under {self.grant_id} on {self.day}"
+
+
+class LedgerSummaryRebuild(models.Model):
+    """A request to rebuild the summaries from the entries, taken up by the next seal.
+
+    Added by the migration that introduced the summaries on a ledger that already had entries,
+    and by `seal_ledger --rebuild-summaries`; while one is pending the pages that read the
+    summaries say so instead of showing partial counts.
+    """
+
+    requested_at = models.DateTimeField(default=timezone.now)
+    reason = models.CharField(max_length=120)
+
+    def __str__(self) -> str:
+        return f"summary rebuild requested at {self.requested_at:%Y-%m-%d %H:%M}"

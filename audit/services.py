@@ -19,7 +19,7 @@ from django.db.models import Count, Exists, F, Max, OuterRef, Sum, Window
 from django.db.models.functions import Lead, Length
 from django.utils import timezone
 
-from audit import ledger, tiles
+from audit import ledger, summaries, tiles
 from audit.merkle import CompactRange, consistency_proof, leaf_hash, root_from_leaf_hashes, verify_consistency
 from audit.models import (
     LedgerAlarm,
@@ -123,7 +123,7 @@ def ledger_append(
     count = len(ids) if record_count is None else record_count
     if count < 0:
         raise ValueError("record_count cannot be negative")
-    return _entry_insert(
+    entry = _entry_insert(
         {
             "created_at": timezone.now(),
             "kind": kind,
@@ -139,6 +139,9 @@ def ledger_append(
             "request_id": _check(request_id, _ID, "request id", blank=True),
         }
     )
+    if kind in summaries.GRANT_KINDS:
+        summaries.grant_entry_apply(entry=entry)
+    return entry
 
 
 # Every vendor request appends an entry; Model.save compiled this INSERT anew each time, about a
@@ -292,9 +295,10 @@ def ledger_seal(
     """Give every committed, unsealed entry the next leaf index and sign a checkpoint over them.
 
     Write the tiles of the grown tree in the same transaction (building them from the leaves first
-    on a ledger sealed before tiles existed). Return the new checkpoint, or None when there was
-    nothing to seal. Entries are taken in id order; one whose transaction commits after a seal
-    simply gets a later index at the next.
+    on a ledger sealed before tiles existed), and add the sealed entries to the auditor's counts
+    (rebuilding every summary first when a rebuild is pending). Return the new checkpoint, or
+    None when there was nothing to seal. Entries are taken in id order; one whose transaction
+    commits after a seal simply gets a later index at the next.
     """
     _take_sealer_lock()
     # Every run checks the key (and registers it on first use), not only runs that sign: a
@@ -303,14 +307,20 @@ def ledger_seal(
     tree = _tree_state()
     start = tree.size
     writer = _tile_writer(tree.size, chunk_size)
+    if summaries.rebuild_pending():
+        summaries.summaries_rebuild()
+    counts = summaries.SealCounts()
     for rows in _unsealed_chunks(chunk_size):
         leaves = []
+        counts.prepare(rows)
         for row in rows:
             digest = leaf_hash(ledger.leaf_data(row))
             leaves.append((tree.size, row[0], digest))
             tree.append(digest, writer)
+            counts.add(row)
         _leaves_insert(leaves)
         _tiles_write(writer.take())
+        counts.write()
         if on_progress:
             on_progress(len(rows))
     if tree.size == start:
@@ -770,6 +780,7 @@ class _Tally:
     # The tiles of the tree as recomputed, to compare with the stored ones.
     tile_writer: tiles.TileWriter = field(default_factory=lambda: tiles.TileWriter(0, {}))
     tile_warning: str = ""
+    summary_warning: str = ""
     # Per checkpoint tree size: the non-retired witnesses whose valid cosignature covers it.
     witnessed: dict[int, list[str]] = field(default_factory=dict)
 
@@ -1032,6 +1043,22 @@ def _check_tiles(tally: _Tally, size: int) -> None:
         )
 
 
+def _check_summaries(tally: _Tally) -> None:
+    """Recompute the auditor's summaries from the entries and compare them with the stored ones."""
+    if summaries.rebuild_pending():
+        tally.summary_warning = (
+            "the auditor's summaries (grants, vendor days, late reads) wait to be rebuilt from the "
+            "entries: the next seal_ledger run rebuilds them"
+        )
+        return
+    differences = summaries.summaries_differences()
+    if differences:
+        raise _Problem(
+            f"{'; '.join(differences)}: the auditor's pages would show what the entries do not say "
+            "(seal_ledger --rebuild-summaries rebuilds the summaries from the entries)"
+        )
+
+
 MAX_GAPS_REPORTED = 10
 
 
@@ -1127,6 +1154,7 @@ def ledger_verify(
     try:
         size, root = _verify(tally, chunk_size, on_progress)
         _check_tiles(tally, size)
+        _check_summaries(tally)
         if outside_checkpoint is not None:
             _check_outside(tally, outside_checkpoint, size, root)
         witnessed_size, witnessed_by = _witnessed(tally, witnesses)
@@ -1153,8 +1181,7 @@ def ledger_verify(
             alarms=alarms,
             seconds=time.perf_counter() - started,
         )
-    if tally.tile_warning:
-        warnings = (*warnings, tally.tile_warning)
+    warnings = (*warnings, *(w for w in (tally.tile_warning, tally.summary_warning) if w))
     return VerifyResult(
         tally.entries > 0,
         tally.entries,

@@ -7,6 +7,8 @@ auditor.selectors and never join to users or records, so no personal content can
 from __future__ import annotations
 
 import base64
+import datetime as dt
+import functools
 import itertools
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -54,6 +56,7 @@ from vendors.intents import intent_counts_by_organisation, intent_totals
 from vendors.selectors import VendorName, vendor_names
 
 PAGE_SIZE = 50
+FLAGS_SHOWN = 50
 # A keyset position in a URL: an entry id on the entries page, a grant id on the grants page.
 BEFORE = "before"
 # Signed reports of the last few runs, kept in the session until downloaded or pushed out.
@@ -107,6 +110,29 @@ def _before(request: HttpRequest) -> str:
     """Return the keyset position the URL names, or "" for the first page (a bad one included)."""
     value = request.GET.get(BEFORE, "")
     return value if 0 < len(value) <= 64 else ""
+
+
+def _entry_before(request: HttpRequest) -> tuple[dt.datetime, int] | None:
+    """Return the keyset position of the entry the URL names, or None for the first page."""
+    before = _before(request)
+    # An entry id is a bigint: 18 digits at most keeps int() inside it.
+    entry_id = int(before) if before.isdigit() and len(before) < 19 else None
+    return selectors.entry_position(entry_id=entry_id) if entry_id else None
+
+
+def _counted(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """Answer 503 with the reason, instead of partial counts, while the summaries are rebuilt."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        try:
+            return view(request, *args, **kwargs)
+        except selectors.SummariesPending as exc:
+            response = render(request, "audit/summaries_pending.html", {"reason": str(exc)}, status=503)
+            response["Retry-After"] = "60"
+            return response
+
+    return wrapped
 
 
 def _bad_filters(form: FilterForm) -> HttpResponse:
@@ -169,6 +195,7 @@ def report_download(request: HttpRequest, token: str) -> HttpResponse:
 
 @auditor_required
 @require_GET
+@_counted
 def grants(request: HttpRequest) -> HttpResponse:
     """List grants rebuilt from the ledger, filtered and paginated."""
     form = GrantFilterForm(request.GET)
@@ -196,12 +223,13 @@ def grants(request: HttpRequest) -> HttpResponse:
 @auditor_required
 @require_GET
 def grant_detail(request: HttpRequest, grant_id: str) -> HttpResponse:
-    """Show one grant's changes and, paginated, its accesses."""
+    """Show one grant's changes and its accesses, newest first, a keyset page at a time."""
     if not selectors.grant_known(grant_id=grant_id):
         raise Http404("The ledger has no entry for that grant.")
-    accesses = selectors.grant_accesses(grant_id=grant_id)
+    position = _entry_before(request)
+    accesses = selectors.grant_accesses(grant_id=grant_id, before=position)[: PAGE_SIZE + 1]
+    page = _keyset_page(accesses, key="id", newest=position is None)
     changes = selectors.grant_changes(grant_id=grant_id)
-    page = Paginator(accesses, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "audit/grant_detail.html",
@@ -216,6 +244,7 @@ def grant_detail(request: HttpRequest, grant_id: str) -> HttpResponse:
 
 @auditor_required
 @require_GET
+@_counted
 def activity(request: HttpRequest) -> HttpResponse:
     """Show vendor activity per day and the flags raised over it."""
     form = ActivityFilterForm(request.GET)
@@ -223,21 +252,26 @@ def activity(request: HttpRequest) -> HttpResponse:
         return render(request, "audit/activity.html", {"form": form}, status=400)
     filters = form.filters()
     # One row per vendor and day, counted once in the database: the page and the charts use it.
-    rows = list(selectors.activity_by_day(**filters))
+    rows = selectors.activity_by_day(**filters)
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     anomalies = selectors.activity_anomalies(**filters)
+    # Reads after a grant ended come first, whatever their day: they are never cut off.
+    shown = sorted(anomalies, key=lambda flag: flag.kind != "after_end")[:FLAGS_SHOWN]
     message_counts = selectors.messages_by_vendor(**filters)
     daily = [{**row, "accesses": row["reads"] + row["writes"] + row["checks"]} for row in rows]
-    label = _label(vendor_names(actor_ids={row["vendor"] for row in daily}))
+    label = _label(vendor_names(actor_ids={row["vendor"] for row in rows}))
     # Both charts over the same days, so an auditor can read one against the other.
-    newest = max((row["day"] for row in daily), default=None)
+    newest = max((row["day"] for row in rows), default=None)
     span = {"first": form.cleaned_data["date_from"], "last": form.cleaned_data["date_to"] or newest}
     return render(
         request,
         "audit/activity.html",
         {
             "form": form,
-            "anomalies": anomalies,
+            # The newest flags; a year of a busy store can raise thousands, which no one reads on
+            # one page (and which took longer to draw than to find).
+            "anomalies": shown,
+            "flags_more": max(0, len(anomalies) - FLAGS_SHOWN),
             "charts": [
                 chart
                 for chart in (
@@ -256,7 +290,7 @@ def activity(request: HttpRequest) -> HttpResponse:
             "message_counts": message_counts,
             "names": vendor_names(
                 actor_ids={row["vendor"] for row in page}
-                | {a.vendor for a in anomalies}
+                | {a.vendor for a in shown}
                 | {c["vendor"] for c in message_counts}
             ),
         },
@@ -270,10 +304,7 @@ def entries(request: HttpRequest) -> HttpResponse:
     form = EntryFilterForm(request.GET)
     if not form.is_valid():
         return render(request, "audit/entries.html", {"form": form}, status=400)
-    before = _before(request)
-    # An entry id is a bigint: 18 digits at most keeps int() inside it.
-    entry_id = int(before) if before.isdigit() and len(before) < 19 else None
-    position = selectors.entry_position(entry_id=entry_id) if entry_id else None
+    position = _entry_before(request)
     rows = selectors.entry_list(**form.filters(), before=position)[: PAGE_SIZE + 1]
     page = _keyset_page(rows, key="id", newest=position is None)
     names = _names(page, "actor_id")
@@ -282,6 +313,7 @@ def entries(request: HttpRequest) -> HttpResponse:
 
 @auditor_required
 @require_GET
+@_counted
 def grants_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
     """Stream the filtered grant list as CSV or JSON."""
     form = GrantFilterForm(request.GET)
@@ -293,6 +325,7 @@ def grants_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
 
 @auditor_required
 @require_GET
+@_counted
 def activity_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
     """Stream the filtered per-day activity as CSV or JSON."""
     form = ActivityFilterForm(request.GET)

@@ -428,6 +428,27 @@ class Target:
     small_client: str
     subject: str
     newest: dt.date
+    # Keyset positions deep in each list, as "Older" links reach after many pages.
+    deep_grant: str
+    deep_entry: int
+    deep_access: int
+
+
+def build_summaries() -> None:
+    """Build the auditor's summaries from the generated entries, as the sealer does after an upgrade."""
+    from django.db import connection, transaction
+
+    from audit.summaries import summaries_rebuild
+
+    started = time.perf_counter()
+    with transaction.atomic():
+        built = summaries_rebuild()
+    print(
+        f"built the summaries from the entries in {time.perf_counter() - started:.0f} s: {built}", flush=True
+    )
+    with connection.cursor() as cursor:
+        for table in ("audit_ledgergrant", "audit_ledgervendorday", "audit_ledgerlateread"):
+            cursor.execute(f"VACUUM ANALYZE {table}")
 
 
 def targets() -> Target:
@@ -445,7 +466,22 @@ def targets() -> Target:
         small_client = cursor.fetchone()[0]
         cursor.execute("SELECT max(created_at) FROM audit_ledgerentry")
         newest = cursor.fetchone()[0].date()
-    return Target(big_grant, big_client, small_client, subject, newest)
+        cursor.execute(
+            "SELECT grant_id FROM audit_ledgergrant "
+            "ORDER BY created_at DESC, created_entry DESC OFFSET 2000 LIMIT 1"
+        )
+        deep_grant = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT id FROM audit_ledgerentry ORDER BY created_at DESC, id DESC OFFSET 10000 LIMIT 1"
+        )
+        deep_entry = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT id FROM audit_ledgerentry WHERE grant_id = %s AND kind LIKE 'access.%%' "
+            "ORDER BY created_at DESC, id DESC OFFSET 5000 LIMIT 1",
+            [big_grant],
+        )
+        deep_access = cursor.fetchone()[0]
+    return Target(big_grant, big_client, small_client, subject, newest, deep_grant, deep_entry, deep_access)
 
 
 def pages(target: Target) -> dict[str, str]:
@@ -455,7 +491,7 @@ def pages(target: Target) -> dict[str, str]:
     return {
         "portal": "/audit/",
         "grants": "/audit/grants/",
-        "grants page 40": "/audit/grants/?page=40",
+        "grants 2,000 deep": f"/audit/grants/?before={target.deep_grant}",
         "grants big vendor": f"/audit/grants/?vendor={target.big_client}",
         "grants small vendor": f"/audit/grants/?vendor={target.small_client}",
         "grants active": "/audit/grants/?status=active",
@@ -465,13 +501,13 @@ def pages(target: Target) -> dict[str, str]:
         "grants last 30 days": f"/audit/grants/?{month}",
         "grants big vendor revoked": f"/audit/grants/?vendor={target.big_client}&status=revoked",
         "grant detail (big)": f"/audit/grants/{target.big_grant}/",
-        "grant detail page 100": f"/audit/grants/{target.big_grant}/?page=100",
+        "grant detail 5,000 deep": f"/audit/grants/{target.big_grant}/?before={target.deep_access}",
         "activity": "/audit/activity/",
         "activity big vendor": f"/audit/activity/?vendor={target.big_client}",
         "activity last 30 days": f"/audit/activity/?{month}",
         "activity vendor 30 days": f"/audit/activity/?vendor={target.big_client}&{month}",
         "entries": "/audit/entries/",
-        "entries page 200": "/audit/entries/?page=200",
+        "entries 10,000 deep": f"/audit/entries/?before={target.deep_entry}",
         "entries kind read": "/audit/entries/?kind=access.read",
         "entries kind revoked": "/audit/entries/?kind=grant.revoked",
         "entries kind reuse (rare)": "/audit/entries/?kind=token.reuse_detected",
@@ -687,6 +723,7 @@ def main() -> None:
 
         from accounts.models import User
         from accounts.services import account_upsert
+        from audit.summaries import rebuild_pending
 
         def timeout(connection: object, **_: object) -> None:
             with connection.cursor() as cursor:  # type: ignore[attr-defined]
@@ -698,6 +735,8 @@ def main() -> None:
                 call_command("migrate", "audit", args.audit_migration, verbosity=0)
         if not reuse:
             generate(entries=args.entries)
+        if not reuse or rebuild_pending():
+            build_summaries()
         if args.generate_only:
             return
         connection_created.connect(timeout)

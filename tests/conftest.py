@@ -24,13 +24,22 @@ PASSWORD = "correct horse battery staple"
 # What vrm/settings.py configures, read before the fast hasher below replaces it for the run.
 PRODUCTION_PASSWORD_HASHERS = list(django_settings.PASSWORD_HASHERS)
 LEDGER_TABLES = ("audit_ledgertile", "audit_ledgerleaf", "audit_ledgercheckpoint", "audit_ledgerentry")
+# The summaries beside it (audit.summaries): emptied with it, so they stay in step.
+SUMMARY_TABLES = (
+    "audit_ledgergrant",
+    "audit_ledgervendorday",
+    "audit_ledgerlateread",
+    "audit_ledgersummaryrebuild",
+)
 # The signing-key history is append-only too (audit migration 0005).
 KEY_TABLE = "audit_ledgerpublickey"
 # Witnesses' cosignatures and alarms are append-only too (audit migration 0014).
 WITNESS_TABLES = ("audit_ledgercosignature", "audit_ledgeralarm")
 
 
-def ledger_wipe(tables: tuple[str, ...] = (*WITNESS_TABLES, *LEDGER_TABLES, KEY_TABLE)) -> None:
+def ledger_wipe(
+    tables: tuple[str, ...] = (*WITNESS_TABLES, *SUMMARY_TABLES, *LEDGER_TABLES, KEY_TABLE),
+) -> None:
     """Empty the ledger tables (and the key history) behind the triggers' back (test databases only)."""
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
