@@ -153,6 +153,14 @@ class LedgerEntry(models.Model):
                 ),
                 name="ledger_grant_kinds",
             ),
+            # Who sent a grant's messages, for the auditor's message counts: the sender of each
+            # answer or report in one index-only lookup, where the grant's history would be read.
+            models.Index(
+                fields=["grant_id"],
+                include=["actor_id"],
+                condition=models.Q(kind="message.sent"),
+                name="ledger_message_sender",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -345,10 +353,12 @@ class LedgerTile(models.Model):
 class LedgerGrant(models.Model):
     """One grant as the ledger tells it, kept by ledger_append in the transaction of each grant.* entry.
 
-    Its grant.created entry gives the vendor (the entry's actor when a vendor's, else empty), the
+    Its grant.created entry gives the vendor (the entry's actor when a vendor's; a person creates
+    a grant, so otherwise the first vendor's client that took a token under it, else empty), the
     person's pseudonym and the start; the newest grant.created or grant.amended entry the scopes;
     the newest grant.* entry `last_at`; a grant.revoked entry makes it revoked, else a
-    grant.expired entry expired, and the earliest of them is `ended_at`.
+    grant.expired entry expired, and the first of them is `ended_entry` at `ended_at`. Only
+    entries after the first grant.created count.
     """
 
     class End(models.TextChoices):
@@ -363,6 +373,8 @@ class LedgerGrant(models.Model):
     created_at = models.DateTimeField()
     last_at = models.DateTimeField()
     end_kind = models.CharField(max_length=32, choices=End.choices, blank=True)
+    # The grant's first end entry (lowest id after its grant.created) and its time.
+    ended_entry = models.BigIntegerField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -406,9 +418,9 @@ class LedgerVendorDay(models.Model):
 class LedgerLateRead(models.Model):
     """Sealed reads under a grant after the grant ended, per grant, vendor and UTC day.
 
-    A read is late when an end of its grant (grant.revoked or grant.expired) has a lower leaf index
-    and an earlier time: the sealer judges each read as it seals it, against the ends sealed
-    before it, so a read that raced the revocation and committed first is not late.
+    A read is late when its grant's first end (LedgerGrant.ended_entry) has a lower leaf index and
+    an earlier time: the sealer judges each read as it seals it, so a read that raced the
+    revocation and committed first (and so was sealed first) is not late.
     """
 
     grant_id = models.CharField(max_length=64)

@@ -139,7 +139,7 @@ def ledger_append(
             "request_id": _check(request_id, _ID, "request id", blank=True),
         }
     )
-    if kind in summaries.GRANT_KINDS:
+    if kind in summaries.SUMMARY_KINDS:
         summaries.grant_entry_apply(entry=entry)
     return entry
 
@@ -288,10 +288,21 @@ def _leaves_insert(leaves: list[tuple[int, int, bytes]]) -> None:
             )
 
 
-@transaction.atomic
 def ledger_seal(
     *, chunk_size: int = CHUNK_SIZE, on_progress: Progress | None = None
 ) -> LedgerCheckpoint | None:
+    """Seal every committed, unsealed entry (see _seal), rebuilding the summaries first if asked.
+
+    The grant summary is rebuilt before the sealing transaction, a batch of grants per short
+    transaction, so grant changes never wait for the whole rebuild (audit.summaries).
+    """
+    if summaries.rebuild_pending():
+        summaries.grants_rebuild()
+    return _seal(chunk_size=chunk_size, on_progress=on_progress)
+
+
+@transaction.atomic
+def _seal(*, chunk_size: int, on_progress: Progress | None) -> LedgerCheckpoint | None:
     """Give every committed, unsealed entry the next leaf index and sign a checkpoint over them.
 
     Write the tiles of the grown tree in the same transaction (building them from the leaves first
@@ -308,7 +319,7 @@ def ledger_seal(
     start = tree.size
     writer = _tile_writer(tree.size, chunk_size)
     if summaries.rebuild_pending():
-        summaries.summaries_rebuild()
+        summaries.counts_rebuild()
     counts = summaries.SealCounts()
     for rows in _unsealed_chunks(chunk_size):
         leaves = []

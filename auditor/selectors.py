@@ -446,15 +446,18 @@ def _denied_flags(
 def _spike_flags(
     daily: Sequence[Mapping[str, Any]], date_from: dt.date | None, factor: int, minimum: int, window: int
 ) -> list[Anomaly]:
-    reads: dict[str, dict[dt.date, int]] = defaultdict(dict)
+    # Days as ordinals: the window's sum is then integer keys, not date arithmetic, per day.
+    reads: dict[str, dict[int, int]] = defaultdict(dict)
     for row in daily:
-        reads[row["vendor"]][row["day"]] = row["reads"]
+        reads[row["vendor"]][row["day"].toordinal()] = row["reads"]
+    start = None if date_from is None else date_from.toordinal()
     flags = []
     for name, days in reads.items():
-        for day, count in days.items():
-            if count < minimum or (date_from is not None and day < date_from):
+        for ordinal, count in days.items():
+            if count < minimum or (start is not None and ordinal < start):
                 continue
-            average = sum(days.get(day - dt.timedelta(days=n), 0) for n in range(1, window + 1)) / window
+            day = dt.date.fromordinal(ordinal)
+            average = sum(days.get(ordinal - n, 0) for n in range(1, window + 1)) / window
             if count > factor * average:
                 flags.append(
                     Anomaly(
@@ -475,15 +478,12 @@ def _after_end_flags(
     vendors: Sequence[str], date_from: dt.date | None, date_to: dt.date | None
 ) -> list[Anomaly]:
     # Sealed late reads are counted by the sealer (audit.summaries.LedgerLateRead); an unsealed
-    # read is late when an end of its grant came before it, in time and in the ledger.
+    # read is late when its grant's first end came before it, in time and in the ledger.
     sealed = _days_within(LedgerLateRead.objects.all(), date_from, date_to)
     if vendors:
         sealed = sealed.filter(vendor__in=vendors)
-    ended_before = LedgerEntry.objects.filter(
-        grant_id=OuterRef("grant_id"),
-        kind__in=GRANT_END_KINDS,
-        created_at__lt=OuterRef("created_at"),
-        id__lt=OuterRef("id"),
+    ended_before = LedgerGrant.objects.filter(
+        grant_id=OuterRef("grant_id"), ended_entry__lt=OuterRef("id"), ended_at__lt=OuterRef("created_at")
     )
     tail = (
         _utc_within(_unsealed(_vendor_entries(vendors=vendors)), "created_at", date_from, date_to)
@@ -547,17 +547,39 @@ def activity_anomalies(
       count as zero);
     - reads under a grant after its grant.revoked or grant.expired entry.
     """
+    return activity_overview(
+        vendors=vendors,
+        date_from=date_from,
+        date_to=date_to,
+        denied_threshold=denied_threshold,
+        spike_factor=spike_factor,
+        spike_min_reads=spike_min_reads,
+        spike_window_days=spike_window_days,
+    )[1]
+
+
+def activity_overview(
+    *,
+    vendors: Sequence[str] = (),
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    denied_threshold: int = DENIED_THRESHOLD,
+    spike_factor: int = SPIKE_FACTOR,
+    spike_min_reads: int = SPIKE_MIN_READS,
+    spike_window_days: int = SPIKE_WINDOW_DAYS,
+) -> tuple[list[DayCounts], list[Anomaly]]:
+    """Return activity_by_day and activity_anomalies for the same filters, counted once."""
     since = None if date_from is None else date_from - dt.timedelta(days=spike_window_days)
-    # One count per vendor and day, from the spike window's start: both the denied and the
-    # spike rules read it, so the entries are aggregated once (a row per vendor and day is
-    # small enough to compare in Python).
-    daily = list(activity_by_day(vendors=vendors, date_from=since, date_to=date_to))
+    # One count per vendor and day, from the spike window's start: the page's rows and both the
+    # denied and the spike rules read it (a row per vendor and day is small enough for Python).
+    daily = activity_by_day(vendors=vendors, date_from=since, date_to=date_to)
     flags = [
         *_denied_flags(daily, date_from, denied_threshold),
         *_spike_flags(daily, date_from, spike_factor, spike_min_reads, spike_window_days),
         *_after_end_flags(vendors, date_from, date_to),
     ]
-    return sorted(flags, key=lambda flag: (flag.day, flag.kind, flag.vendor), reverse=True)
+    rows = daily if date_from is None else [row for row in daily if row["day"] >= date_from]
+    return rows, sorted(flags, key=lambda flag: (flag.day, flag.kind, flag.vendor), reverse=True)
 
 
 # --- charts ----------------------------------------------------------------------------------

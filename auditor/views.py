@@ -252,9 +252,8 @@ def activity(request: HttpRequest) -> HttpResponse:
         return render(request, "audit/activity.html", {"form": form}, status=400)
     filters = form.filters()
     # One row per vendor and day, counted once in the database: the page and the charts use it.
-    rows = selectors.activity_by_day(**filters)
+    rows, anomalies = selectors.activity_overview(**filters)
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
-    anomalies = selectors.activity_anomalies(**filters)
     # Reads after a grant ended come first, whatever their day: they are never cut off.
     shown = sorted(anomalies, key=lambda flag: flag.kind != "after_end")[:FLAGS_SHOWN]
     message_counts = selectors.messages_by_vendor(**filters)

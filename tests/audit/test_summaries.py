@@ -9,6 +9,8 @@ said, never shown as partial counts.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -19,10 +21,12 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from audit import summaries as summaries_module
 from audit.models import LedgerEntry, LedgerGrant, LedgerLateRead, LedgerVendorDay
 from audit.services import ledger_append, ledger_seal, ledger_verify
 from audit.summaries import rebuild_pending, rebuild_request, summaries_differences
 from auditor import selectors
+from tests.audit.conftest import postgres_only
 from tests.conftest import ledger_wipe
 
 K = LedgerEntry.Kind
@@ -239,7 +243,12 @@ def test_a_pending_rebuild_is_said_and_the_next_seal_does_it(db: Any, auditor: A
     LedgerGrant.objects.all().delete()
     LedgerVendorDay.objects.all().delete()
     rebuild_request(reason="test")
-    for url in ("/audit/grants/", "/audit/activity/", "/audit/grants/export.csv", "/audit/activity/export.json"):
+    for url in (
+        "/audit/grants/",
+        "/audit/activity/",
+        "/audit/grants/export.csv",
+        "/audit/activity/export.json",
+    ):
         response = auditor_client.get(url)
         assert response.status_code == 503, url
         assert response["Retry-After"] == "60"
@@ -254,3 +263,62 @@ def test_a_pending_rebuild_is_said_and_the_next_seal_does_it(db: Any, auditor: A
     assert response.status_code == 200
     assert [(r["vendor"], r["reads"], r["records"]) for r in response.context["page"]] == [(VENDORS[0], 1, 2)]
     assert [r["grant_id"] for r in auditor_client.get("/audit/grants/").context["page"]] == ["g-1"]
+
+
+def _waiting_on_a_lock(pid: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid])
+        row = cursor.fetchone()
+    return row is not None and row[0] == "Lock"
+
+
+@postgres_only
+def test_a_revocation_during_a_rebuild_of_its_grant_is_applied_not_lost(
+    committed_ledger: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rebuild holds g-1's row while a revocation of g-1 is appended: the revocation waits, then lands.
+
+    The rebuild reads g-1's entries before the revocation commits, so it writes g-1 active; the
+    revocation's summary update, which waited on the row, must then apply to the rewritten row.
+    Rewriting by delete and insert would make that update find no row, and lose the revocation.
+    """
+    for n in range(3):
+        _append(START, K.GRANT_CREATED, grant_id=f"g-{n}", scopes=["purchases:read"])
+    rebuild_request(reason="test")
+    real = summaries_module._grants_from_entries
+    revoker_pid: list[int] = []
+    revoked = threading.Event()
+
+    def revoke() -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                revoker_pid.append(cursor.fetchone()[0])
+            _append(
+                START + dt.timedelta(hours=1),
+                K.GRANT_REVOKED,
+                grant_id="g-1",
+                actor_type="person",
+                actor_id="p",
+            )
+            revoked.set()
+        finally:
+            connection.close()
+
+    def held(*, grant_ids: Any = None) -> Any:
+        if grant_ids == ["g-1"]:
+            threading.Thread(target=revoke).start()
+            deadline = time.monotonic() + 10
+            while not (revoker_pid and _waiting_on_a_lock(revoker_pid[0])):
+                assert time.monotonic() < deadline, "the revocation never waited on the rebuild's lock"
+                time.sleep(0.01)
+        return real(grant_ids=grant_ids)
+
+    monkeypatch.setattr(summaries_module, "_grants_from_entries", held)
+    summaries_module.grants_rebuild(batch=1)
+    assert revoked.wait(10)
+    monkeypatch.setattr(summaries_module, "_grants_from_entries", real)
+    assert LedgerGrant.objects.get(grant_id="g-1").end_kind == K.GRANT_REVOKED
+    with transaction.atomic():
+        summaries_module.counts_rebuild()
+    assert summaries_differences() == []
