@@ -282,12 +282,14 @@ def _first_created() -> QuerySet[LedgerEntry]:
     return LedgerEntry.objects.filter(kind=Kind.GRANT_CREATED).exclude(grant_id="").filter(~Exists(earlier))
 
 
-def _grants_from_entries(*, grant_ids: Sequence[str] | None = None) -> Iterator[GrantRow]:
-    """Each grant (of these ids, when given) as the entries tell it, in grant.created order."""
+def _grants_from_entries(*, created_ids: Sequence[int] | None = None) -> Iterator[GrantRow]:
+    """Each grant as the entries tell it, in grant.created order; with `created_ids`, those grants.
+
+    `created_ids` are first grant.created entries (from _first_created): looked up by id, where
+    a filter on their grant ids would read every entry of those grants.
+    """
     of_grant = LedgerEntry.objects.filter(grant_id=OuterRef("grant_id"))
-    created = _first_created()
-    if grant_ids is not None:
-        created = created.filter(grant_id__in=grant_ids)
+    created = _first_created() if created_ids is None else LedgerEntry.objects.filter(id__in=created_ids)
     # What ledger_append applies: only what follows the grant's first grant.created entry.
     after = of_grant.filter(id__gte=OuterRef("id"))
     first_ends = after.filter(kind__in=END_KINDS).order_by("id")
@@ -413,12 +415,14 @@ def grants_rebuild(*, batch: int = 1_000) -> int:
     written, after = 0, 0
     while True:
         with transaction.atomic():
-            firsts = _first_created().filter(id__gt=after).order_by("id").values_list("grant_id", "id")
-            grant_ids = [grant_id for grant_id, _ in firsts[:batch]]
-            if not grant_ids:
+            firsts = list(
+                _first_created().filter(id__gt=after).order_by("id").values_list("grant_id", "id")[:batch]
+            )
+            if not firsts:
                 break
+            grant_ids = [grant_id for grant_id, _ in firsts]
             list(LedgerGrant.objects.select_for_update().filter(grant_id__in=grant_ids).values_list("id"))
-            rows = list(_grants_from_entries(grant_ids=grant_ids))
+            rows = list(_grants_from_entries(created_ids=[pk for _, pk in firsts]))
             # A row that claims one of these grant.created entries under another grant id is not
             # any grant's: it would collide with the rewrite.
             created = [row[1] for row in rows]

@@ -305,14 +305,16 @@ def test_a_revocation_during_a_rebuild_of_its_grant_is_applied_not_lost(
         finally:
             connection.close()
 
-    def held(*, grant_ids: Any = None) -> Any:
-        if grant_ids == ["g-1"]:
+    g1 = LedgerEntry.objects.get(grant_id="g-1", kind=K.GRANT_CREATED).pk
+
+    def held(*, created_ids: Any = None) -> Any:
+        if created_ids == [g1]:
             threading.Thread(target=revoke).start()
             deadline = time.monotonic() + 10
             while not (revoker_pid and _waiting_on_a_lock(revoker_pid[0])):
                 assert time.monotonic() < deadline, "the revocation never waited on the rebuild's lock"
                 time.sleep(0.01)
-        return real(grant_ids=grant_ids)
+        return real(created_ids=created_ids)
 
     monkeypatch.setattr(summaries_module, "_grants_from_entries", held)
     summaries_module.grants_rebuild(batch=1)

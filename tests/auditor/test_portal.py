@@ -719,3 +719,19 @@ def test_both_activity_charts_cover_the_same_days(scenario: Scenario, auditor_cl
         == (refusals.first, refusals.last)
         == (day(15) - dt.timedelta(29), day(15))
     )
+
+
+def test_the_activity_page_shows_the_newest_flags_and_reads_after_an_end_first(
+    scenario: Scenario, auditor_client: Client, monkeypatch: Any
+) -> None:
+    """A busy store raises thousands of flags a month: the page shows a few and says how many more."""
+    from auditor import views
+
+    monkeypatch.setattr(views, "FLAGS_SHOWN", 1)
+    response = auditor_client.get("/audit/activity/", {"date_from": day(0).isoformat()})
+    all_flags = selectors.activity_anomalies(date_from=day(0))
+    assert len(all_flags) > 1
+    # The read after bob's grant ended is not the newest flag, but it is never the one cut off.
+    assert [flag.kind for flag in response.context["anomalies"]] == ["after_end"]
+    assert response.context["flags_more"] == len(all_flags) - 1
+    assert f"And {len(all_flags) - 1} older flag" in response.content.decode()

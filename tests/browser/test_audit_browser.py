@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from audit.models import LedgerEntry
 from audit.services import ledger_append, ledger_seal
+from audit.summaries import rebuild_request
 from consent.services import grant_authorize
 from personal_data.pseudonyms import person_subject
 from personal_data.services import record_create
@@ -185,6 +186,13 @@ def test_audit_pages_fit_the_window(page: Any, auditor: Any, busy_ledger: dict[s
         page.screenshot(path=str(ARTIFACTS / f"audit-{name}-{width}-top.png"))
         # No sideways scroll, neither of the page nor of a table inside it.
         assert fits == {"page": True, "tables": []}, (path, fits)
+    # While the summaries are rebuilt, the counting pages say so instead of showing partial counts.
+    rebuild_request(reason="browser test")
+    response = page.goto("/audit/grants/")
+    assert response is not None and response.status == 503
+    assert page.get_by_role("heading", name="Counts are being rebuilt").is_visible()
+    assert page.evaluate(FITS) == {"page": True, "tables": []}
+    screenshot(page, f"audit-rebuilding-{width}")
 
 
 @pytest.mark.parametrize("width", [1280, 390])
