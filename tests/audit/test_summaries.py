@@ -227,6 +227,13 @@ def test_verify_names_a_changed_summary_and_a_rebuild_mends_it(
     assert not result.ok
     assert named in (result.first_problem or "")
     assert "seal_ledger --rebuild-summaries" in (result.first_problem or "")
+    with pytest.raises(SystemExit) as exited:
+        call_command("verify_ledger")
+    assert exited.value.code == 1
+    err = capsys.readouterr().err
+    # The step after the progress bar says what it does; the failure names the summary.
+    assert "comparing the auditor's summaries with the entries…" in err
+    assert f"ledger NOT intact: {named}" in err or named in err
     call_command("seal_ledger", "--rebuild-summaries")
     assert "Summaries rebuilt." in capsys.readouterr().out
     assert ledger_verify().ok

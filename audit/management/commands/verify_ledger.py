@@ -48,7 +48,12 @@ class Command(BaseCommand):
         newest = checkpoint_latest()
         total = newest.tree_size if newest else 0
         with tqdm(total=total, unit="entry", file=self.stderr, delay=2.0) as bar:
-            result = ledger_verify(on_progress=bar.update, outside_checkpoint=outside, witnesses=witnesses)
+            result = ledger_verify(
+                on_progress=bar.update,
+                outside_checkpoint=outside,
+                witnesses=witnesses,
+                on_stage=lambda stage: bar.write(f"{stage}…", file=self.stderr),
+            )
         for warning in result.warnings:
             self.stderr.write(f"warning: {warning}")
         for alarm in result.alarms:
