@@ -40,9 +40,6 @@ from audit.models import LedgerEntry, LedgerGrant, LedgerLateRead, LedgerLeaf, L
 from audit.selectors import checkpoint_latest
 
 Kind = LedgerEntry.Kind
-GRANT_KINDS = (Kind.GRANT_CREATED, Kind.GRANT_AMENDED, Kind.GRANT_REVOKED, Kind.GRANT_EXPIRED)
-GRANT_SET_KINDS = (Kind.GRANT_CREATED, Kind.GRANT_AMENDED)
-GRANT_END_KINDS = (Kind.GRANT_REVOKED, Kind.GRANT_EXPIRED)
 ACCESS_KINDS = (Kind.ACCESS_READ, Kind.ACCESS_WRITE, Kind.ACCESS_CHECK, Kind.ACCESS_DENIED)
 VENDOR_ACTOR_TYPES = (LedgerEntry.ActorType.CLIENT, LedgerEntry.ActorType.VENDOR_ORG)
 DENIED = LedgerEntry.Outcome.DENIED
