@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import logging
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,13 +15,17 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.http import HttpRequest
 from django.test import Client, override_settings
+from oauthlib import common as oauthlib_common
+from pythonjsonlogger.json import JsonFormatter
 
 from accounts.models import User
 from accounts.services import account_upsert
 from personal_data.keys import keys_held, keys_scope
 from portal.keysession import COOKIE, keys_into_session
 from portal.services import person_signup
+from vrm.logs import Scrub
 
+ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "correct horse battery staple"
 # What vrm/settings.py configures, read before the fast hasher below replaces it for the run.
 PRODUCTION_PASSWORD_HASHERS = list(django_settings.PASSWORD_HASHERS)
@@ -62,6 +68,55 @@ def ledger_wipe(
                 cursor.execute(f"DELETE FROM {table}")
             for _, sql in triggers:
                 cursor.execute(sql)
+
+
+# What must never appear in a log line (checked over the whole run, _logs_hold_nothing_personal):
+# the test password, the personas' names and a seeded record's content; e-mail addresses, bearer
+# credentials and any OAuth token the run issued are matched by pattern and by value below.
+SEEDED = (PASSWORD, "Alice Liddell", "Bob Builder", "Crunchy Peanut Butter", "Nutty Farms", "for the pantry")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+_TOKEN_LIKE = re.compile(r"[A-Za-z0-9_-]{20,}")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _logs_hold_nothing_personal(worker_id: str) -> Iterator[None]:
+    """Write every log record of the run as production does (JSON, scrubbed), then read it all.
+
+    The run signs people up, reads and writes their records, issues and refuses tokens, and fails
+    on purpose; not one line may carry a person's e-mail or name, a record's content, the
+    password, a bearer credential or a token the OAuth server issued (issue #19).
+    """
+    issued: set[str] = set()
+    generate = oauthlib_common.generate_token
+
+    def recorded(*args: Any, **kwargs: Any) -> str:
+        token = generate(*args, **kwargs)
+        issued.add(token)
+        return token
+
+    oauthlib_common.generate_token = recorded
+    path = ROOT / "test-artifacts" / "logs" / f"{worker_id}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
+    config = django_settings.LOGGING
+    handler.setFormatter(
+        JsonFormatter(**{k: v for k, v in config["formatters"]["json"].items() if k != "()"})
+    )
+    handler.addFilter(Scrub())
+    logging.getLogger().addHandler(handler)
+    yield
+    logging.getLogger().removeHandler(handler)
+    handler.close()
+    oauthlib_common.generate_token = generate
+    found = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        leaks = [seed for seed in SEEDED if seed in line]
+        leaks += _EMAIL.findall(line)
+        leaks += ["Bearer"] if "Bearer " in line else []
+        leaks += [word for word in _TOKEN_LIKE.findall(line) if word in issued]
+        if leaks:
+            found.append(f"{path.name}:{number}: {leaks}: {line[:300]}")
+    assert not found, "log lines carry personal content or credentials:\n" + "\n".join(found[:20])
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -154,6 +154,10 @@ if DEBUG:
 MIDDLEWARE = [
     # First, so every response (redirects and errors included) carries the server's request id.
     "core.request_ids.RequestIdMiddleware",
+    # Health probes, answered before the host check and the HTTPS redirect (vrm/health.py).
+    "vrm.health.HealthMiddleware",
+    # One JSON line per request (vrm/logs.py); probes above it are not logged.
+    "vrm.logs.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "vrm.middleware.RefuseNulMiddleware",
@@ -492,10 +496,35 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
+# One JSON line per record (vrm/logs.py): a request's line, a task's line, and every other
+# logger's, each through the Scrub filter. VRM_LOG_FORMAT=text gives plain lines to read by eye.
+VRM_LOG_FORMAT = envstr("VRM_LOG_FORMAT", "json")
+if VRM_LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured("VRM_LOG_FORMAT must be json or text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"scrub": {"()": "vrm.logs.Scrub"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            "datefmt": "%Y-%m-%dT%H:%M:%S%z",
+        },
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": VRM_LOG_FORMAT, "filters": ["scrub"]},
+    },
     "root": {"handlers": ["console"], "level": envstr("VRM_LOG_LEVEL", "INFO")},
-    "loggers": {"axes": {"level": "WARNING"}},
+    "loggers": {
+        "axes": {"level": "WARNING"},
+        # vrm.task writes a line per task with its duration; django-tasks' own lines then repeat it.
+        "django_tasks": {"level": "WARNING"},
+        # Django's own handlers (plain lines with paths, e-mail to admins) give way to the root's.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        # Its "GET /path" lines would repeat vrm.request's, with the path.
+        "django.server": {"handlers": [], "level": "WARNING", "propagate": True},
+    },
 }
