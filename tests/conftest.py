@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import logging.config
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,14 +98,26 @@ def _logs_hold_nothing_personal(worker_id: str) -> Iterator[None]:
     oauthlib_common.generate_token = recorded
     path = ROOT / "test-artifacts" / "logs" / f"{worker_id}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
+    path.write_text("", encoding="utf-8")
+    # Appending: a reconfiguration closes every handler, and a closed one reopens only to append.
+    handler = logging.FileHandler(path, mode="a", encoding="utf-8")
     config = django_settings.LOGGING
     handler.setFormatter(
         JsonFormatter(**{k: v for k, v in config["formatters"]["json"].items() if k != "()"})
     )
     handler.addFilter(Scrub())
     logging.getLogger().addHandler(handler)
+    # A test that sets Django up again (get_wsgi_application) reconfigures logging, which drops
+    # the root's handlers: put this one back each time, or the rest of the run goes unread.
+    dict_config = logging.config.dictConfig
+
+    def reconfigured(config: dict[str, Any]) -> None:
+        dict_config(config)
+        logging.getLogger().addHandler(handler)
+
+    logging.config.dictConfig = reconfigured
     yield
+    logging.config.dictConfig = dict_config
     logging.getLogger().removeHandler(handler)
     handler.close()
     oauthlib_common.generate_token = generate

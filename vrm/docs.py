@@ -32,7 +32,7 @@ DOCS = {
     "security": ("Security", "Keys, what is encrypted, what is kept in clear and why."),
     "operations": (
         "Operations",
-        "For operators: backups and restore, keys, and a plan for growing past one database.",
+        "For operators: health probes, logs, backups and restore, and a plan for growing past one database.",
     ),
     "architecture": ("Architecture", "The layers of the code and where new code goes."),
     "performance": ("Performance", "The vendor API's hot path and its figures."),

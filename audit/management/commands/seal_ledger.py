@@ -1,14 +1,15 @@
 import time
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from tqdm import tqdm
 
 from audit.services import SigningKeyUnknown, ledger_seal
 from audit.summaries import rebuild_pending, rebuild_request
+from core.periodic import PeriodicCommand
 
 
-class Command(BaseCommand):
+class Command(PeriodicCommand):
     help = (
         "Append a signed checkpoint over all ledger entries not yet sealed. "
         "With --watch N, seal every N seconds until interrupted. With --rebuild-summaries, first "

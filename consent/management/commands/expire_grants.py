@@ -1,11 +1,10 @@
 from typing import Any
 
-from django.core.management.base import BaseCommand
-
 from consent.services import grants_expire_overdue
+from core.periodic import PeriodicCommand
 
 
-class Command(BaseCommand):
+class Command(PeriodicCommand):
     help = (
         "Mark every grant past its end as expired, delete its tokens, and write its receipt and "
         "ledger entry. Safe to re-run; tokens of ended grants already fail without it."

@@ -1,11 +1,10 @@
 from typing import Any
 
-from django.core.management.base import BaseCommand
-
+from core.periodic import PeriodicCommand
 from personal_data.services import retired_stores_destroy
 
 
-class Command(BaseCommand):
+class Command(PeriodicCommand):
     help = (
         "Destroy the stores set aside after a password reset without the recovery code once their "
         "30 days are up: their key wraps and every record go, with a ledger entry each. Run it "

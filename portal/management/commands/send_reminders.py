@@ -1,12 +1,12 @@
 from typing import Any
 
-from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
+from core.periodic import PeriodicCommand
 from portal.reminders import reminders_send
 
 
-class Command(BaseCommand):
+class Command(PeriodicCommand):
     help = (
         "Make the reminders that are due (refills, warranties, grants ending, 90-day grant "
         "summaries) and e-mail those whose people opted in. Sends nothing twice; safe to re-run "

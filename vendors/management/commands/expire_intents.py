@@ -1,12 +1,11 @@
 from typing import Any
 
-from django.core.management.base import BaseCommand
-
+from core.periodic import PeriodicCommand
 from vendors.intents import intents_expire
 from vendors.webhooks import webhooks_retry_due
 
 
-class Command(BaseCommand):
+class Command(PeriodicCommand):
     help = (
         "Mark ended open intents expired (with their open offers) and offers past their validity, "
         "and send the intent webhook retries that are due. Safe to re-run; vendors already stop "
