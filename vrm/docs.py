@@ -32,6 +32,10 @@ DOCS = {
     "security": ("Security", "Keys, what is encrypted, what is kept in clear and why."),
     "architecture": ("Architecture", "The layers of the code and where new code goes."),
     "performance": ("Performance", "The vendor API's hot path and its figures."),
+    "metrics": (
+        "Metrics",
+        "For operators: the Prometheus metrics at /metrics, who may read them, and their cost.",
+    ),
 }
 
 

@@ -23,6 +23,7 @@ from consent.models import Grant
 from consent.scopes import PERSON_SCOPES
 from consent.services import grant_authorize
 from personal_data.models import ReminderDue, ReminderKind
+from tests.vrm.test_settings import _manage, _production_env
 from vendors.models import Application
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -206,3 +207,9 @@ def test_multiprocess_mode_scrapes_what_every_worker_counted(tmp_path: Path) -> 
         samples[("vrm_http_requests_total", (("method", "GET"), ("route", "home"), ("status", "200")))] == 3
     )
     assert ("vrm_grants_live", ()) in samples
+
+
+def test_a_bad_allow_list_fails_loudly() -> None:
+    result = _manage("check", env=_production_env(VRM_METRICS="True", VRM_METRICS_ALLOW="127.0.0.1,intranet"))
+    assert result.returncode != 0 and "VRM_METRICS_ALLOW must list IP addresses" in result.stderr
+    assert "'intranet'" in result.stderr
