@@ -157,6 +157,12 @@ def grants_live_count(*, application_ids: list[Any]) -> dict[Any, int]:
     return {row["application_id"]: row["live"] for row in rows}
 
 
+def grants_live_total(*, now: dt.datetime | None = None) -> int:
+    """Count the grants that are active and inside their window now, over all people and apps."""
+    now = now or timezone.now()
+    return Grant.objects.filter(status=Grant.Status.ACTIVE, starts_at__lte=now, ends_at__gt=now).count()
+
+
 def terms_choice_get(*, person: User) -> TermsChoice:
     """Return the person's MyTerms choice; unsaved defaults (nothing proffered) if none yet."""
     return TermsChoice.objects.filter(person=person).first() or TermsChoice(person=person)

@@ -36,6 +36,7 @@ REFILL_AHEAD = dt.timedelta(days=3)
 WARRANTY_AHEAD = dt.timedelta(days=60)
 GRANT_ENDING_AHEAD = dt.timedelta(days=7)
 SUMMARY_EVERY = dt.timedelta(days=90)
+RECORD_WINDOWS = {ReminderKind.REFILL: REFILL_AHEAD, ReminderKind.WARRANTY: WARRANTY_AHEAD}
 # A due date further in the past than this is not worth a reminder any more.
 STALE_AFTER = dt.timedelta(days=14)
 
@@ -64,8 +65,7 @@ class ReminderRun:
 
 
 def _record_candidates(today: dt.date) -> Iterator[Candidate]:
-    windows = {ReminderKind.REFILL: REFILL_AHEAD, ReminderKind.WARRANTY: WARRANTY_AHEAD}
-    for kind, ahead in windows.items():
+    for kind, ahead in RECORD_WINDOWS.items():
         due = ReminderDue.objects.filter(
             kind=kind, due_on__lte=today + ahead, due_on__gte=today - STALE_AFTER
         )
@@ -82,6 +82,27 @@ def _grant_candidates(now: dt.datetime) -> Iterator[Candidate]:
         # One summary per full 90 days the grant has lived: period "90d-1", "90d-2", …
         n = (now - grant.created_at) // SUMMARY_EVERY
         yield Candidate(grant.person_id, ReminderKind.GRANT_SUMMARY, str(grant.pk), f"90d-{n}", None)
+
+
+def reminders_due_count(*, now: dt.datetime | None = None) -> int:
+    """Count what the next reminder run would look at: record due dates and grant ends in their windows.
+
+    Reminders already made are included: telling them apart costs a look-up per candidate, where
+    this is an index range per kind. The 90-day grant summaries are left out, since every live
+    grant older than 90 days is one on every run.
+    """
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    records = sum(
+        ReminderDue.objects.filter(
+            kind=kind, due_on__lte=today + ahead, due_on__gte=today - STALE_AFTER
+        ).count()
+        for kind, ahead in RECORD_WINDOWS.items()
+    )
+    grants = Grant.objects.filter(
+        status=Grant.Status.ACTIVE, starts_at__lte=now, ends_at__gt=now, ends_at__lte=now + GRANT_ENDING_AHEAD
+    ).count()
+    return records + grants
 
 
 def _kinds_on(owner_id: uuid.UUID, cache: dict[uuid.UUID, dict[str, Any]]) -> dict[str, Any]:

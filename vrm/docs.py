@@ -36,6 +36,10 @@ DOCS = {
     ),
     "architecture": ("Architecture", "The layers of the code and where new code goes."),
     "performance": ("Performance", "The vendor API's hot path and its figures."),
+    "metrics": (
+        "Metrics",
+        "For operators: the Prometheus metrics at /metrics, who may read them, and their cost.",
+    ),
 }
 
 

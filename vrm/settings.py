@@ -8,6 +8,7 @@ malformed key is a system-check error naming the variable, never a silent fallba
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tempfile
@@ -152,6 +153,8 @@ if DEBUG:
     INSTALLED_APPS.append("devtools")
 
 MIDDLEWARE = [
+    # Outermost, so a request's time covers every other middleware; gone when VRM_METRICS is off.
+    "vrm.metrics.MetricsMiddleware",
     # First, so every response (redirects and errors included) carries the server's request id.
     "core.request_ids.RequestIdMiddleware",
     # Health probes, answered before the host check and the HTTPS redirect (vrm/health.py).
@@ -279,6 +282,18 @@ VRM_BEHIND_PROXY = envbool("VRM_BEHIND_PROXY", False)
 VRM_PROXY_COUNT = envint("VRM_PROXY_COUNT", 1)
 if VRM_PROXY_COUNT < 1:
     raise ImproperlyConfigured(f"VRM_PROXY_COUNT must be at least 1, got {VRM_PROXY_COUNT}")
+
+# Prometheus metrics at /metrics (docs/metrics.md): off by default; on, served without
+# authentication to the addresses (or networks) listed, and a 404 to everyone else.
+VRM_METRICS = envbool("VRM_METRICS", False)
+VRM_METRICS_ALLOW = envlist("VRM_METRICS_ALLOW", "127.0.0.1,::1")
+for _network in VRM_METRICS_ALLOW:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"VRM_METRICS_ALLOW must list IP addresses or networks, got {_network!r}"
+        ) from None
 
 # Failed logins (docs/security.md, "Logins"): 5 wrong passwords for one account from one address
 # pause that pair for 15 minutes; the account stays open from everywhere else. An address with
