@@ -155,7 +155,7 @@ if DEBUG:
 MIDDLEWARE = [
     # Outermost, so a request's time covers every other middleware; gone when VRM_METRICS is off.
     "vrm.metrics.MetricsMiddleware",
-    # First, so every response (redirects and errors included) carries the server's request id.
+    # Before the rest, so every response (redirects and errors included) carries the request id.
     "core.request_ids.RequestIdMiddleware",
     # Health probes, answered before the host check and the HTTPS redirect (vrm/health.py).
     "vrm.health.HealthMiddleware",
