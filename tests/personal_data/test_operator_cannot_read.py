@@ -508,6 +508,8 @@ def test_no_management_command_prints_content(world: World, tmp_path: Any, setti
         "rotate_signing_key": ["--out", str(tmp_path / "signing.pem")],
         # Offline: a witness run would fetch from VRM_ISSUER, which may be any server.
         "witness": ["--generate-key", str(tmp_path / "witness.pem"), "--name", "witness.example.org/t"],
+        # Without --once it runs the schedule until stopped.
+        "periodic": ["--once"],
     }
     runs = [[name, *arguments.get(name, [])] for name in own]
     # The signing-key rotation goes last: it changes the key later commands would sign with.
