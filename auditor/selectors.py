@@ -542,7 +542,8 @@ def activity_anomalies(
     - a vendor reading at least `spike_min_reads` times in a day and more than `spike_factor`
       times its own average over the previous `spike_window_days` days (days without reads
       count as zero);
-    - reads under a grant after its grant.revoked or grant.expired entry.
+    - reads under a grant after its first end (grant.revoked or grant.expired), in time and in
+      the ledger's order (docs/ledger.md, "Summaries").
     """
     return activity_overview(
         vendors=vendors,
