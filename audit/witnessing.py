@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import fcntl
 import json
 import os
 import tempfile
@@ -336,6 +337,18 @@ class _Witness:
 
     def run(self) -> Outcome:
         name_check(self.name)
+        # One run per state file at a time: two overlapping runs (cron starting one while the
+        # last still waits on the network) would both read the state and both cosign from it.
+        lock_path = self.state_path.with_name(self.state_path.name + ".lock")
+        lock_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with open(lock_path, "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return Outcome(0, "another run of this witness is still going; this one did nothing")
+            return self._run()
+
+    def _run(self) -> Outcome:
         state = state_load(path=self.state_path)
         reply = _request(self.endpoint("checkpoint"))
         if reply.status != 200:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import fcntl
 import hashlib
 import json
 import os
@@ -342,6 +343,13 @@ def run(args: argparse.Namespace) -> str:
     if not isinstance(private, Ed25519PrivateKey):
         raise Failed(f"{args.key} is not an Ed25519 private key")
     base = args.url.rstrip("/") + "/api/v1/ledger/"
+    # One run per state file at a time: an overlapping run (cron) would cosign from the same state.
+    Path(args.state).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    lock = open(args.state + ".lock", "w")  # noqa: SIM115 (held until the process ends)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return "another run of this witness is still going; this one did nothing"
     state = load_state(Path(args.state))
 
     # 1. The newest checkpoint, signed by a pinned key (or one a pinned key handed over to).

@@ -278,3 +278,40 @@ def test_the_command_runs_without_the_servers_keys_or_settings(tmp_path: Path) -
     assert done.returncode == 0, done.stderr
     key = witnessing.key_load(path=tmp_path / "k.pem")
     assert done.stdout.splitlines()[-1] == ledger.witness_vkey(name=NAME, public_raw=key.public_raw())
+
+
+def test_a_run_that_overlaps_a_running_one_does_nothing(tmp_path: Path, script: ModuleType) -> None:
+    """Cron may start a witness while the last run still waits on the log: the second does nothing.
+
+    Both would read the same state and cosign from it; the second finds the state's lock held and
+    stops before reading the state or asking the log anything (the URL here answers nothing).
+    """
+    import argparse
+    import fcntl
+
+    state = tmp_path / "witness-state.json"
+    key_file = tmp_path / "witness.pem"
+    witnessing.key_generate(path=key_file, name="witness.example.org/t")
+    with open(f"{state}.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        outcome = witnessing.witness_run(
+            key=witnessing.key_load(path=key_file),
+            name="witness.example.org/t",
+            url="http://127.0.0.1:9",
+            state_path=state,
+        )
+        said = script.run(
+            argparse.Namespace(
+                key=str(key_file),
+                url="http://127.0.0.1:9",
+                state=str(state),
+                log_key=None,
+                name="witness.example.org/t",
+            )
+        )
+    assert (outcome.code, outcome.message) == (
+        0,
+        "another run of this witness is still going; this one did nothing",
+    )
+    assert said == "another run of this witness is still going; this one did nothing"
+    assert not state.exists()
