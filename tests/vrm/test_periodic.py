@@ -7,6 +7,7 @@ does nothing and says so.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import threading
@@ -112,3 +113,42 @@ def test_after_a_run_the_lock_is_free_again(db: Any) -> None:
     with exclusive("expire_grants") as held:
         assert held
     assert "Expired 0 grants." in _run("expire_grants")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="terminates a PostgreSQL backend")
+def test_the_scheduler_outlives_a_database_restart(transactional_db: Any) -> None:
+    """The connection dies under the scheduler (a restart, a failover): the next jobs reconnect.
+
+    The tests run with VRM_CONN_MAX_AGE=0, so the connection is renewed before the first job;
+    with persistent connections the first job fails once, marks it broken, and the next renews it.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    with connections_other() as other, other.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    out, err = io.StringIO(), io.StringIO()
+    call_command("periodic", "--once", stdout=out, stderr=err)
+    assert err.getvalue() == ""
+    assert [line.split(":", 1)[0] for line in out.getvalue().splitlines()] == [name for name, _ in SCHEDULE]
+    assert "expire_grants: Expired 0 grants." in out.getvalue()
+
+
+@contextlib.contextmanager
+def connections_other() -> Iterator[Any]:
+    """A second connection to the same database (psycopg's own, outside Django), closed afterwards."""
+    import psycopg
+
+    settings = connection.settings_dict
+    other = psycopg.connect(
+        host=settings.get("HOST") or "127.0.0.1",
+        port=settings.get("PORT") or 5432,
+        user=settings.get("USER") or "postgres",
+        password=settings.get("PASSWORD") or None,
+        dbname=settings["NAME"],
+        autocommit=True,
+    )
+    try:
+        yield other
+    finally:
+        other.close()

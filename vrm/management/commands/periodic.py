@@ -9,6 +9,7 @@ from typing import Any
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import close_old_connections, connection
 
 logger = logging.getLogger("vrm.periodic")
 
@@ -54,6 +55,11 @@ class Command(BaseCommand):
         out = io.StringIO()
         started = time.perf_counter()
         try:
+            # A long-lived process: drop a connection the database closed (a restart, a failover)
+            # so the next job opens a new one instead of every job failing from now on. (Never
+            # inside a transaction: a caller's, such as a test's, is not this loop's to end.)
+            if not connection.in_atomic_block:
+                close_old_connections()
             call_command(name, stdout=out, stderr=io.StringIO())
         except Exception:
             logger.exception("periodic job failed", extra={"job": name})
