@@ -25,6 +25,7 @@ from audit.ledger import rfc3339
 from audit.models import LedgerEntry
 from auditor.selectors import ACTIVITY_DAYS, ENTRY_FIELDS, GrantStatus, activity_window, leaf_indexes
 from core.formats import csv_cell
+from core.replica import read_alias
 from vendors.selectors import vendor_actor_ids, vendor_directory
 
 CHUNK_SIZE = 2000
@@ -236,9 +237,10 @@ def _in_one_transaction(rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, An
 
     Outside a transaction Django declares its server-side cursor WITH HOLD, and PostgreSQL then
     materialises the whole result before the first row: minutes and gigabytes for the whole
-    ledger. Inside one the cursor reads as the client takes rows, from one snapshot.
+    ledger. Inside one the cursor reads as the client takes rows, from one snapshot. The
+    transaction is on the database the rows are read from (the replica, for the auditor's exports).
     """
-    with transaction.atomic():
+    with transaction.atomic(using=read_alias()):
         yield from rows
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
@@ -52,6 +52,7 @@ from auditor.forms import VerifyForm, WitnessForm
 from auditor.report import verification_report, verification_report_sign
 from consent.selectors import grants_audit_facts
 from core.charts import day_chart
+from core.replica import replica_iterate, replica_reads
 from vendors.intents import intent_counts_by_organisation, intent_totals
 from vendors.selectors import VendorName, vendor_names
 
@@ -118,6 +119,25 @@ def _entry_before(request: HttpRequest) -> tuple[dt.datetime, int] | None:
     # An entry id is a bigint: 18 digits at most keeps int() inside it.
     entry_id = int(before) if before.isdigit() and len(before) < 19 else None
     return selectors.entry_position(entry_id=entry_id) if entry_id else None
+
+
+def _from_replica(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """Read the page, or stream the export, from the replica when one is set (core/replica.py).
+
+    Applied under the role check, which reads the session and the account from the primary.
+    """
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        with replica_reads() as on_replica:
+            response = view(request, *args, **kwargs)
+        if on_replica and isinstance(response, StreamingHttpResponse):
+            content = response.streaming_content
+            if isinstance(content, Iterator):  # the exports are synchronous generators
+                response.streaming_content = replica_iterate(content)
+        return response
+
+    return wrapped
 
 
 def _counted(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
@@ -195,6 +215,7 @@ def report_download(request: HttpRequest, token: str) -> HttpResponse:
 
 @auditor_required
 @require_GET
+@_from_replica
 @_counted
 def grants(request: HttpRequest) -> HttpResponse:
     """List grants rebuilt from the ledger, filtered and paginated."""
@@ -222,6 +243,7 @@ def grants(request: HttpRequest) -> HttpResponse:
 
 @auditor_required
 @require_GET
+@_from_replica
 def grant_detail(request: HttpRequest, grant_id: str) -> HttpResponse:
     """Show one grant's changes and its accesses, newest first, a keyset page at a time."""
     if not selectors.grant_known(grant_id=grant_id):
@@ -244,6 +266,7 @@ def grant_detail(request: HttpRequest, grant_id: str) -> HttpResponse:
 
 @auditor_required
 @require_GET
+@_from_replica
 @_counted
 def activity(request: HttpRequest) -> HttpResponse:
     """Show vendor activity per day and the flags raised over it."""
@@ -298,6 +321,7 @@ def activity(request: HttpRequest) -> HttpResponse:
 
 @auditor_required
 @require_GET
+@_from_replica
 def entries(request: HttpRequest) -> HttpResponse:
     """List raw ledger entries, newest first, filtered and paginated."""
     form = EntryFilterForm(request.GET)
@@ -312,6 +336,7 @@ def entries(request: HttpRequest) -> HttpResponse:
 
 @auditor_required
 @require_GET
+@_from_replica
 @_counted
 def grants_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
     """Stream the filtered grant list as CSV or JSON."""
@@ -324,6 +349,7 @@ def grants_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
 
 @auditor_required
 @require_GET
+@_from_replica
 @_counted
 def activity_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
     """Stream the filtered per-day activity as CSV or JSON."""
@@ -338,6 +364,7 @@ def activity_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
 
 @auditor_required
 @require_GET
+@_from_replica
 def entries_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
     """Stream the filtered ledger entries as CSV or JSON."""
     form = EntryFilterForm(request.GET)
@@ -349,6 +376,7 @@ def entries_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
 
 @auditor_required
 @require_GET
+@_from_replica
 def intents(request: HttpRequest) -> HttpResponse:
     """Intentcasting in counts: offers per organisation and their outcomes, intents by status.
 

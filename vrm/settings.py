@@ -228,6 +228,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {
         "NAME": str(Path(tempfile.gettempdir()) / f"vrm-test-{os.getpid()}.sqlite3"),
     }
+# A streaming replica (PostgreSQL's own replication) for the auditor's pages and exports only
+# (core/replica.py): token checks, grant state, sessions and every write stay on the primary.
+if replica_url := envstr("VRM_REPLICA_URL", ""):
+    DATABASES["replica"] = dj_database_url.parse(
+        replica_url, conn_max_age=envint("VRM_CONN_MAX_AGE", 600), conn_health_checks=True
+    )
+    if DATABASES["replica"]["ENGINE"] != DATABASES["default"]["ENGINE"]:
+        raise ImproperlyConfigured("VRM_REPLICA_URL must name the same kind of database as DATABASE_URL")
+    # An unreachable replica costs the auditor's page this long before it reads from the primary.
+    DATABASES["replica"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 3)
+    if "server_side_binding" in DATABASES["default"].get("OPTIONS", {}):
+        DATABASES["replica"]["OPTIONS"].update(server_side_binding=True, prepare_threshold=5)
+    # Tests that run in-process read the test database through both aliases.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASE_ROUTERS = ["core.replica.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
