@@ -272,15 +272,21 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 
-def _cache_config(url: str) -> dict[str, str]:
+def _cache_config(url: str, key_prefix: str) -> dict[str, str]:
     if url.startswith(("redis://", "rediss://", "unix://")):
-        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+        return {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+            "KEY_PREFIX": key_prefix,
+        }
     if url in {"", "locmem", "locmem://"}:
-        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "KEY_PREFIX": key_prefix}
     raise ImproperlyConfigured(f"CACHE_URL must be redis://… or locmem://, got {url!r}")
 
 
-CACHES = {"default": _cache_config(envstr("CACHE_URL", "locmem://"))}
+# Every node of one deployment shares CACHE_URL (and this prefix); deployments or test runs that
+# share one Redis database keep their counters apart with a prefix of their own.
+CACHES = {"default": _cache_config(envstr("CACHE_URL", "locmem://"), envstr("VRM_CACHE_KEY_PREFIX", ""))}
 
 # The Argon2id cost of the key each person's password wraps their data key with (docs/security.md,
 # "People hold the key"): tuned so that opening the store at sign-in takes 100-250 ms here (130 ms)
