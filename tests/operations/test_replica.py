@@ -127,8 +127,9 @@ def test_auditor_pages_come_from_the_replica_and_a_revocation_does_not_wait_for_
 ) -> None:
     token = issue_token(shop_grant)
     vendor = {"Authorization": f"Bearer {token}"}
-    env = {"DATABASE_URL": database_url(), "VRM_REPLICA_URL": standby}
-    with gunicorn(env, tmp_path / "node.log") as base:
+    with gunicorn(
+        {"DATABASE_URL": database_url(), "VRM_REPLICA_URL": standby}, tmp_path / "node.log"
+    ) as base:
         auditor_session = _signed_in(base, auditor)
         _caught_up(standby)
         assert requests.get(f"{base}/api/v1/me", headers=vendor, timeout=10).status_code == 200

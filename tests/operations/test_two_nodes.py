@@ -12,15 +12,10 @@ rate-limit and lockout tests fail: each node would count only the requests it sa
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,14 +29,13 @@ from personal_data.selectors import records_for_owner
 from portal.services import person_signup
 from tests.conftest import PASSWORD, purchase_data
 from tests.consent.conftest import SECRET, make_app
+from tests.operations.servers import database_url, start, stop, wait_ready
 from tests.vendors_api.conftest import issue_token
 from vendors.models import Application, IdempotencyKey, Organisation
 
-ROOT = Path(__file__).resolve().parents[2]
 REDIS = "redis://127.0.0.1:6379/0"
 # Every HTTP request and process wait is bounded: a stuck node fails the test, never hangs it.
 TIMEOUT = 10
-START_TIMEOUT = 30
 # Small enough to exhaust in a few requests; per day, so a window never ends mid-test.
 API_RATE = 6
 LOGIN = "/accounts/login/"
@@ -52,61 +46,6 @@ class Nodes:
     a: str
     b: str
     cache_prefix: str
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _database_url() -> str:
-    settings = connection.settings_dict
-    return (
-        f"postgres://{settings.get('USER') or 'postgres'}@{settings.get('HOST') or '127.0.0.1'}:"
-        f"{settings.get('PORT') or 5432}/{settings['NAME']}"
-    )
-
-
-def _tail(log: Path) -> str:
-    return log.read_text(errors="replace")[-3000:] if log.exists() else "(no log)"
-
-
-def _start(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    command = [
-        str(Path(sys.executable).parent / "gunicorn"),
-        "vrm.wsgi:application",
-        "--workers=1",
-        f"--bind=127.0.0.1:{port}",
-        f"--chdir={ROOT}",
-        "--timeout=30",
-        "--graceful-timeout=5",
-    ]
-    with log.open("wb") as out:
-        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
-
-
-def _wait_ready(server: subprocess.Popen[bytes], base: str, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"gunicorn at {base} exited ({server.returncode}):\n{_tail(log)}")
-        try:
-            if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:  # not listening yet, or still importing
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"gunicorn at {base} was not ready within {START_TIMEOUT} s:\n{_tail(log)}")
-
-
-def _stop(server: subprocess.Popen[bytes]) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait(timeout=10)
 
 
 def _delete_prefixed(client: redis.Redis, prefix: str) -> None:
@@ -122,12 +61,7 @@ def nodes(django_db_setup: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
         pytest.fail("two nodes need PostgreSQL (DATABASE_URL=postgres://...)")
     prefix = f"vrm-test-nodes-{uuid.uuid4().hex}"
     env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "DJANGO_SETTINGS_MODULE": "vrm.settings",
-        "DATABASE_URL": _database_url(),
-        "VRM_DEBUG": "False",
-        "VRM_HTTPS": "False",
+        "DATABASE_URL": database_url(),
         "CACHE_URL": REDIS,
         "VRM_CACHE_KEY_PREFIX": prefix,
         "VRM_API_RATE_SUSTAINED": f"{API_RATE}/d",
@@ -137,15 +71,15 @@ def nodes(django_db_setup: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
     try:
         bases = []
         for name in ("a", "b"):
-            port = _free_port()
-            servers.append(_start(port, env, logs / f"{name}.log"))
-            bases.append(f"http://127.0.0.1:{port}")
+            server, base = start(env, logs / f"{name}.log")
+            servers.append(server)
+            bases.append(base)
         for server, base, name in zip(servers, bases, ("a", "b"), strict=True):
-            _wait_ready(server, base, logs / f"{name}.log")
+            wait_ready(server, base, logs / f"{name}.log")
         yield Nodes(a=bases[0], b=bases[1], cache_prefix=prefix)
     finally:
         for server in servers:
-            _stop(server)
+            stop(server)
         with redis.Redis.from_url(REDIS, socket_timeout=TIMEOUT) as store:
             _delete_prefixed(store, prefix)
 
