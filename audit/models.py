@@ -57,6 +57,12 @@ class LedgerEntry(models.Model):
         APP_SECRET_RESET = "vendor.app_secret_reset"  # noqa: S105 (an event name)
         ORG_VERIFIED = "vendor.org_verified"
         ORG_UNVERIFIED = "vendor.org_unverified"
+        ORG_SUSPENDED = "vendor.org_suspended"
+        ORG_RESUMED = "vendor.org_resumed"
+        ORG_ENDED = "vendor.org_ended"
+        VENDOR_REPORTED = "vendor.reported"
+        CASE_OPENED = "audit.case_opened"
+        CASE_CLOSED = "audit.case_closed"
         SIGNING_KEY_ROTATED = "key.signing_rotated"
         # MyTerms: the agreements a person proffers, and those an organisation accepts (settings),
         # and what came of them at each consent (consent.agreements).

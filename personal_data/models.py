@@ -274,6 +274,10 @@ class ReminderKind(models.TextChoices):
     WARRANTY = "warranty", "Warranty ending"
     GRANT_ENDING = "grant_ending", "Grant ending"
     GRANT_SUMMARY = "grant_summary", "Grant summary"
+    # What an operator did to a vendor the person granted access to (vendors/suspensions.py).
+    VENDOR_SUSPENDED = "vendor_suspended", "Vendor suspended"
+    VENDOR_RESUMED = "vendor_resumed", "Vendor resumed"
+    VENDOR_ENDED = "vendor_ended", "Vendor ended"
 
 
 class ReminderDue(models.Model):

@@ -103,6 +103,11 @@ class NameKeyField(models.CharField):  # type: ignore[type-arg]
 class Organisation(models.Model):
     """A vendor: the controller named on consent receipts. Operators verify it in the admin."""
 
+    class Standing(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+        ENDED = "ended", "Ended"
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=120)
     # Unique: a second "Acme Shop" (or "ACME  shop", "Ａｃｍｅ Shop") cannot pass for the first.
@@ -114,11 +119,20 @@ class Organisation(models.Model):
     # MyTerms roster ids (consent/terms.py) the organisation accepts; public.
     accepted_terms = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Set by an operator holding vendors.suspend_organisation (vendors/suspensions.py). A suspended
+    # organisation's tokens fail and it gets no new grants; its grants wait to resume. An ended
+    # one's grants are revoked. The reason is shown to the vendor and to the people affected.
+    standing = models.CharField(max_length=10, choices=Standing.choices, default=Standing.ACTIVE)
+    standing_reason = models.CharField(max_length=500, blank=True)
+    standing_changed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering: ClassVar[list[str]] = ["name"]
         constraints: ClassVar[list[Any]] = [
             models.UniqueConstraint(fields=["name_key"], name="organisation_name_unique"),
+        ]
+        permissions: ClassVar[list[tuple[str, str]]] = [
+            ("suspend_organisation", "Can suspend, resume or end a vendor organisation"),
         ]
 
     def __str__(self) -> str:
@@ -488,3 +502,77 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"delivery {self.pk}"
+
+
+# Abuse (issue #20): people report a vendor, auditors review vendors and open cases.
+
+
+class Report(models.Model):
+    """A person's report about a vendor: personal data, sealed to the person.
+
+    Auditors see that it exists, its reason and the organisation, never the person. Its words are
+    sealed to the person's public key; a copy in clear is kept only when the person chose to share
+    the report with the reviewers, and then the reviewers read those words and nothing else.
+    """
+
+    class Reason(models.TextChoices):
+        OVERREACH = "overreach", "Reads more than it needs"
+        SPAM = "spam", "Spam"
+        MISLEADING = "misleading", "Not what it said"
+        OTHER = "other", "Something else"
+
+    class Source(models.TextChoices):
+        GRANT = "grant", "A grant"
+        ACCESS = "access", "An access to my data"
+        MESSAGE = "message", "A message"
+        ALERT = "alert", "A recall alert"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    person = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="reports")
+    source = models.CharField(max_length=10, choices=Source.choices)
+    # The grant, ledger entry, message or alert the report was made from; shown to the person only.
+    source_ref = models.CharField(max_length=64, blank=True)
+    reason = models.CharField(max_length=12, choices=Reason.choices)
+    # {"text"} sealed to the person's public key (personal_data.store); empty when no words.
+    payload = models.BinaryField(blank=True, default=b"")
+    shared = models.BooleanField(default=False)
+    shared_text = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["-created_at"]
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(fields=["organisation", "-created_at"], name="report_by_organisation"),
+            models.Index(fields=["person", "-created_at"], name="report_by_person"),
+        ]
+
+    def __str__(self) -> str:
+        return f"report {self.pk}"
+
+
+class Case(models.Model):
+    """An auditor's review of one organisation, opened with a written finding."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="cases")
+    opened_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    opened_at = models.DateTimeField(default=timezone.now)
+    # The auditor's own words about the vendor's conduct: never about a person.
+    finding = models.TextField(max_length=5000)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.TextField(max_length=5000, blank=True)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["-opened_at"]
+
+    def __str__(self) -> str:
+        return f"case {self.pk} on {self.organisation_id}"
