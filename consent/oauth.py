@@ -37,6 +37,8 @@ from personal_data.models import PersonKey, Share
 AccessToken = get_access_token_model()
 RefreshToken = get_refresh_token_model()
 AuthorizationCode = get_grant_model()
+# vendors.Organisation, above this package: reached through the application model, never imported.
+Organisation = get_application_model()._meta.get_field("organisation").related_model
 
 # An access token and what every API request needs with it: its app, grant, person and key row,
 # in one literal statement (core.statements). Only the columns the API and DOT's token checks read
@@ -49,6 +51,8 @@ _TOKEN_READ = Select(
         "a",
         ("id", "client_id", "organisation_id", "name", "client_type", "authorization_grant_type"),
     ),
+    # The organisation's standing: a suspension stops its tokens on the very next request.
+    Source(Organisation, "o", ("id", "verified", "standing", "standing_reason")),
     Source(Grant, "g", tuple(f.attname for f in Grant._meta.concrete_fields)),
     Source(get_user_model(), "u", ("id", "email", "display_name", "role", "is_active")),
     Source(PersonKey, "k", ("person_id", "master_key_id", "wrapped_key", "pseudonym_salt", "public_key")),
@@ -56,6 +60,7 @@ _TOKEN_READ = Select(
     Source(Share, "s", tuple(f.attname for f in Share._meta.concrete_fields)),
     tail=(
         "FROM {t} LEFT JOIN {a} ON a.id = t.application_id "
+        "LEFT JOIN {o} ON o.id = a.organisation_id "
         "LEFT JOIN {g} ON g.id = t.grant_id "
         "LEFT JOIN {u} ON u.id = g.person_id "
         "LEFT JOIN {k} ON k.person_id = g.person_id "
@@ -90,6 +95,8 @@ class GrantValidator(OAuth2Validator):
         access_token = cast(AccessTokenModel, found["t"])
         application, grant, person = found["a"], cast(Grant | None, found["g"]), found["u"]
         access_token._state.fields_cache["application"] = application
+        if application is not None:
+            application._state.fields_cache["organisation"] = found["o"]
         if grant is not None:
             person_key = found["k"]
             if person is not None and person_key is not None:
@@ -121,6 +128,20 @@ class GrantValidator(OAuth2Validator):
             .first()
         )
         return held is not None
+
+    def validate_grant_type(
+        self, client_id: str, grant_type: str, client: Any, request: Any, *args: Any, **kwargs: Any
+    ) -> bool:
+        """Refuse every token request (a code, a refresh, client credentials) of a halted organisation.
+
+        Read fresh on each request: a suspension refuses the very next refresh.
+        """
+        organisation = client.organisation
+        if organisation.halted():
+            raise oauth2_errors.UnauthorizedClientError(
+                description=organisation.halt_notice(), request=request
+            )
+        return bool(super().validate_grant_type(client_id, grant_type, client, request, *args, **kwargs))
 
     def validate_scopes(
         self, client_id: str, scopes: list[str], client: Any, request: Any, *args: Any, **kwargs: Any

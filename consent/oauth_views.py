@@ -106,6 +106,10 @@ class AuthorizeView(BaseAuthorizationView):
         )
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        halted = _halted_organisation(request)
+        if halted is not None:
+            # No grant for a suspended or ended vendor, and no redirect back to it: the person is told.
+            return render(request, "consent/authorize_halted.html", {"organisation": halted}, status=403)
         if not request.user.is_authenticated:
             # A request that will be refused is refused now, not after asking the person to sign in.
             try:
@@ -244,6 +248,15 @@ class AuthorizeView(BaseAuthorizationView):
             shown = [(change, change.applies(chosen)) for change in changes]
             context["changes"], context["changes_shown"] = shown, any(applies for _change, applies in shown)
         return render(request, "consent/authorize.html", context, status=status)
+
+
+def _halted_organisation(request: HttpRequest) -> Any:
+    """The organisation of the requesting app, when the operator has suspended or ended it."""
+    client_ids = request.GET.getlist("client_id")
+    application = application_find(client_ids[0]) if len(client_ids) == 1 and client_ids[0] else None
+    if application is None or not application.organisation.halted():
+        return None
+    return application.organisation
 
 
 def _terms_offer_for(request: HttpRequest, application: OAuthApplication) -> TermsOffer:
@@ -407,8 +420,14 @@ class IntrospectView(ClientAuthenticationLimited, View):
             .filter(token_checksum=checksum(value))
             .first()
         )
-        # A client learns nothing about tokens that are not its own.
-        if token is None or token.application_id != client.pk or not token.is_valid():
+        # A client learns nothing about tokens that are not its own; a halted organisation's
+        # tokens are inactive (vendors/suspensions.py).
+        if (
+            token is None
+            or token.application_id != client.pk
+            or not token.is_valid()
+            or token.application.organisation.halted()
+        ):
             return JsonResponse({"active": False})
         data: dict[str, Any] = {
             "active": True,

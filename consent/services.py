@@ -21,7 +21,7 @@ from consent.receipts import history_from, receipt_issue
 from consent.scopes import PERSON_SCOPES, SCOPES, SENSITIVE_SCOPES
 from consent.selectors import terms_vendor_ids
 from consent.terms import AGREEMENTS
-from consent.types import OAuthApplication
+from consent.types import Controller, OAuthApplication
 from personal_data.categories import RECORD_CATEGORIES
 from personal_data.keys import StoreLocked
 from personal_data.models import Share
@@ -137,6 +137,16 @@ def _tokens_delete(grant: Grant) -> int:
     return refreshed + accessed
 
 
+def _halted_check(application: OAuthApplication) -> None:
+    """Refuse a new grant to a suspended or ended vendor, by its standing as stored now."""
+    organisation: Controller = application.organisation
+    # Read afresh: the caller's instance may have been loaded before the operator acted.
+    organisation.refresh_from_db(fields=["standing", "standing_reason"])
+    if organisation.halted():
+        sentence = organisation.halt_notice().replace("this organisation", organisation.name, 1)
+        raise ValidationError({"__all__": [sentence]})
+
+
 @transaction.atomic
 def grant_authorize(
     *,
@@ -158,6 +168,8 @@ def grant_authorize(
     chosen = _check_choice(
         application=application, scopes=scopes, duration_days=duration_days, history_months=history_months
     )
+    # The consent page says so before the person chooses; this holds for every other way in.
+    _halted_check(application)
     organisation = application.organisation
     decision = terms_decide(
         offer=terms_offer(
@@ -286,19 +298,25 @@ def _end(grant: Grant, *, status: str, by: str, reason: str) -> Grant:
 @transaction.atomic
 def grant_revoke(*, grant: Grant, by: User, reason: str = "revoked by the person") -> Grant:
     """Revoke a grant and every token issued under it, at once."""
+    return _revoke(grant, ended_by="person", actor_type="person", actor_id=person_subject(by), reason=reason)
+
+
+@transaction.atomic
+def grant_revoke_by_operator(*, grant: Grant, operator: User, reason: str) -> Grant:
+    """Revoke a grant because the operator ended its vendor (vendors/suspensions.py): the same
+    end as the person's revocation, its tokens gone and a receipt issued, with the operator as actor."""
+    return _revoke(
+        grant, ended_by="operator", actor_type="operator", actor_id=str(operator.pk), reason=reason
+    )
+
+
+def _revoke(grant: Grant, *, ended_by: str, actor_type: str, actor_id: str, reason: str) -> Grant:
     grant = Grant.objects.select_for_update().get(pk=grant.pk)
     if grant.status != Grant.Status.ACTIVE:
         return grant
     withdrawn = _tokens_delete(grant)
-    _end(grant, status=Grant.Status.REVOKED, by="person", reason=reason)
-    _ledger(
-        grant,
-        "grant.revoked",
-        actor_type="person",
-        actor_id=person_subject(by),
-        reason=reason,
-        record_count=0,
-    )
+    _end(grant, status=Grant.Status.REVOKED, by=ended_by, reason=reason)
+    _ledger(grant, "grant.revoked", actor_type=actor_type, actor_id=actor_id, reason=reason, record_count=0)
     if withdrawn:
         _ledger(
             grant,
@@ -432,6 +450,7 @@ def grant_for_records(
     *, person: User, application: OAuthApplication, record_ids: list[str], days: int = 30
 ) -> Grant:
     """Give one app `purchases:read` to named records only (a recall answer), with its receipt."""
+    _halted_check(application)
     active = Grant.objects.filter(person=person, application_id=application.pk, status=Grant.Status.ACTIVE)
     if active.exists():
         raise ValidationError(

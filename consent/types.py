@@ -24,6 +24,12 @@ class Controller(Protocol):
     @property
     def accepted_terms(self) -> list[str]: ...  # MyTerms roster ids it accepts, public
 
+    def halted(self) -> bool: ...  # suspended or ended by the operator: no tokens, no new grants
+
+    def halt_notice(self) -> str: ...
+
+    def refresh_from_db(self, using: str | None = None, fields: list[str] | None = None) -> None: ...
+
 
 class OAuthApplication(Protocol):
     """An OAuth client as consent sees it: its ids, its registered scopes and their purposes."""

@@ -39,6 +39,14 @@ class OrganisationUnverified(exceptions.PermissionDenied):
     problem = ("organisation-unverified", "The organisation is not verified")
 
 
+class OrganisationSuspended(exceptions.PermissionDenied):
+    """Every request of an organisation the operator has suspended or ended (403); says why."""
+
+    default_detail = "The operator has suspended this organisation."
+    default_code = "organisation_suspended"
+    problem = ("organisation-suspended", "The organisation is suspended")
+
+
 class IdempotencyConflict(exceptions.APIException):
     status_code = 409
     default_detail = "This Idempotency-Key was already used with a different request body."

@@ -16,7 +16,13 @@ from django.urls import reverse
 from accounts.models import User
 from personal_data.keys import keys_held
 from personal_data.models import ReminderKind
-from portal.reminders import reminders_for_person, reminders_mark_read, reminders_unread_count
+from portal.reminders import (
+    STANDING_KINDS,
+    reminders_for_person,
+    reminders_mark_read,
+    reminders_unread_count,
+    standing_notice_vendors,
+)
 from vendors.alerts import alerts_for_person, alerts_mark_read, alerts_unread_count
 from vendors.intents import offer_is_unseen, offers_for_person, offers_mark_seen, offers_unseen
 from vendors.messages import (
@@ -97,14 +103,19 @@ def inbox_items(*, person: User, kind: str = "", unread_only: bool = False) -> l
             reminders = reminders.filter(kind=kind)
         if unread_only:
             reminders = reminders.filter(read_at__isnull=True)
-        for r in reminders:
+        found_reminders = list(reminders)
+        vendors = standing_notice_vendors(
+            person=person, grant_ids=[r.subject for r in found_reminders if r.kind in STANDING_KINDS]
+        )
+        for r in found_reminders:
             label = ReminderKind(r.kind).label
             due = f", {r.due_on:%-d %b %Y}" if r.due_on else ""
+            notice = r.kind in STANDING_KINDS
             items.append(
                 InboxItem(
                     kind=r.kind,
-                    kind_label="Reminder",
-                    title=f"{label}{due}",
+                    kind_label="Notice" if notice else "Reminder",
+                    title=f"{label}: {vendors.get(r.subject, 'a vendor')}" if notice else f"{label}{due}",
                     created_at=r.created_at,
                     unread=r.read_at is None,
                     url=reverse("inbox-reminder", kwargs={"reminder_id": r.pk}),

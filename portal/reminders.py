@@ -30,6 +30,7 @@ from core.formats import rfc3339
 from personal_data.models import Reminder, ReminderDue, ReminderKind
 from personal_data.schemas import REMINDER_KINDS
 from personal_data.selectors import contact_preferences, record_get_for_owner
+from vendors.suspensions import standing_notice_view
 
 # How far ahead each kind speaks up.
 REFILL_AHEAD = dt.timedelta(days=3)
@@ -40,6 +41,8 @@ RECORD_WINDOWS = {ReminderKind.REFILL: REFILL_AHEAD, ReminderKind.WARRANTY: WARR
 # A due date further in the past than this is not worth a reminder any more.
 STALE_AFTER = dt.timedelta(days=14)
 
+# Notices of what an operator did to a vendor (vendors/suspensions.py), which e-mails them itself.
+STANDING_KINDS = (ReminderKind.VENDOR_SUSPENDED, ReminderKind.VENDOR_RESUMED, ReminderKind.VENDOR_ENDED)
 EMAIL_SUBJECTS = {
     ReminderKind.REFILL: "A prescription refill is due",
     ReminderKind.WARRANTY: "A warranty is ending",
@@ -176,7 +179,9 @@ def reminders_email(*, now: dt.datetime | None = None) -> int:
     """
     now = now or timezone.now()
     sent = 0
-    pending = Reminder.objects.filter(emailed_at__isnull=True, read_at__isnull=True).select_related("owner")
+    pending = Reminder.objects.filter(
+        kind__in=EMAIL_SUBJECTS, emailed_at__isnull=True, read_at__isnull=True
+    ).select_related("owner")
     contacts: dict[uuid.UUID, dict[str, Any]] = {}
     with get_connection() as connection:
         for reminder in pending.iterator(chunk_size=500):
@@ -235,10 +240,28 @@ def reminders_mark_read(*, person: User) -> int:
     return reminders_for_person(person=person).filter(read_at__isnull=True).update(read_at=timezone.now())
 
 
+def standing_notice_vendors(*, person: User, grant_ids: list[str]) -> dict[str, str]:
+    """The vendor's name for each of the person's grants that a standing notice is about."""
+    rows = Grant.objects.filter(person=person, pk__in=[g for g in grant_ids if _is_uuid(g)]).values_list(
+        "pk", "application__organisation__name"
+    )
+    return {str(pk): name for pk, name in rows}
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _grant_of(person: User, subject: str) -> Grant | None:
     try:
         return (
-            Grant.objects.select_related("application").filter(person=person, pk=uuid.UUID(subject)).first()
+            Grant.objects.select_related("application__organisation")
+            .filter(person=person, pk=uuid.UUID(subject))
+            .first()
         )
     except ValueError:
         return None
@@ -274,7 +297,9 @@ def reminder_view(*, person: User, reminder: Reminder) -> dict[str, Any]:
         return view
     vendor = grant.application.name
     view["scopes"] = [SCOPES[s].title if s in SCOPES else s for s in grant.scopes]
-    if reminder.kind == ReminderKind.GRANT_ENDING:
+    if reminder.kind in STANDING_KINDS:
+        view.update(standing_notice_view(reminder=reminder, grant=grant))
+    elif reminder.kind == ReminderKind.GRANT_ENDING:
         view["title"] = f"Your grant to {vendor} ends soon"
     else:
         n = int(reminder.period.rsplit("-", 1)[-1]) if reminder.period.startswith("90d-") else 1

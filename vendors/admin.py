@@ -1,16 +1,43 @@
-"""Operators verify organisations here; organisations, members and apps are shown read-only."""
+"""Operators verify organisations here, and suspend, resume or end them (with the permission
+vendors.suspend_organisation); organisations, members and apps are shown read-only."""
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
 from accounts.models import User
 from vendors.models import Application, Membership, Organisation
 from vendors.services import organisation_verify
+from vendors.suspensions import (
+    PERMISSION,
+    REASON_MAX,
+    organisation_end,
+    organisation_resume,
+    organisation_suspend,
+)
+
+
+class StandingForm(forms.Form):
+    """The reason an operator gives for suspending or ending; shown to the vendor and its people."""
+
+    reason = forms.CharField(
+        max_length=REASON_MAX,
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 80}),
+        help_text="The vendor sees this on every refused request and on its portal; every person "
+        "with a grant to it reads it in their inbox and e-mail. Say what it did, not who told you.",
+    )
+    confirm_end = forms.BooleanField(
+        required=False,
+        label="I understand that ending revokes every grant of these organisations and cannot be undone.",
+    )
 
 
 class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -41,13 +68,23 @@ class OrganisationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     verified name on a vendor of their own. Change permission stays only so the actions run.
     """
 
-    list_display = ("name", "website", "privacy_contact", "verified", "created_at")
-    list_filter = ("verified", "created_at")
+    list_display = ("name", "website", "privacy_contact", "verified", "standing", "created_at")
+    list_filter = ("verified", "standing", "created_at")
     search_fields = ("name", "website")
-    fields = ("name", "website", "privacy_contact", "description", "verified", "created_at")
+    fields = (
+        "name",
+        "website",
+        "privacy_contact",
+        "description",
+        "verified",
+        "standing",
+        "standing_reason",
+        "standing_changed_at",
+        "created_at",
+    )
     readonly_fields = fields
     inlines = (MembershipInline,)
-    actions = ("mark_verified", "mark_unverified")
+    actions = ("mark_verified", "mark_unverified", "suspend", "resume", "end")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # An organisation is created with its first member by vendor sign-up (organisation_create).
@@ -80,6 +117,80 @@ class OrganisationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def mark_unverified(self, request: HttpRequest, queryset: QuerySet[Organisation]) -> None:
         count = self._set_verified(request, queryset, False)
         self.message_user(request, f"{count} organisation(s) no longer verified.", messages.WARNING)
+
+    def has_standing_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(PERMISSION)
+
+    def _with_reason(
+        self, request: HttpRequest, queryset: QuerySet[Organisation], *, action: str, title: str
+    ) -> TemplateResponse | None:
+        """Ask for the reason (and, to end, a confirmation); act once the form is sent and valid."""
+        form = StandingForm(request.POST if "apply" in request.POST else None)
+        if action != "end":
+            del form.fields["confirm_end"]
+        if form.is_bound and form.is_valid():
+            if action == "end" and not form.cleaned_data.get("confirm_end"):
+                form.add_error("confirm_end", "Tick this to end the organisations.")
+            else:
+                done = 0
+                for organisation in queryset.order_by("pk"):
+                    try:
+                        if action == "end":
+                            organisation_end(
+                                organisation=organisation,
+                                reason=form.cleaned_data["reason"],
+                                by=cast(User, request.user),
+                            )
+                        else:
+                            organisation_suspend(
+                                organisation=organisation,
+                                reason=form.cleaned_data["reason"],
+                                by=cast(User, request.user),
+                            )
+                        done += 1
+                    except ValidationError as error:
+                        self.message_user(
+                            request, f"{organisation.name}: {' '.join(error.messages)}", messages.ERROR
+                        )
+                verb = "ended" if action == "end" else "suspended"
+                self.message_user(
+                    request, f"{done} organisation(s) {verb}; their people are being told.", messages.WARNING
+                )
+                return None
+        context: dict[str, Any] = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "organisations": queryset.order_by("name"),
+            "form": form,
+            "action": action,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/vendors/organisation/standing.html", context)
+
+    @admin.action(description="Suspend the selected organisations…", permissions=["standing"])
+    def suspend(self, request: HttpRequest, queryset: QuerySet[Organisation]) -> TemplateResponse | None:
+        return self._with_reason(request, queryset, action="suspend", title="Suspend organisations")
+
+    @admin.action(description="Lift the suspension of the selected organisations", permissions=["standing"])
+    def resume(self, request: HttpRequest, queryset: QuerySet[Organisation]) -> None:
+        done = 0
+        for organisation in queryset.order_by("pk"):
+            try:
+                if (
+                    organisation_resume(organisation=organisation, by=cast(User, request.user)).standing
+                    == "active"
+                ):
+                    done += 1
+            except ValidationError as error:
+                self.message_user(request, f"{organisation.name}: {' '.join(error.messages)}", messages.ERROR)
+        self.message_user(
+            request, f"{done} organisation(s) active again; their people are being told.", messages.SUCCESS
+        )
+
+    @admin.action(description="End the selected organisations for good…", permissions=["standing"])
+    def end(self, request: HttpRequest, queryset: QuerySet[Organisation]) -> TemplateResponse | None:
+        return self._with_reason(request, queryset, action="end", title="End organisations")
 
 
 @admin.register(Membership)

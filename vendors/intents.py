@@ -704,7 +704,11 @@ def organisations_matching(*, intent: Intent) -> list[uuid.UUID]:
     """The verified organisations whose filters match the intent (one index lookup)."""
     return list(
         IntentFilter.objects.filter(
-            kind=intent.kind, country__in=[intent.country, ""], organisation__verified=True
+            kind=intent.kind,
+            country__in=[intent.country, ""],
+            organisation__verified=True,
+            # A suspended or ended organisation hears of no intent (vendors/suspensions.py).
+            organisation__standing=Organisation.Standing.ACTIVE,
         )
         .values_list("organisation_id", flat=True)
         .distinct()

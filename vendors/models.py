@@ -131,12 +131,22 @@ class Organisation(models.Model):
         constraints: ClassVar[list[Any]] = [
             models.UniqueConstraint(fields=["name_key"], name="organisation_name_unique"),
         ]
-        permissions: ClassVar[list[tuple[str, str]]] = [
+        permissions = [  # noqa: RUF012 (django-stubs types it as Meta's own)
             ("suspend_organisation", "Can suspend, resume or end a vendor organisation"),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def halted(self) -> bool:
+        """Whether the operator has suspended or ended the organisation: its tokens do nothing."""
+        return self.standing != self.Standing.ACTIVE
+
+    def halt_notice(self) -> str:
+        """What the vendor is told on each refused request: what the operator did, and why."""
+        what = "ended" if self.standing == self.Standing.ENDED else "suspended"
+        reason = f": {self.standing_reason}" if self.standing_reason else "."
+        return f"The operator has {what} this organisation{reason}"
 
 
 class Membership(models.Model):

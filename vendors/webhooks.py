@@ -125,7 +125,12 @@ def webhook_deliver(*, delivery_id: int, send: Sender = http_post) -> str:
         intent, hook = delivery.intent, delivery.webhook
         organisation = hook.application.organisation
         now = timezone.now()
-        if intent.status != Intent.Status.OPEN or intent.ends_at <= now or not organisation.verified:
+        if (
+            intent.status != Intent.Status.OPEN
+            or intent.ends_at <= now
+            or not organisation.verified
+            or organisation.halted()
+        ):
             # Withdrawn or ended since: never push an intent the API would no longer show.
             delivery.status = WebhookDelivery.Status.FAILED
             delivery.save(update_fields=["status"])

@@ -10,7 +10,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from consent.models import AccessToken
-from core.problems import InsufficientScope, OrganisationUnverified
+from core.problems import InsufficientScope, OrganisationSuspended, OrganisationUnverified
 from vendors.models import Application
 from vendors.selectors import organisation_is_verified
 
@@ -31,6 +31,18 @@ def bearer_client(request: Request) -> Application:
     return application
 
 
+def standing_check(token: AccessToken) -> None:
+    """Refuse every token of an organisation the operator suspended or ended, whatever it may do.
+
+    Read with the token in one statement (consent.oauth), so a suspension stops the very next
+    request. Checked first by both permissions below, so no API view can serve such a token.
+    """
+    application = token.application
+    organisation = application.organisation if application is not None else None
+    if organisation is not None and organisation.halted():
+        raise OrganisationSuspended(organisation.halt_notice())
+
+
 class PersonGrantPermission(BasePermission):
     """Allow a request only under a live person grant whose effective scopes cover the view's.
 
@@ -44,6 +56,7 @@ class PersonGrantPermission(BasePermission):
         token = request.auth
         if not isinstance(token, AccessToken):
             return False
+        standing_check(token)
         if token.grant is None or not token.grant.is_live():
             raise exceptions.AuthenticationFailed("The access token is invalid.")
         if not token.allow_scopes(required):
@@ -68,6 +81,7 @@ class OrganisationTokenPermission(BasePermission):
         token = request.auth
         if not isinstance(token, AccessToken):
             return False
+        standing_check(token)
         if token.grant is not None or not token.allow_scopes(required):
             raise InsufficientScope(required)
         if not organisation_is_verified(organisation_id=bearer_client(request).organisation_id):
