@@ -5,7 +5,7 @@ afterwards drops) a database of its own, `vrm_bench_rotation`, and uses ephemera
 development data and keys are never touched:
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \\
-        .venv/bin/python bench/rotation.py --people 6000 --grants 3000 --tokens 30 --rounds 3
+        .venv/bin/python bench/rotation.py --people 6000 --grants 2000 --tokens 20 --rounds 3
 
 It seeds `--people` synthetic people; the first `--grants` of them grant purchases:read to a
 vendor app (each grant's key is wrapped by the master key) and the others are turned into
@@ -16,8 +16,9 @@ consent and token endpoints; their access tokens are what wrk spreads its reques
 token's two answers, taken before any rotation, is the truth every later answer must match.
 
 gunicorn (2 workers, production settings, no preload) reads the master key ring from a file
-(`VRM_MASTER_KEYS_FILE`). Each round rotates to a key of its own by the production procedure,
-while one wrk loads the API from start to end:
+(`VRM_MASTER_KEYS_FILE`). Each round rotates to a key of its own by the production procedure
+(docs/operations.md, "Master-key rotation") while wrk loads the API throughout, in three windows
+back to back: step 1, step 2, step 3.
 
 1. write the ring "new,old" to the file and `kill -HUP` gunicorn's master; wait until every
    worker is a new one, then check a reading: one share (the canary, a token nobody loads) is
@@ -36,7 +37,9 @@ fails unless wrk saw no socket errors and only 2xx answers (a Lua response hook 
 every key ends under the newest key, every token's answers hash as before, the shares and
 people's keys are as many as before, and `verify_ledger` passes. It prints rotation keys/s (from
 the ledger's key.rotated entries: interrupted and resumed runs), and requests/s, p50 and p99 in
-rotation and baseline windows, as medians over rounds with min-max.
+the rotation, baseline and HUP windows, as medians over rounds with min-max. With the defaults
+it takes about 4 minutes on a 2-core machine (a minute of it seeding); wrk runs -t2 -c8 with a
+10 s timeout, since a HUP holds requests while the new workers load the application.
 """
 
 from __future__ import annotations
