@@ -194,7 +194,9 @@ def share_refill(
     )
     share.record_ids = None if filters.record_ids is None else list(filters.record_ids)
     share.filled = True
-    share.save()
+    # Never the key columns: the instance may predate a rotation that has since rewrapped its
+    # key, and writing them back would put the key under a master key about to be dropped.
+    share.save(update_fields=["categories", "include_gifts", "since", "record_ids", "filled"])
     _fill(share, owner, filters, on_progress)
     return share
 

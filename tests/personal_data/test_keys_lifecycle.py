@@ -81,12 +81,29 @@ def test_rotation_rewraps_grant_keys_and_legacy_data_keys(alice: Any, bob: Any, 
         assert selectors.record_get_for_owner(owner=bob, category="purchases", record_id=b["id"]) == b
 
 
+def _key_counts() -> dict[str, int]:
+    return {
+        "shares": Share.objects.count(),
+        "copies": SharedCopy.objects.count(),
+        "people's keys": PersonKey.objects.count(),
+        "master-wrapped": PersonKey.objects.exclude(master_key_id="").count(),
+    }
+
+
 def test_rotation_resumes_after_an_interruption(alice: Any, bob: Any, shop_app: Any) -> None:
-    for person in (alice, bob):
-        grant_authorize(person=person, application=shop_app, scopes=["purchases:read"], duration_days=30)
+    records = [
+        services.record_create(owner=p, category="purchases", data=purchase_data()) for p in (alice, bob)
+    ]
+    grants = [
+        grant_authorize(person=p, application=shop_app, scopes=["purchases:read"], duration_days=30)
+        for p in (alice, bob)
+    ]
+    make_legacy(bob)
+    before = _key_counts()
     old = master_keyring()
     old_entry = f"{old.newest_id}:{base64.b64encode(old.keys[0][1]).decode()}"
-    with override_settings(VRM_MASTER_KEYS=f"rot3:{_new_key()},{old_entry}"):
+    new_entry = f"rot3:{_new_key()}"
+    with override_settings(VRM_MASTER_KEYS=f"{new_entry},{old_entry}"):
         calls = []
 
         def stop_after_first_batch(done: int, total: int) -> None:
@@ -96,9 +113,42 @@ def test_rotation_resumes_after_an_interruption(alice: Any, bob: Any, shop_app: 
 
         with pytest.raises(KeyboardInterrupt):
             services.master_key_rotate(batch_size=1, on_batch=stop_after_first_batch)
-        assert Share.objects.filter(master_key_id="rot3").count() == 1  # the first batch committed
+        # The first batch (bob's data key) committed with its ledger entry; nothing else moved.
+        assert PersonKey.objects.get(person=bob).master_key_id == "rot3"
+        assert set(Share.objects.values_list("master_key_id", flat=True)) == {old.newest_id}
+        assert [e.record_count for e in LedgerEntry.objects.filter(kind="key.rotated")] == [1]
+        assert _key_counts() == before
         report = services.master_key_rotate(batch_size=1)
-        assert report.rewrapped == 1 and report.already_current == 1
+        assert report.rewrapped == 2 and report.already_current == 1 and not report.failed
+
+    assert _key_counts() == before
+    with override_settings(VRM_MASTER_KEYS=new_entry):  # every key opens without the old one
+        for grant, record in zip(grants, records, strict=True):
+            grant.refresh_from_db()
+            assert grant.share is not None
+            assert list(_copy_documents(grant.share)) == [record["id"]]
+        store.person_key_forget(bob)
+        got = selectors.record_get_for_owner(owner=bob, category="purchases", record_id=records[1]["id"])
+        assert got == records[1]
+
+
+def test_a_refill_begun_before_a_rotation_keeps_the_rotated_key(alice: Any, shop_app: Any) -> None:
+    """A share loaded before the rotation and saved after it (a grant amended, or filled at sign-in,
+    while the rotation runs) must not write the old master key's wrap back over the new one."""
+    record = services.record_create(owner=alice, category="purchases", data=purchase_data())
+    grant = grant_authorize(person=alice, application=shop_app, scopes=["purchases:read"], duration_days=30)
+    stale = Share.objects.get(pk=grant.share_id)
+    old = master_keyring()
+    old_entry = f"{old.newest_id}:{base64.b64encode(old.keys[0][1]).decode()}"
+    new_entry = f"rot5:{_new_key()}"
+    with override_settings(VRM_MASTER_KEYS=f"{new_entry},{old_entry}"):
+        assert services.master_key_rotate().rewrapped == 1
+        shares.share_refill(share=stale, owner=alice, filters=shares.share_filters(stale))
+
+    share = Share.objects.get(pk=grant.share_id)
+    assert share.master_key_id == "rot5"
+    with override_settings(VRM_MASTER_KEYS=new_entry):
+        assert list(_copy_documents(share)) == [record["id"]]
 
 
 def test_rotation_reports_keys_it_cannot_unwrap(alice: Any, shop_app: Any) -> None:
