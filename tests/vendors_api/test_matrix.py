@@ -17,9 +17,11 @@ from typing import Any
 import pytest
 import time_machine
 from django.conf import settings
+from django.contrib.auth.models import Permission
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
+from accounts.models import User
 from consent.models import AccessToken, Grant, TermsChoice
 from consent.scopes import PERSON_SCOPES
 from consent.services import grant_amend, grant_revoke
@@ -30,6 +32,7 @@ from tests.vendors_api.conftest import Api, add_record, authorize, days_ago, iss
 from vendors.api.views import PersonApiView
 from vendors.messages import message_send
 from vendors.models import Application, Organisation
+from vendors.suspensions import organisation_suspend
 
 
 @dataclass(frozen=True)
@@ -215,8 +218,23 @@ TOKEN_STATES = (
     "ended_grant",
     "narrowed_away_scope",
     "wrong_scope",
+    "suspended_organisation",
     "correct",
 )
+
+
+def _suspend(organisation: Organisation) -> str:
+    """Suspend the organisation as an operator would; return the reason it was given."""
+    operator = User.objects.create_user(email=f"ops-{secrets.token_hex(4)}@example.com", is_staff=True)
+    operator.user_permissions.add(Permission.objects.get(codename="suspend_organisation"))
+    reason = "Read far more than its purpose needs."
+    organisation_suspend(organisation=organisation, reason=reason, by=User.objects.get(pk=operator.pk))
+    return reason
+
+
+def _suspended(response: Any, reason: str) -> None:
+    body = _problem(response, 403, "organisation-suspended")
+    assert reason in body["detail"] and "scope" not in body
 
 
 def _cells() -> list[Any]:
@@ -284,6 +302,9 @@ def test_matrix(endpoint: Endpoint, state: str, shop_app: Any) -> None:
         )
         with time_machine.travel(world.grant.ends_at + dt.timedelta(minutes=1)):
             _invalid_token(world.request(world.token))
+    elif state == "suspended_organisation":
+        reason = _suspend(shop_app.organisation)
+        _suspended(world.request(world.token), reason)
     elif state in {"narrowed_away_scope", "wrong_scope"}:
         if state == "narrowed_away_scope":
             # The token was issued with every scope; the person has since unticked this one.
@@ -382,6 +403,7 @@ ORGANISATION_STATES = (
     "person_token",
     "wrong_scope",
     "unverified_organisation",
+    "suspended_organisation",
     "another_organisations_record",
     "correct",
 )
@@ -459,6 +481,9 @@ def test_organisation_matrix(endpoint: Endpoint, state: str, shop_app: Any) -> N
     elif state == "unverified_organisation":  # the right scope, but nobody checked who they are
         body = _problem(call(token_for("Unchecked Ltd", verified=False)), 403, "organisation-unverified")
         assert "verified" in body["detail"] and "scope" not in body
+    elif state == "suspended_organisation":
+        reason = _suspend(Organisation.objects.get(name="Acme Foods"))
+        _suspended(call(own), reason)
     elif state == "another_organisations_record":
         other = token_for("Other Foods")
         refused = call(other)
