@@ -128,7 +128,7 @@ def person_sign_up(page: Any, email: str, name: str = "") -> str:
     page.goto(signup_link(email))
     page.get_by_label("The password you chose when you signed up").fill(PASSWORD)
     page.get_by_role("button", name="Create my store").click()
-    assert page.get_by_role("heading", name="Your recovery code").is_visible()
+    page.get_by_role("heading", name="Your recovery code").wait_for()
     code: str = page.get_by_label("Recovery code").inner_text().strip()
     assert RECOVERY_CODE.fullmatch(code)
     return code

@@ -52,7 +52,7 @@ def test_wrong_password_shows_a_clear_message(page: Any, alice: Any) -> None:
     page.get_by_label("E-mail address").fill("alice@example.com")
     page.get_by_label("Password").fill("not the password")
     page.get_by_role("button", name="Log in").click()
-    assert page.get_by_role("alert").first.is_visible()
+    page.get_by_role("alert").first.wait_for()
 
 
 @pytest.mark.parametrize("width", [1280, 390])
@@ -81,7 +81,8 @@ def test_the_recovery_code_and_unlock_pages_read_well(page: Any, width: int) -> 
     page.get_by_label("Your recovery code").fill(code.lower().replace("-", " "))
     page.get_by_label("Your current password").fill("a new passphrase here")
     page.get_by_role("button", name="Open my store").click()
-    assert page.get_by_role("heading", name="Your recovery code").is_visible()
+    # The next page comes after an Argon2id derivation: wait for it (is_visible does not wait).
+    page.get_by_role("heading", name="Your recovery code").wait_for()
     assert page.get_by_label("Recovery code").inner_text().strip() != code
 
 
@@ -131,7 +132,7 @@ def test_a_reset_without_the_code_starts_an_empty_store_and_the_code_brings_it_b
     page.get_by_label("Your current password").fill(NEW)
     page.get_by_label("I understand").check()
     page.get_by_role("button", name="Start an empty store").click()
-    assert page.get_by_role("heading", name="Your recovery code").is_visible()
+    page.get_by_role("heading", name="Your recovery code").wait_for()
     assert page.get_by_text(f"locked until {until}").is_visible()
     screenshot(page, f"started-empty-{width}")
     page.get_by_role("link", name="I have kept my code, continue").click()

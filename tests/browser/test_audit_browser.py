@@ -92,7 +92,7 @@ def test_auditor_verifies_the_ledger_and_filters_grants(page: Any, auditor: Any,
     assert "alice@example.com" not in body and "Alice Liddell" not in body
 
     page.get_by_role("link", name="grant-ended").click()
-    assert page.get_by_role("heading", name="History").is_visible()
+    page.get_by_role("heading", name="History").wait_for()
     assert page.locator("tbody tr", has_text="grant.revoked").count() == 1
 
 
@@ -213,7 +213,7 @@ def test_auditor_registers_a_witness_and_sees_its_alarm(
     witness = Cosigner("witness.example.org/alice")
     page.get_by_label("Public key").fill("witness.example.org/alice+00000000+" + "A" * 44)
     page.get_by_role("button", name="Register the witness").click()
-    assert page.get_by_role("alert").first.is_visible()
+    page.get_by_role("alert").first.wait_for()
     page.get_by_label("Public key").fill(ledger.witness_vkey(name=witness.name, public_raw=witness.public))
     page.get_by_role("button", name="Register the witness").click()
     page.wait_for_url("**/audit/witnesses/")

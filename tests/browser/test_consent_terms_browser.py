@@ -84,7 +84,7 @@ def test_consent_with_accepted_alternative_and_declined_terms(
         assert group.get_by_role("radio").count() == 1  # she requires terms: no "without" option
         assert group.get_by_role("link", name="Goods and services only").is_visible()
         page.get_by_role("button", name="Allow").click()
-        assert page.get_by_role("alert").filter(has_text="instead").is_visible()
+        page.get_by_role("alert").filter(has_text="instead").wait_for()
         assert not Grant.objects.filter(person=alice, application=offers).exists()
         screenshot(page, f"consent-terms-alternative-error-{width}")
         page.get_by_label("Take “Goods and services only” instead").check()

@@ -220,7 +220,7 @@ def test_a_person_keeps_imports_exports_and_deletes_their_records(page: Any) -> 
     page.get_by_label("E-mail address").fill(EMAIL)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    assert page.get_by_role("alert").first.is_visible()
+    page.get_by_role("alert").first.wait_for()
     assert "/accounts/login/" in page.url
     page.goto("/dashboard/")
     assert "/accounts/login/" in page.url

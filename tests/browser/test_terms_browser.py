@@ -49,14 +49,14 @@ def test_choosing_terms(chromium: Any, live_server: Any, alice: User, width: int
         # Two agreements in the same place: told so, nothing saved.
         page.get_by_label("Shared intent", exact=True).select_option("1")
         page.get_by_role("button", name="Save").click()
-        assert page.get_by_role("alert").get_by_text("different place").is_visible()
+        page.get_by_role("alert").get_by_text("different place").wait_for()
         # Shown as posted, so the person sees what to fix rather than the saved list.
         assert page.get_by_label("Shared intent", exact=True).input_value() == "1"
         screenshot(page, f"terms-settings-error-{width}")
         assert terms_choice_get(person=alice).proffered == ["sd-no-ai-training", "sd-base"]
         page.get_by_role("link", name="MyTerms agreements").click()
         page.get_by_role("link", name="No AI training", exact=True).click()
-        assert page.get_by_role("heading", name="The vendor may not").is_visible()
+        page.get_by_role("heading", name="The vendor may not").wait_for()
         screenshot(page, f"terms-detail-{width}")
     finally:
         context.close()
