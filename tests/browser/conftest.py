@@ -58,14 +58,19 @@ def chromium() -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(chromium: Any, live_server: Any) -> Iterator[Any]:
+def page(chromium: Any, live_server: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     context = chromium.new_context(base_url=live_server.url, viewport={"width": 1200, "height": 900})
     page = context.new_page()
     page.set_default_timeout(10_000)
     errors: list[str] = []
     # A form shown again with its errors answers 400 on purpose, and the auditor's counting pages
     # answer 503 while their counts are rebuilt; Chromium logs those as failed loads.
-    expected = ("the server responded with a status of 400", "the server responded with a status of 503")
+    # A test that shows a refusal page on purpose names its status: @pytest.mark.answers(403).
+    answers = request.node.get_closest_marker("answers")
+    expected = tuple(
+        f"the server responded with a status of {status}"
+        for status in (400, 503, *(answers.args if answers else ()))
+    )
     page.on(
         "console",
         lambda msg: (
