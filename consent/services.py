@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import dateformat, timezone
 
 from accounts.models import User
@@ -138,9 +139,18 @@ def _tokens_delete(grant: Grant) -> int:
 
 
 def _halted_check(application: OAuthApplication) -> None:
-    """Refuse a new grant to a suspended or ended vendor, by its standing as stored now."""
+    """Refuse a new grant to a suspended or ended vendor, by its standing as stored now.
+
+    Read afresh, under a share lock held to the end of the caller's transaction: a suspension or
+    an ending (which locks the row to update it) waits for the grants being made, and then sees
+    them, so none is left live under an ended vendor or unannounced under a suspended one.
+    """
     organisation: Controller = application.organisation
-    # Read afresh: the caller's instance may have been loaded before the operator acted.
+    if connection.vendor == "postgresql":  # SQLite takes the one write lock at BEGIN anyway
+        table = connection.ops.quote_name(cast(Any, organisation)._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR SHARE", [str(organisation.pk)])  # noqa: S608
+    # The caller's instance may have been loaded before the operator acted.
     organisation.refresh_from_db(fields=["standing", "standing_reason"])
     if organisation.halted():
         sentence = organisation.halt_notice().replace("this organisation", organisation.name, 1)

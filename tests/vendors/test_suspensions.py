@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import threading
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
 
@@ -337,3 +339,40 @@ def test_the_admin_actions_ask_for_a_reason_and_need_the_permission(
     )
     org.refresh_from_db()
     assert org.standing == "ended"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_suspension_waits_for_a_grant_being_made_and_then_tells_its_person(shop_app: Application) -> None:
+    """A grant made while the operator suspends is either refused or seen by the suspension.
+
+    The grant's transaction holds a share lock on the organisation's row from its standing check
+    on; the suspension's update waits for it, then finds the new grant and tells its person.
+    Without the lock the suspension would commit first and miss the grant (checked by hand).
+    """
+    org = shop_app.organisation
+    person = make_person("erin")
+    operator = User.objects.create_user(email="ops-erin@example.com", is_staff=True)
+    operator.user_permissions.add(Permission.objects.get(codename="suspend_organisation"))
+    operator = User.objects.get(pk=operator.pk)
+    started, outcome = threading.Event(), {}
+
+    def suspend() -> None:
+        try:
+            started.set()
+            organisation_suspend(organisation=Organisation.objects.get(pk=org.pk), reason=REASON, by=operator)
+            outcome["done"] = True
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        grant = grant_authorize(person=person, application=shop_app, scopes=["profile:read"], duration_days=7)
+        worker = threading.Thread(target=suspend)
+        worker.start()
+        started.wait(5)
+        worker.join(1.0)
+        # Still waiting on the grant's share lock: nothing is suspended yet.
+        assert worker.is_alive() and "done" not in outcome
+    worker.join(20)
+    assert outcome == {"done": True}
+    assert Reminder.objects.filter(kind="vendor_suspended", subject=str(grant.pk)).count() == 1
+    assert LedgerEntry.objects.get(kind="vendor.org_suspended").record_count == 1
