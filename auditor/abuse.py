@@ -70,8 +70,6 @@ def _flags(review: VendorReview) -> list[str]:
     ratio = review.own_ratio
     if review.reads >= MIN_READS and ratio is not None and ratio >= FACTOR:
         flags.append(f"Reads {ratio:.1f} times as often as in the {HISTORY_DAYS} days before.")
-    elif review.reads >= MIN_READS and not review.reads_before:
-        flags.append(f"Read {review.reads:,} times after none in the {HISTORY_DAYS} days before.")
     per_grant, median = review.per_grant, review.peer_median
     if review.reads >= MIN_READS and per_grant is not None and median and per_grant >= FACTOR * median:
         flags.append(f"Reads {per_grant / median:.1f} times the median of other vendors per live grant.")
