@@ -75,8 +75,9 @@ BEFORE = "before"
 # Signed reports of the last few runs, kept in the session until downloaded or pushed out.
 REPORTS_KEPT = 5
 REPORTS_SESSION_KEY = "audit_reports"
-# The vendor page charts its reads against its reports over these days.
-CHART_DAYS = 90
+# The vendor page charts its reads against its reports over these days: the summary's 30, at a
+# size that stays readable on a phone (90 days of bars shrank to a sliver).
+CHART_DAYS = 30
 
 
 def _names(rows: Iterable[Mapping[str, Any]], key: str) -> dict[str, VendorName]:

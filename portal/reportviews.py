@@ -43,7 +43,11 @@ class ReportForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 5, "maxlength": TEXT_MAX, "aria-describedby": "text-help"}),
         error_messages={"max_length": f"Write at most {TEXT_MAX} characters (you wrote %(show_value)d)."},
     )
-    shared = forms.BooleanField(label="Share my report with the reviewers", required=False)
+    shared = forms.BooleanField(
+        label="Share my report with the reviewers",
+        required=False,
+        widget=forms.CheckboxInput(attrs={"aria-describedby": "share-help"}),
+    )
 
 
 class VendorReportForm(ReportForm):
@@ -64,10 +68,11 @@ def form_errors_from(form: forms.Form, error: ValidationError) -> None:
         form.add_error(None if name == "__all__" or name not in form.fields else name, texts)
 
 
+# What the report is about, in the form's first sentence: "Tell the reviewers if <vendor> …".
 _ABOUT = {
-    Report.Source.GRANT: "your grant to it",
-    Report.Source.ACCESS: "this line of your activity",
-    Report.Source.ALERT: "its recall alert",
+    Report.Source.GRANT: "misuses the access you granted it",
+    Report.Source.ACCESS: "asked for more than it should in this request",
+    Report.Source.ALERT: "sent you a recall alert that looks wrong or abusive",
 }
 _BACK = {
     Report.Source.GRANT: lambda ref: ("consent:grant", {"grant_id": ref}, "← Back to the grant"),
