@@ -11,6 +11,7 @@ from audit.ledger import witness_key_id, witness_name_check, witness_vkey_parse
 from audit.outside import MAX_BYTES, checkpoint_note_from
 from audit.selectors import witness_taken
 from core.crypto import KeyFormatError, public_key_check
+from vendors.reports import FINDING_MAX
 
 
 class VerifyForm(forms.Form):
@@ -106,3 +107,24 @@ def _looks_like_base64_key(text: str) -> bool:
         return len(base64.b64decode(text, validate=True)) == 32
     except (binascii.Error, ValueError):
         return False
+
+
+class CaseOpenForm(forms.Form):
+    finding = forms.CharField(
+        label="Your finding",
+        max_length=FINDING_MAX,
+        widget=forms.Textarea(attrs={"rows": 6, "maxlength": FINDING_MAX}),
+        help_text="What the vendor did, as you found it, in at most 5000 characters. About the vendor's "
+        "conduct only: never about a person.",
+        error_messages={"required": "Write what you found."},
+    )
+
+
+class CaseCloseForm(forms.Form):
+    outcome = forms.CharField(
+        label="Outcome",
+        max_length=FINDING_MAX,
+        widget=forms.Textarea(attrs={"rows": 4, "maxlength": FINDING_MAX}),
+        help_text="How the case ends (for example: no abuse found; the operator suspended the vendor).",
+        error_messages={"required": "Write how the case ends."},
+    )

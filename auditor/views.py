@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.permissions import auditor_required
+from accounts.permissions import auditor_required, signed_in_user
 from audit.selectors import alarms_all, witness_by_id, witnesses_overview
 from audit.services import (
     SigningKeyUnknown,
@@ -32,7 +33,8 @@ from audit.services import (
     witness_register,
     witness_retire,
 )
-from auditor import selectors
+from auditor import abuse, selectors
+from auditor.abuse import vendor_review, vendors_for_review
 from auditor.charts import grant_chart
 from auditor.exports import (
     ACTIVITY_COLUMNS,
@@ -48,13 +50,23 @@ from auditor.exports import (
     export_response,
     grant_shape,
 )
-from auditor.forms import VerifyForm, WitnessForm
+from auditor.forms import CaseCloseForm, CaseOpenForm, VerifyForm, WitnessForm
 from auditor.report import verification_report, verification_report_sign
 from consent.selectors import grants_audit_facts
 from core.charts import day_chart
 from core.replica import replica_iterate, replica_reads
 from vendors.intents import intent_counts_by_organisation, intent_totals
-from vendors.selectors import VendorName, vendor_names
+from vendors.models import Report
+from vendors.reports import (
+    case_close,
+    case_get_for_organisation,
+    case_open,
+    cases_for_organisation,
+    report_reasons,
+    reports_by_day,
+    reports_shared,
+)
+from vendors.selectors import VendorName, organisation_get, vendor_actor_ids, vendor_names
 
 PAGE_SIZE = 50
 FLAGS_SHOWN = 50
@@ -63,6 +75,9 @@ BEFORE = "before"
 # Signed reports of the last few runs, kept in the session until downloaded or pushed out.
 REPORTS_KEPT = 5
 REPORTS_SESSION_KEY = "audit_reports"
+# The vendor page charts its reads against its reports over these days: the summary's 30, at a
+# size that stays readable on a phone (90 days of bars shrank to a sliver).
+CHART_DAYS = 30
 
 
 def _names(rows: Iterable[Mapping[str, Any]], key: str) -> dict[str, VendorName]:
@@ -441,3 +456,93 @@ def alarms(request: HttpRequest) -> HttpResponse:
     """List the alarms witnesses raised, newest first, with their evidence."""
     page = Paginator(alarms_all(), PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "audit/alarms.html", {"page": page})
+
+
+# --- vendors under review (docs/abuse.md) ----------------------------------------------------
+
+
+@auditor_required
+@require_GET
+@_counted
+def vendors(request: HttpRequest) -> HttpResponse:
+    """Every vendor, the most reported and flagged first: reports, reads, refusals, messages, cases."""
+    return render(
+        request,
+        "audit/vendors.html",
+        {
+            "reviews": vendors_for_review(),
+            "recent_days": abuse.RECENT_DAYS,
+            "history_days": abuse.HISTORY_DAYS,
+            "reasons": Report.Reason.choices,
+        },
+    )
+
+
+@auditor_required
+@require_http_methods(["GET", "POST"])
+@_counted
+def vendor_detail(request: HttpRequest, organisation_id: str) -> HttpResponse:
+    """One vendor: reads against reports per day, reasons, shared words, cases; POST opens a case."""
+    organisation = organisation_get(organisation_id=organisation_id)
+    form = CaseOpenForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        finding = form.cleaned_data["finding"]
+        case = case_open(organisation=organisation, finding=finding, by=signed_in_user(request))
+        messages.success(request, f"Case opened on {organisation.name}.")
+        return redirect("audit:vendor-case", organisation_id=organisation.pk, case_id=case.pk)
+    today = timezone.now().astimezone(dt.UTC).date()
+    span = {"first": today - dt.timedelta(days=CHART_DAYS - 1), "last": today}
+    reads = selectors.activity_by_day(
+        vendors=vendor_actor_ids(vendor_id=str(organisation.pk)), date_from=span["first"], date_to=today
+    )
+    app_label = _label(vendor_names(actor_ids={row["vendor"] for row in reads}))
+    charts = [
+        day_chart(title="Reads per day", rows=reads, value="reads", label=app_label, unit="read", **span),
+        day_chart(
+            title="Reports per day",
+            rows=reports_by_day(organisation=organisation, since=span["first"]),
+            value="reports",
+            label=str,
+            unit="report",
+            **span,
+        ),
+    ]
+    return render(
+        request,
+        "audit/vendor_detail.html",
+        {
+            "organisation": organisation,
+            "review": vendor_review(organisation=organisation, today=today),
+            "charts": charts,
+            "reasons": report_reasons(organisation=organisation),
+            "shared": reports_shared(organisation=organisation),
+            "cases": cases_for_organisation(organisation=organisation),
+            "form": form,
+            "recent_days": abuse.RECENT_DAYS,
+            "history_days": abuse.HISTORY_DAYS,
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@auditor_required
+@require_http_methods(["GET", "POST"])
+def vendor_case(request: HttpRequest, organisation_id: str, case_id: str) -> HttpResponse:
+    """One case on a vendor; POST closes it with an outcome."""
+    organisation = organisation_get(organisation_id=organisation_id)
+    case = case_get_for_organisation(organisation=organisation, case_id=case_id)
+    form = CaseCloseForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            case_close(case=case, outcome=form.cleaned_data["outcome"], by=signed_in_user(request))
+        except ValidationError as error:
+            form.add_error("outcome", error.message_dict.get("outcome", error.messages))
+        else:
+            messages.success(request, f"Case on {organisation.name} closed.")
+            return redirect("audit:vendor", organisation_id=organisation.pk)
+    return render(
+        request,
+        "audit/vendor_case.html",
+        {"organisation": organisation, "case": case, "form": form},
+        status=400 if form.errors else 200,
+    )

@@ -25,6 +25,7 @@ from portal.reminders import reminders_export
 from vendors.alerts import alerts_export
 from vendors.intents import intents_export
 from vendors.messages import messages_export
+from vendors.reports import reports_export
 
 
 def _grant(grant: Grant) -> dict[str, Any]:
@@ -124,6 +125,7 @@ def export_chunks(*, person: User) -> Iterator[str]:
     yield ', "terms": ' + dumps(_terms(person, grants), ensure_ascii=False)
     yield ', "agreements": ' + dumps(_agreements(grants), ensure_ascii=False)
     yield ', "messages": ' + dumps(messages_export(person=person), ensure_ascii=False)
+    yield ', "reports": ' + dumps(reports_export(person=person), ensure_ascii=False)
     yield ', "intents": ' + dumps(intents_export(person=person), ensure_ascii=False) + "}"
 
 
@@ -164,6 +166,8 @@ agreements/
     the grant still stands under it) and <grant>-<record>.jws, the record as signed.
 messages.json
     The messages vendors sent you, with your answers and reports.
+reports.json
+    The reports you made about vendors, with your words and whether you shared them.
 intents.json
     The intents you published, each with the offers vendors made and what became of them.
 
@@ -204,6 +208,9 @@ def export_zip(*, person: User) -> bytes:
             archive.writestr(f"{stem}.jws", record["jws"])
         archive.writestr(
             "messages.json", json.dumps(messages_export(person=person), indent=2, ensure_ascii=False)
+        )
+        archive.writestr(
+            "reports.json", json.dumps(reports_export(person=person), indent=2, ensure_ascii=False)
         )
         archive.writestr(
             "intents.json", json.dumps(intents_export(person=person), indent=2, ensure_ascii=False)

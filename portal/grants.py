@@ -21,6 +21,7 @@ from consent.services import grant_amend, grant_revoke
 from consent.terms import AGREEMENTS
 from portal.activity import entries_for_grant, entry_sentence, names_for_person
 from vendors.messages import WEEKLY_ALLOWANCE, allowance_of, grant_messages_allowance_set
+from vendors.reports import reports_for_person
 
 
 def _days_left(grant: Grant) -> int:
@@ -95,6 +96,7 @@ def grant_detail(request: HttpRequest, grant_id: str) -> HttpResponse:
             "messages_allowed": "messages:send" in grant.scopes,
             "messages_allowance": allowance_of(grant),
             "messages_choices": range(WEEKLY_ALLOWANCE, -1, -1),
+            "reports": reports_for_person(person=person).filter(source_ref=str(grant.pk)).count(),
         },
         status=400 if form.errors else 200,
     )

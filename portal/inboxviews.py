@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.permissions import person_required, signed_in_user
 from portal.inbox import INBOX_KINDS, inbox_items, inbox_mark_all_read
 from portal.reminders import reminder_get_for_person, reminder_mark_read, reminder_view
+from portal.reportviews import SHARE_HELP, VENDOR_NEVER_TOLD, ReportForm, form_errors_from
 from vendors.alerts import alert_get_for_person
 from vendors.messages import (
     link_host,
@@ -125,15 +126,20 @@ def inbox_message_answer(request: HttpRequest, message_id: str) -> HttpResponse:
 @person_required
 @require_http_methods(["GET", "POST"])
 def inbox_message_report(request: HttpRequest, message_id: str) -> HttpResponse:
-    """Report a message as abuse: a reason from the list, confirmed; the vendor is not told."""
+    """Report a message as abuse: a reason, words if wanted, confirmed; the vendor is not told."""
     person = signed_in_user(request)
     message = message_get_for_person(person=person, message_id=message_id)
-    errors: list[str] = []
-    if request.method == "POST":
+    form = ReportForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
         try:
-            message_report(message=message, reason=request.POST.get("reason", ""))
+            message_report(
+                message=message,
+                reason=request.POST.get("reason", ""),
+                text=form.cleaned_data["text"],
+                shared=form.cleaned_data["shared"],
+            )
         except ValidationError as error:
-            errors = error.messages
+            form_errors_from(form, error)  # the reason's error shows above the form
         else:
             messages.success(
                 request,
@@ -144,6 +150,13 @@ def inbox_message_report(request: HttpRequest, message_id: str) -> HttpResponse:
     return render(
         request,
         "personal_data/inbox_message_report.html",
-        {"message": message, "reasons": Message.ReportReason.choices, "errors": errors},
-        status=400 if errors else 200,
+        {
+            "message": message,
+            "reasons": Message.ReportReason.choices,
+            "chosen": request.POST.get("reason", ""),
+            "form": form,
+            "share_help": SHARE_HELP,
+            "never_told": VENDOR_NEVER_TOLD,
+        },
+        status=400 if form.errors else 200,
     )

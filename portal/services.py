@@ -25,6 +25,7 @@ from personal_data.services import (
     person_unlock,
 )
 from vendors.messages import messages_erase
+from vendors.reports import reports_erase
 
 
 @transaction.atomic
@@ -86,6 +87,8 @@ def account_delete(*, person: User) -> None:
         grant_revoke(grant=grant, by=person, reason="account deleted")
     # Vendor messages are sealed to the key person_erase destroys; delete their rows too.
     messages_erase(person=person)
+    # So are the words of their reports about vendors (the ledger keeps only organisation and reason).
+    reports_erase(person=person)
     person_erase(person=person)
     person.delete()
 

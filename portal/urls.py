@@ -1,11 +1,13 @@
 from django.urls import path
 
-from portal import inboxviews, intents, keyviews, terms, twofactorviews, views
+from portal import inboxviews, intents, keyviews, reportviews, terms, twofactorviews, views
 
 urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
     path("activity/", views.activity, name="activity"),
     path("activity/<int:entry_id>/proof/", views.activity_proof, name="activity-proof"),
+    path("activity/<int:entry_id>/report/", reportviews.activity_report, name="activity-report"),
+    path("reports/", reportviews.reports, name="reports"),
     path("intents/", intents.intent_list, name="intents"),
     path("intents/new/", intents.intent_new, name="intent-new"),
     path("intents/<str:intent_id>/", intents.intent_detail, name="intent-detail"),
@@ -40,6 +42,7 @@ urlpatterns = [
     ),
     path("alerts/", views.alerts, name="alerts"),
     path("alerts/<str:alert_id>/contact/", views.alert_contact, name="alert-contact"),
+    path("alerts/<str:alert_id>/report/", reportviews.alert_report, name="alert-report"),
     path("terms/", terms.terms_list, name="terms"),
     path("terms/<slug:agreement_id>/", terms.terms_detail, name="terms-detail"),
     path("terms/<slug:agreement_id>.json", terms.terms_detail_json, name="terms-detail-json"),

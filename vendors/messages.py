@@ -42,7 +42,8 @@ from personal_data.store import (
     owner_public_key,
     validate,
 )
-from vendors.models import Application, Message
+from vendors.models import Application, Message, Report
+from vendors.reports import report_create
 
 # At most this many messages per grant in any 7 days, unless the person lowered it.
 WEEKLY_ALLOWANCE = 3
@@ -336,9 +337,23 @@ def message_answer(*, message: Message, response: str) -> Message:
     return locked
 
 
+# A message's own reasons, read as the reasons of a report about its vendor (vendors/reports.py).
+REPORT_REASONS = {
+    Message.ReportReason.SPAM: Report.Reason.SPAM,
+    Message.ReportReason.MISLEADING: Report.Reason.MISLEADING,
+    Message.ReportReason.OFFENSIVE: Report.Reason.OTHER,
+    Message.ReportReason.NOT_ASKED: Report.Reason.SPAM,
+}
+
+
 @transaction.atomic
-def message_report(*, message: Message, reason: str) -> Message:
-    """Report the message as abuse with a reason code; the vendor is never told."""
+def message_report(*, message: Message, reason: str, text: str = "", shared: bool = False) -> Message:
+    """Report the message as abuse with a reason code; the vendor is never told.
+
+    The first report of a message also reports its vendor (a Report, with the person's words and
+    their choice to share them), in the same transaction: a report that cannot be made (words too
+    long) leaves the message unreported.
+    """
     if reason not in Message.ReportReason.values:
         raise ValidationError({"reason": ["Choose a reason from the list."]})
     locked = Message.objects.select_for_update().get(pk=message.pk)
@@ -346,6 +361,15 @@ def message_report(*, message: Message, reason: str) -> Message:
         locked.reported_at, locked.report_reason = timezone.now(), reason
         locked.save(update_fields=["reported_at", "report_reason"])
         _person_entry(locked, "message.reported", reason=reason)
+        report_create(
+            person=message.person,
+            organisation=message.organisation,
+            source=Report.Source.MESSAGE,
+            source_ref=str(message.pk),
+            reason=REPORT_REASONS[Message.ReportReason(reason)],
+            text=text,
+            shared=shared,
+        )
     locked.person = message.person
     return locked
 

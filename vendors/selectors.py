@@ -8,11 +8,13 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import User
 from audit.selectors import client_accesses_by_day
 from consent.selectors import grants_live_count, grants_made_by_day
+from core.ids import uuid_or_404
 from vendors.models import Application, Organisation, organisation_name_key
 
 USAGE_DAYS = 14
@@ -194,3 +196,12 @@ def organisations_accepting(*, agreement_id: str) -> list[tuple[str, bool]]:
     """
     rows = Organisation.objects.order_by("name").values_list("name", "verified", "accepted_terms")
     return [(name, verified) for name, verified, accepted in rows if agreement_id in (accepted or [])]
+
+
+def organisation_get(*, organisation_id: str) -> Organisation:
+    """The organisation with this id, or Http404 (a malformed id included)."""
+    key = uuid_or_404(organisation_id, message="No such vendor.")
+    organisation = Organisation.objects.filter(pk=key).first()
+    if organisation is None:
+        raise Http404("No such vendor.")
+    return organisation

@@ -34,6 +34,10 @@ DOCS = {
         "Operations",
         "For operators: health probes, logs, backups and restore, and a plan for growing past one database.",
     ),
+    "abuse": (
+        "Reports and review",
+        "How people report a vendor, and how auditors review vendors without seeing people.",
+    ),
     "architecture": ("Architecture", "The layers of the code and where new code goes."),
     "performance": ("Performance", "The vendor API's hot path and its figures."),
     "metrics": (

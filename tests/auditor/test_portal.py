@@ -7,6 +7,7 @@ import csv
 import datetime as dt
 import io
 import json
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,8 @@ from auditor.exports import GRANT_COLUMNS, csv_cell
 from personal_data.pseudonyms import person_subject
 from personal_data.services import record_create
 from tests.conftest import PASSWORD, purchase_data
+from vendors.models import Organisation
+from vendors.reports import case_open
 
 K = LedgerEntry.Kind
 CLIENT, ORG, PERSON, SYSTEM = "client", "vendor_org", "person", "system"
@@ -139,13 +142,18 @@ def auditor_client(auditor: Any) -> Client:
     return client
 
 
-def _audit_urls(grant_id: str, report: str = "no-such-report") -> list[str]:
-    """Every URL of the `audit` namespace, parameters filled in with a real grant id and report token."""
+def _audit_urls(
+    grant_id: str, report: str = "no-such-report", objects: dict[str, str] | None = None
+) -> list[str]:
+    """Every URL of the `audit` namespace, parameters filled in with a real grant id and report
+    token, and the organisation and case ids in `objects` (unknown ones if not given)."""
     _, resolver = get_resolver().namespace_dict["audit"]
+    given = {"token": report, "organisation_id": str(uuid.uuid4()), "case_id": str(uuid.uuid4())}
+    given.update(objects or {})
     urls = []
     for pattern in resolver.url_patterns:
         assert isinstance(pattern, URLPattern), "the audit URLconf is expected to be flat"
-        kwargs = {name: report if name == "token" else grant_id for name in pattern.pattern.converters}
+        kwargs = {name: given.get(name, grant_id) for name in pattern.pattern.converters}
         urls.append(reverse(f"audit:{pattern.name}", kwargs=kwargs))
     return urls
 
@@ -187,10 +195,17 @@ def test_other_roles_are_refused_everywhere(scenario: Scenario, persona: str, re
         assert client.post(url).status_code == 403, url
 
 
-def test_an_auditor_may_open_every_page_and_export(scenario: Scenario, auditor_client: Client) -> None:
+def test_an_auditor_may_open_every_page_and_export(
+    scenario: Scenario, auditor_client: Client, auditor: Any
+) -> None:
     auditor_client.post(reverse("audit:portal"), {"checkpoint": ""})
     report = auditor_client.session["audit_reports"][-1]["token"]
-    for url in _audit_urls(G_SHOP_ALICE, report):
+    organisation = Organisation.objects.create(
+        name="Reviewed Shop", website="https://reviewed.example", privacy_contact="p@reviewed.example"
+    )
+    case = case_open(organisation=organisation, finding="Reads too much.", by=auditor)
+    objects = {"organisation_id": str(organisation.pk), "case_id": str(case.pk)}
+    for url in _audit_urls(G_SHOP_ALICE, report, objects):
         assert auditor_client.get(url).status_code == 200, url
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import pytest
@@ -100,7 +101,10 @@ def test_activity_reads_as_sentences_with_a_chart_and_filters(page: Any, busy: A
     _no_sideways_scroll(page)
     screenshot(page, "activity-390")
     page.get_by_text("Proofs of these 17 requests").click()
-    assert page.locator("li.activity-line", has_text="17 requests").get_by_role("link").count() == 17
+    line = page.locator("li.activity-line", has_text="17 requests")
+    # One proof per request, and the line's "Report this vendor" (docs/abuse.md).
+    assert line.get_by_role("link", name=re.compile(r"^#\d+$")).count() == 17
+    assert line.get_by_role("link", name="Report this vendor").count() == 1
 
 
 def test_a_receipt_and_an_entry_verify_in_the_browser(page: Any, busy: Any, monkeypatch: Any) -> None:

@@ -39,7 +39,7 @@ from tests.routes import Route, all_routes
 from tests.vendors_api.test_matrix import offer_data
 from vendors.intents import offer_create
 from vendors.messages import message_send
-from vendors.models import Alert, Application, Intent, Message, Offer, Organisation
+from vendors.models import Alert, Application, Intent, Message, Offer, Organisation, Report
 from vendors.recalls import recall_match, recall_publish
 
 
@@ -114,6 +114,11 @@ OWNER: dict[str, Owner] = {
     "dashboard": Owner(200, 200),
     "activity": Owner(200, 200),
     "activity-proof": Owner(200, 200),
+    # Reporting a vendor: from an activity line, a grant, an alert (and a message, below).
+    "activity-report": Owner(200, 302, data=lambda w: {"reason": "overreach"}),
+    "consent:report": Owner(200, 302, data=lambda w: {"reason": "spam", "text": "Too often."}),
+    "alert-report": Owner(200, 302, data=lambda w: {"reason": "misleading", "shared": "on"}),
+    "reports": Owner(200, 405),
     "alerts": Owner(200, 200),
     "inbox": Owner(200, 405),
     "inbox-read-all": Owner(405, 302),
@@ -194,6 +199,7 @@ class World:
             list(Intent.objects.filter(owner=self.alice).values_list("pk", "status", "title", "updated_at")),
             list(Offer.objects.filter(intent__owner=self.alice).values_list("pk", "status")),
             list(PendingImport.objects.filter(owner=self.alice).values_list("pk", flat=True)),
+            list(Report.objects.filter(person=self.alice).values_list("pk", "reason", "shared_text")),
             list(Alert.objects.filter(person=self.alice).values_list("pk", "read_at", "contact_grant")),
             type(self.alice).objects.filter(pk=self.alice.pk, is_active=True).exists(),
         )

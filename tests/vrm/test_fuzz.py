@@ -37,6 +37,7 @@ from vendors.intents import offer_create
 from vendors.messages import message_send
 from vendors.models import Alert, Application, Membership, Organisation
 from vendors.recalls import recall_match, recall_publish
+from vendors.reports import case_open
 
 # Values that broke, or could break, a parser, a converter, a column or a template.
 HOSTILE = (
@@ -262,6 +263,8 @@ def world(
         "token": "set-password",
         "name": "vendors",
         "agreement_id": "sd-base",
+        "organisation_id": str(shop_org.pk),
+        "case_id": str(case_open(organisation=shop_org, finding="Reads too much.", by=auditor).pk),
         # /ledger/tile/<level>/<index>[.p/<width>] and the refused entry bundles
         "level": "0",
         "index": "000",
