@@ -14,7 +14,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from accounts.models import User
-from vendors.models import Application, Membership, Organisation
+from vendors.models import Application, Case, Membership, Organisation
 from vendors.services import organisation_verify
 from vendors.suspensions import (
     PERMISSION,
@@ -254,4 +254,37 @@ class ApplicationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         # Deleting an app would cascade to people's grants and their consent receipts.
+        return False
+
+
+@admin.register(Case)
+class CaseAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The auditors' cases on organisations, shown to the operator who decides on a suspension.
+
+    Read-only: only an auditor opens or closes a case, on the auditor portal, with its ledger
+    entry (vendors/reports.py). A finding is about the vendor's conduct, never about a person.
+    """
+
+    list_display = ("organisation", "status", "opened_at", "closed_at")
+    list_filter = ("status", "opened_at")
+    search_fields = ("organisation__name",)
+    fields = (
+        "organisation",
+        "status",
+        "opened_by",
+        "opened_at",
+        "finding",
+        "closed_by",
+        "closed_at",
+        "outcome",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False

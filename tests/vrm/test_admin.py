@@ -35,6 +35,7 @@ LEDGER = "ledger: read-only"
 ACCOUNTS = "accounts: actions through portal.operator only"
 OPERATIONS = "operations: no personal content"
 VENDOR = "vendor identity and members: read-only, verification only through organisation_verify"
+CASES = "auditors' cases on vendors: read-only, opened and closed on the auditor portal"
 
 CLASSIFIED: dict[str, str] = {
     "personal_data.Purchase": PERSONAL,
@@ -54,6 +55,7 @@ CLASSIFIED: dict[str, str] = {
     "django_tasks_database.DBTaskResult": OPERATIONS,
     "vendors.Organisation": VENDOR,
     "vendors.Membership": VENDOR,
+    "vendors.Case": CASES,
 }
 # Never in the admin: tokens, codes and keys would let an operator act as a vendor or a person;
 # the rest hold a person's content or what a vendor was told about it.
@@ -77,6 +79,8 @@ NEVER_REGISTERED = (
     "personal_data.Reminder",
     "vendors.IdempotencyKey",
     "vendors.Alert",
+    # A person's report about a vendor: who made it stays with the person (docs/abuse.md).
+    "vendors.Report",
     "sessions.Session",
     # The authenticator's secret and the backup codes' hashes (accounts/admin.py).
     "otp_totp.TOTPDevice",
@@ -154,7 +158,7 @@ def test_every_registered_model_is_classified(operator: User) -> None:
     for label, model_admin in registered.items():
         fields = set(model_admin.get_fields(request)) | set(model_admin.get_list_display(request))
         assert not fields & SECRET_FIELDS, (label, fields & SECRET_FIELDS)
-        if CLASSIFIED[label] in (PERSONAL, CREDENTIAL, LEDGER):
+        if CLASSIFIED[label] in (PERSONAL, CREDENTIAL, LEDGER, CASES):
             assert not model_admin.has_add_permission(request), label
             assert not model_admin.has_change_permission(request), label
             assert not model_admin.has_delete_permission(request), label
