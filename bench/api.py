@@ -31,16 +31,13 @@ in-process (cProfile, Django's test client) and prints where the time goes.
 from __future__ import annotations
 
 import argparse
-import base64
 import cProfile
-import hashlib
 import io
 import os
 import pstats
 import re
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,17 +46,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.http import REDIRECT, FlowFailed, consent_token, free_port, wrk_ms  # noqa: E402
 from bench.privatedb import bench_environment, recreate  # noqa: E402
 
 BENCH_DB = "vrm_bench_api"
-REDIRECT = "http://127.0.0.1:8765/callback"
 API_PATH = "/api/v1/purchases?limit=50"
 BASELINE_PATH = "/bench/baseline"
 LEDGER_BASELINE_PATH = "/bench/baseline-ledger"
@@ -105,8 +101,6 @@ def _seed(people: int, purchases: int, workers: int) -> None:
 
 def _access_token() -> str:
     """Let the first synthetic person grant every person scope to a new app; return a token."""
-    from django.test import Client
-
     from consent.scopes import PERSON_SCOPES
     from devtools.scale import SCALE_FIRST_PASSWORD, scale_people
     from vendors.models import Application, Organisation
@@ -134,49 +128,12 @@ def _access_token() -> str:
     app.full_clean()
     app.save()
 
-    client = Client()
-    # Signing in opens the person's store, which granting needs (their key is theirs alone).
-    signed_in = client.post("/accounts/login/", {"username": person.email, "password": SCALE_FIRST_PASSWORD})
-    if signed_in.status_code != 302:
-        sys.exit(f"benchmark failed: sign-in answered {signed_in.status_code}")
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    query = {
-        "response_type": "code",
-        "client_id": app.client_id,
-        "redirect_uri": REDIRECT,
-        "scope": " ".join(PERSON_SCOPES),
-        "state": "bench",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
-    consent = client.post(
-        "/o/authorize/?" + urlencode(query),
-        {"scopes": list(PERSON_SCOPES), "duration_days": "30", "allow": "1"},
-    )
-    if consent.status_code != 302:
-        sys.exit(f"benchmark failed: consent answered {consent.status_code}")
-    code = parse_qs(urlsplit(consent["Location"]).query)["code"][0]
-    basic = base64.b64encode(f"{app.client_id}:{secret}".encode()).decode()
-    token = client.post(
-        "/o/token/",
-        {
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": REDIRECT,
-            "code_verifier": verifier,
-        },
-        HTTP_AUTHORIZATION=f"Basic {basic}",
-    )
-    if token.status_code != 200:
-        sys.exit(f"benchmark failed: token endpoint answered {token.status_code}: {token.content[:200]!r}")
-    return str(token.json()["access_token"])
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    try:
+        return consent_token(
+            email=person.email, password=SCALE_FIRST_PASSWORD, app=app, secret=secret, scopes=PERSON_SCOPES
+        )
+    except FlowFailed as failed:
+        sys.exit(f"benchmark failed: {failed}")
 
 
 def _gunicorn(port: int, workers: int, log: Path) -> subprocess.Popen[bytes]:
@@ -221,16 +178,6 @@ class Load:
     errors: int
 
 
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-def _ms(text: str) -> float:
-    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
-    if match is None:
-        raise ValueError(f"unexpected wrk latency {text!r}")
-    return float(match.group(1)) * _UNITS[match.group(2)]
-
-
 def _wrk(url: str, *, token: str | None, threads: int, connections: int, seconds: int) -> Load:
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     if token:
@@ -248,8 +195,8 @@ def _wrk(url: str, *, token: str | None, threads: int, connections: int, seconds
         sys.exit(f"benchmark failed: cannot read wrk's output:\n{output}")
     return Load(
         requests_per_second=float(rate.group(1)),
-        p50_ms=_ms(percentile["50"]),
-        p99_ms=_ms(percentile["99"]),
+        p50_ms=wrk_ms(percentile["50"]),
+        p99_ms=wrk_ms(percentile["99"]),
         requests=int(total.group(1)),
         errors=errors,
     )
@@ -411,7 +358,7 @@ def main() -> None:
         _clear_copy(token)
         connection.close()
 
-        port = _free_port()
+        port = free_port()
         server = _gunicorn(port, args.server_workers, log)
         page = _api_page(port, token)
         base = f"http://127.0.0.1:{port}"

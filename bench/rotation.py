@@ -45,7 +45,6 @@ it takes about 4 minutes on a 2-core machine (a minute of it seeding); wrk runs 
 from __future__ import annotations
 
 import argparse
-import base64
 import hashlib
 import io
 import json
@@ -55,7 +54,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -65,18 +63,17 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
-from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.http import REDIRECT, FlowFailed, consent_token, free_port, wrk_ms  # noqa: E402
 from bench.privatedb import bench_environment, recreate  # noqa: E402
 from core.crypto import MasterKeyRing, encode_key, random_key  # noqa: E402
 
 BENCH_DB = "vrm_bench_rotation"
-REDIRECT = "http://127.0.0.1:8765/callback"
 PURCHASES = "/api/v1/purchases?limit=50"
 ME = "/api/v1/me"
 SCOPES = ("purchases:read",)
@@ -219,47 +216,16 @@ def _bulk(app: Any, *, people: int, grants: int, purchases: int) -> None:
 
 def _token(app: Any, secret: str, prefix: str, purchases: int) -> str:
     """Seed one person who signs in and grants through the consent and token endpoints."""
-    from django.test import Client
-
     from devtools.scale import SCALE_FIRST_PASSWORD, scale_people, scale_seed
 
     scale_seed(people=1, purchases=purchases, prefix=prefix)
     person = scale_people(prefix=prefix).get()
-    client = Client()
-    signed_in = client.post("/accounts/login/", {"username": person.email, "password": SCALE_FIRST_PASSWORD})
-    if signed_in.status_code != 302:
-        fail(f"sign-in answered {signed_in.status_code}")
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    query = {
-        "response_type": "code",
-        "client_id": app.client_id,
-        "redirect_uri": REDIRECT,
-        "scope": " ".join(SCOPES),
-        "state": "bench",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
-    consent = client.post(
-        "/o/authorize/?" + urlencode(query), {"scopes": list(SCOPES), "duration_days": "30", "allow": "1"}
-    )
-    if consent.status_code != 302:
-        fail(f"consent answered {consent.status_code}")
-    code = parse_qs(urlsplit(consent["Location"]).query)["code"][0]
-    basic = base64.b64encode(f"{app.client_id}:{secret}".encode()).decode()
-    token = client.post(
-        "/o/token/",
-        {
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": REDIRECT,
-            "code_verifier": verifier,
-        },
-        HTTP_AUTHORIZATION=f"Basic {basic}",
-    )
-    if token.status_code != 200:
-        fail(f"token endpoint answered {token.status_code}: {token.content[:200]!r}")
-    return str(token.json()["access_token"])
+    try:
+        return consent_token(
+            email=person.email, password=SCALE_FIRST_PASSWORD, app=app, secret=secret, scopes=SCOPES
+        )
+    except FlowFailed as failed:
+        fail(str(failed))
 
 
 def _seed(args: argparse.Namespace) -> Seeded:
@@ -381,12 +347,6 @@ def _truth(port: int, tokens: list[str]) -> list[str]:
 
 
 # --- gunicorn ----------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _gunicorn(port: int, workers: int, ring: Ring, log: Path) -> subprocess.Popen[bytes]:
@@ -511,16 +471,6 @@ class Load:
         return self.socket_errors + self.non_2xx + bad
 
 
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-def _ms(text: str) -> float:
-    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
-    if match is None:
-        raise ValueError(f"unexpected wrk latency {text!r}")
-    return float(match.group(1)) * _UNITS[match.group(2)]
-
-
 class Wrk:
     def __init__(self, port: int, script: Path, args: argparse.Namespace) -> None:
         self.url = f"http://127.0.0.1:{port}"
@@ -554,9 +504,9 @@ class Wrk:
         return Load(
             seconds=seconds,
             requests_per_second=float(rate.group(1)),
-            p50_ms=_ms(percentile["50"]),
-            p99_ms=_ms(percentile["99"]),
-            max_ms=_ms(latency.group(1)) if latency else 0.0,
+            p50_ms=wrk_ms(percentile["50"]),
+            p99_ms=wrk_ms(percentile["99"]),
+            max_ms=wrk_ms(latency.group(1)) if latency else 0.0,
             requests=int(total.group(1)),
             statuses={int(s): int(n) for s, n in re.findall(r"^status (\d+) (\d+)$", output, re.MULTILINE)},
             socket_errors=sum(int(n) for n in socket_errors.groups()) if socket_errors else 0,
@@ -839,7 +789,7 @@ def main() -> None:
         before = _counts()
         print(f"  {before['shares']} shares and {before['master-wrapped people']} people's keys under {old}")
 
-        port = _free_port()
+        port = free_port()
         server = _gunicorn(port, args.server_workers, ring, log)
         truth = _truth(port, seeded.tokens)
         truth_canary = _truth(port, [seeded.canary_token])[0]
