@@ -52,7 +52,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.http import REDIRECT, FlowFailed, consent_token, free_port, wrk_ms  # noqa: E402
+from bench.loadflows import REDIRECT, FlowFailed, consent_token, free_port, wrk_ms  # noqa: E402
 from bench.privatedb import bench_environment, recreate  # noqa: E402
 
 BENCH_DB = "vrm_bench_api"
