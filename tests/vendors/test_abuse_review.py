@@ -1,0 +1,55 @@
+"""A second look at issue #20 from an attacker's side: the ways around a suspension and the report limits."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.core.exceptions import ValidationError
+from django.test import Client
+from django.utils import timezone
+
+from accounts.models import User
+from consent.models import Grant
+from consent.services import grant_amend, grant_authorize
+from tests.conftest import PASSWORD
+from tests.consent.conftest import make_app
+from tests.intents_helpers import publish, staff_of, subscribe
+from tests.vendors_api.conftest import make_person
+from vendors.intents import NotOpen, offer_accept, offer_create
+from vendors.models import Application, Intent, Offer, Organisation, Recall, Report
+from vendors.reports import report_create
+from vendors.suspensions import organisation_suspend
+
+REASON = "Sent recall alerts that were advertising."
+
+
+@pytest.fixture
+def suspender(db: Any) -> User:
+    user = User.objects.create_user(email="trust@example.com", password=PASSWORD, is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="suspend_organisation"))
+    return User.objects.get(pk=user.pk)
+
+
+def test_property2_a_suspended_organisation_cannot_publish_a_recall_from_its_portal(
+    client: Client, shop_org: Organisation, suspender: User
+) -> None:
+    """The portal's recall form reaches people's inboxes without a token: the standing must stop it too."""
+    shop_org.verified = True
+    shop_org.save()
+    make_app(shop_org, name="Recalls", grant_type="client-credentials", scopes=("recalls:publish",))
+    organisation_suspend(organisation=shop_org, reason=REASON, by=suspender)
+    client.force_login(staff_of(shop_org))
+    form = {
+        "title": "Peanut traces in chocolate",
+        "message": "Buy our new chocolate instead!",
+        "severity": "warning",
+        "remedy_url": "https://acme.example/recall",
+        "gtins": "5012345001234",
+        "lots": "L4471",
+    }
+    response = client.post("/vendor/recalls/new/", form)
+    assert response.status_code in (400, 403)
+    assert not Recall.objects.exists()
