@@ -53,3 +53,19 @@ def test_property2_a_suspended_organisation_cannot_publish_a_recall_from_its_por
     response = client.post("/vendor/recalls/new/", form)
     assert response.status_code in (400, 403)
     assert not Recall.objects.exists()
+
+
+def test_property2_extending_a_paused_grant_is_refused_narrowing_is_not(
+    alice: User, shop_app: Application, suspender: User
+) -> None:
+    """An extension gives a suspended vendor more access; narrowing only takes some away."""
+    grant = grant_authorize(
+        person=alice, application=shop_app, scopes=["profile:read", "purchases:read"], duration_days=30
+    )
+    organisation_suspend(organisation=shop_app.organisation, reason=REASON, by=suspender)
+    later = (grant.ends_at + dt.timedelta(days=30)).date()
+    with pytest.raises(ValidationError, match="suspended"):
+        grant_amend(grant=grant, by=alice, ends_on=later)
+    assert Grant.objects.get(pk=grant.pk).ends_at == grant.ends_at
+    narrowed = grant_amend(grant=grant, by=alice, scopes=["profile:read"])
+    assert narrowed.scopes == ["profile:read"]
