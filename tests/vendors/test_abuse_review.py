@@ -69,3 +69,29 @@ def test_property2_extending_a_paused_grant_is_refused_narrowing_is_not(
     assert Grant.objects.get(pk=grant.pk).ends_at == grant.ends_at
     narrowed = grant_amend(grant=grant, by=alice, scopes=["profile:read"])
     assert narrowed.scopes == ["profile:read"]
+
+
+def test_property2_an_offer_of_a_suspended_organisation_cannot_be_accepted(
+    shop_org: Organisation, suspender: User
+) -> None:
+    """Accepting would close the person's intent and decline every other offer, for a consent page
+    that is then refused: the offer waits, like the grants, until the vendor is resumed."""
+    shop_org.verified = True
+    shop_org.save()
+    subscribe(shop_org)
+    app = make_app(shop_org, name="Coats", scopes=("intents:read",), grant_type="client-credentials")
+    dana = make_person("dana")
+    intent = publish(dana)
+    data = {
+        "price": "99",
+        "currency": "EUR",
+        "description": "A coat",
+        "link": "https://o.example/",
+        "valid_until": (timezone.now() + dt.timedelta(days=2)).isoformat(),
+    }
+    offer = offer_create(application=app, intent=intent, data=data)
+    organisation_suspend(organisation=shop_org, reason=REASON, by=suspender)
+    with pytest.raises(NotOpen):
+        offer_accept(owner=dana, intent=intent, offer=offer)
+    assert Offer.objects.get(pk=offer.pk).status == Offer.Status.OPEN
+    assert Intent.objects.get(pk=intent.pk).status == Intent.Status.OPEN
