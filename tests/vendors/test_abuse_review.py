@@ -95,3 +95,43 @@ def test_property2_an_offer_of_a_suspended_organisation_cannot_be_accepted(
         offer_accept(owner=dana, intent=intent, offer=offer)
     assert Offer.objects.get(pk=offer.pk).status == Offer.Status.OPEN
     assert Intent.objects.get(pk=intent.pk).status == Intent.Status.OPEN
+
+
+def test_property4_the_per_source_limit_holds_for_every_spelling_of_a_grant_id(
+    client: Client, alice: User, shop_app: Application
+) -> None:
+    """`/grants/<id>/report/` takes the id as written: an upper-case or braced UUID is the same grant."""
+    grant = grant_authorize(person=alice, application=shop_app, scopes=["profile:read"], duration_days=30)
+    client.force_login(alice)
+    spellings = [str(grant.pk), str(grant.pk).upper(), "{" + str(grant.pk) + "}", grant.pk.hex]
+    for spelling in spellings:
+        client.post(f"/grants/{spelling}/report/", {"reason": Report.Reason.OVERREACH, "text": ""})
+    assert Report.objects.filter(person=alice).count() == 1
+    assert Report.objects.get(person=alice).source_ref == str(grant.pk)
+
+
+def test_property4_the_per_source_limit_holds_for_an_alert_id_with_leading_zeros(
+    alice: User, shop_org: Organisation
+) -> None:
+    from vendors.models import Alert
+
+    recall = Recall.objects.create(
+        organisation=shop_org,
+        title="t",
+        message="m",
+        severity="warning",
+        remedy_url="https://acme.example/",
+        gtins=["5012345001234"],
+    )
+    alert = Alert.objects.create(recall=recall, person=alice)
+    fields: dict[str, Any] = {
+        "person": alice,
+        "organisation": shop_org,
+        "source": Report.Source.ALERT,
+        "reason": Report.Reason.SPAM,
+        "text": "",
+        "shared": False,
+    }
+    report_create(source_ref=str(alert.pk), **fields)
+    with pytest.raises(ValidationError, match="already reported"):
+        report_create(source_ref=f"00{alert.pk}", **fields)
