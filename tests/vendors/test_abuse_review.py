@@ -135,3 +135,47 @@ def test_property4_the_per_source_limit_holds_for_an_alert_id_with_leading_zeros
     report_create(source_ref=str(alert.pk), **fields)
     with pytest.raises(ValidationError, match="already reported"):
         report_create(source_ref=f"00{alert.pk}", **fields)
+
+
+def test_property1_every_api_route_refuses_a_suspended_organisations_tokens(
+    flow: Any, shop_org: Organisation, suspender: User
+) -> None:
+    """Every /api/v1 view, read from the resolver, by every method, with both kinds of token."""
+    import secrets
+    import uuid
+
+    from django.urls import reverse
+
+    from consent.models import AccessToken
+    from tests.routes import all_routes
+
+    shop_org.verified = True
+    shop_org.save()
+    person_token = flow.tokens()["access_token"]
+    backend = make_app(
+        shop_org, name="Backend", scopes=("recalls:publish", "intents:read"), grant_type="client-credentials"
+    )
+    org_token = secrets.token_urlsafe(30)
+    AccessToken.objects.create(
+        user=None,
+        application=backend,
+        token=org_token,
+        scope="recalls:publish intents:read",
+        expires=timezone.now() + dt.timedelta(minutes=15),
+    )
+    organisation_suspend(organisation=shop_org, reason=REASON, by=suspender)
+    routes = [
+        route
+        for route, callback in all_routes()
+        if getattr(callback, "__module__", "").startswith("vendors.api")
+    ]
+    assert len(routes) >= 20
+    for route in routes:
+        path = reverse(route.name, kwargs={k: str(uuid.uuid4()) for k in route.kwargs})
+        for token in (person_token, org_token):
+            for method in ("get", "post", "put", "patch", "delete"):
+                body = {} if method == "get" else {"data": "{}", "content_type": "application/json"}
+                response = getattr(Client(), method)(path, **body, HTTP_AUTHORIZATION=f"Bearer {token}")
+                assert response.status_code in (403, 405), (route.name, method, response.status_code)
+                if response.status_code == 403:
+                    assert "organisation-suspended" in response.json()["type"], (route.name, method)
