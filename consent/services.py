@@ -150,11 +150,18 @@ def _halted_check(application: OAuthApplication) -> None:
         table = connection.ops.quote_name(cast(Any, organisation)._meta.db_table)
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR SHARE", [str(organisation.pk)])  # noqa: S608
+    if sentence := _halted_sentence(application):
+        raise ValidationError({"__all__": [sentence]})
+
+
+def _halted_sentence(application: OAuthApplication) -> str:
+    """What the operator did to the app's organisation, naming it; "" while it is active."""
+    organisation: Controller = application.organisation
     # The caller's instance may have been loaded before the operator acted.
     organisation.refresh_from_db(fields=["standing", "standing_reason"])
-    if organisation.halted():
-        sentence = organisation.halt_notice().replace("this organisation", organisation.name, 1)
-        raise ValidationError({"__all__": [sentence]})
+    if not organisation.halted():
+        return ""
+    return str(organisation.halt_notice().replace("this organisation", organisation.name, 1))
 
 
 @transaction.atomic
@@ -267,7 +274,11 @@ def grant_amend(
         later_by = (ends_on - current.date()).days
         most = grant_extension_days(grant=grant, scopes=new_scopes, now=now)
         longest = _longest_days(new_scopes)
-        if later_by <= 0:
+        halted = _halted_sentence(grant.application)
+        if halted:
+            # A longer grant is more access: not for a vendor the operator has stopped.
+            errors["ends_on"] = [f"{halted} Its grants cannot be extended until the operator lifts that."]
+        elif later_by <= 0:
             errors["ends_on"] = [
                 f"Choose a day after {_day(current)}, when this grant ends now: extending only makes "
                 "a grant last longer. To stop sharing sooner, revoke it."

@@ -323,6 +323,13 @@ def offer_accept(*, owner: User, intent: Intent, offer: Offer, version: str | No
     OfferChanged if the vendor amended the offer since."""
     locked_intent = _own_open(owner, intent)
     accepted = _offer_of(locked_intent, offer)
+    if (
+        Organisation.objects.filter(pk=accepted.organisation_id)
+        .exclude(standing=Organisation.Standing.ACTIVE)
+        .exists()
+    ):
+        # Its consent page would be refused: the intent stays open and the other offers stand.
+        raise NotOpen("The operator has stopped this vendor; its offer cannot be accepted now.")
     if version is not None and version != offer_version(accepted):
         raise OfferChanged("The vendor changed this offer after you read it.")
     accepted.status = Offer.Status.ACCEPTED

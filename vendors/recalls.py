@@ -87,6 +87,12 @@ def recall_publish(*, application: Application, data: object) -> Recall:
     """Validate and store a recall of the application's verified organisation, queued for matching."""
     if not organisation_is_verified(organisation_id=application.organisation_id):
         raise PermissionDenied(UNVERIFIED_DETAIL)
+    # The vendor portal's form publishes with no token: the standing is checked here as well.
+    organisation = Organisation.objects.only("standing", "standing_reason").get(
+        pk=application.organisation_id
+    )
+    if organisation.halted():
+        raise PermissionDenied(organisation.halt_notice())
     doc = validate(RecallSchema, data)
     recall = Recall.objects.create(
         organisation_id=application.organisation_id,

@@ -114,6 +114,13 @@ def report_source_organisation(*, person: User, source: str, source_ref: str) ->
     raise Http404("Nothing to report.")
 
 
+def _ref_canonical(source: str, source_ref: str) -> str:
+    """The one spelling of an id the source lookup accepted: a UUID's hyphenated form, a plain number."""
+    if source in (Source.GRANT, Source.MESSAGE):
+        return str(uuid_or_404(source_ref))
+    return str(int(source_ref))
+
+
 def _validated(*, person: User, source: str, source_ref: str, reason: str, text: str) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     if reason not in Report.Reason.values:
@@ -147,6 +154,8 @@ def report_create(
     """
     if report_source_organisation(person=person, source=source, source_ref=source_ref).pk != organisation.pk:
         raise Http404("Nothing to report.")
+    # One spelling per thing (the ids come from URLs as written), so the per-source limit holds.
+    source_ref = _ref_canonical(source, source_ref)
     # The person's row is the lock: two reports sent at once are counted one after the other.
     User.objects.select_for_update().filter(pk=person.pk).first()
     text = text.strip()
