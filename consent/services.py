@@ -139,24 +139,23 @@ def _tokens_delete(grant: Grant) -> int:
 
 
 def _halted_check(application: OAuthApplication) -> None:
-    """Refuse a new grant to a suspended or ended vendor, by its standing as stored now.
+    """Refuse a new grant to a suspended or ended vendor, by its standing as stored now."""
+    if sentence := _halted_sentence(application):
+        raise ValidationError({"__all__": [sentence]})
+
+
+def _halted_sentence(application: OAuthApplication) -> str:
+    """What the operator did to the app's organisation, naming it; "" while it is active.
 
     Read afresh, under a share lock held to the end of the caller's transaction: a suspension or
-    an ending (which locks the row to update it) waits for the grants being made, and then sees
-    them, so none is left live under an ended vendor or unannounced under a suspended one.
+    an ending (which locks the row to update it) waits for the grant being made or extended, and
+    then sees it, so none is left live under an ended vendor or unannounced under a suspended one.
     """
     organisation: Controller = application.organisation
     if connection.vendor == "postgresql":  # SQLite takes the one write lock at BEGIN anyway
         table = connection.ops.quote_name(cast(Any, organisation)._meta.db_table)
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR SHARE", [str(organisation.pk)])  # noqa: S608
-    if sentence := _halted_sentence(application):
-        raise ValidationError({"__all__": [sentence]})
-
-
-def _halted_sentence(application: OAuthApplication) -> str:
-    """What the operator did to the app's organisation, naming it; "" while it is active."""
-    organisation: Controller = application.organisation
     # The caller's instance may have been loaded before the operator acted.
     organisation.refresh_from_db(fields=["standing", "standing_reason"])
     if not organisation.halted():

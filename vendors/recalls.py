@@ -88,8 +88,11 @@ def recall_publish(*, application: Application, data: object) -> Recall:
     if not organisation_is_verified(organisation_id=application.organisation_id):
         raise PermissionDenied(UNVERIFIED_DETAIL)
     # The vendor portal's form publishes with no token: the standing is checked here as well.
-    organisation = Organisation.objects.only("standing", "standing_reason").get(
-        pk=application.organisation_id
+    # Locked to the end of the publication: a suspension committing meanwhile waits, then stands.
+    organisation = (
+        Organisation.objects.select_for_update()
+        .only("standing", "standing_reason")
+        .get(pk=application.organisation_id)
     )
     if organisation.halted():
         raise PermissionDenied(organisation.halt_notice())
