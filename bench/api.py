@@ -52,7 +52,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.loadflows import REDIRECT, FlowFailed, consent_token, free_port, wrk_ms  # noqa: E402
+from bench.loadflows import FlowFailed, bench_app, consent_token, free_port, wrk_ms  # noqa: E402
 from bench.privatedb import bench_environment, recreate  # noqa: E402
 
 BENCH_DB = "vrm_bench_api"
@@ -103,30 +103,11 @@ def _access_token() -> str:
     """Let the first synthetic person grant every person scope to a new app; return a token."""
     from consent.scopes import PERSON_SCOPES
     from devtools.scale import SCALE_FIRST_PASSWORD, scale_people
-    from vendors.models import Application, Organisation
 
     person = scale_people().first()
     if person is None:
         sys.exit("benchmark failed: no synthetic people (seed_scale did not run)")
-    organisation, _ = Organisation.objects.get_or_create(
-        name="Bench Shop",
-        defaults={"website": "https://bench.example", "privacy_contact": "p@bench.example", "verified": True},
-    )
-    secret = secrets.token_urlsafe(32)
-    app = Application(
-        organisation=organisation,
-        name=f"Bench app {secrets.token_hex(4)}",
-        client_type=Application.CLIENT_CONFIDENTIAL,
-        authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
-        redirect_uris=REDIRECT,
-        client_secret=secret,
-        scopes=list(PERSON_SCOPES),
-        scope_purposes={s: "benchmark" for s in PERSON_SCOPES},
-        required_scopes=[],
-        algorithm="",
-    )
-    app.full_clean()
-    app.save()
+    app, secret = bench_app(name=f"Bench app {secrets.token_hex(4)}", scopes=PERSON_SCOPES)
 
     try:
         return consent_token(

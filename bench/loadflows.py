@@ -33,6 +33,33 @@ def wrk_ms(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
+def bench_app(*, name: str, scopes: Iterable[str]) -> tuple[Any, str]:
+    """A confidential app of the verified "Bench Shop" allowed `scopes`; return it and its secret."""
+    from vendors.models import Application, Organisation
+
+    organisation, _ = Organisation.objects.get_or_create(
+        name="Bench Shop",
+        defaults={"website": "https://bench.example", "privacy_contact": "p@bench.example", "verified": True},
+    )
+    secret = secrets.token_urlsafe(32)
+    scopes = list(scopes)
+    app = Application(
+        organisation=organisation,
+        name=name,
+        client_type=Application.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+        redirect_uris=REDIRECT,
+        client_secret=secret,
+        scopes=scopes,
+        scope_purposes=dict.fromkeys(scopes, "benchmark"),
+        required_scopes=[],
+        algorithm="",
+    )
+    app.full_clean()
+    app.save()
+    return app, secret
+
+
 def consent_token(*, email: str, password: str, app: Any, secret: str, scopes: Iterable[str]) -> str:
     """Sign the person in, consent to every scope for 30 days, exchange the code; return the token.
 

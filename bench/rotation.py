@@ -51,7 +51,6 @@ import json
 import logging
 import os
 import re
-import secrets
 import shutil
 import signal
 import statistics
@@ -69,7 +68,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.loadflows import REDIRECT, FlowFailed, consent_token, free_port, wrk_ms  # noqa: E402
+from bench.loadflows import FlowFailed, bench_app, consent_token, free_port, wrk_ms  # noqa: E402
 from bench.privatedb import bench_environment, recreate  # noqa: E402
 from core.crypto import MasterKeyRing, encode_key, random_key  # noqa: E402
 
@@ -146,28 +145,7 @@ class Seeded:
 
 
 def _app() -> tuple[Any, str]:
-    from vendors.models import Application, Organisation
-
-    organisation, _ = Organisation.objects.get_or_create(
-        name="Bench Shop",
-        defaults={"website": "https://bench.example", "privacy_contact": "p@bench.example", "verified": True},
-    )
-    secret = secrets.token_urlsafe(32)
-    app = Application(
-        organisation=organisation,
-        name="Bench rotation app",
-        client_type=Application.CLIENT_CONFIDENTIAL,
-        authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
-        redirect_uris=REDIRECT,
-        client_secret=secret,
-        scopes=list(SCOPES),
-        scope_purposes={s: "benchmark" for s in SCOPES},
-        required_scopes=[],
-        algorithm="",
-    )
-    app.full_clean()
-    app.save()
-    return app, secret
+    return bench_app(name="Bench rotation app", scopes=SCOPES)
 
 
 def _bulk(app: Any, *, people: int, grants: int, purchases: int) -> None:
