@@ -47,7 +47,9 @@ test: $(VENV)/.dev-deps node_modules/.npm-ci
 	$(DEV) $(VENV)/bin/mypy $(PACKAGES)
 	$(DEV) $(PY) manage.py check
 	$(DEV) $(PY) manage.py makemigrations --check --dry-run
-	$(PY) -m pytest -n auto --maxprocesses 4
+	# worksteal: an idle worker takes queued tests from a busy one, so the slow browser and
+	# server tests do not pile up at the end of one worker (7 min 51 s against 9 min 8 s here).
+	$(PY) -m pytest -n auto --maxprocesses 4 --dist worksteal
 
 clean:
 	rm -rf $(VENV) var test-artifacts node_modules
