@@ -264,3 +264,31 @@ def purchase_data(**overrides: Any) -> dict[str, Any]:
 
 # The OAuth personas (a vendor with an app, a stranger app, the flow driver) for every suite.
 from tests.consent.conftest import flow, shop_app, shop_org, stranger_app  # noqa: E402, F401
+
+
+def matched_alert(person: Any) -> Any:
+    """A verified publisher's recall of a peanut butter the person bought, matched: their alert."""
+    from personal_data.services import record_create
+    from tests.consent.conftest import make_app
+    from vendors.models import Alert, Organisation
+    from vendors.recalls import recall_match, recall_publish
+
+    record_create(owner=person, category="purchases", data=purchase_data(gtin="5012345001234"))
+    publisher = Organisation.objects.create(
+        name="Recall Foods",
+        website="https://recall.example",
+        privacy_contact="p@recall.example",
+        verified=True,
+    )
+    recall = recall_publish(
+        application=make_app(publisher, name="Recall app", secret="recall-" + "z" * 40),
+        data={
+            "title": "Peanut butter recall",
+            "message": "Salmonella risk.",
+            "severity": "warning",
+            "gtins": ["5012345001234"],
+            "remedy_url": "https://recall.example/peanut",
+        },
+    )
+    recall_match(recall_id=recall.pk)
+    return Alert.objects.get(person=person)

@@ -25,10 +25,8 @@ from personal_data.services import (
 )
 from portal.inbox import inbox_unread_count
 from portal.reminders import Candidate, _make_once, reminders_send
-from tests.conftest import purchase_data
-from tests.consent.conftest import make_app
-from vendors.models import Alert, Organisation
-from vendors.recalls import recall_match, recall_publish
+from tests.conftest import matched_alert
+from vendors.models import Alert
 
 TODAY = timezone.localdate()
 
@@ -246,25 +244,7 @@ def test_no_medication_name_in_clear(alice: Any) -> None:
 
 @pytest.fixture
 def alert(alice: Any) -> Alert:
-    record_create(owner=alice, category="purchases", data=purchase_data(gtin="5012345001234"))
-    publisher = Organisation.objects.create(
-        name="Recall Foods",
-        website="https://recall.example",
-        privacy_contact="p@recall.example",
-        verified=True,
-    )
-    recall = recall_publish(
-        application=make_app(publisher, name="Recall app", secret="recall-" + "z" * 40),
-        data={
-            "title": "Peanut butter recall",
-            "message": "Salmonella risk.",
-            "severity": "warning",
-            "gtins": ["5012345001234"],
-            "remedy_url": "https://recall.example/peanut",
-        },
-    )
-    recall_match(recall_id=recall.pk)
-    return Alert.objects.get(person=alice)
+    return matched_alert(alice)
 
 
 def test_the_inbox_lists_alerts_and_reminders(alice: Any, alert: Alert) -> None:

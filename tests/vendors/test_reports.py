@@ -15,14 +15,11 @@ from audit.models import LedgerEntry
 from consent.models import Grant
 from consent.services import grant_authorize
 from personal_data.pseudonyms import person_subject
-from personal_data.services import record_create
 from portal.export import export_chunks
 from portal.services import account_delete
-from tests.conftest import purchase_data
-from tests.consent.conftest import make_app
+from tests.conftest import matched_alert
 from vendors.messages import message_report, message_send
-from vendors.models import Alert, Application, Case, Message, Organisation, Report
-from vendors.recalls import recall_match, recall_publish
+from vendors.models import Application, Case, Message, Organisation, Report
 from vendors.reports import (
     DAILY_REPORTS,
     case_close,
@@ -198,25 +195,8 @@ def test_opening_and_closing_a_case_records_the_auditor(auditor: Any, shop_org: 
 
 
 def test_an_alert_can_be_reported_to_its_publisher(alice: Any) -> None:
-    record_create(owner=alice, category="purchases", data=purchase_data(gtin="5012345001234"))
-    publisher = Organisation.objects.create(
-        name="Recall Foods",
-        website="https://recall.example",
-        privacy_contact="p@recall.example",
-        verified=True,
-    )
-    recall = recall_publish(
-        application=make_app(publisher, name="Recall app", secret="recall-" + "z" * 40),
-        data={
-            "title": "Peanut butter recall",
-            "message": "Salmonella risk.",
-            "severity": "warning",
-            "gtins": ["5012345001234"],
-            "remedy_url": "https://recall.example/peanut",
-        },
-    )
-    recall_match(recall_id=recall.pk)
-    alert = Alert.objects.get(person=alice)
+    alert = matched_alert(alice)
+    publisher = alert.recall.organisation
     made = report_create(
         person=alice,
         organisation=publisher,
