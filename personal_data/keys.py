@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -214,7 +214,9 @@ def password_derive_ahead(person_key: PersonKey | None, password: str) -> Iterat
         yield
     finally:
         _AHEAD.reset(token)
-        future.cancel()
+        # Waited for even when nothing used it (a wrong password): cancelling a derivation that
+        # had not started yet would answer a wrong password sooner than a right one.
+        wait([future])
 
 
 def _password_key(person_key: PersonKey, password: str) -> bytes:
