@@ -52,7 +52,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.loadflows import FlowFailed, bench_app, consent_token, free_port, wrk_ms  # noqa: E402
+from bench.loadflows import FlowFailed, bench_app, consent_token, free_port, gunicorn_command, wrk_ms  # noqa: E402
 from bench.privatedb import bench_environment, recreate  # noqa: E402
 
 BENCH_DB = "vrm_bench_api"
@@ -119,14 +119,7 @@ def _access_token() -> str:
 
 def _gunicorn(port: int, workers: int, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [
-        str(Path(sys.executable).parent / "gunicorn"),
-        "vrm.wsgi:application",
-        f"--workers={workers}",
-        f"--bind=127.0.0.1:{port}",
-        f"--chdir={ROOT}",
-        f"--error-logfile={log}",
-    ]
+    command = gunicorn_command(port=port, workers=workers, log=log)
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_ready(server, port, log)

@@ -7,10 +7,13 @@ import hashlib
 import re
 import secrets
 import socket
+import sys
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+ROOT = Path(__file__).resolve().parent.parent
 REDIRECT = "http://127.0.0.1:8765/callback"
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
@@ -23,6 +26,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def gunicorn_command(*, port: int, workers: int, log: Path) -> list[str]:
+    """gunicorn serving the site from this checkout on a loopback port, its errors to `log`."""
+    return [
+        str(Path(sys.executable).parent / "gunicorn"),
+        "vrm.wsgi:application",
+        f"--workers={workers}",
+        f"--bind=127.0.0.1:{port}",
+        f"--chdir={ROOT}",
+        f"--error-logfile={log}",
+    ]
 
 
 def wrk_ms(text: str) -> float:

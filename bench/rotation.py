@@ -68,7 +68,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.loadflows import FlowFailed, bench_app, consent_token, free_port, wrk_ms  # noqa: E402
+from bench.loadflows import FlowFailed, bench_app, consent_token, free_port, gunicorn_command, wrk_ms  # noqa: E402
 from bench.privatedb import bench_environment, recreate  # noqa: E402
 from core.crypto import MasterKeyRing, encode_key, random_key  # noqa: E402
 
@@ -328,14 +328,7 @@ def _truth(port: int, tokens: list[str]) -> list[str]:
 
 
 def _gunicorn(port: int, workers: int, ring: Ring, log: Path) -> subprocess.Popen[bytes]:
-    command = [
-        str(Path(sys.executable).parent / "gunicorn"),
-        "vrm.wsgi:application",
-        f"--workers={workers}",
-        f"--bind=127.0.0.1:{port}",
-        f"--chdir={ROOT}",
-        f"--error-logfile={log}",
-    ]
+    command = gunicorn_command(port=port, workers=workers, log=log)
     server = subprocess.Popen(
         command, env=_server_env(ring), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

@@ -58,6 +58,19 @@ class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
         return False
 
 
+class ViewOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Shown, never added, changed or deleted through the admin."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
 @admin.register(Organisation)
 class OrganisationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Shown read-only; verification only through the actions (organisation_verify, the ledger).
@@ -194,7 +207,7 @@ class OrganisationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class MembershipAdmin(ViewOnlyAdmin):
     """Read-only: a member acts as the organisation (recalls, app secrets, consent apps under its
     name), so an operator who could add one could act as any vendor. Members join by vendor
     sign-up only."""
@@ -205,15 +218,6 @@ class MembershipAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     fields = ("user", "organisation", "created_at")
     readonly_fields = fields
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
 
 # django-oauth-toolkit registers its own admin for the swapped model; it shows the secret field.
 if admin.site.is_registered(Application):
@@ -221,7 +225,7 @@ if admin.site.is_registered(Application):
 
 
 @admin.register(Application)
-class ApplicationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ApplicationAdmin(ViewOnlyAdmin):
     """Read-only: apps are registered in the vendor portal, which alone handles client secrets."""
 
     list_display = ("name", "organisation", "client_id", "authorization_grant_type", "scopes")
@@ -245,20 +249,11 @@ class ApplicationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     exclude = ("client_secret",)
     # DOT's get_absolute_url names its own management pages, which are not mounted (a 500).
     view_on_site = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        # Deleting an app would cascade to people's grants and their consent receipts.
-        return False
+    # Never deleted here either: deleting an app would cascade to people's grants and receipts.
 
 
 @admin.register(Case)
-class CaseAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class CaseAdmin(ViewOnlyAdmin):
     """The auditors' cases on organisations, shown to the operator who decides on a suspension.
 
     Read-only: only an auditor opens or closes a case, on the auditor portal, with its ledger
@@ -279,12 +274,3 @@ class CaseAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "outcome",
     )
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
